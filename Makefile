@@ -1,0 +1,47 @@
+# Everything sets itself up: the first target that needs the environment creates
+# .venv and installs the package with its dependencies once; later runs reuse it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONSTRAINTS ?= .ci/constraints.txt
+STUDY ?=
+ABLATE := $(BIN)/ablate
+
+.PHONY: help setup study report test lint format list clean
+
+help:
+	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
+	@echo "make test                 lint and run the test suite"
+	@echo "make list                 list studies, variants and datasets"
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+study: $(STAMP)
+	@$(ABLATE) run "$(STUDY)" && $(ABLATE) report "$(STUDY)"
+
+report: $(STAMP)
+	@$(ABLATE) report "$(STUDY)"
+
+list: $(STAMP)
+	@$(ABLATE) list studies; echo; $(ABLATE) list variants; echo; $(ABLATE) list datasets
+
+lint: $(STAMP)
+	$(BIN)/ruff check suite tests
+	$(BIN)/ruff format --check suite tests
+
+format: $(STAMP)
+	$(BIN)/ruff format suite tests
+	$(BIN)/ruff check --fix suite tests
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

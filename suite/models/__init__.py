@@ -1,0 +1,49 @@
+"""The variant registry: named presets of one composable classifier.
+
+@register_variant("attention")
+def attention(**overrides) -> ModelConfig: ...
+
+create("attention", vocab_size=5, seq_len=3, positional="none")  # an nn.Module
+resolve("attention", heads=2)                                    # its ModelConfig
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from suite.models.config import ConfigError, ModelConfig
+from suite.registry import Registry
+
+REGISTRY = Registry("variant")
+register_variant = REGISTRY.register
+
+
+def resolve(name: str, **overrides: Any) -> ModelConfig:
+    """The preset's configuration with overrides applied (not yet checked)."""
+    return REGISTRY.create(name, **overrides)
+
+
+def create(
+    name: str,
+    *,
+    vocab_size: int,
+    seq_len: int,
+    num_classes: int = 2,
+    pad_id: int | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    cfg = resolve(name, **overrides)
+    cfg.check(vocab_size=vocab_size, seq_len=seq_len)
+    return build(cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id)
+
+
+def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.list()
+    return REGISTRY.list()
+
+
+from suite.models import attention, bow, classifier, conv, recurrent  # noqa: E402,F401
+from suite.models.classifier import build  # noqa: E402
+
+__all__ = ["REGISTRY", "ConfigError", "ModelConfig", "build", "create", "list", "register_variant", "resolve"]

@@ -1,0 +1,297 @@
+"""Study specs: a YAML file that fully determines a set of trials.
+
+Data flows one way: `load_study(path)` → `Study` → `study.trials()` → runner.
+Every knob has its default here (training, measurement) or in
+`suite.models.config.ModelConfig` (models) or the dataset factory's signature.
+Everything is checked when the study loads, before any trial runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from suite import data, models
+from suite.models.config import ConfigError
+from suite.registry import UnknownNameError
+
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+class StudyError(ValueError):
+    """A study that cannot run; the message names the file, key path and value."""
+
+
+class TrainingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    epochs: int = Field(10, ge=1)
+    steps: int | None = Field(None, ge=1)  # if set, train this many steps instead of epochs
+    batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
+    history_every: int = Field(1, ge=1)  # epochs (or steps, with `steps`) between history points
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class MeasureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    throughput: bool = True  # inference throughput (training throughput is always timed)
+    memory: bool = True  # peak memory of one training step and one inference pass
+    warmup: int = Field(3, ge=0)  # untimed repetitions before timing
+    repeats: int = Field(10, ge=1)  # timed repetitions; the median is reported
+    inference_batch: int = Field(256, ge=1)  # rows per timed inference pass
+
+
+class StudySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1)  # the question the study answers
+    variants: list[str | dict[str, Any]] = Field(min_length=1)
+    datasets: list[str | dict[str, Any]] = Field(min_length=1)
+    seeds: int | list[int] = 3
+    devices: list[str] = ["cpu"]
+    model: dict[str, Any] = {}  # overrides applied to every variant
+    grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
+    training: TrainingSpec = TrainingSpec()
+    measure: MeasureSpec = MeasureSpec()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, int):
+            if v < 1:
+                raise ValueError("a seed count must be ≥ 1")
+        elif len(set(v)) != len(v) or not v:
+            raise ValueError("a seed list must be non-empty and without repeats")
+        return v
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v):
+        for d in v:
+            if not DEVICE_PATTERN.match(d):
+                raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
+        if not v:
+            raise ValueError("list at least one device")
+        return v
+
+
+SECTIONS: dict[tuple, type[BaseModel]] = {
+    (): StudySpec,
+    ("training",): TrainingSpec,
+    ("measure",): MeasureSpec,
+}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One model × dataset × seed × device, fully resolved: what the runner needs, nothing more."""
+
+    study: str
+    variant: str  # the label shown in reports
+    variant_name: str  # the registry name
+    model: dict[str, Any]
+    dataset: str
+    dataset_params: dict[str, Any]
+    seed: int
+    device: str
+    training: dict[str, Any]
+    measure: dict[str, Any]
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the result (the study's name does not)."""
+        return {k: v for k, v in self.__dict__.items() if k != "study"}
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Study:
+    name: str
+    path: Path
+    spec: StudySpec
+    _trials: list[Trial] = field(default_factory=list, repr=False)
+
+    @property
+    def description(self) -> str:
+        return self.spec.description.strip()
+
+    def trials(self) -> list[Trial]:
+        return list(self._trials)
+
+
+def load_study(path: str | Path, name: str | None = None) -> Study:
+    """Parse, validate and expand a study file; raise StudyError naming what is wrong."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no such study file") from None
+    except yaml.YAMLError as err:
+        raise StudyError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as err:
+        raise StudyError(_format_validation(path, err)) from None
+    study = Study(name=name or path.stem, path=path, spec=spec)
+    study._trials = _expand(study)
+    return study
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = e["loc"]
+        where = _key_path(loc)
+        if e["type"] == "extra_forbidden":
+            section = SECTIONS.get(tuple(loc[:-1]))
+            allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
+            lines.append(f"{path}: {where}: unknown key{allowed}")
+        else:
+            got = e.get("input")
+            lines.append(f"{path}: {where}: {e['msg']} (got {got!r})")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "int", "list[int]", "dict[str,any]") or "[" in str(part):
+            continue  # pydantic's union-branch labels, not keys in the file
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
+    """A variant or dataset entry: a bare name, or {name, label?, ...params}."""
+    if isinstance(item, str):
+        return item, None, {}
+    item = dict(item)
+    name = item.pop("name", None)
+    if not isinstance(name, str):
+        raise StudyError(f"{path}: {where}.name: each entry needs a name (got {name!r})")
+    label = item.pop("label", None)
+    if label is not None and not isinstance(label, str):
+        raise StudyError(f"{path}: {where}.label: must be a string (got {label!r})")
+    return name, label, item
+
+
+def _default_label(name: str, params: dict[str, Any]) -> str:
+    if not params:
+        return name
+    return f"{name}({', '.join(f'{k}={v}' for k, v in params.items())})"
+
+
+def _expand(study: Study) -> list[Trial]:
+    spec, path = study.spec, study.path
+    seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
+
+    datasets = []
+    for i, item in enumerate(spec.datasets):
+        where = f"datasets[{i}]"
+        name, _, params = _entry(item, where, path)
+        try:
+            resolved = data.resolve_params(name, params)
+            datasets.append(data.create(name, **resolved))
+        except (UnknownNameError, ValueError, TypeError) as err:
+            raise StudyError(f"{path}: {where}: {err}") from None
+
+    for key, values in spec.grid.items():
+        if key not in models.config.field_names():
+            raise StudyError(
+                f"{path}: grid.{key}: unknown model parameter; "
+                f"allowed: {', '.join(models.config.field_names())}"
+            )
+        if not values:
+            raise StudyError(f"{path}: grid.{key}: list at least one value")
+    grid_points = [
+        dict(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*spec.grid.values())
+    ] or [{}]
+
+    variants = []  # (label, name, ModelConfig)
+    for i, item in enumerate(spec.variants):
+        where = f"variants[{i}]"
+        name, label, own = _entry(item, where, path)
+        clash = sorted(set(own) & set(spec.grid))
+        if clash:
+            raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
+        for point in grid_points:
+            params = {**spec.model, **point, **own}
+            try:
+                cfg = models.resolve(name, **params)
+            except UnknownNameError as err:
+                raise StudyError(f"{path}: {where}: {err}") from None
+            except ConfigError as err:
+                bad_shared = set(spec.model) - set(models.config.field_names())
+                raise StudyError(f"{path}: {'model' if bad_shared else where}: {err}") from None
+            text = label or _default_label(name, own)
+            if point:
+                text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"
+            for ds in datasets:
+                try:
+                    cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
+                except ConfigError as err:
+                    raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
+            variants.append((text, name, cfg))
+
+    labels = [v[0] for v in variants]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise StudyError(f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label")
+
+    training = spec.training.model_dump()
+    measure = spec.measure.model_dump()
+    return [
+        Trial(
+            study=study.name,
+            variant=label,
+            variant_name=name,
+            model=cfg.to_dict(),
+            dataset=ds.name,
+            dataset_params=ds.params,
+            seed=seed,
+            device=device,
+            training=training,
+            measure=measure,
+        )
+        for ds in datasets
+        for label, name, cfg in variants
+        for seed in seeds
+        for device in spec.devices
+    ]
+
+
+def find_studies(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def study_path(name: str, directory: Path) -> Path:
+    """The file of a named study in `directory`; only plain names are accepted."""
+    available = find_studies(directory)
+    listing = ", ".join(available) or "none"
+    if not name or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise StudyError(f"study name {name!r} is not a plain name; available studies: {listing}")
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        raise StudyError(f"unknown study {name!r} in {directory}; available studies: {listing}")
+    return path

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY_TRAINING = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}
+TINY_MEASURE = {"repeats": 2, "warmup": 1}
+
+
+@pytest.fixture
+def write_study(tmp_path):
+    """Write a study YAML into a temporary studies folder; return its path."""
+
+    def write(name: str = "tiny", **spec) -> Path:
+        base = {
+            "description": "A tiny study for tests.",
+            "variants": ["mean", "attention"],
+            "datasets": ["reversal"],
+            "seeds": 2,
+            "model": {"dim": 2},
+            "training": dict(TINY_TRAINING),
+            "measure": dict(TINY_MEASURE),
+        }
+        base.update(spec)
+        directory = tmp_path / "studies"
+        directory.mkdir(exist_ok=True)
+        path = directory / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(base, sort_keys=False))
+        return path
+
+    return write

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+
+from suite.cli import main
+
+
+def test_list_commands(capsys):
+    assert main(["list", "variants"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mean", "positional", "attention", "multihead", "transformer", "lstm", "conv1d", "bow_mlp"):
+        assert name in out
+    assert main(["list", "datasets"]) == 0
+    assert "reversal" in capsys.readouterr().out
+    assert main(["list", "studies"]) == 0
+    assert "ablation_positional" in capsys.readouterr().out
+
+
+def test_bad_study_names_are_refused_with_the_list(capsys, tmp_path):
+    for name in ("missing", "../x"):
+        assert main(["run", name, "--results", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "available studies: " in err and "ablation_positional" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_invalid_study_writes_nothing(write_study, tmp_path, capsys):
+    path = write_study(training={"lr": -1})
+    code = main(["run", "tiny", "--studies", str(path.parent), "--results", str(tmp_path / "r")])
+    assert code == 2
+    assert "training.lr" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_python_dash_m_and_help():
+    out = subprocess.run([sys.executable, "-m", "suite", "run", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--force" in out.stdout

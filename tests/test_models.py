@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from suite import models
+from suite.models.blocks import ResidualBlock
+from suite.models.config import ConfigError
+from suite.models.positional import apply_rope, rope_angles, sinusoidal_table
+from suite.registry import UnknownNameError
+
+TOY = dict(vocab_size=5, seq_len=3)
+
+
+def test_every_variant_builds_and_runs():
+    x = torch.tensor([[0, 1, 2], [2, 1, 0]])
+    for name in models.list():
+        model = models.create(name, dim=4, **TOY)
+        assert model(x).shape == (2,), name
+        multi = models.create(name, dim=4, num_classes=5, **TOY)
+        assert multi(x).shape == (2, 5), name
+
+
+def test_presets_are_the_course_models():
+    assert models.resolve("mean").positional == "none"
+    assert models.resolve("positional").positional == "learned"
+    cfg = models.resolve("attention")
+    assert (cfg.encoder, cfg.heads, cfg.positional) == ("attention", 1, "learned")
+    assert models.resolve("multihead").heads == 2
+    t = models.resolve("transformer")
+    assert (t.positional, t.norm, t.ffn_mult) == ("sinusoidal", True, 2)
+
+
+def test_residual_block_starts_as_identity_on_positive_inputs():
+    block = ResidualBlock(3)
+    x = torch.rand(4, 3)
+    assert torch.allclose(block(x), 2 * x)  # relu(x) + x for x ≥ 0
+    no_skip = ResidualBlock(3, residual=False)
+    assert torch.allclose(no_skip(x), x)
+
+
+def test_unknown_variant_names_close_matches():
+    with pytest.raises(UnknownNameError, match="did you mean 'attention'"):
+        models.create("atention", **TOY)
+
+
+@pytest.mark.parametrize(
+    "name, overrides, message",
+    [
+        ("lstm", {"positional": "rope"}, "rope"),
+        ("multihead", {"dim": 3, "heads": 2}, "must divide"),
+        ("mean", {"heads": 2}, "only to attention"),
+        ("attention", {"dim": 6, "heads": 2, "positional": "rope"}, "even head width"),
+        ("bow_mlp", {"positional": "learned"}, "bag of words"),
+        ("conv1d", {"depth": 4}, "pools a length-3"),
+        ("attention", {"kernel": "nope"}, "unknown attention kernel"),
+        ("mean", {"dim": "wide"}, "dim must be int"),
+        ("mean", {"dropout": 1.5}, "dropout"),
+        ("mean", {"colour": 1}, "unknown model parameter 'colour'"),
+    ],
+)
+def test_impossible_combinations_are_refused(name, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        models.create(name, **TOY, **overrides)
+
+
+def test_padding_is_ignored_by_mean_pooling_and_attention():
+    torch.manual_seed(0)
+    model = models.create("attention", vocab_size=10, seq_len=6, dim=4, pad_id=0).eval()
+    short = torch.tensor([[3, 4, 5, 0, 0, 0]])
+    longer = torch.tensor([[3, 4, 5, 0]])
+    assert torch.allclose(model(short), model(longer), atol=1e-6)
+
+
+def test_sinusoidal_and_rope_encodings():
+    table = sinusoidal_table(4, 6)
+    assert table.shape == (4, 6)
+    assert torch.allclose(table[0], torch.tensor([0.0, 1, 0, 1, 0, 1]))
+    # RoPE makes q·k depend on positions only through their difference.
+    q, k = torch.randn(1, 1, 1, 4), torch.randn(1, 1, 1, 4)
+    cos, sin = rope_angles(10, 4)
+
+    def score(i, j):
+        qi = apply_rope(q, cos[i : i + 1], sin[i : i + 1])
+        kj = apply_rope(k, cos[j : j + 1], sin[j : j + 1])
+        return (qi * kj).sum()
+
+    assert torch.allclose(score(2, 5), score(5, 8), atol=1e-5)
+    assert not torch.allclose(score(2, 5), score(2, 6), atol=1e-3)

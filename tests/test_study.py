@@ -1,0 +1,86 @@
+import pytest
+
+from suite.study import StudyError, load_study, study_path
+
+
+def test_expands_variants_datasets_seeds_and_grid(write_study):
+    path = write_study(
+        variants=["mean", {"name": "attention", "label": "att_nopos", "positional": "none"}],
+        datasets=["reversal", "relative"],
+        seeds=[3, 7],
+        grid={"residual": [True, False]},
+    )
+    study = load_study(path)
+    trials = study.trials()
+    assert len(trials) == 2 * 2 * 2 * 2
+    labels = {t.variant for t in trials}
+    assert "att_nopos[residual=False]" in labels
+    att = next(t for t in trials if t.variant.startswith("att_nopos"))
+    assert att.model["positional"] == "none" and att.model["dim"] == 2
+    assert {t.seed for t in trials} == {3, 7}
+    assert len({t.key for t in trials}) == len(trials)
+
+
+def test_trial_key_is_stable_and_depends_on_config(write_study):
+    a = load_study(write_study()).trials()
+    b = load_study(write_study()).trials()
+    assert [t.key for t in a] == [t.key for t in b]
+    c = load_study(write_study(training={"lr": 0.5})).trials()
+    assert a[0].key != c[0].key
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"trainig": {}}, r"trainig: unknown key; allowed keys: description"),
+        ({"training": {"optimiser": "adam"}}, r"training.optimiser: unknown key; allowed keys: optimizer"),
+        ({"training": {"lr": "fast"}}, r"training.lr: .*number.*'fast'"),
+        ({"training": {"optimizer": "lion"}}, r"training.optimizer: .*'adam'.*'lion'"),
+        ({"seeds": 0}, r"seeds"),
+        ({"devices": ["gpu"]}, r"devices.*'gpu' is not one of cpu, cuda"),
+        ({"variants": ["atention"]}, r"variants\[0\]: unknown variant 'atention'; did you mean 'attention'"),
+        ({"datasets": ["reversl"]}, r"datasets\[0\]: unknown dataset 'reversl'"),
+        (
+            {"variants": [{"name": "lstm", "positional": "rope"}]},
+            r"variants\[0\] \(lstm\(positional=rope\)\) on dataset 'reversal': .*rope",
+        ),
+        ({"variants": [{"name": "multihead", "heads": 3}]}, r"heads=3 must divide dim=2"),
+        (
+            {"variants": [{"name": "mean", "positionl": "none"}]},
+            r"variants\[0\]: unknown model parameter 'positionl'",
+        ),
+        ({"grid": {"colour": [1]}}, r"grid.colour: unknown model parameter"),
+        ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice"),
+    ],
+)
+def test_bad_studies_name_file_key_and_value(write_study, spec, message):
+    path = write_study(**spec)
+    with pytest.raises(StudyError, match=message) as err:
+        load_study(path)
+    assert str(path) in str(err.value)
+
+
+def test_non_mapping_and_invalid_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(StudyError, match="must be a YAML mapping"):
+        load_study(bad)
+    bad.write_text("description: [unclosed\n")
+    with pytest.raises(StudyError, match="not valid YAML"):
+        load_study(bad)
+
+
+def test_study_names_must_be_plain(write_study):
+    directory = write_study().parent
+    assert study_path("tiny", directory).name == "tiny.yaml"
+    for name in ("../x", "missing", "a/b", ""):
+        with pytest.raises(StudyError, match="available studies: tiny"):
+            study_path(name, directory)
+
+
+def test_committed_studies_are_valid():
+    from pathlib import Path
+
+    directory = Path(__file__).resolve().parent.parent / "studies"
+    for path in directory.glob("*.yaml"):
+        assert load_study(path).trials(), path

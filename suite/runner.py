@@ -156,17 +156,35 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
     return out
 
 
+def plan(trials: list[Trial]) -> list[list[Trial]]:
+    """Split trials into units of work, each run by one `run_unit` call.
+
+    A unit is one trial today; trials that can share one vectorized training step
+    (same architecture and data, different seeds) belong in one unit.
+    """
+    return [[trial] for trial in trials]
+
+
+def run_unit(unit: list[Trial]) -> list[TrialResult]:
+    """Run one unit of work; it must not raise, and returns one result per trial."""
+    return [run_trial(trial) for trial in unit]
+
+
 def run_study(study: Study, store, *, force: bool = False, progress: bool = True) -> dict[str, int]:
-    """Run what the store lacks (everything with force); return counts per status."""
+    """Run what the store lacks (everything with force), keeping each result as it
+    comes; return counts per status."""
     trials = study.trials()
     done = set() if force else store.finished_keys()
     todo = [t for t in trials if t.key not in done]
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
-    bar = tqdm(todo, desc=study.name, unit="trial", disable=not progress, dynamic_ncols=True)
-    for trial in bar:
-        bar.set_postfix_str(f"{trial.variant} · {trial.dataset} · seed {trial.seed}", refresh=False)
-        result = run_trial(trial)
-        store.write(result.row, result.history)
-        counts[result.row["status"]] += 1
+    bar = tqdm(total=len(todo), desc=study.name, unit="trial", disable=not progress, dynamic_ncols=True)
+    for unit in plan(todo):
+        first = unit[0]
+        bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
+        for result in run_unit(unit):
+            store.write(result.row, result.history)
+            counts[result.row["status"]] += 1
+            bar.update(1)
+    bar.close()
     return counts

@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="rerun every trial, replacing earlier rows as new ones finish"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-vectorize",
+        action="store_true",
+        help="train every trial on its own, not seeds together in one stacked step (training.vectorize)",
+    )
     _add_dirs(run)
 
     report = sub.add_parser(
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         path = study_path(args.study, studies_dir)
         if args.command == "report":
             return _report(args.study, results_dir)
-        study = load_study(path)
+        study = load_study(path, vectorize=False if getattr(args, "no_vectorize", False) else None)
         if args.command == "check":
             print(f"{path}: {len(study.trials())} trials, valid")
             return 0

@@ -57,6 +57,7 @@ def base_row(trial: Trial) -> dict:
         "status": "ok",
         "error": None,
         "config": json.dumps(trial.config(), sort_keys=True),
+        "train_group_size": 1,  # trials trained together in one vectorized step (suite.vectorized)
     }
 
 
@@ -85,22 +86,28 @@ def run_trial(trial: Trial) -> TrialResult:
         ).to(device)
         trained = train(model, splits, trial.training, device, trial.seed)
         history = trained.history
-        row.update(_summarise(trained.history, list(splits)))
-        row["params"] = sum(p.numel() for p in model.parameters())
-        row["steps"] = trained.steps
-        row["train_seconds"] = trained.timed_seconds
-        tokens_per_row = splits[next(iter(splits))][0].shape[1]
-        if trained.timed_seconds > 0:
-            row["train_samples_per_s"] = trained.timed_samples / trained.timed_seconds
-            row["train_tokens_per_s"] = row["train_samples_per_s"] * tokens_per_row
-        if trained.diverged:
-            row.update(status="diverged", error="loss became NaN or infinite")
-        else:
-            row.update(_measure(model, splits, trial, device))
+        _record_training(row, trial, model, splits, trained, device)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started
     return TrialResult(row, [{"key": trial.key, **h} for h in history])
+
+
+def _record_training(row: dict, trial: Trial, model, splits, trained, device: torch.device) -> None:
+    """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
+    inference throughput and peak memory of the trained model."""
+    row.update(_summarise(trained.history, list(splits)))
+    row["params"] = sum(p.numel() for p in model.parameters())
+    row["steps"] = trained.steps
+    row["train_seconds"] = trained.timed_seconds
+    tokens_per_row = splits[next(iter(splits))][0].shape[1]
+    if trained.timed_seconds > 0:
+        row["train_samples_per_s"] = trained.timed_samples / trained.timed_seconds
+        row["train_tokens_per_s"] = row["train_samples_per_s"] * tokens_per_row
+    if trained.diverged:
+        row.update(status="diverged", error="loss became NaN or infinite")
+    else:
+        row.update(_measure(model, splits, trial, device))
 
 
 def _summarise(history: list[dict], splits: list[str]) -> dict:
@@ -159,15 +166,106 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
 def plan(trials: list[Trial]) -> list[list[Trial]]:
     """Split trials into units of work, each run by one `run_unit` call.
 
-    A unit is one trial today; trials that can share one vectorized training step
-    (same architecture and data, different seeds) belong in one unit.
+    Trials that can share one vectorized training step (one architecture, training and data
+    shape; different seeds or datasets: `suite.vectorized.group_key`) form one unit; the rest,
+    and every trial of a study with `training.vectorize: false`, are units of one.
     """
-    return [[trial] for trial in trials]
+    from suite.vectorized import group_key
+
+    units: list[list[Trial]] = []
+    groups: dict[str, list[Trial]] = {}
+    for trial in trials:
+        key = group_key(trial)
+        if key is None:
+            units.append([trial])
+        elif key in groups:
+            groups[key].append(trial)
+        else:
+            groups[key] = [trial]
+            units.append(groups[key])
+    return units
 
 
 def run_unit(unit: list[Trial]) -> list[TrialResult]:
-    """Run one unit of work; it must not raise, and returns one result per trial."""
+    """Run one unit of work; it must not raise, and returns one result per trial, in unit order."""
+    if len(unit) > 1:
+        try:
+            return _run_group(unit)
+        except Exception as err:  # a bug in the stacked path must not cost the trials
+            from suite.vectorized import log_once
+
+            log_once(f"vectorized training failed ({type(err).__name__}: {err}); running one at a time")
     return [run_trial(trial) for trial in unit]
+
+
+def _run_group(unit: list[Trial]) -> list[TrialResult]:
+    """Train a unit's trials together (`suite.vectorized`), then measure each trained model on
+    its own, as `run_trial` does. Members that cannot share a step run one at a time."""
+    from suite import vectorized
+
+    first = unit[0]
+    device = torch.device(first.device)
+    datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
+    if device_available(first.device) or any(d.unavailable() for d in datasets):
+        return [run_trial(trial) for trial in unit]  # each row says why it is skipped
+    on_device: dict[str, dict] = {}  # one device copy per dataset, shared by its members
+    splits = []
+    for trial in unit:
+        params = json.dumps(trial.dataset_params, sort_keys=True)
+        if (trial.dataset, params) not in on_device:
+            loaded = _load(trial.dataset, params)
+            on_device[trial.dataset, params] = {
+                n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
+            }
+        splits.append(on_device[trial.dataset, params])
+    members = []
+    for trial, dataset in zip(unit, datasets, strict=True):
+        seed_everything(trial.seed)
+        members.append(
+            models.build(
+                ModelConfig(**trial.model),
+                vocab_size=dataset.vocab_size,
+                seq_len=dataset.seq_len,
+                num_classes=dataset.num_classes,
+                pad_id=dataset.pad_id,
+            ).to(device)
+        )
+    results: dict[int, TrialResult] = {}
+    for group in vectorized.partition(splits, first.training):
+        if len(group) == 1:
+            results[group[0]] = run_trial(unit[group[0]])
+            continue
+        group_started = time.perf_counter()  # wall time: the group's training, shared equally
+        try:
+            trained = vectorized.train_group(
+                [members[i] for i in group],
+                [splits[i] for i in group],
+                first.training,
+                device,
+                [unit[i].seed for i in group],
+            )
+        except vectorized.CannotStack as err:
+            vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")
+            results.update({i: run_trial(unit[i]) for i in group})
+            continue
+        shared = (time.perf_counter() - group_started) / len(group)
+        for i, result in zip(group, trained, strict=True):
+            results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
+            results[i].row["wall_seconds"] += shared
+    return [results[i] for i in range(len(unit))]
+
+
+def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:
+    started = time.perf_counter()
+    row = base_row(trial)
+    row.update(provenance(device))
+    row["train_group_size"] = size
+    try:
+        _record_training(row, trial, model, splits, trained, device)
+    except Exception:
+        row.update(status="failed", error=traceback.format_exc())
+    row["wall_seconds"] = time.perf_counter() - started
+    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history])
 
 
 def run_study(study: Study, store, *, force: bool = False, progress: bool = True) -> dict[str, int]:

@@ -42,6 +42,9 @@ class TrainingSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
     history_every: int = Field(1, ge=1)  # epochs (or steps, with `steps`) between history points
     grad_clip: float | None = Field(None, gt=0)
+    # Train seeds of one variant together in one stacked step (suite.vectorized) where the model
+    # allows; how trials run, not what they compute, so it is not part of a trial's key.
+    vectorize: bool = True
 
 
 class MeasureSpec(BaseModel):
@@ -109,10 +112,11 @@ class Trial:
     device: str
     training: dict[str, Any]
     measure: dict[str, Any]
+    vectorize: bool = True  # may share a stacked step with other seeds (training.vectorize)
 
     def config(self) -> dict[str, Any]:
-        """Everything that determines the result (the study's name does not)."""
-        return {k: v for k, v in self.__dict__.items() if k != "study"}
+        """Everything that determines the result (the study's name and how it runs do not)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("study", "vectorize")}
 
     @property
     def key(self) -> str:
@@ -135,8 +139,9 @@ class Study:
         return list(self._trials)
 
 
-def load_study(path: str | Path, name: str | None = None) -> Study:
-    """Parse, validate and expand a study file; raise StudyError naming what is wrong."""
+def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | None = None) -> Study:
+    """Parse, validate and expand a study file; raise StudyError naming what is wrong.
+    `vectorize` overrides the file's training.vectorize (the CLI's --no-vectorize)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -150,6 +155,8 @@ def load_study(path: str | Path, name: str | None = None) -> Study:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:
         raise StudyError(_format_validation(path, err)) from None
+    if vectorize is not None:
+        spec.training.vectorize = vectorize
     study = Study(name=name or path.stem, path=path, spec=spec)
     study._trials = _expand(study)
     return study
@@ -259,7 +266,7 @@ def _expand(study: Study) -> list[Trial]:
     if dupes:
         raise StudyError(f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label")
 
-    training = spec.training.model_dump()
+    training = spec.training.model_dump(exclude={"vectorize"})
     measure = spec.measure.model_dump()
     return [
         Trial(
@@ -273,6 +280,7 @@ def _expand(study: Study) -> list[Trial]:
             device=device,
             training=training,
             measure=measure,
+            vectorize=spec.training.vectorize,
         )
         for ds in datasets
         for label, name, cfg in variants

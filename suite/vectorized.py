@@ -1,0 +1,660 @@
+"""Train many copies of one architecture in one step: seeds (and datasets of one shape) side by side.
+
+Small models are dominated by per-operation overhead, not arithmetic, so ten seeds trained one after
+the other pay that overhead ten times. Here they pay it once:
+
+1. Each member is built exactly as the one-at-a-time path builds it (`seed_everything(seed)`, then
+   `models.build`), so every seed starts from the same weights.
+2. A *stacked* copy of the architecture replaces every module that holds parameters with a stacked
+   twin holding all G members' parameters along a leading axis (G, ...). Members' rows are folded
+   into the batch axis (G·B, ...), so the model's parameter-free code (attention kernels, masks,
+   pooling, residuals) runs unchanged; only the twins know which rows belong to which member.
+3. The members' losses are summed before `backward`: they share no parameter, so each member's
+   gradient is exactly its own.
+4. All stacked parameters live in one flat buffer and their gradients in another, so the optimizer
+   is a handful of elementwise operations per step: the same operations, in the same order, as
+   torch.optim's single-tensor Adam, AdamW and SGD.
+
+What cannot be stacked says why (`CannotStack`, `unstackable`) and is trained one at a time by the
+caller: modules with parameters and no stacked twin (nn.LSTM), dropout (its random masks would come
+from another random stream than the one-at-a-time run's), modules with buffers, and any model whose
+stacked losses and gradients do not reproduce the members' own at initialisation (checked on every
+group before it trains).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.measure import Stopwatch
+from suite.models.positional import LearnedPositions
+from suite.train import Schedule, TrainResult
+
+log = logging.getLogger(__name__)
+
+PROBE_RTOL, PROBE_ATOL = 1e-4, 1e-6  # stacked vs one-at-a-time at initialisation
+
+
+class CannotStack(Exception):
+    """These models cannot be trained as one stacked model; the message says why."""
+
+
+_logged: set[str] = set()
+
+
+def log_once(message: str) -> None:
+    """Tell the user once per process why some trials run one at a time."""
+    if message not in _logged:
+        _logged.add(message)
+        log.warning(message)
+
+
+# ── stacked twins of the modules that hold parameters ─────────────────────────────────────────
+
+TWINS: dict[type, Callable[[list[nn.Module]], nn.Module]] = {}
+
+
+def twin_of(kind: type):
+    def register(cls):
+        TWINS[kind] = cls
+        return cls
+
+    return register
+
+
+class Twin(nn.Module):
+    """A stacked module: parameter (G, ...) = the members' parameters, stacked in member order."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.size = len(members)
+        self.sources: dict[str, list[torch.Tensor]] = {}
+
+    def stack(self, name: str, tensors: list[torch.Tensor]) -> None:
+        self.sources[name] = tensors
+        self.register_parameter(name, nn.Parameter(torch.stack([t.detach() for t in tensors])))
+
+    @torch.no_grad()
+    def unstack(self) -> None:
+        """Copy the trained stacked values back into the member modules."""
+        for name, tensors in self.sources.items():
+            stacked = getattr(self, name)
+            for g, tensor in enumerate(tensors):
+                tensor.copy_(stacked[g])
+
+
+@twin_of(nn.Linear)
+class StackedLinear(Twin):
+    def __init__(self, members: list[nn.Linear]):
+        super().__init__(members)
+        self.stack("weight", [m.weight for m in members])  # (G, out, in)
+        self.has_bias = members[0].bias is not None
+        if self.has_bias:
+            self.stack("bias", [m.bias for m in members])  # (G, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (G·B, ..., in)
+        shape = x.shape
+        rows = x.reshape(self.size, -1, shape[-1])  # (G, B·…, in)
+        weight = self.weight.transpose(1, 2)  # (G, in, out)
+        if self.has_bias:
+            y = torch.baddbmm(self.bias.unsqueeze(1), rows, weight)
+        else:
+            y = torch.bmm(rows, weight)
+        return y.view(*shape[:-1], y.shape[-1])
+
+
+@twin_of(nn.Embedding)
+class StackedEmbedding(Twin):
+    """Member g looks its tokens up in rows [g·V, (g+1)·V) of one (G·V, D) table."""
+
+    def __init__(self, members: list[nn.Embedding]):
+        super().__init__(members)
+        first = members[0]
+        if first.max_norm is not None or first.scale_grad_by_freq or first.sparse:
+            raise CannotStack("nn.Embedding with max_norm, scale_grad_by_freq or sparse has no stacked form")
+        self.stack("weight", [m.weight for m in members])  # (G, V, D)
+        self.padding_idx = first.padding_idx
+        vocab = first.num_embeddings
+        self.register_buffer("offsets", torch.arange(self.size).view(-1, 1) * vocab, persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # tokens: (G·B, T)
+        g, v, d = self.weight.shape
+        index = tokens.reshape(g, -1) + self.offsets  # (G, B·T)
+        out = F.embedding(index, self.weight.reshape(g * v, d)).view(*tokens.shape, d)
+        if self.padding_idx is not None:  # padding rows read as zeros and get no gradient, as nn.Embedding
+            out = out * (tokens != self.padding_idx).unsqueeze(-1).to(out.dtype)
+        return out
+
+
+@twin_of(nn.LayerNorm)
+class StackedLayerNorm(Twin):
+    def __init__(self, members: list[nn.LayerNorm]):
+        super().__init__(members)
+        first = members[0]
+        if len(first.normalized_shape) != 1:
+            raise CannotStack("nn.LayerNorm over more than the last axis has no stacked form")
+        self.normalized_shape, self.eps = first.normalized_shape, first.eps
+        self.affine = first.weight is not None
+        self.has_bias = first.bias is not None
+        if self.affine:
+            self.stack("weight", [m.weight for m in members])  # (G, D)
+        if self.has_bias:
+            self.stack("bias", [m.bias for m in members])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (G·B, ..., D)
+        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
+        if not self.affine:
+            return y
+        rows = y.reshape(self.size, -1, y.shape[-1])  # (G, B·…, D)
+        rows = rows * self.weight.unsqueeze(1)
+        if self.has_bias:
+            rows = rows + self.bias.unsqueeze(1)
+        return rows.view(x.shape)
+
+
+@twin_of(LearnedPositions)
+class StackedLearnedPositions(Twin):
+    def __init__(self, members: list[LearnedPositions]):
+        super().__init__(members)
+        self.stack("table", [m.table.weight for m in members])  # (G, L, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (G·B, T, D)
+        _, t, d = x.shape
+        return (x.view(self.size, -1, t, d) + self.table[:, None, :t]).view(x.shape)
+
+
+@twin_of(nn.Conv1d)
+class StackedConv1d(Twin):
+    """G convolutions as one grouped convolution over the members' channels side by side."""
+
+    def __init__(self, members: list[nn.Conv1d]):
+        super().__init__(members)
+        first = members[0]
+        if first.padding_mode != "zeros":
+            raise CannotStack(f"nn.Conv1d with padding_mode={first.padding_mode!r} has no stacked form")
+        self.stack("weight", [m.weight for m in members])  # (G, C_out, C_in/groups, K)
+        self.has_bias = first.bias is not None
+        if self.has_bias:
+            self.stack("bias", [m.bias for m in members])  # (G, C_out)
+        self.stride, self.padding, self.dilation = first.stride, first.padding, first.dilation
+        self.groups = first.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (G·B, C_in, T)
+        g = self.size
+        _, c_in, t = x.shape
+        side_by_side = x.view(g, -1, c_in, t).transpose(0, 1).reshape(-1, g * c_in, t)  # (B, G·C_in, T)
+        weight = self.weight.flatten(0, 1)  # (G·C_out, C_in/groups, K)
+        bias = self.bias.flatten() if self.has_bias else None
+        y = F.conv1d(side_by_side, weight, bias, self.stride, self.padding, self.dilation, g * self.groups)
+        c_out, t_out = self.weight.shape[1], y.shape[-1]
+        return y.view(-1, g, c_out, t_out).transpose(0, 1).reshape(-1, c_out, t_out)  # (G·B, C_out, T')
+
+
+def unstackable(model: nn.Module) -> str | None:
+    """Why this architecture has no stacked form (None if it has one). Works on meta-device models."""
+    covered: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in covered):
+            continue
+        where = f"{name or 'model'} ({type(module).__name__})"
+        if type(module) in TWINS:
+            covered.append(name)
+            continue
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
+            return (
+                f"{where} has dropout p={module.p}: stacked seeds would draw their random masks "
+                "from another random stream than the one-at-a-time run"
+            )
+        if isinstance(module, nn.RNNBase):
+            return f"{where}: the fused recurrent kernel takes one weight set per call, not a stack of seeds"
+        if next(module.parameters(recurse=False), None) is not None:
+            return f"{where} holds parameters and has no stacked twin in suite.vectorized"
+        if next(module.buffers(recurse=False), None) is not None:
+            return f"{where} keeps buffers, which a stacked model would share between seeds"
+    return None
+
+
+class Stacked:
+    """A stacked copy of G member models (same architecture, own weights)."""
+
+    def __init__(self, members: list[nn.Module]):
+        reason = unstackable(members[0])
+        if reason:
+            raise CannotStack(reason)
+        self.size = len(members)
+        self.module = copy.deepcopy(members[0])
+        self.twins: list[Twin] = []
+        covered: list[str] = []
+        for name, module in list(self.module.named_modules()):
+            if not name or any(name.startswith(prefix + ".") for prefix in covered):
+                continue
+            if type(module) in TWINS:
+                twin = TWINS[type(module)]([m.get_submodule(name) for m in members])
+                parent, _, attr = name.rpartition(".")
+                setattr(self.module.get_submodule(parent) if parent else self.module, attr, twin)
+                self.twins.append(twin)
+                covered.append(name)
+
+    def origins(self) -> dict[int, tuple[nn.Parameter, int]]:
+        """id(member tensor) → (stacked parameter, member index)."""
+        out = {}
+        for twin in self.twins:
+            for name, tensors in twin.sources.items():
+                for g, tensor in enumerate(tensors):
+                    out[id(tensor)] = (getattr(twin, name), g)
+        return out
+
+    def unstack(self) -> None:
+        for twin in self.twins:
+            twin.unstack()
+
+
+# ── the optimizer over one flat buffer ─────────────────────────────────────────────────────────
+
+
+class FlatOptimizer:
+    """torch.optim's single-tensor Adam, AdamW or SGD (as `suite.train.make_optimizer` makes them),
+    applied to one flat buffer that holds every parameter: the update is elementwise, so this is the
+    same computation for each member, in a few operations per step instead of a few per tensor."""
+
+    BETAS, EPS = (0.9, 0.999), 1e-8
+
+    def __init__(self, params: list[nn.Parameter], training: dict):
+        self.name, self.lr, self.wd = training["optimizer"], training["lr"], training["weight_decay"]
+        self.momentum = training["momentum"]
+        if self.name not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"unknown optimizer {self.name!r}")
+        first = params[0]
+        total = sum(p.numel() for p in params)
+        self.flat = torch.empty(total, device=first.device, dtype=first.dtype)
+        self.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            view = self.flat[offset : offset + n].view_as(p)
+            view.copy_(p.detach())
+            p.data = view  # the parameter now lives in the flat buffer
+            p.grad = self.grad[offset : offset + n].view_as(p)  # autograd accumulates into it in place
+            offset += n
+        self.params = params
+        self.steps = 0
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.buffer: torch.Tensor | None = None  # SGD momentum
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    def grads_in_place(self) -> bool:
+        """True while every parameter's .grad is still a view of the flat gradient buffer."""
+        lo = self.grad.data_ptr()
+        hi = lo + self.grad.numel() * self.grad.element_size()
+        return all(p.grad is not None and lo <= p.grad.data_ptr() < hi for p in self.params)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        param, grad, lr, wd = self.flat, self.grad, self.lr, self.wd
+        if self.name == "sgd":
+            if wd != 0:
+                grad = grad.add(param, alpha=wd)
+            if self.momentum != 0:
+                if self.buffer is None:
+                    self.buffer = grad.detach().clone()
+                else:
+                    self.buffer.mul_(self.momentum).add_(grad, alpha=1 - 0.0)  # dampening 0
+                grad = self.buffer
+            param.add_(grad, alpha=-lr)
+            return
+        beta1, beta2 = self.BETAS
+        if wd != 0:
+            if self.name == "adamw":
+                param.mul_(1 - lr * wd)
+            else:
+                grad = grad.add(param, alpha=wd)
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = float(self.steps)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        denom = (self.exp_avg_sq.sqrt() / bias_correction2**0.5).add_(self.EPS)
+        param.addcdiv_(self.exp_avg, denom, value=-step_size)
+
+
+def clip_members_(params: list[nn.Parameter], max_norm: float, size: int) -> None:
+    """`nn.utils.clip_grad_norm_` for each member on its own (norm over its parameters only)."""
+    with torch.no_grad():
+        norms = torch.stack([p.grad.reshape(size, -1).norm(dim=1) for p in params], dim=1)  # (G, P)
+        total = norms.norm(dim=1)  # (G,)
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for p in params:
+            p.grad.mul_(coef.view(-1, *([1] * (p.dim() - 1))))
+
+
+# ── the members' data, side by side ────────────────────────────────────────────────────────────
+
+
+class SplitStack:
+    """One split of every member: tokens (G, N, T) and labels (G, N), padded to the longest member
+    with copies of its own rows that weigh nothing (full-batch groups only)."""
+
+    def __init__(self, parts: list[tuple[torch.Tensor, torch.Tensor]]):
+        self.sizes = [len(x) for x, _ in parts]
+        n = max(self.sizes)
+        self.padded = any(s != n for s in self.sizes)
+        same = all(x is parts[0][0] and y is parts[0][1] for x, y in parts)
+        if same:  # one dataset for all: a view, not G copies
+            x, y = parts[0]
+            self.x = x.unsqueeze(0).expand(len(parts), *x.shape)
+            self.y = y.unsqueeze(0).expand(len(parts), *y.shape)
+        else:
+            self.x = torch.stack([_pad_rows(x, n) for x, _ in parts])
+            self.y = torch.stack([_pad_rows(y, n) for _, y in parts])
+        device = self.x.device
+        self.count = torch.tensor(self.sizes, device=device)  # (G,)
+        self.real = (
+            torch.arange(n, device=device) < self.count.unsqueeze(1)
+        ).float()  # (G, N): 1 = not padding
+
+    def __len__(self) -> int:
+        return self.x.shape[1]
+
+
+def _pad_rows(t: torch.Tensor, n: int) -> torch.Tensor:
+    if len(t) == n:
+        return t
+    index = torch.arange(n, device=t.device) % len(t)
+    return t[index]
+
+
+def member_losses(logits: torch.Tensor, y: torch.Tensor, data: SplitStack | None = None) -> torch.Tensor:
+    """Each member's mean loss (G,), as `suite.train.loss_and_correct` computes it for one model;
+    with `data` (a padded split), over each member's real rows only: sum / count is what the
+    CPU mean computes, so the value is the same to the last bit."""
+    g, b = y.shape
+    if logits.dim() == 1:  # one logit: binary cross-entropy, as the course
+        z = logits.view(g, b)
+        per_row = F.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="none")
+    else:
+        per_row = F.cross_entropy(logits, y.reshape(-1), reduction="none").view(g, b)
+    if data is None:
+        return per_row.mean(dim=1)
+    return (per_row * data.real[:, :b]).sum(dim=1) / data.count
+
+
+def member_correct(logits: torch.Tensor, y: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    g, b = y.shape
+    if logits.dim() == 1:
+        hit = (logits.view(g, b) > 0).long() == y
+    else:
+        hit = logits.view(g, b, -1).argmax(dim=-1) == y
+    return (hit & (real > 0)).sum(dim=1)
+
+
+# ── training a group ───────────────────────────────────────────────────────────────────────────
+
+
+def train_group(
+    members: list[nn.Module],
+    splits: list[dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    training: dict,
+    device: torch.device,
+    seeds: list[int],
+    eval_batch: int = 4096,
+) -> list[TrainResult]:
+    """Train G member models (same architecture) together; one `TrainResult` per member, as
+    `suite.train.train` would give for each on its own.
+
+    Time: the group's timed seconds are shared equally, each member is charged segment time / G
+    for the segments it trained in; its samples are its own.
+    Raises CannotStack (before any training step) when the members cannot share a step.
+    """
+    size = len(members)
+    names = list(splits[0])
+    if any(list(s) != names for s in splits):
+        raise CannotStack("members have different split names")
+    data = {name: SplitStack([s[name] for s in splits]) for name in names}
+    train_data = data[names[0]]
+    if any(d.padded and len(d) > eval_batch for d in data.values()):
+        raise CannotStack(
+            f"splits of different sizes are stacked only when they fit one batch of {eval_batch}"
+        )
+    schedules = [Schedule.from_spec(training, n) for n in train_data.sizes]
+    schedule = schedules[0]
+    full_batch = all(s.batch_size >= s.n_train for s in schedules)
+    if not full_batch and len(set(train_data.sizes)) > 1:
+        raise CannotStack("mini-batch training needs every member's training split to have one size")
+    if any(
+        (s.total_steps, s.every, s.steps_per_epoch)
+        != (schedule.total_steps, schedule.every, schedule.steps_per_epoch)
+        for s in schedules
+    ):
+        raise CannotStack("members follow different step schedules")
+
+    stacked = Stacked(members)
+    model = stacked.module.to(device)
+    params = list(model.parameters())
+    optimizer = FlatOptimizer(params, training)
+    clip = training["grad_clip"]
+    stream = _batches(train_data, schedule, seeds, full_batch)
+    _probe(stacked, members, optimizer, train_data)
+
+    recorded: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []  # step, split, loss (G,), acc (G,)
+
+    def record(step: int) -> list[bool]:
+        for name in names:
+            loss, acc = evaluate_group(model, data[name], eval_batch)
+            recorded.append((step, name, loss, acc))
+        return torch.isfinite(recorded[-len(names)][2]).tolist()  # the one sync of a history point
+
+    results = [TrainResult() for _ in range(size)]
+    alive = [True] * size
+    stopped_at = [0] * size  # index in `points` of each member's last history point
+    model.train()
+    step = 0
+    points = schedule.history_points()
+    finite = record(0)
+    for g in range(size):
+        if not finite[g]:
+            alive[g] = False
+            results[g].diverged = True
+    for segment, target in enumerate(points[1:], start=1):
+        if not any(alive):
+            break
+        steps_before = step
+        with Stopwatch(device) as sw:
+            while step < target:
+                x, y, padded = next(stream)
+                optimizer.zero_grad()
+                losses = member_losses(model(x), y, padded)  # (G,)
+                losses.sum().backward()
+                if clip:
+                    clip_members_(params, clip, size)
+                optimizer.step()
+                step += 1
+        timed = segment > 1 or len(points) == 2  # the first segment pays for warm-up, as in train()
+        finite = record(step)
+        for g in range(size):
+            if not alive[g]:
+                continue
+            stopped_at[g] = segment
+            if timed:
+                results[g].timed_seconds += sw.seconds / size
+                results[g].timed_samples += (step - steps_before) * schedules[g].batch_size
+            if not finite[g]:
+                alive[g] = False
+                results[g].diverged = True
+    stacked.unstack()
+
+    values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
+    values = values.tolist()  # (records, 2, G), one copy to the host
+    last_step = {g: points[stopped_at[g]] for g in range(size)}
+    for (s, name, _, _), (losses, accs) in zip(recorded, values, strict=True):
+        for g in range(size):
+            if s <= last_step[g]:
+                results[g].history.append(
+                    {
+                        "step": s,
+                        "epoch": s / schedule.steps_per_epoch,
+                        "split": name,
+                        "loss": losses[g],
+                        "accuracy": accs[g],
+                    }
+                )
+    for g in range(size):
+        results[g].steps = last_step[g]
+    return results
+
+
+def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch: bool):
+    """Endless (tokens (G·B, T), labels (G, B), the split if padded else None) batches, as `suite.train.batches`
+    makes them for each member: the whole split every step, or each member's own seeded shuffle."""
+    size, n = data.x.shape[0], len(data)
+    if full_batch:
+        x = data.x.reshape(size * n, -1)
+        y, padded = data.y.contiguous(), (data if data.padded else None)
+        while True:
+            yield x, y, padded
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    rows = torch.arange(size, device=data.x.device).unsqueeze(1)
+    bs = schedule.batch_size
+    while True:
+        order = torch.stack([torch.randperm(n, generator=gen) for gen in generators]).to(data.x.device)
+        for start in range(0, n, bs):
+            idx = order[:, start : start + bs]  # (G, b)
+            yield data.x[rows, idx].reshape(-1, data.x.shape[-1]), data.y[rows, idx], None
+
+
+@torch.no_grad()
+def evaluate_group(model: nn.Module, data: SplitStack, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss (G,), accuracy (G,)) over the whole split of each member, in eval mode, as device tensors."""
+    was_training = model.training
+    model.eval()
+    size, n = data.x.shape[0], len(data)
+    loss_sum = torch.zeros(size, device=data.x.device)
+    correct = torch.zeros(size, device=data.x.device, dtype=torch.long)
+    for start in range(0, n, batch_size):
+        end = min(start + batch_size, n)
+        x, y = data.x[:, start:end].reshape(-1, data.x.shape[-1]), data.y[:, start:end]
+        logits = model(x)
+        if data.padded:
+            loss_sum += member_losses(logits, y, data) * data.count
+        else:
+            loss_sum += member_losses(logits, y) * (end - start)
+        correct += member_correct(logits, y, data.real[:, start:end])
+    model.train(was_training)
+    return loss_sum / data.count, correct.double() / data.count
+
+
+def _probe(stacked: Stacked, members, optimizer: FlatOptimizer, data: SplitStack) -> None:
+    """Refuse (CannotStack) unless the stacked model reproduces each member's loss and gradients
+    on its first rows, at initialisation; this catches any op that mixes rows across members."""
+    from suite.train import loss_and_correct
+
+    model, size = stacked.module, stacked.size
+    rows = min(len(data), 8)
+    x, y = data.x[:, :rows], data.y[:, :rows]
+    was_training = model.training
+    model.train()
+    optimizer.zero_grad()
+    losses = member_losses(model(x.reshape(size * rows, -1)), y, None)
+    losses.sum().backward()
+    if not optimizer.grads_in_place():
+        raise CannotStack("autograd did not accumulate into the flat gradient buffer")
+    stacked_grads = {id(p): p.grad.clone() for p in model.parameters()}
+    optimizer.zero_grad()
+    model.train(was_training)
+    origins = stacked.origins()
+    for g, member in enumerate(members):
+        member_was_training = member.training
+        member.train()
+        loss, _ = loss_and_correct(member(x[g]), y[g])
+        named = list(member.named_parameters())
+        grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+        member.train(member_was_training)
+        if not torch.allclose(losses[g].detach(), loss.detach(), rtol=PROBE_RTOL, atol=PROBE_ATOL):
+            raise CannotStack(
+                f"the stacked loss of member {g} ({losses[g].item():.6g}) differs from its own "
+                f"({loss.item():.6g}) at initialisation"
+            )
+        for (name, p), grad in zip(named, grads, strict=True):
+            if id(p) not in origins:
+                raise CannotStack(f"parameter {name} has no stacked counterpart")
+            if grad is None:
+                raise CannotStack(
+                    f"parameter {name} gets no gradient; torch.optim skips it, a flat buffer would not"
+                )
+            twin_param, index = origins[id(p)]
+            mine = stacked_grads[id(twin_param)][index]
+            if not torch.allclose(mine, grad, rtol=PROBE_RTOL, atol=PROBE_ATOL):
+                worst = (mine - grad).abs().max().item()
+                raise CannotStack(f"the stacked gradient of {name} differs by {worst:.3g} for member {g}")
+
+
+# ── which trials share a step ──────────────────────────────────────────────────────────────────
+
+
+def group_key(trial) -> str | None:
+    """Trials with one key can share a stacked step: one architecture, training, measurement, device
+    and declared data shape; they differ in seed or dataset. None: train it alone (and say why once)."""
+    if not getattr(trial, "vectorize", True):
+        return None
+    from suite import data
+
+    try:
+        dataset = data.create(trial.dataset, **trial.dataset_params)
+        shape = (
+            dataset.vocab_size,
+            dataset.seq_len,
+            dataset.num_classes,
+            dataset.pad_id,
+            list(dataset.splits),
+        )
+        model = json.dumps(trial.model, sort_keys=True)
+        reason = _config_unstackable(model, *shape[:4])
+    except Exception as err:  # an unloadable dataset or model is the one-at-a-time path's to report
+        return _alone(trial, f"its model or dataset could not be inspected ({type(err).__name__}: {err})")
+    if reason:
+        return _alone(trial, reason)
+    return json.dumps([trial.model, trial.training, trial.measure, trial.device, shape], sort_keys=True)
+
+
+def _alone(trial, reason: str) -> None:
+    log_once(f"{trial.variant}: seeds run one at a time: {reason}")
+    return None
+
+
+@lru_cache(maxsize=256)
+def _config_unstackable(
+    model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id
+) -> str | None:
+    """`unstackable` of the architecture, built on the meta device (no memory, no random numbers)."""
+    from suite import models
+
+    cfg = models.ModelConfig(**json.loads(model_json))
+    with torch.device("meta"):
+        model = models.build(
+            cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id
+        )
+    return unstackable(model)
+
+
+def partition(splits: list[dict[str, tuple[torch.Tensor, torch.Tensor]]], training: dict) -> list[list[int]]:
+    """Members (by index) that can share one step: every full-batch member (shorter splits are padded
+    with rows that weigh nothing), and mini-batch members whose training splits have one size."""
+    groups: dict[object, list[int]] = {}
+    for i, member in enumerate(splits):
+        x, _ = next(iter(member.values()))
+        schedule = Schedule.from_spec(training, len(x))
+        key = ("full", x.shape[1:]) if schedule.batch_size >= schedule.n_train else (len(x), x.shape[1:])
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())

@@ -1,0 +1,245 @@
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+from suite import models
+from suite.models.positional import LearnedPositions
+from suite.runner import plan, run_trial, run_unit
+from suite.study import load_study
+from suite.train import make_optimizer
+from suite.vectorized import CannotStack, FlatOptimizer, Stacked, train_group, unstackable
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy machine, waking a second one costs ms per op."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# Every variant family that takes the vectorized path (dropout 0 where the preset has dropout).
+STACKABLE = [
+    "mean",
+    "positional",
+    "attention",
+    {"name": "attention", "label": "attention_no_pos", "positional": "none"},
+    "multihead",
+    {"name": "attention", "label": "rope", "positional": "rope", "heads": 2},
+    {"name": "attention", "label": "norm_sinusoidal", "norm": True, "positional": "sinusoidal"},
+    {"name": "transformer", "dropout": 0.0},
+    {"name": "conv1d"},
+    {"name": "bow_mlp", "dropout": 0.0},
+]
+
+
+def _max_curve_gap(a, b) -> float:
+    assert [(h["step"], h["split"]) for h in a] == [(h["step"], h["split"]) for h in b]
+    return max(abs(x["loss"] - y["loss"]) for x, y in zip(a, b, strict=True))
+
+
+def _label(variant) -> str:
+    return variant if isinstance(variant, str) else variant.get("label", variant["name"])
+
+
+@pytest.mark.parametrize("variant", STACKABLE, ids=_label)
+def test_every_seed_curve_equals_one_at_a_time(write_study, variant):
+    """reversal (4 rows) and combined (8 rows) share one stacked step, the shorter padded."""
+    study = load_study(
+        write_study(
+            variants=[variant],
+            datasets=["reversal", "combined"],
+            seeds=2,
+            model={"dim": 4},
+            measure={"throughput": False, "memory": False},
+        )
+    )
+    units = plan(study.trials())
+    assert [len(u) for u in units] == [4]
+    results = run_unit(units[0])
+    for trial, result in zip(units[0], results, strict=True):
+        assert result.row["train_group_size"] == 4, result.row["error"]
+        assert result.row["status"] == "ok", result.row["error"]
+        alone = run_trial(trial)
+        assert _max_curve_gap(result.history, alone.history) <= 1e-5
+        for col in ("final_loss", "best_loss", "final_accuracy", "params", "steps"):
+            assert result.row[col] == pytest.approx(alone.row[col], abs=1e-5), col
+
+
+def test_minibatches_clipping_and_sgd_follow_each_seed(write_study):
+    """Mini-batches come from each seed's own shuffle; clipping is per seed; SGD with momentum."""
+    training = {
+        "optimizer": "sgd",
+        "lr": 0.05,
+        "momentum": 0.9,
+        "weight_decay": 0.01,
+        "batch_size": 3,
+        "grad_clip": 0.05,
+        "epochs": 6,
+        "history_every": 2,
+    }
+    study = load_study(
+        write_study(
+            variants=["attention"],
+            datasets=["combined"],
+            seeds=3,
+            training=training,
+            measure={"throughput": False, "memory": False},
+        )
+    )
+    (unit,) = plan(study.trials())
+    results = run_unit(unit)
+    for trial, result in zip(unit, results, strict=True):
+        assert result.row["train_group_size"] == 3
+        alone = run_trial(trial)
+        assert _max_curve_gap(result.history, alone.history) <= 1e-5
+        assert result.history[-1]["step"] == 6 * 3  # 8 rows in batches of 3: 3 steps an epoch
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay):
+    training = {"optimizer": name, "lr": 0.01, "weight_decay": weight_decay, "momentum": 0.9}
+    torch.manual_seed(0)
+    ref = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
+    mine = [nn.Parameter(p.detach().clone()) for p in ref]
+    reference, flat = make_optimizer(ref, training), FlatOptimizer(mine, training)
+    for _ in range(30):
+        grads = [torch.randn_like(p) for p in ref]
+        for p, g in zip(ref, grads, strict=True):
+            p.grad = g.clone()
+        flat.zero_grad()
+        for p, g in zip(mine, grads, strict=True):
+            p.grad.add_(g)
+        reference.step()
+        flat.step()
+    assert all(torch.equal(a, b) for a, b in zip(ref, mine, strict=True))
+
+
+def test_twins_reproduce_members_with_padding_tokens():
+    """Embedding padding rows read as zero and get no gradient; conv, norm, positions stack."""
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(6, 4, padding_idx=0)
+            self.positions = LearnedPositions(5, 4)
+            self.norm = nn.LayerNorm(4)
+            self.conv = nn.Conv1d(4, 3, 3, padding="same")
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, tokens):
+            x = self.norm(self.positions(self.embedding(tokens)))
+            return self.head(torch.relu(self.conv(x.transpose(1, 2))).mean(dim=2))
+
+    members = [Net() for _ in range(3)]
+    stacked = Stacked(members)
+    tokens = torch.randint(0, 6, (3, 7, 5))
+    tokens[:, :, -1] = 0  # padding
+    out = stacked.module(tokens.view(21, 5)).view(3, 7, 2)
+    out.square().sum().backward()
+    for g, member in enumerate(members):
+        mine = member(tokens[g])
+        mine.square().sum().backward()
+        torch.testing.assert_close(out[g], mine)
+        torch.testing.assert_close(stacked.module.embedding.weight.grad[g], member.embedding.weight.grad)
+        assert not member.embedding.weight.grad[0].any()
+        torch.testing.assert_close(stacked.module.conv.weight.grad[g], member.conv.weight.grad)
+        torch.testing.assert_close(stacked.module.positions.table.grad[g], member.positions.table.weight.grad)
+
+
+def test_models_that_mix_rows_are_refused_before_training():
+    """The probe compares the stacked losses and gradients with each member's own."""
+
+    class MixesRows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(5, 2)
+            self.head = nn.Linear(2, 1)
+
+        def forward(self, tokens):
+            h = self.embedding(tokens).mean(dim=1)
+            return self.head(h - h.mean(dim=0)).squeeze(-1)  # couples every row of the batch
+
+    members = [MixesRows() for _ in range(2)]
+    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
+    y = torch.tensor([1, 0, 1, 0])
+    training = {**load_training(), "epochs": 2}
+    with pytest.raises(CannotStack, match="differs"):
+        train_group(members, [{"train": (x, y)}] * 2, training, torch.device("cpu"), [0, 1])
+
+
+def load_training() -> dict:
+    from suite.study import TrainingSpec
+
+    return TrainingSpec().model_dump(exclude={"vectorize"})
+
+
+@pytest.mark.parametrize(
+    ("variant", "reason"),
+    [
+        ("lstm", "one weight set per call"),
+        ({"name": "transformer"}, "dropout p=0.1"),
+        ({"name": "bow_mlp"}, "dropout p=0.5"),
+    ],
+)
+def test_unstackable_variants_run_alone_and_say_why_once(write_study, caplog, variant, reason):
+    study = load_study(write_study(variants=[variant], seeds=3, model={"dim": 4}, training={"epochs": 2}))
+    with caplog.at_level(logging.WARNING, logger="suite.vectorized"):
+        units = plan(study.trials())
+        plan(study.trials())
+    assert [len(u) for u in units] == [1, 1, 1]
+    messages = [r.getMessage() for r in caplog.records if reason in r.getMessage()]
+    assert len(messages) <= 1  # once per process (an earlier test may have logged it already)
+    trial = study.trials()[0]
+    cfg = models.resolve(trial.variant_name, **{k: v for k, v in trial.model.items()})
+    with torch.device("meta"):
+        model = models.build(cfg, vocab_size=5, seq_len=3, num_classes=2)
+    assert reason in unstackable(model)
+
+
+def test_vectorize_off_by_study_key_or_cli_keeps_trial_keys(write_study):
+    on = load_study(write_study(seeds=3))
+    off = load_study(
+        write_study(
+            seeds=3,
+            training={"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5, "vectorize": False},
+        )
+    )
+    forced = load_study(write_study(seeds=3), vectorize=False)
+    assert [t.key for t in on.trials()] == [t.key for t in off.trials()] == [t.key for t in forced.trials()]
+    assert [len(u) for u in plan(on.trials())] == [3, 3]
+    assert [len(u) for u in plan(off.trials())] == [1] * 6
+    assert [len(u) for u in plan(forced.trials())] == [1] * 6
+
+
+def test_diverged_seeds_stop_where_one_at_a_time_stops(write_study):
+    study = load_study(
+        write_study(
+            variants=["attention"],
+            seeds=2,
+            training={"optimizer": "sgd", "lr": 1e38, "epochs": 30, "history_every": 1},
+        )
+    )
+    (unit,) = plan(study.trials())
+    for trial, result in zip(unit, run_unit(unit), strict=True):
+        alone = run_trial(trial)
+        assert result.row["status"] == alone.row["status"] == "diverged"
+        assert result.row["steps"] == alone.row["steps"]
+        assert [h["step"] for h in result.history] == [h["step"] for h in alone.history]
+
+
+def test_rows_have_the_one_at_a_time_columns_and_share_group_time(write_study):
+    study = load_study(write_study(variants=["mean"], seeds=3))
+    (unit,) = plan(study.trials())
+    rows = [r.row for r in run_unit(unit)]
+    alone = run_trial(unit[0]).row
+    assert set(rows[0]) == set(alone)
+    for col in ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes"):
+        assert all(r[col] > 0 for r in rows), col
+    assert len({r["train_seconds"] for r in rows}) == 1  # each is charged the group's time / 3
+    assert all(r["train_group_size"] == 3 for r in rows) and alone["train_group_size"] == 1

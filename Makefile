@@ -8,12 +8,13 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean
+.PHONY: help setup study report test lint format list clean bench-runner
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
 	@echo "make test                 lint and run the test suite"
 	@echo "make list                 list studies, variants and datasets"
+	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ format: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q
+
+bench-runner: $(STAMP)
+	$(BIN)/python -m suite.bench.runner $(or $(STUDY),ablation_positional) --profile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -188,6 +188,16 @@ def plan(trials: list[Trial]) -> list[list[Trial]]:
 
 def run_unit(unit: list[Trial]) -> list[TrialResult]:
     """Run one unit of work; it must not raise, and returns one result per trial, in unit order."""
+    before = torch.get_num_threads()
+    if unit[0].threads:
+        torch.set_num_threads(unit[0].threads)
+    try:
+        return _run_unit(unit)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_unit(unit: list[Trial]) -> list[TrialResult]:
     if len(unit) > 1:
         try:
             return _run_group(unit)
@@ -218,18 +228,7 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
             }
         splits.append(on_device[trial.dataset, params])
-    members = []
-    for trial, dataset in zip(unit, datasets, strict=True):
-        seed_everything(trial.seed)
-        members.append(
-            models.build(
-                ModelConfig(**trial.model),
-                vocab_size=dataset.vocab_size,
-                seq_len=dataset.seq_len,
-                num_classes=dataset.num_classes,
-                pad_id=dataset.pad_id,
-            ).to(device)
-        )
+    members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
     results: dict[int, TrialResult] = {}
     for group in vectorized.partition(splits, first.training):
         if len(group) == 1:
@@ -253,6 +252,18 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
             results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
             results[i].row["wall_seconds"] += shared
     return [results[i] for i in range(len(unit))]
+
+
+def seeded_model(trial: Trial, dataset, device: torch.device):
+    """The trial's model with its seed's initial weights, as `run_trial` builds it."""
+    seed_everything(trial.seed)
+    return models.build(
+        ModelConfig(**trial.model),
+        vocab_size=dataset.vocab_size,
+        seq_len=dataset.seq_len,
+        num_classes=dataset.num_classes,
+        pad_id=dataset.pad_id,
+    ).to(device)
 
 
 def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:

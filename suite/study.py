@@ -65,6 +65,9 @@ class StudySpec(BaseModel):
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
     seeds: int | list[int] = 3
     devices: list[str] = ["cpu"]
+    # torch intra-op threads while the trials run (null: torch's default). Tiny models run fastest
+    # on one: waking a second thread costs more than the op. How trials run, so not in their keys.
+    threads: int | None = Field(None, ge=1)
     model: dict[str, Any] = {}  # overrides applied to every variant
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
     training: TrainingSpec = TrainingSpec()
@@ -113,10 +116,11 @@ class Trial:
     training: dict[str, Any]
     measure: dict[str, Any]
     vectorize: bool = True  # may share a stacked step with other seeds (training.vectorize)
+    threads: int | None = None  # torch threads while it runs (the study's `threads`)
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result (the study's name and how it runs do not)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("study", "vectorize")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("study", "vectorize", "threads")}
 
     @property
     def key(self) -> str:
@@ -281,6 +285,7 @@ def _expand(study: Study) -> list[Trial]:
             training=training,
             measure=measure,
             vectorize=spec.training.vectorize,
+            threads=spec.threads,
         )
         for ds in datasets
         for label, name, cfg in variants

@@ -243,3 +243,13 @@ def test_rows_have_the_one_at_a_time_columns_and_share_group_time(write_study):
         assert all(r[col] > 0 for r in rows), col
     assert len({r["train_seconds"] for r in rows}) == 1  # each is charged the group's time / 3
     assert all(r["train_group_size"] == 3 for r in rows) and alone["train_group_size"] == 1
+
+
+def test_study_threads_apply_while_a_unit_runs_and_stay_out_of_keys(write_study):
+    plain = load_study(write_study(variants=["mean"], seeds=2))
+    one = load_study(write_study(variants=["mean"], seeds=2, threads=1))
+    assert [t.key for t in plain.trials()] == [t.key for t in one.trials()]
+    torch.set_num_threads(2)
+    rows = [r.row for r in run_unit(plan(one.trials())[0])]
+    assert all(r["threads"] == 1 for r in rows)
+    assert torch.get_num_threads() == 2

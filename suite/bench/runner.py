@@ -1,0 +1,203 @@
+"""Vectorized multi-seed training against the one-at-a-time loop, on one study, in one process.
+
+    python -m suite.bench.runner [STUDY] [--threads 1] [--seeds N] [--epochs N] [--profile]
+
+For each unit of work that `suite.runner.plan` forms, the unit is trained once with
+`suite.vectorized.train_group` (the seeds and same-shaped datasets side by side) and then each of its
+trials once with `suite.train.train`, interleaved so both see the same machine load. Timing is the
+wall clock of the whole training call (history points and the first, warm-up segment included),
+models built from the same seeds. A trial's vectorized time is its group's time divided by the
+group's size. Only training is timed: inference and memory measurement are the same code both ways.
+
+Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
+largest gap between a seed's two loss curves. `--profile` adds where a vectorized step spends its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+import torch
+from tabulate import tabulate
+from tqdm import tqdm
+
+from suite import data, vectorized
+from suite.cli import default_studies_dir
+from suite.runner import _load, plan, seeded_model
+from suite.study import load_study, study_path
+from suite.train import train
+
+
+def _splits(trial, device):
+    loaded = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
+    return {name: (x.to(device), y.to(device)) for name, (x, y) in loaded.items()}
+
+
+def run(study_name: str, threads: int, seeds: int | None, epochs: int | None, profile: bool) -> int:
+    torch.set_num_threads(threads)
+    study = load_study(study_path(study_name, default_studies_dir()))
+    trials = study.trials()
+    if seeds is not None:
+        trials = [t for t in trials if t.seed < seeds]
+    if epochs is not None:
+        trials = [dataclasses.replace(t, training={**t.training, "epochs": epochs}) for t in trials]
+    units = plan(trials)
+    device = torch.device(trials[0].device)
+    print(
+        f"{study.name}: {len(trials)} trials in {len(units)} units; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), device {device}"
+    )
+
+    per_cell = defaultdict(lambda: {"alone": [], "stacked": [], "steps": [], "gap": [], "group": set()})
+    totals = {"alone": 0.0, "stacked": 0.0, "steps": 0}
+    bar = tqdm(total=len(trials), desc="bench", unit="trial", dynamic_ncols=True)
+    for unit in units:
+        datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
+        splits = [_splits(t, device) for t in unit]
+        members = [seeded_model(t, d, device) for t, d in zip(unit, datasets, strict=True)]
+        stacked: dict[int, tuple] = {}  # index in unit → (TrainResult, seconds charged, group size)
+        for group in vectorized.partition(splits, unit[0].training):
+            if len(group) == 1:
+                continue
+            started = time.perf_counter()
+            try:
+                results = vectorized.train_group(
+                    [members[i] for i in group],
+                    [splits[i] for i in group],
+                    unit[0].training,
+                    device,
+                    [unit[i].seed for i in group],
+                )
+            except vectorized.CannotStack as err:
+                print(f"  {unit[0].variant}: not stacked: {err}", file=sys.stderr)
+                continue
+            seconds = time.perf_counter() - started
+            for i, result in zip(group, results, strict=True):
+                stacked[i] = (result, seconds / len(group), len(group))
+        for i, trial in enumerate(unit):
+            model = seeded_model(trial, datasets[i], device)
+            started = time.perf_counter()
+            alone = train(model, splits[i], trial.training, device, trial.seed)
+            seconds = time.perf_counter() - started
+            result, share, size = stacked.get(i, (alone, seconds, 1))
+            cell = per_cell[trial.variant, trial.dataset]
+            cell["alone"].append(alone.steps / seconds)
+            cell["stacked"].append(result.steps / share)
+            cell["steps"].append(alone.steps)
+            cell["group"].add(size)
+            gap = max(abs(a["loss"] - b["loss"]) for a, b in zip(alone.history, result.history, strict=False))
+            cell["gap"].append(gap)
+            totals["alone"] += seconds
+            totals["stacked"] += share
+            totals["steps"] += alone.steps
+            bar.update(1)
+    bar.close()
+
+    rows = []
+    for (variant, dataset), cell in per_cell.items():
+        alone, stacked = statistics.median(cell["alone"]), statistics.median(cell["stacked"])
+        rows.append(
+            [
+                variant,
+                dataset,
+                len(cell["alone"]),
+                "/".join(str(g) for g in sorted(cell["group"])),
+                statistics.median(cell["steps"]),
+                f"{alone:,.0f}",
+                f"{stacked:,.0f}",
+                f"{stacked / alone:.1f}×",
+                f"{max(cell['gap']):.1e}",
+                f"{statistics.median(cell['gap']):.1e}",
+            ]
+        )
+    headers = [
+        "variant",
+        "dataset",
+        "trials",
+        "group",
+        "steps",
+        "one-at-a-time steps/s per trial (median)",
+        "vectorized steps/s per trial (median)",
+        "ratio",
+        "max curve gap",
+        "median curve gap",
+    ]
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    ratio = totals["alone"] / totals["stacked"]
+    print(
+        f"\naggregate: {totals['steps']:,} trial-steps; one at a time {totals['alone']:.1f} s "
+        f"({totals['steps'] / totals['alone']:,.0f} steps/s), vectorized {totals['stacked']:.1f} s "
+        f"({totals['steps'] / totals['stacked']:,.0f} steps/s): {ratio:.1f}× "
+        "(wall clock of training calls, measured on this machine as it was loaded at the time)"
+    )
+    if profile:
+        _profile(units[0], device)
+    return 0
+
+
+def _profile(unit, device, steps: int = 200) -> None:
+    """Where one vectorized unit's step spends its time: forward, backward, optimizer, and the ops."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from suite.vectorized import FlatOptimizer, SplitStack, Stacked, member_losses
+
+    datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
+    splits = [_splits(t, device) for t in unit]
+    group = max(vectorized.partition(splits, unit[0].training), key=len)
+    members = [seeded_model(unit[i], datasets[i], device) for i in group]
+    split = SplitStack([next(iter(splits[i].values())) for i in group])
+    stacked = Stacked(members)
+    model = stacked.module
+    optimizer = FlatOptimizer(list(model.parameters()), unit[0].training)
+    x = split.x.reshape(-1, split.x.shape[-1])
+    y, padded = split.y.contiguous(), (split if split.padded else None)
+    parts = {"forward + loss": 0.0, "backward": 0.0, "optimizer": 0.0}
+
+    def step(timed: bool):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        losses = member_losses(model(x), y, padded)
+        t1 = time.perf_counter()
+        losses.sum().backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        if timed:
+            parts["forward + loss"] += t1 - t0
+            parts["backward"] += t2 - t1
+            parts["optimizer"] += t3 - t2
+
+    for _ in range(20):
+        step(False)
+    for _ in range(steps):
+        step(True)
+    total = sum(parts.values())
+    print(f"\nprofile: {unit[0].variant}, {len(group)} members, {len(x)} rows a step, {steps} steps:")
+    for name, seconds in parts.items():
+        print(f"  {name:15s} {seconds / steps * 1e6:8.0f} µs/step ({seconds / total:.0%})")
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(50):
+            step(False)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m suite.bench.runner", description=__doc__.split("\n")[0])
+    parser.add_argument("study", nargs="?", default="ablation_positional")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the issue)")
+    parser.add_argument("--seeds", type=int, default=None, help="only seeds below this (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="override training.epochs (quick runs)")
+    parser.add_argument("--profile", action="store_true", help="also profile one vectorized step")
+    args = parser.parse_args(argv)
+    return run(args.study, args.threads, args.seeds, args.epochs, args.profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

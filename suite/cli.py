@@ -136,6 +136,7 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
                     "description": study.description,
                     "keys": [t.key for t in trials],
                     "variants": list(dict.fromkeys(t.variant for t in trials)),
+                    "baseline": study.spec.baseline,
                     "dataset_notes": {
                         t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials
                     },

@@ -11,7 +11,7 @@ import json
 import random
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -31,6 +31,7 @@ STATUSES = ("ok", "diverged", "failed", "skipped")
 class TrialResult:
     row: dict
     history: list[dict]
+    artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
 
 
 def seed_everything(seed: int) -> None:
@@ -72,6 +73,7 @@ def run_trial(trial: Trial) -> TrialResult:
         return TrialResult(row, [])
     row.update(provenance(device))
     history: list[dict] = []
+    artifacts: list[dict] = []
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
@@ -96,11 +98,16 @@ def run_trial(trial: Trial) -> TrialResult:
         if trained.diverged:
             row.update(status="diverged", error="loss became NaN or infinite")
         else:
+            if trial.measure.get("artifacts"):  # before _measure, whose memory step updates weights
+                from suite.artifacts import record
+
+                eval_x = splits[list(splits)[-1]][0]
+                artifacts = [{"key": trial.key, **a} for a in record(model, eval_x)]
             row.update(_measure(model, splits, trial, device))
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history])
+    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts)
 
 
 def _summarise(history: list[dict], splits: list[str]) -> dict:
@@ -183,7 +190,7 @@ def run_study(study: Study, store, *, force: bool = False, progress: bool = True
         first = unit[0]
         bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
         for result in run_unit(unit):
-            store.write(result.row, result.history)
+            store.write(result.row, result.history, result.artifacts)
             counts[result.row["status"]] += 1
             bar.update(1)
     bar.close()

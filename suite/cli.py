@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -155,6 +156,16 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
                     "dataset_notes": {
                         t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials
                     },
+                    "dataset_entries": [  # a note per dataset entry (one name may have several)
+                        {
+                            "name": name,
+                            "params": json.loads(params),
+                            "note": data.create(name, **json.loads(params)).note,
+                        }
+                        for name, params in dict.fromkeys(
+                            (t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials
+                        )
+                    ],
                     "spec": study.spec.model_dump(),
                 }
             )

@@ -9,6 +9,7 @@ and figures (`figures.py`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,10 @@ def _dataset_sections(results: Results) -> list[str]:
         "what was live before it.",
         "",
     ]
-    notes = results.meta.get("dataset_notes", {})
     for dataset in results.datasets():
         group = results.finished[results.finished["dataset"] == dataset]
         split = group["eval_split"].iloc[0]
-        note = notes.get(group["dataset_name"].iloc[0])
+        note = _note(results.meta, group)
         lines += [
             f"### {dataset}",
             "",
@@ -115,6 +115,18 @@ def _dataset_sections(results: Results) -> list[str]:
         ]
         lines += [dataset_table(group), ""]
     return lines
+
+
+def _note(meta: dict, group: pd.DataFrame) -> str | None:
+    """What the runner said about this dataset entry (older results: per dataset name)."""
+    name = group["dataset_name"].iloc[0]
+    params = json.loads(group["config"].iloc[0]).get("dataset_params", {})
+    for entry in meta.get("dataset_entries", []):
+        if entry["name"] == name and entry["params"] == params:
+            return entry["note"]
+    if "dataset_entries" in meta or group["dataset"].iloc[0] != name:
+        return None  # older results keep one note per name, which may be another entry's
+    return meta.get("dataset_notes", {}).get(name)
 
 
 def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, directory: Path) -> list[str]:
@@ -200,7 +212,7 @@ def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add)
         )
         for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
             first = g.sort_values("seed").iloc[0]
-            learned[f"{variant} on {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
+            learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
                 first["rows"], first["cols"]
             )
     length = max([8, *ok["T"].dropna().astype(int), *(v.shape[0] for v in learned.values())])

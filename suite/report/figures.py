@@ -203,17 +203,18 @@ def positional_heatmaps(
                 "rotation pair i (cos, then sin)",
             )
         )
-    panels += [(f"learned, trained: {k}", v, "embedding dimension") for k, v in learned.items()]
+    panels += [(f"learned after training:\n{k}", v, "embedding dimension") for k, v in learned.items()]
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False, layout="constrained"
+    )
     for ax, (name, matrix, xlabel) in zip(axes.flat, panels, strict=False):
         mesh = _heatmap(ax, matrix, name, xlabel, "token position")
         fig.colorbar(mesh, ax=ax, label="value (added to the embedding)" if "rope" not in name else "value")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -222,14 +223,16 @@ def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: 
     (T, T) weights, input tokens)."""
     variants = list(dict.fromkeys(p[0] for p in panels))
     heads = max(p[1] for p in panels) + 1
+    rows, cols = (len(variants), heads) if heads > 1 else (1, len(variants))  # single heads: one row
     fig, axes = plt.subplots(
-        len(variants), heads, figsize=(2.6 * heads + 1, 2.5 * len(variants)), squeeze=False
+        rows, cols, figsize=(2.8 * cols + 1.2, 2.8 * rows + 0.6), squeeze=False, layout="constrained"
     )
     for ax in axes.flat:
         ax.set_axis_off()
     mesh = None
     for variant, head, weights, tokens in panels:
-        ax = axes[variants.index(variant)][head]
+        i = variants.index(variant)
+        ax = axes[i][head] if heads > 1 else axes[0][i]
         ax.set_axis_on()
         mesh = ax.pcolormesh(weights, cmap="magma", vmin=0, vmax=1)
         ax.set_ylim(weights.shape[0], 0)

@@ -109,3 +109,26 @@ def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp
     assert "0.693 (all 3 equal)" in text and "0.500 (all 3 equal)" in text
     assert "Identical to attention in every seed on every metric" in text
     assert "identical in every seed" in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+
+
+def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():
+    import json
+
+    import pandas as pd
+
+    from suite.report.load import metric_name, with_labels
+
+    def config(T, eval_len):
+        return json.dumps({"dataset_params": {"V": 8, "T": T, "eval_len": eval_len}, "model": {"dim": 4}})
+
+    runs = pd.DataFrame(
+        {
+            "dataset": ["order", "order", "reversal"],
+            "config": [config(8, 16), config(32, 64), json.dumps({"dataset_params": {}, "model": {}})],
+        }
+    )
+    out = with_labels(runs)
+    assert out["dataset"].tolist() == ["order(T=8, eval_len=16)", "order(T=32, eval_len=64)", "reversal"]
+    assert out["T"].tolist()[:2] == [8, 32] and out["dim"].tolist()[0] == 4
+    assert metric_name("final_test_long_accuracy") == "final accuracy on test_long"
+    assert metric_name("final_loss", "test") == "final loss on test"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -74,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("study", metavar="STUDY")
     _add_dirs(report)
 
+    compare = sub.add_parser(
+        "compare",
+        help="tabulate the differences between two result sets, with CIs",
+        description="Write a markdown table of B − A per variant × dataset × metric with 95%% CIs, and "
+        "where each side was measured. A and B are results folders, or study names under --results.",
+    )
+    compare.add_argument("a", metavar="A", help="a results folder, or a study name under --results")
+    compare.add_argument("b", metavar="B", help="the same for the other side")
+    compare.add_argument(
+        "-o", "--out", type=Path, default=None, help="write the markdown here (default: stdout)"
+    )
+    _add_dirs(compare)
+
     check = sub.add_parser("check", help="validate a study and print its trial count, running nothing")
     check.add_argument("study", metavar="STUDY")
     _add_dirs(check)
@@ -93,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(args.what, studies_dir)
+        if args.command == "compare":
+            return _compare(args.a, args.b, results_dir, args.out)
         path = study_path(args.study, studies_dir)
         if args.command == "report":
             return _report(args.study, results_dir)
@@ -141,9 +157,20 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
                     "description": study.description,
                     "keys": [t.key for t in trials],
                     "variants": list(dict.fromkeys(t.variant for t in trials)),
+                    "baseline": study.spec.baseline,
                     "dataset_notes": {
                         t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials
                     },
+                    "dataset_entries": [  # a note per dataset entry (one name may have several)
+                        {
+                            "name": name,
+                            "params": json.loads(params),
+                            "note": data.create(name, **json.loads(params)).note,
+                        }
+                        for name, params in dict.fromkeys(
+                            (t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials
+                        )
+                    ],
                     "spec": study.spec.model_dump(),
                 }
             )
@@ -168,6 +195,30 @@ def _report(name: str, results_dir: Path) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
+    return 0
+
+
+def _compare(a: str, b: str, results_dir: Path, out: Path | None) -> int:
+    from suite.report.compare import compare
+
+    sides = []
+    for given in (a, b):
+        path = Path(given)
+        if not (path / "runs.parquet").is_file():
+            path = results_dir / given
+        if not (path / "runs.parquet").is_file():
+            print(
+                f"ablate: {given!r} is neither a results folder nor a study in {results_dir} with results",
+                file=sys.stderr,
+            )
+            return 2
+        sides.append(path)
+    text = compare(*sides)
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text)
+        print(f"comparison: {out}")
     return 0
 
 

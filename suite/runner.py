@@ -11,7 +11,7 @@ import json
 import random
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from suite import data, models
+from suite.artifacts import record as record_artifacts
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import ModelConfig
 from suite.study import Study, Trial
@@ -31,6 +32,7 @@ STATUSES = ("ok", "diverged", "failed", "skipped")
 class TrialResult:
     row: dict
     history: list[dict]
+    artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
 
 
 def seed_everything(seed: int) -> None:
@@ -73,6 +75,7 @@ def run_trial(trial: Trial) -> TrialResult:
         return TrialResult(row, [])
     row.update(provenance(device))
     history: list[dict] = []
+    artifacts: list[dict] = []
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
@@ -86,16 +89,16 @@ def run_trial(trial: Trial) -> TrialResult:
         ).to(device)
         trained = train(model, splits, trial.training, device, trial.seed)
         history = trained.history
-        _record_training(row, trial, model, splits, trained, device)
+        artifacts = _record_training(row, trial, model, splits, trained, device)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history])
+    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts)
 
 
-def _record_training(row: dict, trial: Trial, model, splits, trained, device: torch.device) -> None:
+def _record_training(row: dict, trial: Trial, model, splits, trained, device: torch.device) -> list[dict]:
     """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
-    inference throughput and peak memory of the trained model."""
+    inference throughput and peak memory of the trained model; return its recorded artifacts."""
     row.update(_summarise(trained.history, list(splits)))
     row["params"] = sum(p.numel() for p in model.parameters())
     row["steps"] = trained.steps
@@ -104,10 +107,15 @@ def _record_training(row: dict, trial: Trial, model, splits, trained, device: to
     if trained.timed_seconds > 0:
         row["train_samples_per_s"] = trained.timed_samples / trained.timed_seconds
         row["train_tokens_per_s"] = row["train_samples_per_s"] * tokens_per_row
+    artifacts: list[dict] = []
     if trained.diverged:
         row.update(status="diverged", error="loss became NaN or infinite")
-    else:
-        row.update(_measure(model, splits, trial, device))
+        return artifacts
+    if trial.measure.get("artifacts"):  # before _measure, whose memory step updates weights
+        eval_x = splits[list(splits)[-1]][0]
+        artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
+    row.update(_measure(model, splits, trial, device))
+    return artifacts
 
 
 def _summarise(history: list[dict], splits: list[str]) -> dict:
@@ -271,12 +279,13 @@ def _group_member_result(trial: Trial, model, splits, trained, size: int, device
     row = base_row(trial)
     row.update(provenance(device))
     row["train_group_size"] = size
+    artifacts: list[dict] = []
     try:
-        _record_training(row, trial, model, splits, trained, device)
+        artifacts = _record_training(row, trial, model, splits, trained, device)
     except Exception:
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history])
+    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts)
 
 
 def run_study(study: Study, store, *, force: bool = False, progress: bool = True) -> dict[str, int]:
@@ -292,7 +301,7 @@ def run_study(study: Study, store, *, force: bool = False, progress: bool = True
         first = unit[0]
         bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
         for result in run_unit(unit):
-            store.write(result.row, result.history)
+            store.write(result.row, result.history, result.artifacts)
             counts[result.row["status"]] += 1
             bar.update(1)
     bar.close()

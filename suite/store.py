@@ -19,6 +19,7 @@ import pandas as pd
 
 RUNS = "runs.parquet"
 HISTORY = "history.parquet"
+ARTIFACTS = "artifacts.parquet"  # position tables and attention weights, see suite.artifacts
 META = "study.json"
 FINISHED = ("ok", "diverged")  # failed and skipped trials are tried again on a rerun
 
@@ -69,16 +70,27 @@ class Store:
     def history(self) -> pd.DataFrame:
         return pd.read_parquet(self.history_path) if self.history_path.exists() else pd.DataFrame()
 
+    @property
+    def artifacts_path(self) -> Path:
+        return self.dir / ARTIFACTS
+
+    def artifacts(self) -> pd.DataFrame:
+        return pd.read_parquet(self.artifacts_path) if self.artifacts_path.exists() else pd.DataFrame()
+
     def finished_keys(self) -> set[str]:
         runs = self.runs()
         if runs.empty:
             return set()
         return set(runs.loc[runs["status"].isin(FINISHED), "key"])
 
-    def write(self, row: dict, history: list[dict]) -> None:
+    def write(self, row: dict, history: list[dict], artifacts: list[dict] | None = None) -> None:
         """Keep one trial's result, replacing any earlier result of the same trial."""
         key = row["key"]
         self.dir.mkdir(parents=True, exist_ok=True)
+        if artifacts:
+            self._replace(self.artifacts_path, self.artifacts(), key, pd.DataFrame(artifacts))
+        elif self.artifacts_path.exists():
+            self._replace(self.artifacts_path, self.artifacts(), key, None)
         if history:
             self._replace(self.history_path, self.history(), key, pd.DataFrame(history))
         elif self.history_path.exists():

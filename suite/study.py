@@ -55,6 +55,9 @@ class MeasureSpec(BaseModel):
     warmup: int = Field(3, ge=0)  # untimed repetitions before timing
     repeats: int = Field(10, ge=1)  # timed repetitions; the median is reported
     inference_batch: int = Field(256, ge=1)  # rows per timed inference pass
+    # After training, record the learned position table and per-head attention weights on
+    # a few eval rows into artifacts.parquet, for the report's heatmaps.
+    artifacts: bool = False
 
 
 class StudySpec(BaseModel):
@@ -72,6 +75,7 @@ class StudySpec(BaseModel):
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
+    baseline: str | None = None  # a variant label the others are compared with, paired by seed
 
     @field_validator("seeds")
     @classmethod
@@ -270,8 +274,16 @@ def _expand(study: Study) -> list[Trial]:
     if dupes:
         raise StudyError(f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label")
 
+    if spec.baseline is not None and spec.baseline not in labels:
+        raise StudyError(
+            f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; "
+            f"valid: {', '.join(labels)}"
+        )
+
     training = spec.training.model_dump(exclude={"vectorize"})
     measure = spec.measure.model_dump()
+    if not measure["artifacts"]:  # left out when off, so keys of earlier results stay valid
+        del measure["artifacts"]
     return [
         Trial(
             study=study.name,

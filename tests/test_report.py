@@ -1,35 +1,84 @@
-import math
+import shutil
 
 import pytest
 
+from suite.cli import _run, main
 from suite.report import write_report
-from suite.report.stats import format_mean_ci, mean_ci
+from suite.report.compare import compare
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
 
 
-def test_mean_ci():
-    m, lo, hi = mean_ci([1.0, 2.0, 3.0])
-    assert m == 2.0 and lo < 2.0 < hi
-    assert hi - 2.0 == pytest.approx(4.303 * 1 / math.sqrt(3), rel=1e-3)  # t(0.975, 2) · s/√n
-    assert math.isnan(mean_ci([5.0])[1])
-    assert format_mean_ci([0.5, 0.5]) == "0.500 ± 0.000"
-
-
 def test_report_has_question_tables_figures_and_provenance(write_study, tmp_path):
-    from suite.cli import _run
-
     study = load_study(write_study(devices=["cpu", "cuda:9"]))
     assert _run(study, tmp_path, force=False, progress=False) == 0
     path = write_report(tmp_path / "tiny")
     text = path.read_text()
     assert "A tiny study for tests." in text
-    assert "## reversal" in text and "same rows" in text
+    assert "### reversal" in text and "same rows" in text
     assert "| mean " in text and "| attention " in text
     assert "figures/loss_curves.png" in text
     assert (tmp_path / "tiny" / "figures" / "loss_curves.png").stat().st_size > 10_000
     assert "skipped" in text and "Provenance" in text
+    assert "no interval can be trusted" in text  # two seeds
+    assert "names no baseline" in text
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    """One tiny study with a baseline, three seeds and recorded artifacts, run once."""
+    root = tmp_path_factory.mktemp("baseline")
+    (root / "studies").mkdir()
+    (root / "studies" / "b.yaml").write_text(
+        """
+description: Baseline test.
+variants: [mean, attention, {name: attention, label: rope, positional: rope}]
+baseline: attention
+datasets: [reversal, {name: order, V: 4, T: 6, n: 40, eval_len: 8}]
+seeds: 3
+model: {dim: 2}
+training: {optimizer: adam, lr: 0.05, epochs: 10, history_every: 5}
+measure: {repeats: 1, warmup: 0, memory: false, artifacts: true}
+"""
+    )
+    study = load_study(root / "studies" / "b.yaml")
+    assert _run(study, root / "results", force=False, progress=False) == 0
+    return root / "results" / "b"
+
+
+def test_report_findings_comparisons_and_every_figure(baseline_run):
+    text = write_report(baseline_run).read_text()
+    assert text.index("## Findings") < text.index("## Results per dataset")
+    assert "paired by seed" in text and "Holm-corrected across the 10 comparisons" in text
+    assert "## Comparisons with the baseline" in text and "final accuracy on test_long" in text
+    # 3 seeds cannot reach p < 0.25, so nothing may be called significant
+    assert "**better**" not in text and "**worse**" not in text
+    assert "No significant difference from attention" in text
+    for name in (
+        "final_metrics",
+        "loss_curves",
+        "accuracy_curves",
+        "positional_encodings",
+        "attention_0",
+        "attention_1",
+    ):
+        assert f"figures/{name}.png" in text
+        assert (baseline_run / "figures" / f"{name}.png").stat().st_size > 5_000
+    assert write_report(baseline_run).read_text() == text  # reproducible
+
+
+def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(baseline_run, copy)
+    text = compare(baseline_run, copy)
+    assert "| reversal " in text and "B − A" in text and "## Provenance" in text
+    assert "+0.000 [" in text or "every seed equal on both sides" in text
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(baseline_run), str(copy), "--out", str(out)]) == 0
+    assert out.read_text() == text
+    assert main(["compare", str(baseline_run), "missing", "--results", str(tmp_path)]) == 2
+    assert "neither a results folder" in capsys.readouterr().err
 
 
 def test_report_without_results_is_refused(tmp_path):
@@ -41,3 +90,45 @@ def test_run_study_counts(write_study, tmp_path):
     study = load_study(write_study(seeds=1, variants=["mean"]))
     counts = run_study(study, Store(tmp_path / "x"), progress=False)
     assert counts["ok"] == 1
+
+
+def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp_path):
+    """Every seed of every variant stuck at ln 2 and chance: no crash, no interval, no test."""
+    import math
+    import re
+
+    import pandas as pd
+
+    copy = tmp_path / "stuck"
+    shutil.copytree(baseline_run, copy)
+    runs = pd.read_parquet(copy / "runs.parquet")
+    for column in [c for c in runs.columns if c.startswith("final_")]:
+        runs[column] = math.log(2) if column.endswith("loss") else 0.5
+    runs.to_parquet(copy / "runs.parquet")
+    text = write_report(copy).read_text()
+    assert "0.693 (all 3 equal)" in text and "0.500 (all 3 equal)" in text
+    assert "Identical to attention in every seed on every metric" in text
+    assert "identical in every seed" in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+
+
+def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():
+    import json
+
+    import pandas as pd
+
+    from suite.report.load import metric_name, with_labels
+
+    def config(T, eval_len):
+        return json.dumps({"dataset_params": {"V": 8, "T": T, "eval_len": eval_len}, "model": {"dim": 4}})
+
+    runs = pd.DataFrame(
+        {
+            "dataset": ["order", "order", "reversal"],
+            "config": [config(8, 16), config(32, 64), json.dumps({"dataset_params": {}, "model": {}})],
+        }
+    )
+    out = with_labels(runs)
+    assert out["dataset"].tolist() == ["order(T=8, eval_len=16)", "order(T=32, eval_len=64)", "reversal"]
+    assert out["T"].tolist()[:2] == [8, 32] and out["dim"].tolist()[0] == 4
+    assert metric_name("final_test_long_accuracy") == "final accuracy on test_long"
+    assert metric_name("final_loss", "test") == "final loss on test"

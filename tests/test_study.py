@@ -84,3 +84,26 @@ def test_committed_studies_are_valid():
     directory = Path(__file__).resolve().parent.parent / "studies"
     for path in directory.glob("*.yaml"):
         assert load_study(path).trials(), path
+
+
+def test_baseline_must_name_a_variant_and_leaves_keys_alone(write_study):
+
+    plain = load_study(write_study())
+    with_baseline = load_study(write_study(baseline="attention"))
+    assert [t.key for t in plain.trials()] == [t.key for t in with_baseline.trials()]
+    with pytest.raises(StudyError, match=r"baseline: 'atention' is not one of .*valid: mean, attention"):
+        load_study(write_study(baseline="atention"))
+    grid = load_study(
+        write_study(variants=["attention"], grid={"heads": [1, 2]}, baseline="attention[heads=2]")
+    )
+    assert grid.spec.baseline == "attention[heads=2]"
+
+
+def test_artifacts_off_keeps_earlier_keys_and_on_changes_them(write_study):
+
+    plain = load_study(write_study())
+    off = load_study(write_study(measure={"repeats": 2, "warmup": 1, "artifacts": False}))
+    on = load_study(write_study(measure={"repeats": 2, "warmup": 1, "artifacts": True}))
+    assert [t.key for t in plain.trials()] == [t.key for t in off.trials()]
+    assert on.trials()[0].measure["artifacts"] is True
+    assert on.trials()[0].key != plain.trials()[0].key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -39,6 +41,21 @@ class SelfAttention(nn.Module):
         mask = None if keep is None else keep[:, None, None, :]  # (B, 1, 1, T): padding keys
         y = self.kernel(q, k, v, mask=mask)  # (B, H, T, d)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+    @torch.no_grad()
+    def attention_weights(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """softmax(QKᵀ/√d) per head, (B, H, T, T), formed explicitly: for recording only,
+        since `forward`'s kernel need never form it."""
+        b, t, d = x.shape
+        q, k, _ = self.qkv(x).split(d, dim=-1)
+        q, k = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k))
+        if self.rope:
+            cos, sin = rope_angles(t, d // self.heads, device=x.device)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)  # (B, H, T, T)
+        if keep is not None:
+            scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
+        return torch.softmax(scores, dim=-1).nan_to_num(0.0)
 
 
 class TransformerBlock(nn.Module):

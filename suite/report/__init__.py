@@ -1,157 +1,262 @@
-"""Reports: markdown tables (tabulate) and seaborn figures from a study's result tables.
+"""Reports: findings, markdown tables and figures from a study's result tables.
 
-A report reads only what the store wrote under results/<study>/; it never
-reaches back into the study spec or the runner.
+A report reads only what the store wrote under results/<study>/ (runs, history,
+artifacts, study.json); it never reaches back into the study spec, a model or the
+runner. `write_report` assembles sections, each made by one small function:
+findings (`findings.py`, from the statistics in `stats.py`), tables (`tables.py`)
+and figures (`figures.py`).
 """
 
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
-from suite.report.figures import curves
-from suite.report.stats import format_mean_ci
-from suite.store import Store
-
-
-def _human_bytes(n: float) -> str:
-    if n is None or math.isnan(n):
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def _median(series: pd.Series) -> float:
-    series = series.dropna() if series is not None else series
-    return float(series.median()) if series is not None and len(series) else math.nan
-
-
-def _rate(x: float) -> str:
-    return "–" if math.isnan(x) else f"{x:,.0f}"
-
-
-def dataset_table(runs: pd.DataFrame) -> str:
-    rows = []
-    for variant, g in runs.groupby("variant", sort=True, observed=True):
-        rows.append(
-            [
-                variant,
-                len(g),
-                format_mean_ci(g["final_loss"]),
-                format_mean_ci(g["final_accuracy"]),
-                _rate(_median(g.get("train_samples_per_s"))),
-                _rate(_median(g.get("infer_samples_per_s"))),
-                _human_bytes(_median(g.get("peak_train_mem_bytes"))),
-                _human_bytes(_median(g.get("peak_infer_mem_bytes"))),
-                f"{int(g['params'].iloc[0]):,}" if "params" in g else "–",
-            ]
-        )
-    headers = [
-        "variant",
-        "seeds",
-        "final loss (mean ± 95% CI)",
-        "final accuracy (mean ± 95% CI)",
-        "train samples/s (median)",
-        "inference samples/s (median)",
-        "peak train memory",
-        "peak inference memory",
-        "parameters",
-    ]
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-def provenance_line(runs: pd.DataFrame) -> str:
-    def values(col):
-        return ", ".join(sorted({str(v) for v in runs[col].dropna()})) if col in runs else "?"
-
-    return (
-        f"Measured with torch {values('torch_version')} on {values('device_name')} "
-        f"({values('threads')} threads), Python {values('python_version')}, "
-        f"commit {values('git_commit')}, host {values('host')}, "
-        f"{runs['measured_at'].min()} – {runs['measured_at'].max()} (UTC)."
-    )
+from suite.report import figures
+from suite.report.findings import (
+    SCALING_COSTS,
+    compare_to_baseline,
+    comparison_findings,
+    method_note,
+    scaling_exponents,
+    scaling_findings,
+    scaling_frame,
+)
+from suite.report.load import Results, load, metric_name, quality_metrics
+from suite.report.stats import MIN_SEEDS, summarize
+from suite.report.tables import comparisons_table, dataset_table, failures_table, provenance_line
 
 
 def write_report(results_dir: str | Path) -> Path:
     """Write report.md and figures/*.png for the study whose results are in results_dir."""
-    store = Store(results_dir)
-    meta = store.meta()
-    runs, history = store.runs(), store.history()
-    if runs.empty:
-        raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
-    if meta.get("keys"):
-        runs = runs[runs["key"].isin(meta["keys"])]
-    name = meta.get("name", store.dir.name)
-    order = meta.get("variants")
-    if order:
-        runs = runs.assign(variant=pd.Categorical(runs["variant"], categories=order, ordered=True))
-        runs = runs.sort_values(["variant", "seed"])
-    figures = store.dir / "figures"
+    results = load(results_dir)
+    figures_dir = results.dir / "figures"
+    ok = results.finished
+    comparisons = compare_to_baseline(results)
+    scaling = scaling_frame(results)
+    exponents = scaling_exponents(scaling) if scaling is not None else {}
 
-    lines = [f"# {name}", ""]
-    if meta.get("description"):
-        lines += [f"**Question.** {meta['description']}", ""]
-    counts = runs["status"].value_counts().to_dict()
+    lines = [f"# {results.name}", ""]
+    if results.meta.get("description"):
+        lines += [f"**Question.** {results.meta['description'].strip()}", ""]
+    counts = results.runs["status"].value_counts().to_dict()
     lines += [
-        f"{len(runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
-        "Each table gives the mean over seeds with the half-width of a 95% t-interval; "
-        "speeds and memory are medians over seeds. Peak memory is the most memory one "
-        "training step (or one inference pass) allocated beyond what was live before it.",
+        f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
         "",
     ]
-    ok = runs[runs["status"].isin(["ok", "diverged"])]
-    notes = meta.get("dataset_notes", {})
-    for dataset, group in ok.groupby("dataset", sort=False):
-        split = group["eval_split"].iloc[0]
-        lines += [f"## {dataset}", ""]
+
+    lines += ["## Findings", ""]
+    lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents)]
+    note = method_note(results, comparisons)
+    lines += ["", note, ""] if note else [""]
+
+    lines += _dataset_sections(results)
+    if comparisons:
         lines += [
-            f"Final metrics on the `{split}` split" + (f"; {notes[dataset]}." if notes.get(dataset) else "."),
+            "## Comparisons with the baseline",
+            "",
+            comparisons_table([c.row() for c in comparisons]),
+            "",
+        ]
+    lines += _figure_section(results, ok, scaling, exponents, figures_dir)
+
+    bad = results.runs[results.runs["status"] != "ok"]
+    if not bad.empty:
+        lines += ["## Trials that did not finish normally", "", failures_table(bad), ""]
+    measured = results.runs[results.runs["status"] != "skipped"]
+    if not measured.empty:
+        lines += ["## Provenance", "", provenance_line(measured), ""]
+    path = results.dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _findings(results: Results, comparisons, scaling, exponents) -> list[str]:
+    ok = results.finished
+    if ok.empty:
+        return ["No trial finished, so there is nothing to report."]
+    lines = []
+    seeds = ok.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
+    if seeds.min() < MIN_SEEDS:
+        lines.append(
+            f"Some variants have only {seeds.min()} seed(s) on a dataset: with fewer than {MIN_SEEDS} "
+            "seeds no interval can be trusted, so none is given for them."
+        )
+    if results.baseline is None:
+        lines.append("The study names no baseline, so no variant is tested against another.")
+    else:
+        lines += comparison_findings(comparisons, results.baseline)
+    lines += scaling_findings(scaling, exponents) if scaling is not None else []
+    return lines
+
+
+def _dataset_sections(results: Results) -> list[str]:
+    lines = [
+        "## Results per dataset",
+        "",
+        "Loss and accuracy: mean ± standard deviation over seeds [95% BCa bootstrap CI of the mean]; "
+        "'all n equal' where every seed gave the same value. Speeds and memory are medians over "
+        "seeds; peak memory is the most one training step (or inference pass) allocated beyond "
+        "what was live before it.",
+        "",
+    ]
+    for dataset in results.datasets():
+        group = results.finished[results.finished["dataset"] == dataset]
+        split = group["eval_split"].iloc[0]
+        note = _note(results.meta, group)
+        lines += [
+            f"### {dataset}",
+            "",
+            f"Final metrics on the `{split}` split" + (f"; {note}." if note else "."),
             "",
         ]
         lines += [dataset_table(group), ""]
+    return lines
 
-    if not history.empty and not ok.empty:
-        h = history.merge(ok[["key", "variant", "dataset", "seed"]], on="key")
-        h = h[h["split"] == h["key"].map(ok.set_index("key")["eval_split"])]
+
+def _note(meta: dict, group: pd.DataFrame) -> str | None:
+    """What the runner said about this dataset entry (older results: per dataset name)."""
+    name = group["dataset_name"].iloc[0]
+    params = json.loads(group["config"].iloc[0]).get("dataset_params", {})
+    for entry in meta.get("dataset_entries", []):
+        if entry["name"] == name and entry["params"] == params:
+            return entry["note"]
+    if "dataset_entries" in meta or group["dataset"].iloc[0] != name:
+        return None  # older results keep one note per name, which may be another entry's
+    return meta.get("dataset_notes", {}).get(name)
+
+
+def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, directory: Path) -> list[str]:
+    if ok.empty:
+        return []
+    lines = ["## Figures", ""]
+
+    def add(path: Path, caption: str):
+        lines.extend([f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""])
+
+    summary = _summary_frame(ok)
+    add(
+        figures.point_plot(
+            summary, directory / "final_metrics.png", f"{results.name}: final metrics per variant"
+        ),
+        "Final metrics per variant: mean and 95% bootstrap CI over seeds.",
+    )
+    history = results.history
+    if not history.empty:
+        h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
+        h = h[h["split"] == h["eval_split"]]
         for metric in ("loss", "accuracy"):
-            path = curves(
+            path = figures.curves(
                 h,
                 metric,
-                figures / f"{metric}_curves.png",
-                f"{name}: {metric} over training (95% CI over seeds)",
+                directory / f"{metric}_curves.png",
+                f"{results.name}: {metric} on the eval split (95% CI over seeds)",
             )
-            lines += [f"![{metric} curves](figures/{path.name})", ""]
+            add(
+                path,
+                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds.",
+            )
+    if scaling is not None:
+        panels = {
+            c: label for c, (label, _) in SCALING_COSTS.items() if c in scaling and scaling[c].notna().any()
+        }
+        path = figures.scaling(
+            scaling, panels, exponents, directory / "scaling.png", f"{results.name}: cost vs sequence length"
+        )
+        add(
+            path,
+            "Cost vs sequence length on log-log axes, mean and 95% CI over seeds; legends give fitted exponents.",
+        )
+    lines += _positional_figure(results, ok, directory, add)
+    lines += _attention_figures(results, ok, directory, add)
+    return lines
 
-    bad = runs[~runs["status"].isin(["ok"])]
-    if not bad.empty:
-        lines += ["## Trials that did not finish normally", ""]
-        table = [
-            [
-                r.variant,
-                r.dataset,
-                r.seed,
-                r.device,
-                r.status,
-                (r.error or "").strip().splitlines()[-1][:120] if r.error else "",
-            ]
-            for r in bad.itertuples()
-        ]
-        lines += [
-            tabulate(
-                table, headers=["variant", "dataset", "seed", "device", "status", "reason"], tablefmt="github"
-            ),
-            "",
-        ]
 
-    measured = runs[runs["status"] != "skipped"]
-    if not measured.empty:
-        lines += ["## Provenance", "", provenance_line(measured), ""]
-    path = store.dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+def _summary_frame(ok: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for dataset in dict.fromkeys(ok["dataset"]):
+        g = ok[ok["dataset"] == dataset]
+        split = g["eval_split"].iloc[0]
+        for metric in quality_metrics(g):
+            for variant, v in g.groupby("variant", observed=True):
+                s = summarize(v[metric])
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "label": metric_name(
+                            metric, split if metric in ("final_loss", "final_accuracy") else None
+                        ),
+                        "variant": str(variant),
+                        "mean": s.mean,
+                        "lo": s.lo,
+                        "hi": s.hi,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    frame["label"] = frame["label"].str.replace(r" on (train|test|val)$", " (eval split)", regex=True)
+    return frame
+
+
+def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    kinds = set(ok["positional"].dropna())
+    if not kinds & {"learned", "sinusoidal", "rope"}:
+        return []
+    art = results.artifacts
+    learned = {}
+    if not art.empty:
+        tables = art[art["kind"] == "learned_positions"].merge(
+            ok[["key", "variant", "dataset", "seed"]], on="key"
+        )
+        for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
+            first = g.sort_values("seed").iloc[0]
+            learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
+                first["rows"], first["cols"]
+            )
+    length = max([8, *ok["T"].dropna().astype(int), *(v.shape[0] for v in learned.values())])
+    dim = int(ok["dim"].dropna().max())
+    rope = ok[ok["positional"] == "rope"]
+    rope_dim = dim // int(rope["heads"].max()) if not rope.empty else dim
+    path = figures.positional_heatmaps(
+        length,
+        dim,
+        rope_dim,
+        learned,
+        directory / "positional_encodings.png",
+        f"{results.name}: positional encodings (dim {dim})",
+    )
+    add(
+        path,
+        "Positional encodings as heatmaps (the book's exercise 2): the fixed sinusoidal and rotary "
+        "tables, and learned tables after training (first seed; positions past the training length "
+        "are never trained).",
+    )
+    return []
+
+
+def _attention_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    art = results.artifacts
+    if art.empty or not (art["kind"] == "attention").any():
+        return []
+    att = art[(art["kind"] == "attention") & (art["input"] == 0) & (art["layer"] == 0)]
+    att = att.merge(ok[["key", "variant", "dataset", "seed"]], on="key")
+    for i, (dataset, g) in enumerate(att.groupby("dataset", sort=False)):
+        first_seed = g.groupby("variant", observed=True)["seed"].transform("min")
+        g = g[g["seed"] == first_seed].sort_values(["variant", "head"])
+        panels = [
+            (str(r.variant), int(r.head), np.asarray(r.values).reshape(r.rows, r.cols), list(r.tokens))
+            for r in g.itertuples()
+        ]
+        path = figures.attention_heads(
+            panels,
+            directory / f"attention_{i}.png",
+            f"{results.name}: attention weights on {dataset} (first test row, layer 1, first seed)",
+        )
+        add(
+            path,
+            f"Attention weights per head on {dataset}: the first row of the eval split, layer 1, the "
+            "first seed of each variant; ticks are position:token.",
+        )
+    return []

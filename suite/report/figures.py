@@ -1,4 +1,8 @@
-"""Seaborn figures of a study's results."""
+"""Seaborn/matplotlib figures of a study's results. Each returns the path it wrote.
+
+Every figure has a title and axes labelled with units; intervals drawn are the
+report's own (bootstrap over seeds, `suite.report.stats`), never recomputed here.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,241 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from suite.models.positional import rope_angles, sinusoidal_table  # noqa: E402
+from suite.report.stats import MIN_SEEDS  # noqa: E402
+
+UNITS = {
+    "loss": "cross-entropy, nats",
+    "accuracy": "fraction correct",
+}
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def curve_bands(history: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean and 95% percentile-bootstrap band over seeds of `metric` at each epoch, per
+    dataset and variant: one vectorised scipy bootstrap per curve (seaborn's per-point
+    bootstrap is too slow for long histories). history: dataset, variant, seed, epoch, metric."""
+    rows = []
+    for (dataset, variant), g in history.groupby(["dataset", "variant"], observed=True, sort=False):
+        table = g.pivot_table(index="seed", columns="epoch", values=metric, aggfunc="mean").dropna(axis=1)
+        x = table.to_numpy(float)  # (seeds, epochs)
+        lo = hi = np.full(x.shape[1], np.nan)
+        if len(x) >= MIN_SEEDS:
+            spread = np.ptp(x, axis=0) > 0
+            lo, hi = x.mean(axis=0), x.mean(axis=0)
+            if spread.any():
+                res = stats.bootstrap(
+                    (x[:, spread],),
+                    np.mean,
+                    axis=0,
+                    vectorized=True,
+                    n_resamples=999,
+                    method="percentile",
+                    rng=np.random.default_rng(0),
+                )
+                lo, hi = lo.copy(), hi.copy()
+                lo[spread], hi[spread] = res.confidence_interval
+        rows.append(
+            pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "variant": variant,
+                    "epoch": table.columns,
+                    "mean": x.mean(axis=0),
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
 
 
 def curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
     """`metric` vs epoch per variant with a 95% CI band over seeds, a panel per dataset."""
     sns.set_theme(style="whitegrid", context="paper")
-    grid = sns.relplot(
-        data=history,
-        x="epoch",
-        y=metric,
-        hue="variant",
-        col="dataset",
-        kind="line",
-        errorbar=("ci", 95),
-        height=3.2,
-        aspect=1.2,
-        facet_kws={"sharey": True},
+    bands = curve_bands(history, metric)
+    datasets = list(dict.fromkeys(bands["dataset"]))
+    variants = list(dict.fromkeys(bands["variant"]))
+    palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
+    cols = min(4, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows + 0.6), squeeze=False, sharey=True)
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
+        for variant in variants:
+            b = bands[(bands["dataset"] == dataset) & (bands["variant"] == variant)]
+            if b.empty:
+                continue
+            ax.plot(b["epoch"], b["mean"], color=palette[variant], label=str(variant), lw=1.2)
+            ax.fill_between(b["epoch"], b["lo"], b["hi"], color=palette[variant], alpha=0.2, lw=0)
+        ax.set_title(dataset, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{metric} ({UNITS[metric]})")
+    for ax in list(axes.flat)[len(datasets) :]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(6, len(labels)),
+        title="variant",
     )
-    grid.set_axis_labels(
-        "epoch", f"{metric} ({'binary cross-entropy, nats' if metric == 'loss' else 'fraction correct'})"
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def point_plot(summary: pd.DataFrame, path: Path, title: str) -> Path:
+    """Final metrics per variant: means with their 95% bootstrap CIs, a row per metric and a
+    column per dataset. summary: dataset, metric, label, variant, mean, lo, hi."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    metrics = list(dict.fromkeys(summary["label"]))
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(datasets),
+        figsize=(2.2 + 2.6 * len(datasets), 0.6 + 2.4 * len(metrics)),
+        squeeze=False,
+        sharey="row",
     )
-    grid.set_titles("{col_name}")
-    grid.figure.suptitle(title, y=1.03)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(grid.figure)
-    return path
+    for i, metric in enumerate(metrics):
+        for j, dataset in enumerate(datasets):
+            ax = axes[i][j]
+            s = summary[(summary["label"] == metric) & (summary["dataset"] == dataset)]
+            x = np.arange(len(s))
+            lo = (s["mean"] - s["lo"]).fillna(0).clip(lower=0)
+            hi = (s["hi"] - s["mean"]).fillna(0).clip(lower=0)
+            ax.errorbar(x, s["mean"], yerr=[lo, hi], fmt="o", capsize=3, color="C0")
+            ax.set_xticks(x, [str(v) for v in s["variant"]], rotation=40, ha="right")
+            if i == 0:
+                ax.set_title(dataset)
+            if j == 0:
+                unit = UNITS["loss" if "loss" in metric else "accuracy"]
+                ax.set_ylabel(f"{metric}\n({unit})")
+            ax.set_xlabel("variant" if i == len(metrics) - 1 else "")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: Path, title: str) -> Path:
+    """Cost vs sequence length on log-log axes, a line per variant (mean and 95% CI over
+    seeds) labelled with its fitted exponent. panels: column → axis label with unit;
+    exponents: (column, variant) → (k, lo, hi)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    variants = list(dict.fromkeys(frame["variant"]))
+    palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
+    for ax, (column, label) in zip(axes[0], panels.items(), strict=True):
+        data = frame[frame[column].notna() & (frame[column] > 0)]
+        sns.lineplot(
+            data=data,
+            x="T",
+            y=column,
+            hue="variant",
+            hue_order=variants,
+            palette=palette,
+            marker="o",
+            errorbar=("ci", 95),
+            seed=0,
+            ax=ax,
+        )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T (tokens, log scale)")
+        ax.set_ylabel(f"{label} (log scale)")
+        handles, names = ax.get_legend_handles_labels()
+        names = [f"{n}  T^{exponents.get((column, n), (np.nan,))[0]:.2f}" for n in names]
+        ax.legend(handles, names, fontsize=7, title="variant, fitted exponent")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _heatmap(ax, matrix: np.ndarray, title: str, xlabel: str, ylabel: str, cmap="viridis"):
+    mesh = ax.pcolormesh(matrix, cmap=cmap)
+    ax.set_ylim(matrix.shape[0], 0)  # position 0 at the top, as in the book's exercise
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return mesh
+
+
+def positional_heatmaps(
+    length: int, dim: int, rope_dim: int, learned: dict[str, np.ndarray], path: Path, title: str
+) -> Path:
+    """The book's exercise 2 for every kind: sinusoidal PE(p, i) of width `dim`, rope's rotation
+    cos/sin(p·θ_i) for a head of width `rope_dim`, and each learned table (label → (positions,
+    dim)) after training."""
+    panels = [
+        ("sinusoidal (fixed)", sinusoidal_table(length, dim).numpy(), "embedding dimension"),
+    ]
+    if rope_dim % 2 == 0:
+        cos, sin = rope_angles(length, rope_dim)
+        rope = np.concatenate([cos.numpy(), sin.numpy()], axis=1)
+        panels.append(
+            (
+                f"rope (fixed, head width {rope_dim}): cos | sin of p·θ_i",
+                rope,
+                "rotation pair i (cos, then sin)",
+            )
+        )
+    panels += [(f"learned after training:\n{k}", v, "embedding dimension") for k, v in learned.items()]
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False, layout="constrained"
+    )
+    for ax, (name, matrix, xlabel) in zip(axes.flat, panels, strict=False):
+        mesh = _heatmap(ax, matrix, name, xlabel, "token position")
+        fig.colorbar(mesh, ax=ax, label="value (added to the embedding)" if "rope" not in name else "value")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: Path, title: str) -> Path:
+    """Attention weights, a row per variant and a panel per head. panels: (variant, head,
+    (T, T) weights, input tokens)."""
+    variants = list(dict.fromkeys(p[0] for p in panels))
+    heads = max(p[1] for p in panels) + 1
+    rows, cols = (len(variants), heads) if heads > 1 else (1, len(variants))  # single heads: one row
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.8 * cols + 1.2, 2.8 * rows + 0.6), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat:
+        ax.set_axis_off()
+    mesh = None
+    for variant, head, weights, tokens in panels:
+        i = variants.index(variant)
+        ax = axes[i][head] if heads > 1 else axes[0][i]
+        ax.set_axis_on()
+        mesh = ax.pcolormesh(weights, cmap="magma", vmin=0, vmax=1)
+        ax.set_ylim(weights.shape[0], 0)
+        ax.set_title(f"{variant} · head {head + 1}", fontsize=8)
+        ax.set_xlabel("key position (token)", fontsize=7)
+        ax.set_ylabel("query position (token)", fontsize=7)
+        if len(tokens) <= 16:
+            ticks = np.arange(len(tokens)) + 0.5
+            names = [f"{i}:{t}" for i, t in enumerate(tokens)]
+            ax.set_xticks(ticks, names, fontsize=5, rotation=90)
+            ax.set_yticks(ticks, names, fontsize=5)
+        else:
+            ax.tick_params(labelsize=6)
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, label="attention weight (softmax, rows sum to 1)", shrink=0.8)
+    fig.suptitle(title)
+    return _save(fig, path)

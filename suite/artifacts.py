@@ -1,0 +1,67 @@
+"""What a trained model looks like inside, recorded for the report's heatmaps.
+
+With `measure.artifacts: true` the runner calls `record(model, x)` after training:
+the learned position table (if the model has one) and, for each attention layer,
+the softmax(QKᵀ/√d) weights of every head on the first few rows of the eval split.
+Each matrix is one plain row (kind, layer, head, input, shape, tokens, values), so
+results stay picklable between processes and the store writes them to parquet;
+the report draws them without rebuilding a model or training again.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from suite.models.attention import SelfAttention
+from suite.models.positional import LearnedPositions
+
+INPUTS = 3  # eval rows whose attention weights are recorded
+
+
+def _matrix(kind: str, m: torch.Tensor, *, layer=0, head=0, input=-1, tokens=()) -> dict:  # noqa: A002
+    m = m.detach().float().cpu()
+    return {
+        "kind": kind,
+        "layer": layer,
+        "head": head,
+        "input": input,
+        "rows": m.shape[0],
+        "cols": m.shape[1],
+        "tokens": [int(t) for t in tokens],
+        "values": m.flatten().tolist(),
+    }
+
+
+@torch.no_grad()
+def record(model: nn.Module, x: torch.Tensor, inputs: int = INPUTS) -> list[dict]:
+    """Rows for the position tables and per-head attention weights of `model` on x[:inputs]."""
+    rows = [
+        _matrix("learned_positions", module.table.weight)
+        for module in model.modules()
+        if isinstance(module, LearnedPositions)
+    ]
+    layers = [m for m in model.modules() if isinstance(m, SelfAttention)]
+    if not layers:
+        return rows
+    seen: dict[int, tuple] = {}
+    hooks = [
+        layer.register_forward_pre_hook(lambda _m, args, i=i: seen.__setitem__(i, args))
+        for i, layer in enumerate(layers)
+    ]
+    was_training = model.training
+    model.eval()
+    xb = x[:inputs]
+    try:
+        model(xb)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    for i, layer in enumerate(layers):
+        h, keep = (seen[i] + (None,))[:2]
+        weights = layer.attention_weights(h, keep)  # (B, H, T, T)
+        for b in range(weights.shape[0]):
+            for head in range(weights.shape[1]):
+                rows.append(_matrix("attention", weights[b, head], layer=i, head=head, input=b, tokens=xb[b]))
+    return rows

@@ -1,0 +1,111 @@
+"""One study's results as the report reads them: only what the store wrote under results/<study>/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from suite.store import Store
+
+FINISHED = ("ok", "diverged")
+
+
+@dataclass
+class Results:
+    dir: Path
+    name: str
+    meta: dict
+    runs: pd.DataFrame  # every trial of the study; `dataset` is a label unique per dataset entry
+    history: pd.DataFrame
+    artifacts: pd.DataFrame
+
+    @property
+    def baseline(self) -> str | None:
+        return self.meta.get("baseline") or (self.meta.get("spec") or {}).get("baseline")
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"].isin(FINISHED)]
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(self.finished["dataset"]))
+
+
+def load(results_dir: str | Path) -> Results:
+    store = Store(results_dir)
+    meta = store.meta()
+    runs = store.runs()
+    if runs.empty:
+        raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
+    if meta.get("keys"):
+        runs = runs[runs["key"].isin(meta["keys"])]
+    runs = with_labels(runs)
+    order = [v for v in meta.get("variants") or [] if v in set(runs["variant"])]
+    order += sorted(set(runs["variant"]) - set(order))
+    runs = runs.assign(variant=pd.Categorical(runs["variant"], categories=order, ordered=True))
+    runs = runs.sort_values(["variant", "seed"], kind="stable").reset_index(drop=True)
+    return Results(
+        dir=store.dir,
+        name=meta.get("name", store.dir.name),
+        meta=meta,
+        runs=runs,
+        history=store.history(),
+        artifacts=store.artifacts(),
+    )
+
+
+def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
+    """`dataset` becomes a label per dataset entry (`order(T=64)` where a study uses one
+    dataset with several parameter sets); `dataset_name` keeps the registry name, and
+    `T`, `dim`, `positional`, `heads` come from each trial's configuration."""
+    config = runs["config"].map(json.loads)
+    params = config.map(lambda c: c.get("dataset_params", {}))
+    names = runs["dataset"]
+    entries: dict[str, list[dict]] = {}  # dataset name → its distinct parameter sets
+    for name, p in zip(names, params, strict=True):
+        if p not in entries.setdefault(name, []):
+            entries[name].append(p)
+
+    def label(name: str, p: dict) -> str:
+        differing = [k for k in p if any(q.get(k) != p[k] for q in entries[name])]
+        return name + (f"({', '.join(f'{k}={p[k]}' for k in differing)})" if differing else "")
+
+    out = runs.assign(dataset_name=names, dataset=[label(n, p) for n, p in zip(names, params, strict=True)])
+    out["T"] = params.map(lambda p: p.get("T"))
+    for key in ("dim", "positional", "heads", "encoder", "depth"):
+        out[key] = config.map(lambda c, key=key: c.get("model", {}).get(key))
+    return out
+
+
+def held_out_splits(runs: pd.DataFrame) -> list[str]:
+    """Splits besides train and val with a final accuracy, the eval split last."""
+    eval_split = runs["eval_split"].dropna().iloc[0]
+    found = [
+        c[len("final_") : -len("_accuracy")]
+        for c in runs.columns
+        if c.startswith("final_") and c.endswith("_accuracy") and c != "final_accuracy"
+    ]
+    extra = [
+        s
+        for s in found
+        if s not in ("train", "val", eval_split) and runs[f"final_{s}_accuracy"].notna().any()
+    ]
+    return extra
+
+
+def quality_metrics(runs: pd.DataFrame) -> list[str]:
+    """What a study is compared on: final loss and accuracy on the eval split, and the
+    accuracy on any further held-out split (e.g. longer sequences)."""
+    return ["final_loss", "final_accuracy"] + [f"final_{s}_accuracy" for s in held_out_splits(runs)]
+
+
+def metric_name(metric: str, eval_split: str | None = None) -> str:
+    """'final_loss' → 'final loss on test'; 'final_test_long_accuracy' → 'final accuracy on test_long'."""
+    kind, _, rest = metric.partition("_")
+    if rest in ("loss", "accuracy"):
+        return f"{kind} {rest}" + (f" on {eval_split}" if eval_split else "")
+    split, _, what = rest.rpartition("_")
+    return f"{kind} {what} on {split}"

@@ -18,7 +18,7 @@ help:
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix suite tests
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

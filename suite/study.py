@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suite import data, models
+from suite.executors.spec import ExecutorSpec
 from suite.models.config import ConfigError
 from suite.registry import UnknownNameError
 
@@ -66,6 +67,7 @@ class StudySpec(BaseModel):
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
+    executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
 
     @field_validator("seeds")
     @classmethod
@@ -92,6 +94,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): StudySpec,
     ("training",): TrainingSpec,
     ("measure",): MeasureSpec,
+    ("executor",): ExecutorSpec,
 }
 
 

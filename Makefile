@@ -8,12 +8,13 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean
+.PHONY: help setup study report test lint format list clean bench-executors
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
 	@echo "make test                 lint and run the test suite"
 	@echo "make list                 list studies, variants and datasets"
+	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ format: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+bench-executors: $(STAMP)
+	$(BIN)/python -m suite.bench.executors
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

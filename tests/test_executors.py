@@ -204,6 +204,8 @@ def test_ray_gives_the_serial_rows_and_refuses_cuda_without_gpus(same_rows, tmp_
     skipped = on_ray[on_ray["device"] == "cuda"]
     assert (skipped["status"] == "skipped").all()
     assert skipped["error"].str.contains("the Ray cluster has 0 GPU").all()
+    with pytest.raises(ExecutorError, match=r"cpus_per_unit: 4 asked for, but the Ray cluster has 2 CPU"):
+        run(path, tmp_path, **ON_RAY, cpus_per_unit=4)
 
 
 @needs_ray

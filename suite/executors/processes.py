@@ -99,7 +99,15 @@ class ProcessExecutor:
         while queue and len(running) < self.workers:
             job = queue.popleft()
             job.submit()
-            running[self._pool.submit(run_logged, job.unit, str(job.spool), self.threads)] = job
+            try:
+                future = self._pool.submit(run_logged, job.unit, str(job.spool), self.threads)
+            except BrokenProcessPool:  # a worker died while idle, or a death not yet seen
+                queue.appendleft(job)
+                if not running:  # nothing in flight to recover: start a new pool next time
+                    self._pool.shutdown(wait=True)
+                    self._pool = None
+                return
+            running[future] = job
 
     def _finished(self, job: Job, future: Future) -> Finished:
         try:

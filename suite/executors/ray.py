@@ -1,6 +1,7 @@
 """Ray core tasks, on a local cluster or one that is already running (`address`).
 
-One task per unit (not Ray Tune: 22 s for 8 trials where core tasks took 0.4 s).
+One task per unit: core tasks, not Ray Tune, whose per-trial overhead was
+measured at 22 s for 8 trials against 0.4 s for core tasks when this was chosen.
 Each task reserves `cpus_per_unit` CPUs, and `gpus_per_unit` GPUs when its
 trials are on CUDA; Ray picks the GPU, so name `cuda` (not `cuda:1`) in such
 studies. A worker that dies is retried once by Ray (`max_retries=1`), then the
@@ -48,23 +49,46 @@ class RayExecutor:
         if not ray.is_initialized():
             where = self.spec.address or "a new local cluster"
             try:
-                ray.init(address=self.spec.address, include_dashboard=False, log_to_driver=True)
+                ray.init(
+                    address=self.spec.address,
+                    runtime_env=self._job_env(),
+                    include_dashboard=False,
+                    log_to_driver=True,
+                )
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ExecutorError(f"executor.address: cannot start or join Ray at {where}: {err}") from None
             self._started = True
+        try:
+            self._check_and_prepare()
+        except BaseException:
+            self.__exit__(None)
+            raise
+        return self
+
+    def _check_and_prepare(self) -> None:
+        ray = self.ray
         self.resources = ray.cluster_resources()
         cpus = self.resources.get("CPU", 0)
         if self.spec.cpus_per_unit > cpus:
-            self.__exit__(None)
             raise ExecutorError(
                 f"executor.cpus_per_unit: {self.spec.cpus_per_unit:g} asked for, but the Ray cluster "
                 f"has {cpus:g} CPU(s) in all; a unit could never be scheduled"
             )
         self.capacity = self.spec.workers or max(1, int(cpus // self.spec.cpus_per_unit))
+        common = dict(
+            num_cpus=self.spec.cpus_per_unit,
+            max_retries=MAX_RETRIES,
+            retry_exceptions=False,
+            runtime_env=self._task_env(),
+        )
+        task = ray.remote(run_logged)
+        try:
+            self._on_cpu = task.options(**common, num_gpus=0)
+            self._on_cuda = task.options(**common, num_gpus=self.spec.gpus_per_unit)
+        except ValueError as err:
+            raise ExecutorError(f"executor.runtime_env: {err}") from None
         self._spool = tempfile.TemporaryDirectory(prefix="ablate-spool-")
-        self._task = ray.remote(run_logged)
         self._running: dict = {}
-        return self
 
     def __exit__(self, exc_type, *exc) -> None:
         for ref in getattr(self, "_running", {}):
@@ -75,24 +99,29 @@ class RayExecutor:
             self.ray.shutdown()
             self._started = False
 
-    def runtime_env(self) -> dict:
-        """The task's environment: thread count, plugins, and the suite itself when
-        joining a cluster whose nodes may not have this checkout."""
+    def _job_env(self) -> dict:
+        """The job's runtime_env: the user's, and this checkout's `suite` package
+        when joining a cluster whose nodes may not have it (Ray uploads it)."""
+        env = dict(self.spec.runtime_env)
+        if self.spec.address is not None:
+            env["py_modules"] = [*env.get("py_modules", []), str(Path(suite.__file__).parent)]
+        return env
+
+    def _task_env(self) -> dict:
+        """Each task's runtime_env: threads and plugins (Ray merges env_vars with the
+        job's); the user's other keys too when someone else started Ray."""
         env_vars = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
         if os.environ.get(PLUGINS_ENV):
             env_vars[PLUGINS_ENV] = os.environ[PLUGINS_ENV]
-        extra = dict(self.spec.runtime_env)
-        env = {**extra, "env_vars": {**env_vars, **extra.get("env_vars", {})}}
-        if self.spec.address is not None:
-            env.setdefault("py_modules", [str(Path(suite.__file__).parent)])
-        return env
+        user = dict(self.spec.runtime_env)
+        env_vars.update(user.pop("env_vars", {}))
+        return {**({} if self._started else user), "env_vars": env_vars}
 
     def run(self, units: list[list[Trial]]) -> Iterator[Finished]:
         ray, spool = self.ray, Path(self._spool.name)
         gpus = self.resources.get("GPU", 0)
         pending = deque(enumerate(units))
         running = self._running  # ref -> Job
-        runtime_env = self.runtime_env()
         while pending or running:
             refused = []
             while pending and len(running) < self.capacity:
@@ -101,16 +130,10 @@ class RayExecutor:
                 if on_cuda and gpus < self.spec.gpus_per_unit:
                     refused.append(self._refuse(unit, gpus))
                     continue
-                options = dict(
-                    num_cpus=self.spec.cpus_per_unit,
-                    num_gpus=self.spec.gpus_per_unit if on_cuda else 0,
-                    max_retries=MAX_RETRIES,
-                    retry_exceptions=False,
-                    runtime_env=runtime_env,
-                )
                 job = Job(unit, spool / f"unit-{i}.log")
                 job.submit()
-                running[self._task.options(**options).remote(unit, str(job.spool), self.threads)] = job
+                task = self._on_cuda if on_cuda else self._on_cpu
+                running[task.remote(unit, str(job.spool), self.threads)] = job
             yield from refused
             if not running:
                 continue
@@ -123,7 +146,9 @@ class RayExecutor:
 
     def _refuse(self, unit: list[Trial], gpus: float) -> Finished:
         shown = ", ".join(
-            f"{k} {v:g}" for k, v in sorted(self.resources.items()) if not k.startswith("node:")
+            f"{k} {v / 2**30:.1f} GiB" if "memory" in k else f"{k} {v:g}"
+            for k, v in sorted(self.resources.items())
+            if not k.startswith("node:")
         )
         reason = (
             f"the Ray cluster has {gpus:g} GPU(s) and a CUDA unit reserves {self.spec.gpus_per_unit:g}; "

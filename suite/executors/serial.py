@@ -1,4 +1,5 @@
-"""The default executor: units run one after another in the driver, torch on all cores.
+"""The default executor: units run one after another in the driver, torch on all
+cores (or `threads`).
 
 Fastest for tiny trials and easiest to debug (a breakpoint works). Output is
 captured at the Python level (print, warnings), so the progress bar stays on the
@@ -11,6 +12,8 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
+
+import torch
 
 from suite import runner
 from suite.executors.base import Finished
@@ -25,10 +28,13 @@ class SerialExecutor:
 
     def __enter__(self) -> SerialExecutor:
         import_plugins()
+        self._threads = torch.get_num_threads()
+        if self.spec.threads:
+            torch.set_num_threads(self.spec.threads)
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        torch.set_num_threads(self._threads)
 
     def run(self, units: list[list[Trial]]) -> Iterator[Finished]:
         for unit in units:

@@ -57,14 +57,14 @@ def _stopped(signum, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
-def header(unit, note: str = "") -> str:
+def header(unit) -> str:
     import torch
 
     keys = ", ".join(t.key for t in unit)
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return (
         f"[ablate] start {when}: unit of {len(unit)} trial(s) [{keys}] on {socket.gethostname()}, "
-        f"pid {os.getpid()}, {torch.get_num_threads()} torch thread(s){note}\n"
+        f"pid {os.getpid()}, {torch.get_num_threads()} torch thread(s)\n"
     )
 
 

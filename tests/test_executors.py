@@ -171,6 +171,27 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
 
 
 @pytest.mark.slow
+def test_units_of_several_trials_succeed_and_die_together(write_study, tmp_path, monkeypatch):
+    """A unit may hold several trials (seeds trained together): each gets its row
+    and the unit's log, and when its worker dies every one is recorded failed."""
+    import suite.runner as runner
+
+    def pairs(trials):
+        return [trials[i : i + 2] for i in range(0, len(trials), 2)]
+
+    monkeypatch.setattr(runner, "plan", pairs)
+    path = faulty_study(write_study, tmp_path, ["none", "print", "exit", "raise"])
+    runs = by_mode(run(path, tmp_path, kind="processes", workers=2, start_method="forkserver"))
+    assert runs["none"]["status"] == runs["print"]["status"] == "ok"
+    assert "python stdout line" in log_text(runs["none"], tmp_path)  # the unit's output, in both logs
+    assert runs["exit"]["status"] == runs["raise"]["status"] == "failed"
+    assert runs["exit"]["error"] == runs["raise"]["error"] and runs["raise"]["error"].startswith(
+        "worker died"
+    )
+    assert attempts(tmp_path, "exit") == 2 and attempts(tmp_path, "raise") == 0  # the unit died before it
+
+
+@pytest.mark.slow
 def test_processes_stop_a_unit_past_its_timeout(write_study, tmp_path):
     path = faulty_study(write_study, tmp_path, ["hang", "none"])
     runs = by_mode(run(path, tmp_path, kind="processes", workers=2, timeout_s=6, start_method="forkserver"))

@@ -7,6 +7,7 @@ start), speed-up over serial, and whether the rows match serial's. The table is
 also written, with where it was measured, to results/<study>/executors.md.
 
     python -m suite.bench.executors [--study bench_executors] [--workers 2] [--repeats 1]
+                                    [--executors serial,serial1,processes,ray]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import datetime as dt
 import os
 import statistics
+import sys
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -37,19 +39,21 @@ METRICS = ["final_loss", "final_accuracy", "best_loss"]
 def candidates(workers: int, kinds: list[str]) -> list[tuple[str, ExecutorSpec]]:
     cores = os.cpu_count() or 1
     options = {
-        "serial": [
-            (f"serial, {cores} threads", ExecutorSpec()),
-            ("serial, 1 thread", ExecutorSpec(threads=1)),
-        ],
-        "processes": [
-            (
-                f"processes, {workers} workers × {max(1, cores // workers)} thread(s)",
-                ExecutorSpec(kind="processes", workers=workers),
-            )
-        ],
-        "ray": [(f"ray, local cluster, {workers} tasks × 1 CPU", ExecutorSpec(kind="ray", workers=workers))],
+        "serial": (f"serial, {cores} threads", ExecutorSpec()),
+        "serial1": ("serial, 1 thread", ExecutorSpec(threads=1)),
+        "processes": (
+            f"processes, {workers} workers × {max(1, cores // workers)} thread(s)",
+            ExecutorSpec(kind="processes", workers=workers),
+        ),
+        "ray": (
+            f"ray, new local cluster, {workers} tasks × 1 CPU",
+            ExecutorSpec(kind="ray", workers=workers),
+        ),
     }
-    return [c for kind in kinds for c in options[kind]]
+    unknown = sorted(set(kinds) - set(options))
+    if unknown:
+        raise SystemExit(f"--executors: unknown {unknown[0]!r}; choose from {', '.join(options)}")
+    return [options[kind] for kind in kinds]
 
 
 def measure(study, spec: ExecutorSpec, repeats: int) -> tuple[list[float], pd.DataFrame, float]:
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{text}\n\n"
         f"Measured {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} on {cpu_name()} "
         f"({os.cpu_count()} cores), torch {torch.__version__}, ray {_version('ray')}, commit {git_commit()}, "
-        f"by `make bench-executors`.\n"
+        f"by `python -m suite.bench.executors {' '.join(argv if argv is not None else sys.argv[1:])}`.\n"
     )
     print(f"\nwritten: {out}")
     return 0

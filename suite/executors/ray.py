@@ -45,7 +45,12 @@ class RayExecutor:
         self._started = False
 
     def __enter__(self) -> RayExecutor:
-        ray = self.ray = _import_ray()
+        self.ray = _import_ray()
+        return self
+
+    def _start(self) -> None:
+        """Start or join Ray, only once there is something to run."""
+        ray = self.ray
         if not ray.is_initialized():
             where = self.spec.address or "a new local cluster"
             try:
@@ -58,12 +63,7 @@ class RayExecutor:
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ExecutorError(f"executor.address: cannot start or join Ray at {where}: {err}") from None
             self._started = True
-        try:
-            self._check_and_prepare()
-        except BaseException:
-            self.__exit__(None)
-            raise
-        return self
+        self._check_and_prepare()
 
     def _check_and_prepare(self) -> None:
         ray = self.ray
@@ -118,6 +118,9 @@ class RayExecutor:
         return {**({} if self._started else user), "env_vars": env_vars}
 
     def run(self, units: list[list[Trial]]) -> Iterator[Finished]:
+        if not units:
+            return
+        self._start()
         ray, spool = self.ray, Path(self._spool.name)
         gpus = self.resources.get("GPU", 0)
         pending = deque(enumerate(units))

@@ -136,7 +136,9 @@ def _list(what: str, studies_dir: Path) -> int:
     return 0
 
 
-def _run(study, results_dir: Path, *, force: bool, progress: bool, executor: ExecutorSpec) -> int:
+def _run(
+    study, results_dir: Path, *, force: bool, progress: bool, executor: ExecutorSpec | None = None
+) -> int:
     from suite import data
     from suite.runner import run_study
     from suite.store import Store, StoreLocked

@@ -117,9 +117,7 @@ def test_command_line_overrides_the_study(write_study, tmp_path, capsys):
     args = ["run", "tiny", "--studies", str(path.parent), "--results", str(tmp_path / "r"), "--no-progress"]
     assert main([*args, "--workers", "2"]) == 2
     assert "--executor processes" in capsys.readouterr().err
-    assert main([*args, "--executor", "processes", "--workers", "1"]) == 0
-    runs = Store(tmp_path / "r" / "tiny").runs()
-    assert list(runs["status"]) == ["ok"] and list(runs["threads"]) == [2]  # 2 cores ÷ 1 worker
+    assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
 # --- serial -------------------------------------------------------------------------
@@ -140,7 +138,9 @@ def test_serial_keeps_output_and_failures_as_rows(write_study, tmp_path):
 @pytest.mark.slow
 def test_processes_give_the_serial_rows(same_rows, tmp_path):
     path, serial = same_rows
-    pooled = run(path, tmp_path, kind="processes", workers=2)
+    args = ["run", "same", "--studies", str(path.parent), "--results", str(tmp_path), "--no-progress"]
+    assert main([*args, "--executor", "processes", "--workers", "2"]) == 0
+    pooled = Store(tmp_path / "same").runs().set_index("key").sort_index()
     assert_same_rows(serial, pooled)
     assert set(pooled.loc[pooled["status"] == "ok", "threads"]) == {1}  # 2 cores ÷ 2 workers
     skipped = pooled[pooled["device"] == "cuda"]
@@ -159,14 +159,15 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
             start_method="forkserver",
         )
     )
-    assert runs["none"]["status"] == "ok" and attempts(tmp_path, "none") in (1, 2)  # an innocent bystander
+    assert runs["none"]["status"] == "ok"  # an innocent bystander, run again if another death stopped it
     assert runs["raise"]["status"] == "failed" and "RuntimeError: injected fault" in runs["raise"]["error"]
     for mode in ("exit", "sigkill"):
         assert runs[mode]["status"] == "failed" and runs[mode]["error"].startswith("worker died"), mode
         assert attempts(tmp_path, mode) == 2, mode  # retried once, never more
         log = log_text(runs[mode], tmp_path)
         assert log.count("[ablate] start ") == 2 and "running it again, once" in log
-    assert runs["exit_once"]["status"] == "ok" and attempts(tmp_path, "exit_once") == 2
+    # died once, ran again and finished (a third load if another unit's death stopped it)
+    assert runs["exit_once"]["status"] == "ok" and attempts(tmp_path, "exit_once") >= 2
     assert "C-level stderr line" in log_text(runs["print"], tmp_path)
 
 
@@ -193,10 +194,11 @@ def test_units_of_several_trials_succeed_and_die_together(write_study, tmp_path,
 
 @pytest.mark.slow
 def test_processes_stop_a_unit_past_its_timeout(write_study, tmp_path):
-    path = faulty_study(write_study, tmp_path, ["hang", "none"])
-    runs = by_mode(run(path, tmp_path, kind="processes", workers=2, timeout_s=6, start_method="forkserver"))
+    path = faulty_study(write_study, tmp_path, ["hang"])
+    runs = by_mode(run(path, tmp_path, kind="processes", workers=2, timeout_s=2, start_method="forkserver"))
     assert runs["hang"]["status"] == "failed" and runs["hang"]["error"].startswith("timed out")
-    assert runs["none"]["status"] == "ok"
+    log = log_text(runs["hang"], tmp_path)
+    assert log.startswith("[ablate] start ") and "its worker was killed" in log
 
 
 # --- ray ----------------------------------------------------------------------------

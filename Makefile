@@ -8,18 +8,19 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean bench-runner
+.PHONY: help setup study report test lint format list clean bench-runner bench-executors
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
 	@echo "make test                 lint and run the test suite"
 	@echo "make list                 list studies, variants and datasets"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
+	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -42,7 +43,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix suite tests
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+bench-executors: $(STAMP)
+	$(BIN)/python -m suite.bench.executors
 
 bench-runner: $(STAMP)
 	$(BIN)/python -m suite.bench.runner $(or $(STUDY),ablation_positional) --profile

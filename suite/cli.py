@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from suite.executors import ExecutorError, ExecutorSpec, with_overrides
+from suite.executors.worker import import_plugins
 from suite.study import StudyError, find_studies, load_study, study_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train every trial on its own, not seeds together in one stacked step (training.vectorize)",
     )
+    run.add_argument(
+        "--executor",
+        choices=["serial", "processes", "ray"],
+        help="where trials run (default: the study's executor.kind, else serial); results are the same",
+    )
+    run.add_argument("--workers", type=int, metavar="N", help="parallel workers (processes, ray)")
+    run.add_argument(
+        "--address", metavar="HOST:PORT", help="a running Ray cluster to join (with --executor ray)"
+    )
     _add_dirs(run)
 
     report = sub.add_parser(
@@ -102,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import_plugins()
     studies_dir = args.studies or default_studies_dir()
     results_dir = args.results or default_results_dir()
     try:
@@ -116,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"{path}: {len(study.trials())} trials, valid")
             return 0
-        return _run(study, results_dir, force=args.force, progress=not args.no_progress)
-    except StudyError as err:
+        executor = with_overrides(
+            study.spec.executor, kind=args.executor, workers=args.workers, address=args.address
+        )
+        return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
+    except (StudyError, ExecutorError) as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
 
@@ -142,7 +157,9 @@ def _list(what: str, studies_dir: Path) -> int:
     return 0
 
 
-def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
+def _run(
+    study, results_dir: Path, *, force: bool, progress: bool, executor: ExecutorSpec | None = None
+) -> int:
     from suite import data
     from suite.runner import run_study
     from suite.store import Store, StoreLocked
@@ -174,7 +191,7 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
                     "spec": study.spec.model_dump(),
                 }
             )
-            counts = run_study(study, store, force=force, progress=progress)
+            counts = run_study(study, store, force=force, progress=progress, executor=executor)
     except StoreLocked as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 3

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from suite import data, models
+from suite import data, executors, models
 from suite.artifacts import record as record_artifacts
+from suite.executors import ExecutorSpec
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import ModelConfig
 from suite.study import Study, Trial
@@ -288,21 +289,29 @@ def _group_member_result(trial: Trial, model, splits, trained, size: int, device
     return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts)
 
 
-def run_study(study: Study, store, *, force: bool = False, progress: bool = True) -> dict[str, int]:
-    """Run what the store lacks (everything with force), keeping each result as it
-    comes; return counts per status."""
+def run_study(
+    study: Study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
+) -> dict[str, int]:
+    """Run what the store lacks (everything with force) on `executor` (default: the
+    study's), keeping each result as it comes; return counts per status.
+
+    Only this process writes: executors hand back results, and each trial's output
+    goes to logs/<key>.log beside the tables, named in the row's `log` column.
+    """
     trials = study.trials()
     done = set() if force else store.finished_keys()
     todo = [t for t in trials if t.key not in done]
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
     bar = tqdm(total=len(todo), desc=study.name, unit="trial", disable=not progress, dynamic_ncols=True)
-    for unit in plan(todo):
-        first = unit[0]
-        bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
-        for result in run_unit(unit):
-            store.write(result.row, result.history, result.artifacts)
-            counts[result.row["status"]] += 1
-            bar.update(1)
+    with executors.create(executor or study.spec.executor) as pool:
+        for finished in pool.run(plan(todo)):
+            for result in finished.results:
+                result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)
+                counts[result.row["status"]] += 1
+            store.write_many([(r.row, r.history, r.artifacts) for r in finished.results])
+            bar.update(len(finished.results))
+            first = finished.unit[0]
+            bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
     bar.close()
     return counts

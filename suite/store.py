@@ -85,17 +85,23 @@ class Store:
 
     def write(self, row: dict, history: list[dict], artifacts: list[dict] | None = None) -> None:
         """Keep one trial's result, replacing any earlier result of the same trial."""
-        key = row["key"]
+        self.write_many([(row, history, artifacts or [])])
+
+    def write_many(self, results: list[tuple[dict, list[dict], list[dict]]]) -> None:
+        """Keep several trials' results (row, history, artifacts) with one atomic
+        replace per table, so a unit of many trials costs one rewrite, not many."""
+        if not results:
+            return
+        keys = {row["key"] for row, _, _ in results}
         self.dir.mkdir(parents=True, exist_ok=True)
-        if artifacts:
-            self._replace(self.artifacts_path, self.artifacts(), key, pd.DataFrame(artifacts))
-        elif self.artifacts_path.exists():
-            self._replace(self.artifacts_path, self.artifacts(), key, None)
-        if history:
-            self._replace(self.history_path, self.history(), key, pd.DataFrame(history))
-        elif self.history_path.exists():
-            self._replace(self.history_path, self.history(), key, None)
-        self._replace(self.runs_path, self.runs(), key, pd.DataFrame([row]))
+        for path, read, index in (
+            (self.artifacts_path, self.artifacts, 2),
+            (self.history_path, self.history, 1),
+        ):
+            new = [r for result in results for r in result[index]]
+            if new or path.exists():
+                self._replace(path, read(), keys, pd.DataFrame(new) if new else None)
+        self._replace(self.runs_path, self.runs(), keys, pd.DataFrame([row for row, _, _ in results]))
 
     def write_meta(self, meta: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -105,9 +111,9 @@ class Store:
         path = self.dir / META
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def _replace(self, path: Path, table: pd.DataFrame, key: str, new: pd.DataFrame | None) -> None:
+    def _replace(self, path: Path, table: pd.DataFrame, keys: set[str], new: pd.DataFrame | None) -> None:
         if not table.empty:
-            table = table[table["key"] != key]
+            table = table[~table["key"].isin(keys)]
         parts = [t for t in (table, new) if t is not None and not t.empty]
         merged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"key": []})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

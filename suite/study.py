@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suite import data, models
+from suite.executors.spec import ExecutorSpec
 from suite.models.config import ConfigError
 from suite.registry import UnknownNameError
 
@@ -76,6 +77,7 @@ class StudySpec(BaseModel):
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
+    executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
 
     @field_validator("seeds")
     @classmethod
@@ -102,6 +104,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): StudySpec,
     ("training",): TrainingSpec,
     ("measure",): MeasureSpec,
+    ("executor",): ExecutorSpec,
 }
 
 

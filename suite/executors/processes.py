@@ -1,0 +1,183 @@
+"""A local process pool: `concurrent.futures.ProcessPoolExecutor`, spawn or forkserver.
+
+Workers get configs and build their models themselves; each uses
+cores ÷ workers torch threads (2 workers × 2 threads oversubscribed a 2-core
+machine 3–9×). At most `workers` units are in flight, so a unit handed to the
+pool starts at once.
+
+A worker that dies (segfault, `os._exit`, SIGKILL) breaks the whole pool: every
+future fails with `BrokenProcessPool` and the pool stops its other workers with
+SIGTERM, which they note in their units' spool files. Once they have stopped,
+the pool is rebuilt: a unit whose worker was merely stopped runs again at no
+cost; a unit whose own worker died runs again once, and a second death records
+it `failed` ("worker died").
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as wait_for_sentinels
+from pathlib import Path
+
+from suite.executors.base import POLL_S, WORKER_DIED, Finished, Job, results_without_run
+from suite.executors.spec import ExecutorSpec
+from suite.executors.worker import STOPPED, init_pool_worker, run_logged
+from suite.study import Trial
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+STOP_GRACE_S = 10.0  # how long stopped workers get to exit before they are killed
+MAX_STOPS = 3  # a unit stopped this often by other units' deaths is given up
+
+
+class ProcessExecutor:
+    def __init__(self, spec: ExecutorSpec):
+        cores = os.cpu_count() or 1
+        self.spec = spec
+        self.workers = spec.workers or cores
+        self.threads = spec.threads or max(1, cores // self.workers)
+        self.context = multiprocessing.get_context(spec.start_method)
+        if spec.start_method == "forkserver":
+            # The server imports torch once and never runs it; workers fork from it
+            # in milliseconds, which makes rebuilding a pool after a death cheap.
+            self.context.set_forkserver_preload(["suite.runner"])
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ProcessExecutor:
+        self._spool = tempfile.TemporaryDirectory(prefix="ablate-spool-")
+        # Workers inherit the environment when they start: OpenMP reads it before torch runs.
+        self._saved_env = {name: os.environ.get(name) for name in THREAD_ENV}
+        os.environ.update({name: str(self.threads) for name in THREAD_ENV})
+        self._children_before = {p.pid for p in multiprocessing.active_children()}
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._pool is not None:
+            if exc_type is not None:  # interrupted: stop the workers rather than let them finish
+                for child in self._workers():
+                    child.kill()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._spool.cleanup()
+
+    def run(self, units: list[list[Trial]]) -> Iterator[Finished]:
+        spool = Path(self._spool.name)
+        queue = deque(Job(unit, spool / f"unit-{i}.log") for i, unit in enumerate(units))
+        running: dict[Future, Job] = {}
+        while queue or running:
+            self._fill(queue, running)
+            done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                outcomes = self._recover(running, queue)
+            else:
+                outcomes = [self._finished(running.pop(f), f) for f in done]
+                self._stop_overdue(running)
+            self._fill(queue, running)  # keep workers busy while results are written
+            yield from outcomes
+
+    def _fill(self, queue: deque, running: dict) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=self.context,
+                initializer=init_pool_worker,
+                initargs=(self.threads,),
+            )
+        while queue and len(running) < self.workers:
+            job = queue.popleft()
+            job.submit()
+            try:
+                future = self._pool.submit(run_logged, job.unit, str(job.spool), self.threads)
+            except BrokenProcessPool:  # a worker died while idle, or a death not yet seen
+                queue.appendleft(job)
+                if not running:  # nothing in flight to recover: start a new pool next time
+                    self._pool.shutdown(wait=True)
+                    self._pool = None
+                return
+            running[future] = job
+
+    def _finished(self, job: Job, future: Future) -> Finished:
+        try:
+            results, text = future.result()
+            return Finished(job.unit, results, text)
+        except Exception as err:  # the unit could not be sent, run or returned
+            error = "".join(traceback.format_exception(err))
+            return self._failed(job, error)
+
+    def _recover(self, running: dict, queue: deque) -> list[Finished]:
+        """After a worker died: let the pool's other workers stop, drop the pool,
+        and sort each unit in flight into finished, to run again, or failed."""
+        workers = self._workers()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while workers and time.monotonic() < deadline:
+            wait_for_sentinels([w.sentinel for w in workers], timeout=deadline - time.monotonic())
+            workers = [w for w in workers if w.exitcode is None]
+        for worker in workers:
+            worker.kill()
+        self._pool.shutdown(wait=True)
+        self._pool = None
+        outcomes, again = [], []
+        for future, job in running.items():
+            if not isinstance(future.exception(), BrokenProcessPool):
+                outcomes.append(self._finished(job, future))
+                continue
+            attempt = job.attempt_output()
+            if job.timed_out:
+                error = f"timed out: still running {self.spec.timeout_s:g} s after it started; its worker was killed"
+                outcomes.append(self._failed(job, error))
+            elif not attempt or STOPPED in attempt:
+                job.stops += 1
+                if job.stops > MAX_STOPS:
+                    outcomes.append(
+                        self._failed(job, f"{WORKER_DIED}: stopped {job.stops} times by other units' deaths")
+                    )
+                else:
+                    job.note("stopped because another unit's worker died; running it again")
+                    again.append(job)
+            else:
+                job.deaths += 1
+                if job.deaths > 1:
+                    error = (
+                        f"{WORKER_DIED}: its worker process ended without returning (a crash, os._exit "
+                        "or a signal), on the first run and on the one retry"
+                    )
+                    outcomes.append(self._failed(job, error))
+                else:
+                    job.note("its worker died before the unit finished; running it again, once")
+                    again.append(job)
+        running.clear()
+        queue.extendleft(reversed(again))
+        return outcomes
+
+    def _failed(self, job: Job, error: str) -> Finished:
+        return Finished(
+            job.unit, results_without_run(job.unit, "failed", error), job.output() + f"[ablate] {error}\n"
+        )
+
+    def _stop_overdue(self, running: dict) -> None:
+        """Kill the worker of each unit past its timeout; the pool breaks and recovers."""
+        workers = {w.pid: w for w in self._workers()}
+        for job in running.values():
+            if job.timed_out or not job.overdue(self.spec.timeout_s):
+                continue
+            job.timed_out = True
+            pid = re.findall(r"\bpid (\d+)\b", job.attempt_output())
+            targets = [workers[int(pid[-1])]] if pid and int(pid[-1]) in workers else workers.values()
+            for worker in targets:  # all of them if its worker is unknown (it never started)
+                worker.kill()
+
+    def _workers(self) -> list:
+        return [p for p in multiprocessing.active_children() if p.pid not in self._children_before]

@@ -1,0 +1,45 @@
+"""The default executor: units run one after another in the driver, torch on all
+cores (or `threads`).
+
+Fastest for tiny trials and easiest to debug (a breakpoint works). Output is
+captured at the Python level (print, warnings), so the progress bar stays on the
+terminal. A trial that kills its process kills the run here — results already
+written are kept; use `processes` to isolate such trials.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+
+import torch
+
+from suite import runner
+from suite.executors.base import Finished
+from suite.executors.spec import ExecutorSpec
+from suite.executors.worker import header, import_plugins
+from suite.study import Trial
+
+
+class SerialExecutor:
+    def __init__(self, spec: ExecutorSpec):
+        self.spec = spec
+
+    def __enter__(self) -> SerialExecutor:
+        import_plugins()
+        self._threads = torch.get_num_threads()
+        if self.spec.threads:
+            torch.set_num_threads(self.spec.threads)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self._threads)
+
+    def run(self, units: list[list[Trial]]) -> Iterator[Finished]:
+        for unit in units:
+            out = io.StringIO()
+            out.write(header(unit))
+            with redirect_stdout(out), redirect_stderr(out):
+                results = runner.run_unit(unit)
+            yield Finished(unit, results, out.getvalue())

@@ -1,0 +1,115 @@
+"""What runs inside a worker process (a pool worker or a Ray task).
+
+A worker is told only the unit (configs, never models), where to spool its
+output and how many threads to use. It appends everything the unit writes to
+stdout and stderr — C-level output and a crash's Python traceback included — to
+the spool file, so the output of a worker that dies is still there for the driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import faulthandler
+import importlib
+import os
+import signal
+import socket
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+PLUGINS_ENV = "ABLATE_PLUGINS"
+STOPPED = "[ablate] worker stopped (SIGTERM) before the unit finished"
+
+_spool = None  # the spool file of the unit this process is running, if any
+
+
+def import_plugins() -> None:
+    """Import the modules named in $ABLATE_PLUGINS (comma-separated): they register
+    extra variants or datasets, which a worker must know before it runs a unit."""
+    for name in os.environ.get(PLUGINS_ENV, "").split(","):
+        if name.strip():
+            importlib.import_module(name.strip())
+
+
+def set_threads(threads: int) -> None:
+    """torch threads for this worker; OMP_NUM_THREADS for anything it starts.
+    Called first thing in a worker, before torch has run anything."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def init_pool_worker(threads: int) -> None:
+    """Process-pool initializer. When one worker dies the pool stops the others
+    with SIGTERM; each then marks its spool, so the driver can tell the unit
+    whose worker died from the units that were merely stopped with it."""
+    set_threads(threads)
+    signal.signal(signal.SIGTERM, _stopped)
+
+
+def _stopped(signum, frame) -> None:
+    if _spool is not None:
+        _spool.write(f"\n{STOPPED}\n".encode())
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def header(unit) -> str:
+    import torch
+
+    keys = ", ".join(t.key for t in unit)
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return (
+        f"[ablate] start {when}: unit of {len(unit)} trial(s) [{keys}] on {socket.gethostname()}, "
+        f"pid {os.getpid()}, {torch.get_num_threads()} torch thread(s)\n"
+    )
+
+
+def run_logged(unit, spool: str, threads: int) -> tuple[list, str]:
+    """Run one unit with this process's output appended to `spool`; return the
+    results and everything the spool holds (earlier attempts included)."""
+    global _spool
+    from suite import runner
+
+    set_threads(threads)
+    path = Path(spool)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab", buffering=0) as log:
+        log.write(header(unit).encode())
+        _spool = log
+        try:
+            with _output_to(log):
+                import_plugins()
+                results = runner.run_unit(unit)
+        finally:
+            _spool = None
+    text = path.read_text(errors="replace")
+    path.unlink(missing_ok=True)
+    return results, text
+
+
+@contextmanager
+def _output_to(log):
+    """Point file descriptors 1 and 2 (and faulthandler) at `log` for a while."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    was_enabled = faulthandler.is_enabled()
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    faulthandler.enable(file=log)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        faulthandler.disable()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        if was_enabled:
+            faulthandler.enable()

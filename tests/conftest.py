@@ -1,7 +1,12 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+
+# `make test` runs two pytest workers on two cores: one torch thread each, or tiny
+# models spend their time waiting on each other's threads.
+torch.set_num_threads(1)
 
 TINY_TRAINING = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}
 TINY_MEASURE = {"repeats": 2, "warmup": 1}

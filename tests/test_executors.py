@@ -10,6 +10,7 @@ from pathlib import Path
 import faults  # noqa: F401  (registers the `fault` dataset here; workers import it via ABLATE_PLUGINS)
 import pandas as pd
 import pytest
+from conftest import TINY_TRAINING
 
 from suite.cli import main
 from suite.executors import ExecutorError, ExecutorSpec, with_overrides
@@ -41,7 +42,11 @@ def run(study_path: Path, tmp_path: Path, **executor) -> pd.DataFrame:
 
 def faulty_study(write_study, tmp_path: Path, modes: list[str]) -> Path:
     datasets = [{"name": "fault", "mode": m, "marker": str(tmp_path / f"{m}.attempts")} for m in modes]
-    return write_study(f"faults_{len(modes)}", variants=["mean"], seeds=1, datasets=datasets)
+    # One trial per unit, so each fault hits only its own trial (a vectorized unit shares one process).
+    training = {**TINY_TRAINING, "vectorize": False}
+    return write_study(
+        f"faults_{len(modes)}", variants=["mean"], seeds=1, datasets=datasets, training=training
+    )
 
 
 def by_mode(runs: pd.DataFrame) -> dict[str, pd.Series]:

@@ -85,3 +85,15 @@ def test_sinusoidal_and_rope_encodings():
 
     assert torch.allclose(score(2, 5), score(5, 8), atol=1e-5)
     assert not torch.allclose(score(2, 5), score(2, 6), atol=1e-3)
+
+
+def test_attention_and_mlp_skips_switch_separately():
+    cfg = models.resolve("attention", mlp_residual=False)
+    assert cfg.skips == (True, False)
+    model = models.create("attention", attn_residual=False, **TOY)
+    assert model.encoder.residual is False and model.encoder.mlps[0].residual is True
+    t = models.create("transformer", dim=4, mlp_residual=False, **TOY)
+    assert t.encoder.blocks[0].residual is True and t.encoder.blocks[0].ffn_residual is False
+    assert "attn_residual" not in models.resolve("attention").to_dict()  # keys of older results stay valid
+    with pytest.raises(ConfigError, match="attn_residual applies only"):
+        models.create("lstm", attn_residual=True, **TOY)

@@ -72,6 +72,7 @@ class TransformerBlock(nn.Module):
         ffn_mult: int = 2,
         dropout: float = 0.0,
         residual: bool = True,
+        ffn_residual: bool | None = None,
         norm: bool = True,
         kernel: str = "sdpa",
         rope: bool = False,
@@ -83,9 +84,10 @@ class TransformerBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.ReLU(), nn.Linear(ffn_mult * dim, dim))
         self.dropout = nn.Dropout(dropout)
         self.residual = residual
+        self.ffn_residual = residual if ffn_residual is None else ffn_residual
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         a = self.attention(x, keep)
         x = self.dropout(self.norm1(x + a if self.residual else a))
         f = self.ffn(x)
-        return self.dropout(self.norm2(x + f if self.residual else f))
+        return self.dropout(self.norm2(x + f if self.ffn_residual else f))

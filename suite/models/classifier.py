@@ -20,7 +20,7 @@ class MlpEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.blocks = nn.ModuleList(
-            ResidualBlock(cfg.dim, cfg.residual, cfg.dropout) for _ in range(cfg.depth)
+            ResidualBlock(cfg.dim, cfg.skips[1], cfg.dropout) for _ in range(cfg.depth)
         )
 
     def forward(self, x, keep):
@@ -42,9 +42,9 @@ class AttentionEncoder(nn.Module):
         self.norms = nn.ModuleList(
             nn.LayerNorm(cfg.dim) if cfg.norm else nn.Identity() for _ in range(cfg.depth)
         )
-        self.mlps = nn.ModuleList(ResidualBlock(cfg.dim, cfg.residual, cfg.dropout) for _ in range(cfg.depth))
+        self.mlps = nn.ModuleList(ResidualBlock(cfg.dim, cfg.skips[1], cfg.dropout) for _ in range(cfg.depth))
         self.dropout = nn.Dropout(cfg.dropout)
-        self.residual = cfg.residual
+        self.residual = cfg.skips[0]
 
     def forward(self, x, keep):
         for attention, norm, mlp in zip(self.attention, self.norms, self.mlps, strict=True):
@@ -63,7 +63,8 @@ class TransformerEncoder(nn.Module):
                 cfg.heads,
                 ffn_mult=cfg.ffn_mult,
                 dropout=cfg.dropout,
-                residual=cfg.residual,
+                residual=cfg.skips[0],
+                ffn_residual=cfg.skips[1],
                 norm=cfg.norm,
                 kernel=cfg.kernel,
                 rope=cfg.positional == "rope",

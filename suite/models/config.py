@@ -16,6 +16,9 @@ POOLING = ("mean", "last", "max")
 ATTENTION_ENCODERS = ("attention", "transformer")
 
 
+KEYED_ONLY_WHEN_SET = ("attn_residual", "mlp_residual")
+
+
 class ConfigError(ValueError):
     """A model configuration that cannot be built; the message names the key."""
 
@@ -29,6 +32,8 @@ class ModelConfig:
     heads: int = 1  # attention heads (attention encoders only)
     depth: int = 1  # number of encoder blocks / LSTM layers / conv layers
     residual: bool = True  # skip connections around attention and MLP blocks
+    attn_residual: bool | None = None  # the skip around attention alone; None → residual
+    mlp_residual: bool | None = None  # the skip in the MLP / feed-forward alone; None → residual
     norm: bool = False  # LayerNorm after each residual (post-norm, as the Neuromatch block)
     dropout: float = 0.0
     ffn_mult: int = 2  # transformer feed-forward width = ffn_mult · dim
@@ -46,7 +51,20 @@ class ModelConfig:
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The resolved configuration; knobs added after results existed are left out
+        while at their default, so the keys of those results stay valid."""
+        out = dataclasses.asdict(self)
+        for name in KEYED_ONLY_WHEN_SET:
+            if out[name] is None:
+                del out[name]
+        return out
+
+    @property
+    def skips(self) -> tuple[bool, bool]:
+        """(skip around attention, skip in the MLP), each falling back to `residual`."""
+        attn = self.residual if self.attn_residual is None else self.attn_residual
+        mlp = self.residual if self.mlp_residual is None else self.mlp_residual
+        return attn, mlp
 
     @property
     def width(self) -> int:
@@ -66,6 +84,12 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         attention = self.encoder in ATTENTION_ENCODERS
+        if self.attn_residual is not None and not attention:
+            raise ConfigError(
+                f"attn_residual applies only to attention encoders, not encoder={self.encoder!r}"
+            )
+        if self.mlp_residual is not None and self.encoder not in ("mlp", *ATTENTION_ENCODERS):
+            raise ConfigError(f"mlp_residual has no MLP skip to act on in encoder={self.encoder!r}")
         if self.heads != 1 and not attention:
             raise ConfigError(
                 f"heads={self.heads} applies only to attention encoders "

@@ -127,6 +127,15 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
     from suite.store import Store, StoreLocked
 
     store = Store(results_dir / study.name)
+    if hasattr(study, "meta"):  # a study of another kind (kernels) describes itself
+        try:
+            with store.lock():
+                store.write_meta(study.meta())
+                counts = run_study(study, store, force=force, progress=progress)
+        except StoreLocked as err:
+            print(f"ablate: {err}", file=sys.stderr)
+            return 3
+        return _summary(study, store, counts)
     try:
         with store.lock():
             trials = study.trials()
@@ -146,6 +155,10 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
     except StoreLocked as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 3
+    return _summary(study, store, counts)
+
+
+def _summary(study, store, counts) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"{study.name}: {summary}; results in {store.dir}")
     if counts.get("failed"):

@@ -61,6 +61,10 @@ def base_row(trial: Trial) -> dict:
 
 
 def run_trial(trial: Trial) -> TrialResult:
+    if getattr(trial, "kind", "train") == "kernels":  # a kernel benchmark, not a training run
+        from suite.bench.run import run_kernel_trial
+
+        return run_kernel_trial(trial)
     started = time.perf_counter()
     row = base_row(trial)
     device = torch.device(trial.device)

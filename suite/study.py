@@ -57,6 +57,7 @@ class MeasureSpec(BaseModel):
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
     description: str = Field(min_length=1)  # the question the study answers
     variants: list[str | dict[str, Any]] = Field(min_length=1)
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
@@ -146,6 +147,10 @@ def load_study(path: str | Path, name: str | None = None) -> Study:
         raise StudyError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
+    if raw.get("kind", "train") == "kernels":
+        from suite.bench.spec import load_kernel_study
+
+        return load_kernel_study(path, raw, name)
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:

@@ -82,6 +82,10 @@ def write_report(results_dir: str | Path) -> Path:
     """Write report.md and figures/*.png for the study whose results are in results_dir."""
     store = Store(results_dir)
     meta = store.meta()
+    if meta.get("kind") == "kernels":
+        from suite.report.kernels import write_kernels_report
+
+        return write_kernels_report(store.dir)
     runs, history = store.runs(), store.history()
     if runs.empty:
         raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")

@@ -17,6 +17,7 @@ image of REGRESSION. Every run appends a row per case to the history table.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime as dt
 import json
 import os
@@ -50,6 +51,7 @@ MIN_SECONDS = 0.01  # a timed sample repeats a short call until it lasts this lo
 MARGIN = 0.25  # a ratio must rise by more than this to be a regression (tuned: see README)
 ALPHA = 0.01  # significance of the one-sided Mann–Whitney test
 NOISY_SPREAD = 0.30  # IQR / median of a run's own ratios above this: NOISY
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,21 @@ def append_history(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def keep_freed_memory() -> None:
+    """Stop glibc returning freed blocks to the kernel (it does so by a threshold that adapts
+    to the allocation history), so that every timed call reuses warm memory instead of
+    sometimes paying for hundreds of page faults: those doubled a kernel's time at random."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to pin
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     names = args.kernels or gate_kernels()
     unknown = [n for n in names if n not in kernels.REGISTRY]
     if unknown:
@@ -329,7 +344,7 @@ def _table(results: list[dict]) -> str:
             f"{r['change']:.2f}×" if r["change"] is not None else "–",
             f"{r['spread']:.0%}",
             f"{r['p_value']:.1g}" if r["p_value"] is not None and r["p_value"] < 1 else "–",
-            r["verdict"] + (" (re-measured)" if r["remeasured"] else ""),
+            r["verdict"] + (f" (re-measured: {r['remeasure_change']:.2f}×)" if r["remeasured"] else ""),
         ]
         for r in results
     ]

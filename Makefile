@@ -8,12 +8,14 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean
+.PHONY: help setup study report test lint format list clean bench bench-check
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
 	@echo "make test                 lint and run the test suite"
 	@echo "make list                 list studies, variants and datasets"
+	@echo "make bench                pytest-benchmark timings of the attention kernels"
+	@echo "make bench-check          the speed-regression gate (ARGS=--update-baseline rewrites the baseline)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +44,13 @@ format: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest tests/bench/bench_kernels.py -p no:xdist -q --benchmark-only \
+		--benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds
+
+bench-check: $(STAMP)
+	$(BIN)/python -m suite.bench.gate $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

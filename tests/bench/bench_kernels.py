@@ -18,7 +18,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.name.replace("·", "-").replace(" ", "-") for c in CASES])
 @pytest.mark.parametrize("kernel", gate_kernels())
 def test_kernel(benchmark, kernel, case):
     call = attention_call(kernel, case.shape, case.mode, torch.device("cpu"), torch.float32)

@@ -57,7 +57,6 @@ class MeasureSpec(BaseModel):
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
     description: str = Field(min_length=1)  # the question the study answers
     variants: list[str | dict[str, Any]] = Field(min_length=1)
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
@@ -67,6 +66,7 @@ class StudySpec(BaseModel):
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
+    kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
 
     @field_validator("seeds")
     @classmethod

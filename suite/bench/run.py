@@ -1,6 +1,6 @@
 """Running one kernel trial: time it (median, IQR), measure its peak memory, and
-set it against the machine's GEMM measured in the same process at the same dtype
-and thread count. Like `suite.runner.run_trial`, it never raises."""
+set it against the machine's GEMM timed right after it at the same dtype and
+thread count. Like `suite.runner.run_trial`, it never raises."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import statistics
 import time
 import traceback
 from contextlib import contextmanager
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -35,12 +34,11 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-@lru_cache(maxsize=16)
-def gemm_rate(n: int, device: str, dtype: str, threads: int) -> float:
-    """GFLOP/s of an n³ GEMM here, once per process per (device, dtype, threads)."""
-    dev = torch.device(device)
-    gemm, flops = square_gemm(n, dev, DTYPES[dtype])
-    return flops / statistics.median(time_fn(gemm, dev, warmup=2, repeats=7)) / 1e9
+def gemm_rate(n: int, device: torch.device, dtype: str, repeats: int) -> float:
+    """GFLOP/s of an n³ GEMM here and now (same dtype, same threads), median of `repeats`.
+    Measured beside every trial: on a shared machine the rate of a minute ago is not now's."""
+    gemm, flops = square_gemm(n, device, DTYPES[dtype])
+    return flops / statistics.median(time_fn(gemm, device, warmup=1, repeats=repeats)) / 1e9
 
 
 def base_row(trial: KernelTrial) -> dict:
@@ -98,7 +96,7 @@ def _measure(trial: KernelTrial, device: torch.device) -> dict:
     times = np.array(times)
     q25, median, q75 = np.percentile(times, [25, 50, 75])
     flops = attention_flops(trial.shape, trial.mode)
-    gemm = gemm_rate(m["gemm_size"], trial.device, trial.dtype, torch.get_num_threads())
+    gemm = gemm_rate(m["gemm_size"], device, trial.dtype, m["repeats"])
     out = {
         "time_median_s": float(median),
         "time_q25_s": float(q25),

@@ -204,7 +204,7 @@ def write_kernels_report(results_dir: str | Path) -> Path:
         "",
         "Each cell: median time of `repeats` calls after warm-up (± half the interquartile range) · "
         "GFLOP/s (forward 4·B·H·T²·D, forward+backward 3.5× that, as flash-attention's benchmarks "
-        "count) · percent of the GFLOP/s of an n³ GEMM measured in the same run at the same dtype "
+        "count) · percent of the GFLOP/s of an n³ GEMM timed right after each trial at the same dtype "
         "and thread count. `forward` runs without autograd; `forward_backward` also backpropagates "
         "a random upstream gradient to q, k and v. Peak memory is measured (CPU: the profiler's "
         "allocation events; CUDA: max_memory_allocated) beyond the inputs already allocated.",
@@ -215,7 +215,7 @@ def write_kernels_report(results_dir: str | Path) -> Path:
         for (dtype, threads, n), rate in gemm.items():
             lines += [
                 f"GEMM on {device} ({d['device_name'].iloc[0]}): {n}³ {dtype}, {threads} threads: "
-                f"**{rate:.1f} GFLOP/s** (median over the run's processes).",
+                f"**{rate:.1f} GFLOP/s** (median over the trials, each timed right after its trial).",
                 "",
             ]
 

@@ -214,7 +214,7 @@ def write_kernels_report(results_dir: str | Path) -> Path:
         gemm = d.groupby(["dtype", "threads", "gemm_size"])["gemm_gflops"].median()
         for (dtype, threads, n), rate in gemm.items():
             lines += [
-                f"GEMM on {device} ({d['device_name'].iloc[0]}): {n}³ {dtype}, {threads} threads: "
+                f"GEMM on {device} ({d['device_name'].iloc[0]}): {int(n)}³ {dtype}, {int(threads)} thread(s): "
                 f"**{rate:.1f} GFLOP/s** (median over the trials, each timed right after its trial).",
                 "",
             ]
@@ -236,12 +236,20 @@ def write_kernels_report(results_dir: str | Path) -> Path:
     history_path = store.dir / HISTORY
     if history_path.exists():
         history = pd.read_parquet(history_path)
+        injected = history["injected"].notna() if "injected" in history else False
+        demos = history[injected]["run_id"].nunique() if "injected" in history else 0
+        history = history[~injected]
         if not history.empty:
             path = gate_trend(history, figures / "gate_trend.png")
+            verdicts = history[history["verdict"] != "BASELINE"]["verdict"].value_counts().to_dict()
             lines += [
                 "## Speed gate history",
                 "",
-                f"{history['run_id'].nunique()} runs of `make bench-check` recorded in `{HISTORY}`.",
+                f"{history['run_id'].nunique()} runs of `make bench-check` recorded in `{HISTORY}` "
+                f"(baselines included; {demos} demonstration runs with an injected slowdown left out "
+                "of the figure). Verdicts of the checks: "
+                + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
+                + ".",
                 "",
                 f"![gate trend](figures/{path.name})",
                 "",

@@ -8,7 +8,7 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean bench-runner bench-executors
+.PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
@@ -16,6 +16,8 @@ help:
 	@echo "make list                 list studies, variants and datasets"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
+	@echo "make bench                pytest-benchmark timings of the attention kernels"
+	@echo "make bench-check          the speed-regression gate (ARGS=--update-baseline rewrites the baseline)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +52,13 @@ bench-executors: $(STAMP)
 
 bench-runner: $(STAMP)
 	$(BIN)/python -m suite.bench.runner $(or $(STUDY),ablation_positional) --profile
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest tests/bench/bench_kernels.py -p no:xdist -q --benchmark-only \
+		--benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds
+
+bench-check: $(STAMP)
+	$(BIN)/python -m suite.bench.gate $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

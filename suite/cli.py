@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: {len(study.trials())} trials, valid")
             return 0
         executor = with_overrides(
-            study.spec.executor, kind=args.executor, workers=args.workers, address=args.address
+            getattr(study.spec, "executor", None) or ExecutorSpec(),
+            kind=args.executor,
+            workers=args.workers,
+            address=args.address,
         )
         return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
     except (StudyError, ExecutorError) as err:
@@ -160,41 +163,49 @@ def _list(what: str, studies_dir: Path) -> int:
 def _run(
     study, results_dir: Path, *, force: bool, progress: bool, executor: ExecutorSpec | None = None
 ) -> int:
-    from suite import data
     from suite.runner import run_study
     from suite.store import Store, StoreLocked
 
     store = Store(results_dir / study.name)
+    # A study of another kind (kernels) describes itself; a training study's meta is built here.
+    meta = study.meta() if hasattr(study, "meta") else _train_meta(study)
     try:
         with store.lock():
-            trials = study.trials()
-            store.write_meta(
-                {
-                    "name": study.name,
-                    "description": study.description,
-                    "keys": [t.key for t in trials],
-                    "variants": list(dict.fromkeys(t.variant for t in trials)),
-                    "baseline": study.spec.baseline,
-                    "dataset_notes": {
-                        t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials
-                    },
-                    "dataset_entries": [  # a note per dataset entry (one name may have several)
-                        {
-                            "name": name,
-                            "params": json.loads(params),
-                            "note": data.create(name, **json.loads(params)).note,
-                        }
-                        for name, params in dict.fromkeys(
-                            (t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials
-                        )
-                    ],
-                    "spec": study.spec.model_dump(),
-                }
-            )
+            store.write_meta(meta)
             counts = run_study(study, store, force=force, progress=progress, executor=executor)
     except StoreLocked as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 3
+    return _summary(study, store, counts)
+
+
+def _train_meta(study) -> dict:
+    """What the report needs to know about a training study, stored beside its results."""
+    from suite import data
+
+    trials = study.trials()
+    return {
+        "name": study.name,
+        "description": study.description,
+        "keys": [t.key for t in trials],
+        "variants": list(dict.fromkeys(t.variant for t in trials)),
+        "baseline": study.spec.baseline,
+        "dataset_notes": {t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials},
+        "dataset_entries": [  # a note per dataset entry (one name may have several)
+            {
+                "name": name,
+                "params": json.loads(params),
+                "note": data.create(name, **json.loads(params)).note,
+            }
+            for name, params in dict.fromkeys(
+                (t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials
+            )
+        ],
+        "spec": study.spec.model_dump(),
+    }
+
+
+def _summary(study, store, counts) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"{study.name}: {summary}; results in {store.dir}")
     if counts.get("failed"):

@@ -65,6 +65,10 @@ def base_row(trial: Trial) -> dict:
 
 
 def run_trial(trial: Trial) -> TrialResult:
+    if getattr(trial, "kind", "train") == "kernels":  # a kernel benchmark, not a training run
+        from suite.bench.run import run_kernel_trial
+
+        return run_kernel_trial(trial)
     started = time.perf_counter()
     row = base_row(trial)
     device = torch.device(trial.device)
@@ -304,7 +308,7 @@ def run_study(
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
     bar = tqdm(total=len(todo), desc=study.name, unit="trial", disable=not progress, dynamic_ncols=True)
-    with executors.create(executor or study.spec.executor) as pool:
+    with executors.create(executor or getattr(study.spec, "executor", None) or ExecutorSpec()) as pool:
         for finished in pool.run(plan(todo)):
             for result in finished.results:
                 result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)

@@ -78,6 +78,7 @@ class StudySpec(BaseModel):
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
+    kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
 
     @field_validator("seeds")
     @classmethod
@@ -162,6 +163,10 @@ def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | N
         raise StudyError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
+    if raw.get("kind", "train") == "kernels":
+        from suite.bench.spec import load_kernel_study
+
+        return load_kernel_study(path, raw, name)
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:

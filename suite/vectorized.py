@@ -606,8 +606,8 @@ def _probe(stacked: Stacked, members, optimizer: FlatOptimizer, data: SplitStack
 def group_key(trial) -> str | None:
     """Trials with one key can share a stacked step: one architecture, training, measurement, device
     and declared data shape; they differ in seed or dataset. None: train it alone (and say why once)."""
-    if not getattr(trial, "vectorize", True):
-        return None
+    if getattr(trial, "kind", "train") != "train" or not getattr(trial, "vectorize", True):
+        return None  # kernel benchmarks, and studies that turned vectorizing off
     from suite import data
 
     try:

@@ -2,19 +2,39 @@
 
     attention(q, k, v, *, mask=None, causal=False) -> out
 
-q, k, v and out are shaped (batch, heads, T, head_dim). `mask` is boolean and
-broadcastable to (batch, heads, T_q, T_k), True where a query may attend to a
-key. A query whose keys are all masked gets zeros, never NaN.
+q, k, v and out are shaped (batch, heads, T, head_dim) (keys and values may
+have their own length T_k). `mask` is boolean and broadcastable to
+(batch, heads, T_q, T_k), True where a query may attend to a key; `causal`
+lets query i see keys j ≤ i (aligned at the end when T_k > T_q). A query whose
+keys are all masked gets zeros, never NaN, and zero gradients.
+
+A kernel that cannot run somewhere (a CUDA-only SDPA backend on the CPU) says
+why through `unavailable(name, device)` and raises `KernelUnavailable` if called.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+
 from suite.registry import Registry
 
 REGISTRY = Registry("attention kernel")
-register_kernel = REGISTRY.register
+
+
+class KernelUnavailable(RuntimeError):
+    """The kernel cannot run on this device or with these inputs; the message says why."""
+
+
+def register_kernel(name: str, unavailable: Callable[[torch.device], str | None] | None = None):
+    """Register a kernel; `unavailable(device)` returns the reason it cannot run there, or None."""
+
+    def decorator(fn: Callable) -> Callable:
+        fn.unavailable = unavailable or (lambda device: None)
+        return REGISTRY.register(name)(fn)
+
+    return decorator
 
 
 def get(name: str) -> Callable:
@@ -25,4 +45,9 @@ def list() -> list[str]:  # noqa: A001 - the registry API reads best as kernels.
     return REGISTRY.list()
 
 
-from suite.kernels import reference  # noqa: E402,F401  (registers the kernels)
+def unavailable(name: str, device: str | torch.device) -> str | None:
+    """None if kernel `name` can run on `device`, else the reason it cannot."""
+    return REGISTRY.get(name).unavailable(torch.device(device))
+
+
+from suite.kernels import chunked, reference, sdpa  # noqa: E402,F401  (register the kernels)

@@ -1,21 +1,14 @@
-"""The textbook kernels: explicit softmax(QKᵀ/√d)·V and PyTorch's fused SDPA."""
+"""The textbook kernels: softmax(QKᵀ/√d)·V written out with bmm or einsum, and
+the float64 reference every kernel is checked against."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 
 from suite.kernels import register_kernel
-
-
-def combine_masks(mask: torch.Tensor | None, causal: bool, t_q: int, t_k: int, device) -> torch.Tensor | None:
-    """One boolean mask (True = may attend) from a padding mask and causality."""
-    if causal:
-        tri = torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
-        mask = tri if mask is None else mask & tri
-    return mask
+from suite.kernels.masking import combine_masks, masked_softmax
 
 
 @register_kernel("naive")
@@ -25,26 +18,51 @@ def naive(q, k, v, *, mask=None, causal=False):
     t_k = k.shape[2]
     scores = torch.bmm(q.reshape(b * h, t_q, d), k.reshape(b * h, t_k, d).transpose(1, 2))
     scores = scores.view(b, h, t_q, t_k) / math.sqrt(d)  # (B, H, Tq, Tk)
-    mask = combine_masks(mask, causal, t_q, t_k, q.device)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-        # A fully masked row would be softmax of all -inf = NaN; give it zeros instead.
-        any_key = mask.any(dim=-1, keepdim=True)
-        scores = scores.masked_fill(~any_key, 0.0)
-    weights = torch.softmax(scores, dim=-1)
-    if mask is not None:
-        weights = weights.masked_fill(~any_key, 0.0)
+    weights = masked_softmax(scores, combine_masks(mask, causal, t_q, t_k, q.device))
     out = torch.bmm(weights.reshape(b * h, t_q, t_k), v.reshape(b * h, t_k, v.shape[-1]))
     return out.view(b, h, t_q, v.shape[-1])
 
 
-@register_kernel("sdpa")
-def sdpa(q, k, v, *, mask=None, causal=False):
-    """torch.nn.functional.scaled_dot_product_attention with its default dispatch."""
-    t_q, t_k = q.shape[2], k.shape[2]
-    if mask is None and (not causal or t_q == t_k):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+@register_kernel("folded_heads")
+def folded_heads(q, k, v, *, mask=None, causal=False):
+    """Heads folded into the batch with transpose/contiguous/view, as the Neuromatch DotProductAttention."""
+    b, h, t_q, d = q.shape
+    t_k = k.shape[2]
+    # The Neuromatch exercise receives (batch, T, heads, d), the layout a model's projection gives.
+    queries, keys, values = (x.transpose(1, 2) for x in (q, k, v))  # (B, T, H, d), views
+    queries = queries.transpose(1, 2).contiguous().view(b * h, t_q, d)
+    keys = keys.transpose(1, 2).contiguous().view(b * h, t_k, d)
+    values = values.transpose(1, 2).contiguous().view(b * h, t_k, v.shape[-1])
+    score = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B·H, Tq, Tk)
     mask = combine_masks(mask, causal, t_q, t_k, q.device)
-    any_key = mask.any(dim=-1, keepdim=True)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key)
-    return out.masked_fill(~any_key, 0.0)
+    if mask is not None:
+        mask = mask.expand(b, h, t_q, t_k).reshape(b * h, t_q, t_k)
+    weights = masked_softmax(score, mask)  # row-wise normalisation over keys
+    return torch.bmm(weights, values).view(b, h, t_q, v.shape[-1])
+
+
+@register_kernel("einsum")
+def einsum(q, k, v, *, mask=None, causal=False):
+    """softmax(QKᵀ/√d)·V with torch.einsum on the (B, H, T, d) tensors as they are."""
+    scores = torch.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(q.shape[-1])
+    weights = masked_softmax(scores, combine_masks(mask, causal, q.shape[2], k.shape[2], q.device))
+    return torch.einsum("bhqk,bhkd->bhqd", weights, v)
+
+
+def float64_reference(q, k, v, *, mask=None, causal=False):
+    """The exact answer to check kernels against: float64, exp-normalise written out.
+
+    Differentiable, so input gradients can be checked too; returns float64.
+    """
+    q, k, v = (x.double() for x in (q, k, v))
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    mask = combine_masks(mask, causal, q.shape[2], k.shape[2], q.device)
+    if mask is None:
+        mask = torch.ones_like(scores, dtype=torch.bool)
+    mask = mask.expand_as(scores)
+    shift = scores.masked_fill(~mask, float("-inf")).amax(dim=-1, keepdim=True)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift)).detach()
+    weights = torch.exp(scores.masked_fill(~mask, float("-inf")) - shift)  # masked keys: exp(-inf) = 0
+    total = weights.sum(dim=-1, keepdim=True)
+    weights = weights / torch.where(total > 0, total, torch.ones_like(total))
+    return weights @ v

@@ -28,10 +28,16 @@ from suite.report.findings import (
 from suite.report.load import Results, load, metric_name, quality_metrics
 from suite.report.stats import MIN_SEEDS, summarize
 from suite.report.tables import comparisons_table, dataset_table, failures_table, provenance_line
+from suite.store import Store
 
 
 def write_report(results_dir: str | Path) -> Path:
     """Write report.md and figures/*.png for the study whose results are in results_dir."""
+    results_dir = Path(results_dir)
+    if Store(results_dir).meta().get("kind") == "kernels":
+        from suite.report.kernels import write_kernels_report
+
+        return write_kernels_report(results_dir)
     results = load(results_dir)
     figures_dir = results.dir / "figures"
     ok = results.finished

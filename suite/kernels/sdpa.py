@@ -1,0 +1,75 @@
+"""PyTorch's fused scaled_dot_product_attention: default dispatch, and each backend forced.
+
+The flash and memory-efficient backends exist only on CUDA; elsewhere they say so
+through `unavailable` and raise `KernelUnavailable` rather than silently falling
+back to another backend (which would make a benchmark row lie about what it timed).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from suite.kernels import KernelUnavailable, register_kernel
+from suite.kernels.masking import combine_masks
+
+
+def _sdpa(q, k, v, mask, causal):
+    t_q, t_k = q.shape[2], k.shape[2]
+    if mask is None and (not causal or t_q == t_k):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    mask = combine_masks(mask, causal, t_q, t_k, q.device)
+    any_key = mask.any(dim=-1, keepdim=True)
+    # SDPA gives NaN for a fully masked row: let such a row see every key, then zero it.
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key)
+    return out.masked_fill(~any_key, 0.0)
+
+
+@register_kernel("sdpa")
+def sdpa(q, k, v, *, mask=None, causal=False):
+    """torch.nn.functional.scaled_dot_product_attention with its default dispatch."""
+    return _sdpa(q, k, v, mask, causal)
+
+
+@register_kernel("sdpa_math")
+def sdpa_math(q, k, v, *, mask=None, causal=False):
+    """scaled_dot_product_attention forced onto its math (reference) backend."""
+    with sdpa_kernel(SDPBackend.MATH):
+        return _sdpa(q, k, v, mask, causal)
+
+
+def _cuda_only(backend: str):
+    def unavailable(device: torch.device) -> str | None:
+        if device.type != "cuda":
+            return f"the SDPA {backend} backend runs only on CUDA, not on {device.type}"
+        if not torch.cuda.is_available():
+            return "CUDA is not available on this machine (torch.cuda.is_available() is False)"
+        return None
+
+    return unavailable
+
+
+def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal):
+    reason = _cuda_only(label)(q.device)
+    if reason:
+        raise KernelUnavailable(reason)
+    try:
+        with sdpa_kernel(backend):
+            return _sdpa(q, k, v, mask, causal)
+    except RuntimeError as err:  # e.g. flash with an explicit mask, or an unsupported head_dim
+        if "No available kernel" in str(err):
+            raise KernelUnavailable(f"the SDPA {label} backend refused these inputs: {err}") from None
+        raise
+
+
+@register_kernel("sdpa_flash", unavailable=_cuda_only("flash"))
+def sdpa_flash(q, k, v, *, mask=None, causal=False):
+    """scaled_dot_product_attention forced onto the flash backend (CUDA only; no explicit masks)."""
+    return _forced(SDPBackend.FLASH_ATTENTION, "flash", q, k, v, mask, causal)
+
+
+@register_kernel("sdpa_efficient", unavailable=_cuda_only("memory-efficient"))
+def sdpa_efficient(q, k, v, *, mask=None, causal=False):
+    """scaled_dot_product_attention forced onto the memory-efficient backend (CUDA only)."""
+    return _forced(SDPBackend.EFFICIENT_ATTENTION, "memory-efficient", q, k, v, mask, causal)

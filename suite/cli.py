@@ -140,6 +140,7 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool) -> int:
                         t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials
                     },
                     "spec": study.spec.model_dump(),
+                    "anchors": [a.model_dump() for a in study.spec.anchors],
                 }
             )
             counts = run_study(study, store, force=force, progress=progress)

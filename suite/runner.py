@@ -83,7 +83,7 @@ def run_trial(trial: Trial) -> TrialResult:
             num_classes=dataset.num_classes,
             pad_id=dataset.pad_id,
         ).to(device)
-        trained = train(model, splits, trial.training, device, trial.seed)
+        trained = train(model, splits, trial.training, device, trial.seed, trial.training["eval_batch_size"])
         history = trained.history
         row.update(_summarise(trained.history, list(splits)))
         row["params"] = sum(p.numel() for p in model.parameters())

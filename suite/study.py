@@ -42,6 +42,7 @@ class TrainingSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
     history_every: int = Field(1, ge=1)  # epochs (or steps, with `steps`) between history points
     grad_clip: float | None = Field(None, gt=0)
+    eval_batch_size: int = Field(4096, ge=1)  # rows per evaluation pass: bounds memory, not results
 
 
 class MeasureSpec(BaseModel):
@@ -52,6 +53,19 @@ class MeasureSpec(BaseModel):
     warmup: int = Field(3, ge=0)  # untimed repetitions before timing
     repeats: int = Field(10, ge=1)  # timed repetitions; the median is reported
     inference_batch: int = Field(256, ge=1)  # rows per timed inference pass
+
+
+class AnchorSpec(BaseModel):
+    """A published result, shown in the report beside the study's own; never run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # a dataset of the study
+    model: str  # the published model, in words
+    variant: str | None = None  # the study's variant label that corresponds to it, if any
+    metric: Literal["accuracy"] = "accuracy"
+    value: float = Field(ge=0, le=1)
+    source: str = Field(min_length=1)  # who published it, where
 
 
 class StudySpec(BaseModel):
@@ -66,6 +80,7 @@ class StudySpec(BaseModel):
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
+    anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
 
     @field_validator("seeds")
     @classmethod
@@ -92,6 +107,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): StudySpec,
     ("training",): TrainingSpec,
     ("measure",): MeasureSpec,
+    ("anchors",): AnchorSpec,
 }
 
 
@@ -152,7 +168,25 @@ def load_study(path: str | Path, name: str | None = None) -> Study:
         raise StudyError(_format_validation(path, err)) from None
     study = Study(name=name or path.stem, path=path, spec=spec)
     study._trials = _expand(study)
+    _check_anchors(study)
     return study
+
+
+def _check_anchors(study: Study) -> None:
+    """An anchor names a dataset (and variant label) of the study, so a typo cannot hide it."""
+    datasets = list(dict.fromkeys(t.dataset for t in study._trials))
+    variants = list(dict.fromkeys(t.variant for t in study._trials))
+    for i, anchor in enumerate(study.spec.anchors):
+        if anchor.dataset not in datasets:
+            raise StudyError(
+                f"{study.path}: anchors[{i}].dataset: {anchor.dataset!r} is not a dataset of this study "
+                f"({', '.join(datasets)})"
+            )
+        if anchor.variant is not None and anchor.variant not in variants:
+            raise StudyError(
+                f"{study.path}: anchors[{i}].variant: {anchor.variant!r} is not a variant label of this "
+                f"study ({', '.join(variants)})"
+            )
 
 
 def _format_validation(path: Path, err: ValidationError) -> str:

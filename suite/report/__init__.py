@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from suite.report.anchors import anchor_section
 from suite.report.figures import curves
 from suite.report.stats import format_mean_ci
 from suite.store import Store
@@ -115,6 +116,7 @@ def write_report(results_dir: str | Path) -> Path:
             "",
         ]
         lines += [dataset_table(group), ""]
+    lines += anchor_section(meta.get("anchors", []), runs)
 
     if not history.empty and not ok.empty:
         h = history.merge(ok[["key", "variant", "dataset", "seed"]], on="key")

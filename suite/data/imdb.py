@@ -13,6 +13,8 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from tqdm import tqdm
+
 from suite.data import Dataset, register_dataset
 from suite.data.download import DataError, DataUnavailable, Remote, fetch
 from suite.data.text import TextCorpus, Texts, find_parquet, read_parquet
@@ -71,7 +73,10 @@ class Imdb(TextCorpus):
                 for split in ("train", "test")
             }
         if files[0].suffix == ".txt":
-            reviews = [("aclImdb/" + "/".join(f.parts[-3:]), f.read_text("utf-8")) for f in files]
+            reviews = [
+                ("aclImdb/" + "/".join(f.parts[-3:]), f.read_text("utf-8"))
+                for f in tqdm(files, "read aclImdb", unit="file", leave=False, dynamic_ncols=True)
+            ]
         else:
             reviews = read_archive(files[0])
         return by_split(reviews, files[0])
@@ -82,7 +87,7 @@ def read_archive(path: Path) -> list[tuple[str, str]]:
     reviews = []
     try:
         with tarfile.open(path, "r:*") as archive:
-            for member in archive:
+            for member in tqdm(archive, f"read {path.name}", unit="file", leave=False, dynamic_ncols=True):
                 if member.isfile() and REVIEW.search(member.name):
                     reviews.append((member.name, archive.extractfile(member).read().decode("utf-8")))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from suite.data import Dataset
 from suite.data.download import DataError, DataUnavailable, atomic_path, cache_dir, file_digest
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
 
+PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True}
 CACHE_VERSION = 1  # bump when tokenization or splitting changes, so old caches are not reused
 SPLITS = ("train", "val", "test")
 
@@ -149,21 +151,25 @@ class TextCorpus(Dataset):
             bad = sorted({y for y in labels if not 0 <= y < self.num_classes})
             if bad:
                 raise DataError(f"{files[0]}: labels {bad[:5]} outside 0..{self.num_classes - 1}")
-        tokens = {split: [words(t) for t in splits[split][0]] for split in self.splits}
+        tokens = {
+            split: [words(t) for t in tqdm(splits[split][0], f"{self.name} {split}: split words", **PROGRESS)]
+            for split in self.splits
+        }
         vocabulary = build_vocabulary(tokens["train"], self.tokenizer)
         arrays: dict[str, np.ndarray] = {"vocabulary": np.array(vocabulary, dtype=str)}
         for split in self.splits:
-            arrays[f"{split}_x"] = encode(tokens[split], vocabulary, self.tokenizer, f"{self.name} {split}")
+            arrays[f"{split}_x"] = encode(
+                tokens[split], vocabulary, self.tokenizer, f"{self.name} {split}: ids"
+            )
             arrays[f"{split}_y"] = np.asarray(splits[split][1], dtype=np.int64)
         return arrays
 
     def vocabulary(self) -> list[str]:
         """The vocabulary of the cached tokens (after `load`), id order."""
-        arrays = _read_cache(self.cache_path(self.locate()))
-        if arrays is None:
+        path = self.cache_path(self.locate())
+        if _read_cache(path) is None:
             self.load()
-            arrays = _read_cache(self.cache_path(self.locate()))
-        return [str(w) for w in arrays["vocabulary"]]
+        return [str(w) for w in _read_cache(path)["vocabulary"]]
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:

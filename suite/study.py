@@ -27,6 +27,9 @@ from suite.registry import UnknownNameError
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
+EVAL_BATCH_SIZE = 4096  # left out of trial keys at this default, so earlier results keep their keys
+
+
 class StudyError(ValueError):
     """A study that cannot run; the message names the file, key path and value."""
 
@@ -46,6 +49,9 @@ class TrainingSpec(BaseModel):
     # Train seeds of one variant together in one stacked step (suite.vectorized) where the model
     # allows; how trials run, not what they compute, so it is not part of a trial's key.
     vectorize: bool = True
+    eval_batch_size: int = Field(
+        EVAL_BATCH_SIZE, ge=1
+    )  # rows per evaluation pass: bounds memory, not results
 
 
 class MeasureSpec(BaseModel):
@@ -59,6 +65,19 @@ class MeasureSpec(BaseModel):
     # After training, record the learned position table and per-head attention weights on
     # a few eval rows into artifacts.parquet, for the report's heatmaps.
     artifacts: bool = False
+
+
+class AnchorSpec(BaseModel):
+    """A published result, shown in the report beside the study's own; never run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # a dataset of the study
+    model: str  # the published model, in words
+    variant: str | None = None  # the study's variant label that corresponds to it, if any
+    metric: Literal["accuracy"] = "accuracy"
+    value: float = Field(ge=0, le=1)
+    source: str = Field(min_length=1)  # who published it, where
 
 
 class StudySpec(BaseModel):
@@ -79,6 +98,7 @@ class StudySpec(BaseModel):
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
+    anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
 
     @field_validator("seeds")
     @classmethod
@@ -175,7 +195,25 @@ def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | N
         spec.training.vectorize = vectorize
     study = Study(name=name or path.stem, path=path, spec=spec)
     study._trials = _expand(study)
+    _check_anchors(study)
     return study
+
+
+def _check_anchors(study: Study) -> None:
+    """An anchor names a dataset (and variant label) of the study, so a typo cannot hide it."""
+    datasets = list(dict.fromkeys(t.dataset for t in study._trials))
+    variants = list(dict.fromkeys(t.variant for t in study._trials))
+    for i, anchor in enumerate(study.spec.anchors):
+        if anchor.dataset not in datasets:
+            raise StudyError(
+                f"{study.path}: anchors[{i}].dataset: {anchor.dataset!r} is not a dataset of this study "
+                f"({', '.join(datasets)})"
+            )
+        if anchor.variant is not None and anchor.variant not in variants:
+            raise StudyError(
+                f"{study.path}: anchors[{i}].variant: {anchor.variant!r} is not a variant label of this "
+                f"study ({', '.join(variants)})"
+            )
 
 
 def _format_validation(path: Path, err: ValidationError) -> str:
@@ -289,6 +327,8 @@ def _expand(study: Study) -> list[Trial]:
         )
 
     training = spec.training.model_dump(exclude={"vectorize"})
+    if training["eval_batch_size"] == EVAL_BATCH_SIZE:
+        del training["eval_batch_size"]
     measure = spec.measure.model_dump()
     if not measure["artifacts"]:  # left out when off, so keys of earlier results stay valid
         del measure["artifacts"]

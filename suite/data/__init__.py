@@ -62,4 +62,4 @@ def list() -> list[str]:  # noqa: A001 - the registry API reads best as data.lis
     return REGISTRY.list()
 
 
-from suite.data import synthetic, toy  # noqa: E402,F401  (registers the datasets)
+from suite.data import imdb, rotten_tomatoes, synthetic, toy, yelp  # noqa: E402,F401  (registers the datasets)

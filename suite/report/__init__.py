@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from suite.report import figures
+from suite.report.anchors import anchor_section
 from suite.report.findings import (
     SCALING_COSTS,
     compare_to_baseline,
@@ -60,6 +61,7 @@ def write_report(results_dir: str | Path) -> Path:
     lines += ["", note, ""] if note else [""]
 
     lines += _dataset_sections(results)
+    lines += anchor_section(results.meta.get("anchors", []), results.runs)
     if comparisons:
         lines += [
             "## Comparisons with the baseline",

@@ -1,0 +1,137 @@
+"""IMDB movie reviews (Maas et al. 2011): 25,000 train and 25,000 test reviews, positive or negative.
+
+Read from the official archive (downloaded into the cache, or placed there by
+hand), or from what `data_path` points at: an extracted `aclImdb` folder, the
+archive anywhere, or a folder of Hugging Face parquet shards (columns text, label).
+The archive is read in place, member by member; nothing is extracted.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import zlib
+from pathlib import Path
+
+from tqdm import tqdm
+
+from suite.data import Dataset, register_dataset
+from suite.data.download import DataError, DataUnavailable, Remote, fetch
+from suite.data.text import TextCorpus, Texts, find_parquet, read_parquet
+from suite.data.tokenize import TokenizerSpec
+
+ARCHIVE = Remote(
+    url="http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+    filename="aclImdb_v1.tar.gz",
+    digest="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+    size=84_125_825,
+)
+LABELS = {"neg": 0, "pos": 1}
+# aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt; the unsup/ reviews have no label
+REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+LAYOUTS = (
+    "an extracted aclImdb folder (aclImdb/{train,test}/{pos,neg}/*.txt), aclImdb_v1.tar.gz, "
+    "or a folder of Hugging Face parquet shards (train-*.parquet, test-*.parquet with columns text, label)"
+)
+
+
+class Imdb(TextCorpus):
+    def __init__(self, *, data_path: str | None, download: bool, **kwargs):
+        super().__init__("imdb", num_classes=2, **kwargs)
+        self.data_path = data_path
+        self.download = download
+
+    def locate(self) -> list[Path]:
+        if self.data_path is None:
+            return [fetch(ARCHIVE, self.cache / "imdb", download=self.download)]
+        path = Path(self.data_path).expanduser()
+        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+            return [path]
+        if path.is_dir():
+            if (path / ARCHIVE.filename).is_file():
+                return [path / ARCHIVE.filename]
+            tree = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+            reviews = sorted(
+                f
+                for split in ("train", "test")
+                for label in LABELS
+                for f in (tree / split / label).glob("*_*.txt")
+                if REVIEW.search(f"aclImdb/{split}/{label}/{f.name}")
+            )
+            if reviews:
+                return reviews
+            shards = find_parquet(path)
+            if set(shards) == {"train", "test"}:
+                return shards["train"] + shards["test"]
+        state = "does not exist" if not path.exists() else "holds none of the IMDB layouts"
+        raise DataUnavailable(f"data_path {path} {state}; point it at {LAYOUTS}")
+
+    def read(self, files: list[Path]) -> dict[str, Texts]:
+        if files[0].suffix == ".parquet":
+            return {
+                split: read_parquet([f for f in files if f.name.startswith(split)])
+                for split in ("train", "test")
+            }
+        if files[0].suffix == ".txt":
+            reviews = [
+                ("aclImdb/" + "/".join(f.parts[-3:]), f.read_text("utf-8"))
+                for f in tqdm(files, "read aclImdb", unit="file", leave=False, dynamic_ncols=True)
+            ]
+        else:
+            reviews = read_archive(files[0])
+        return by_split(reviews, files[0])
+
+
+def read_archive(path: Path) -> list[tuple[str, str]]:
+    """(member name, text) of every labelled review in an aclImdb tarball, read in place."""
+    reviews = []
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in tqdm(archive, f"read {path.name}", unit="file", leave=False, dynamic_ncols=True):
+                if member.isfile() and REVIEW.search(member.name):
+                    reviews.append((member.name, archive.extractfile(member).read().decode("utf-8")))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise DataError(
+            f"{path}: the archive is truncated or damaged ({err}); "
+            f"delete it and place a complete copy of {ARCHIVE.describe()}"
+        ) from err
+    return reviews
+
+
+def by_split(reviews: list[tuple[str, str]], source: Path) -> dict[str, Texts]:
+    """Reviews keyed by their path → train and test (texts, labels), ordered by label then id,
+    so the folder and the archive give the same rows in the same order."""
+    rows: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
+    for name, text in reviews:
+        split, label, review_id, _rating = REVIEW.search(name).groups()
+        rows[split].append((LABELS[label], int(review_id), text))
+    for split, items in rows.items():
+        if not items:
+            raise DataError(f"{source}: no {split} reviews found; expected {LAYOUTS}")
+        items.sort()
+    return {split: ([t for _, _, t in items], [y for y, _, _ in items]) for split, items in rows.items()}
+
+
+@register_dataset("imdb")
+def imdb(
+    vocab_size: int = 10_000,
+    max_len: int = 256,
+    padding: str = "pre",
+    truncating: str = "pre",
+    start_token: bool = False,
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    data_path: str | None = None,
+    cache_dir: str | None = None,
+    download: bool = True,
+) -> Dataset:
+    """IMDB reviews, positive vs negative: 25k train (val carved from it) and the 25k test reviews."""
+    return Imdb(
+        tokenizer=TokenizerSpec(vocab_size, max_len, padding, truncating, start_token),
+        val_fraction=val_fraction,
+        split_seed=split_seed,
+        cache_dir=cache_dir,
+        data_path=data_path,
+        download=download,
+        note=f"test = the official 25,000 test reviews; val = {val_fraction:.0%} of train (seed {split_seed})",
+    )

@@ -1,0 +1,159 @@
+"""Yelp review full (Zhang, Zhao & LeCun 2015): reviews rated 1–5 stars, 650,000 train and 50,000 test.
+
+Read from `yelp_review_full_csv.tgz` (downloaded into the cache, or placed there
+by hand), or from what `data_path` points at: the archive anywhere, the extracted
+folder with train.csv and test.csv, or a folder of Hugging Face parquet shards
+(columns label 0–4, text). The CSV files have no header; every field is
+double-quoted with "" for a quote inside, and line breaks inside a review are
+written as a literal backslash-n. Stars 1–5 become classes 0–4.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import tarfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from suite.data import Dataset, register_dataset
+from suite.data.download import DataError, DataUnavailable, Remote, fetch
+from suite.data.text import TextCorpus, Texts, carve, find_parquet, read_parquet
+from suite.data.tokenize import TokenizerSpec
+
+ARCHIVE = Remote(  # the fast.ai mirror of Zhang et al.'s file; md5 as torchtext and fast.ai check it
+    url="https://s3.amazonaws.com/fast-ai-nlp/yelp_review_full_csv.tgz",
+    filename="yelp_review_full_csv.tgz",
+    digest="a4acce1892d0f927165488f62860cabe",
+    algorithm="md5",
+)
+CSV_FILES = {"train": "train.csv", "test": "test.csv"}
+LAYOUTS = (
+    "yelp_review_full_csv.tgz, its extracted folder (train.csv and test.csv), "
+    "or a folder of Hugging Face parquet shards (train-*.parquet, test-*.parquet with columns label, text)"
+)
+
+
+class YelpFull(TextCorpus):
+    def __init__(self, *, train_rows: int | None, data_path: str | None, download: bool, **kwargs):
+        if train_rows is not None and (
+            isinstance(train_rows, bool) or not isinstance(train_rows, int) or train_rows < 2
+        ):
+            raise ValueError(f"train_rows must be an integer ≥ 2 or null (all 650,000), got {train_rows!r}")
+        super().__init__("yelp_full", num_classes=5, **kwargs)
+        self.train_rows = train_rows
+        self.data_path = data_path
+        self.download = download
+
+    def locate(self) -> list[Path]:
+        if self.data_path is None:
+            return [fetch(ARCHIVE, self.cache / "yelp_review_full", download=self.download)]
+        path = Path(self.data_path).expanduser()
+        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+            return [path]
+        if path.is_dir():
+            if (path / ARCHIVE.filename).is_file():
+                return [path / ARCHIVE.filename]
+            for folder in (path, path / "yelp_review_full_csv"):
+                if all((folder / name).is_file() for name in CSV_FILES.values()):
+                    return [folder / CSV_FILES["train"], folder / CSV_FILES["test"]]
+            shards = find_parquet(path)
+            if set(shards) == {"train", "test"}:
+                return shards["train"] + shards["test"]
+        state = "does not exist" if not path.exists() else "holds none of the Yelp layouts"
+        raise DataUnavailable(f"data_path {path} {state}; point it at {LAYOUTS}")
+
+    def read(self, files: list[Path]) -> dict[str, Texts]:
+        if files[0].suffix == ".parquet":
+            return {s: read_parquet([f for f in files if f.name.startswith(s)]) for s in CSV_FILES}
+        if files[0].suffix == ".csv":
+            out = {}
+            for split, path in zip(CSV_FILES, files, strict=True):
+                with open(path, encoding="utf-8", newline="") as handle:
+                    out[split] = read_csv(handle, path)
+            return out
+        return read_archive(files[0])
+
+    def split_settings(self) -> dict:
+        return {**super().split_settings(), "train_rows": self.train_rows}
+
+    def split(self, raw: dict[str, Texts]) -> dict[str, Texts]:
+        """A seeded sample of `train_rows` training reviews (all if null), then val carved from it."""
+        train = raw["train"]
+        if self.train_rows is not None and self.train_rows < len(train[0]):
+            _, train = carve(train, self.train_rows / len(train[0]), self.split_seed + 1)
+        return super().split({"train": train, "test": raw["test"]})
+
+
+def read_csv(lines: Iterable[str], source: Path | str) -> Texts:
+    """(texts, labels 0–4) from Zhang et al.'s CSV: "stars","review" with "" and \\n escapes."""
+    csv.field_size_limit(sys.maxsize)
+    texts, labels = [], []
+    reader = csv.reader(lines, strict=True)
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if len(row) < 2 or row[0] not in ("1", "2", "3", "4", "5"):
+                raise DataError(
+                    f'{source}: line {reader.line_num}: expected "stars 1-5","review text", got {row[:2]!r}'
+                )
+            labels.append(int(row[0]) - 1)
+            texts.append(" ".join(row[1:]).replace("\\n", "\n"))
+    except csv.Error as err:
+        raise DataError(f"{source}: line {reader.line_num}: not valid CSV ({err})") from err
+    return texts, labels
+
+
+def read_archive(path: Path) -> dict[str, Texts]:
+    """train and test (texts, labels) from the tarball, read in place."""
+    out: dict[str, Texts] = {}
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                for split, name in CSV_FILES.items():
+                    if member.isfile() and member.name.endswith(f"yelp_review_full_csv/{name}"):
+                        handle = io.TextIOWrapper(archive.extractfile(member), encoding="utf-8", newline="")
+                        out[split] = read_csv(handle, f"{path}:{member.name}")
+    except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as err:
+        raise DataError(
+            f"{path}: the archive is truncated or damaged ({err}); delete it and place a complete copy of "
+            f"{ARCHIVE.describe()}"
+        ) from err
+    missing = [name for split, name in CSV_FILES.items() if split not in out]
+    if missing:
+        raise DataError(f"{path}: no yelp_review_full_csv/{missing[0]} in the archive; expected {LAYOUTS}")
+    return out
+
+
+@register_dataset("yelp_full")
+def yelp_full(
+    vocab_size: int = 20_000,
+    max_len: int = 256,
+    padding: str = "pre",
+    truncating: str = "pre",
+    start_token: bool = False,
+    val_fraction: float = 0.05,
+    split_seed: int = 0,
+    train_rows: int | None = None,
+    data_path: str | None = None,
+    cache_dir: str | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Yelp review full, 1–5 stars as 5 classes: 650k train (val carved from it), the 50k test reviews."""
+    sample = "all 650,000" if train_rows is None else f"a seeded sample of {train_rows:,} of the 650,000"
+    return YelpFull(
+        tokenizer=TokenizerSpec(vocab_size, max_len, padding, truncating, start_token),
+        val_fraction=val_fraction,
+        split_seed=split_seed,
+        cache_dir=cache_dir,
+        train_rows=train_rows,
+        data_path=data_path,
+        download=download,
+        note=(
+            f"test = the official 50,000 test reviews; trained on {sample} training reviews "
+            f"less {val_fraction:.0%} held out as val (seed {split_seed})"
+        ),
+    )

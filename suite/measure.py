@@ -167,7 +167,7 @@ def cpu_name() -> str:
 
 @cache
 def git_commit() -> str:
-    """HEAD's commit, with '-dirty' when the work tree differs; 'unknown' outside git."""
+    """HEAD's commit, with '-dirty' when tracked code differs from it; 'unknown' outside git."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
@@ -176,7 +176,8 @@ def git_commit() -> str:
         if commit.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # results/ is what a run writes, not code: rewriting it does not make the code dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             cwd=root,
             capture_output=True,
             text=True,

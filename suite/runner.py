@@ -84,14 +84,7 @@ def run_trial(trial: Trial) -> TrialResult:
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
-        seed_everything(trial.seed)
-        model = models.build(
-            ModelConfig(**trial.model),
-            vocab_size=dataset.vocab_size,
-            seq_len=dataset.seq_len,
-            num_classes=dataset.num_classes,
-            pad_id=dataset.pad_id,
-        ).to(device)
+        model = seeded_model(trial, dataset, device)
         trained = train(
             model,
             splits,

@@ -152,8 +152,13 @@ class Trial:
 
     @property
     def key(self) -> str:
-        canonical = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return config_key(self.config())
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A trial's key: a hash of the canonical JSON of its resolved configuration."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -7,9 +7,7 @@ trials carry `kind = "kernels"` so the runner sends them to `suite.bench.run`.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from suite import kernels
 from suite.bench.cases import MODES, Shape
-from suite.study import DEVICE_PATTERN, StudyError, _key_path
+from suite.study import DEVICE_PATTERN, StudyError, _key_path, config_key
 
 
 class ShapeSpec(BaseModel):
@@ -122,8 +120,7 @@ class KernelTrial:
 
     @property
     def key(self) -> str:
-        canonical = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return config_key(self.config())
 
 
 @dataclass

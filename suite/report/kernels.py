@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from suite.report.tables import human_bytes  # noqa: E402
 from suite.store import Store  # noqa: E402
 
 HISTORY = "bench_history.parquet"
@@ -32,16 +33,6 @@ def fit_exponent(t: pd.Series, y: pd.Series) -> float:
     if keep.sum() < 2:
         return math.nan
     return float(np.polyfit(np.log(t[keep]), np.log(y[keep]), 1)[0])
-
-
-def _bytes(n: float) -> str:
-    if n is None or math.isnan(n):
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _panel(runs: pd.DataFrame) -> pd.DataFrame:
@@ -88,7 +79,7 @@ def exponent_table(g: pd.DataFrame, order: list[str]) -> str:
                 f"{fit_exponent(k['seq_len'], k['time_median_s']):.2f}",
                 f"{mem:.2f}",
                 f"{k['gflops'].max():.1f}",
-                _bytes(peak.get("peak_mem_bytes", math.nan)) + f" at T={peak.seq_len}",
+                human_bytes(peak.get("peak_mem_bytes", math.nan)) + f" at T={peak.seq_len}",
             ]
         )
     headers = ["kernel", "time ∝ T^a: a", "peak memory ∝ T^b: b", "best GFLOP/s", "peak memory"]

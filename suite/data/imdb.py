@@ -16,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from suite.data import Dataset, register_dataset
-from suite.data.download import DataError, DataUnavailable, Remote, fetch
-from suite.data.text import TextCorpus, Texts, find_parquet, read_parquet
+from suite.data.download import DataError, Remote
+from suite.data.text import DownloadableCorpus, Texts, read_parquet
 from suite.data.tokenize import TokenizerSpec
 
 ARCHIVE = Remote(
@@ -35,36 +35,24 @@ LAYOUTS = (
 )
 
 
-class Imdb(TextCorpus):
-    def __init__(self, *, data_path: str | None, download: bool, **kwargs):
-        super().__init__("imdb", num_classes=2, **kwargs)
-        self.data_path = data_path
-        self.download = download
+class Imdb(DownloadableCorpus):
+    archive = ARCHIVE
+    cache_subdir = "imdb"
+    title = "IMDB"
+    layouts = LAYOUTS
 
-    def locate(self) -> list[Path]:
-        if self.data_path is None:
-            return [fetch(ARCHIVE, self.cache / "imdb", download=self.download)]
-        path = Path(self.data_path).expanduser()
-        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-            return [path]
-        if path.is_dir():
-            if (path / ARCHIVE.filename).is_file():
-                return [path / ARCHIVE.filename]
-            tree = path / "aclImdb" if (path / "aclImdb").is_dir() else path
-            reviews = sorted(
-                f
-                for split in ("train", "test")
-                for label in LABELS
-                for f in (tree / split / label).glob("*_*.txt")
-                if REVIEW.search(f"aclImdb/{split}/{label}/{f.name}")
-            )
-            if reviews:
-                return reviews
-            shards = find_parquet(path)
-            if set(shards) == {"train", "test"}:
-                return shards["train"] + shards["test"]
-        state = "does not exist" if not path.exists() else "holds none of the IMDB layouts"
-        raise DataUnavailable(f"data_path {path} {state}; point it at {LAYOUTS}")
+    def __init__(self, **kwargs):
+        super().__init__("imdb", num_classes=2, **kwargs)
+
+    def locate_folder(self, path: Path) -> list[Path] | None:
+        tree = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        return sorted(
+            f
+            for split in ("train", "test")
+            for label in LABELS
+            for f in (tree / split / label).glob("*_*.txt")
+            if REVIEW.search(f"aclImdb/{split}/{label}/{f.name}")
+        )
 
     def read(self, files: list[Path]) -> dict[str, Texts]:
         if files[0].suffix == ".parquet":

@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from suite.data import Dataset
-from suite.data.download import DataError, DataUnavailable, atomic_path, cache_dir, file_digest
+from suite.data.download import DataError, DataUnavailable, Remote, atomic_path, cache_dir, fetch, file_digest
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
 
 PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True}
@@ -170,6 +170,44 @@ class TextCorpus(Dataset):
         if _read_cache(path) is None:
             self.load()
         return [str(w) for w in _read_cache(path)["vocabulary"]]
+
+
+class DownloadableCorpus(TextCorpus):
+    """A corpus with an official archive: downloaded into the cache, or found where `data_path`
+    points (the archive itself, a folder holding it, the corpus's own folder layout, or
+    Hugging Face parquet shards train-*/test-*)."""
+
+    archive: Remote  # the official download
+    cache_subdir: str  # its folder in the cache
+    title: str  # the corpus's name in messages
+    layouts: str  # where data_path may point, for the error message
+
+    def __init__(self, name: str, *, data_path: str | None, download: bool, **kwargs):
+        super().__init__(name, **kwargs)
+        self.data_path = data_path
+        self.download = download
+
+    def locate_folder(self, path: Path) -> list[Path] | None:
+        """The corpus's own extracted layout under `path`, if it is there."""
+        raise NotImplementedError
+
+    def locate(self) -> list[Path]:
+        if self.data_path is None:
+            return [fetch(self.archive, self.cache / self.cache_subdir, download=self.download)]
+        path = Path(self.data_path).expanduser()
+        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+            return [path]
+        if path.is_dir():
+            if (path / self.archive.filename).is_file():
+                return [path / self.archive.filename]
+            files = self.locate_folder(path)
+            if files:
+                return files
+            shards = find_parquet(path)
+            if set(shards) == {"train", "test"}:
+                return shards["train"] + shards["test"]
+        state = "does not exist" if not path.exists() else f"holds none of the {self.title} layouts"
+        raise DataUnavailable(f"data_path {path} {state}; point it at {self.layouts}")
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:

@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from suite.data import Dataset, register_dataset
-from suite.data.download import DataError, DataUnavailable, Remote, fetch
-from suite.data.text import TextCorpus, Texts, carve, find_parquet, read_parquet
+from suite.data.download import DataError, Remote
+from suite.data.text import DownloadableCorpus, Texts, carve, read_parquet
 from suite.data.tokenize import TokenizerSpec
 
 ARCHIVE = Remote(  # the fast.ai mirror of Zhang et al.'s file; md5 as torchtext and fast.ai check it
@@ -36,34 +36,25 @@ LAYOUTS = (
 )
 
 
-class YelpFull(TextCorpus):
-    def __init__(self, *, train_rows: int | None, data_path: str | None, download: bool, **kwargs):
+class YelpFull(DownloadableCorpus):
+    archive = ARCHIVE
+    cache_subdir = "yelp_review_full"
+    title = "Yelp"
+    layouts = LAYOUTS
+
+    def __init__(self, *, train_rows: int | None, **kwargs):
         if train_rows is not None and (
             isinstance(train_rows, bool) or not isinstance(train_rows, int) or train_rows < 2
         ):
             raise ValueError(f"train_rows must be an integer ≥ 2 or null (all 650,000), got {train_rows!r}")
         super().__init__("yelp_full", num_classes=5, **kwargs)
         self.train_rows = train_rows
-        self.data_path = data_path
-        self.download = download
 
-    def locate(self) -> list[Path]:
-        if self.data_path is None:
-            return [fetch(ARCHIVE, self.cache / "yelp_review_full", download=self.download)]
-        path = Path(self.data_path).expanduser()
-        if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-            return [path]
-        if path.is_dir():
-            if (path / ARCHIVE.filename).is_file():
-                return [path / ARCHIVE.filename]
-            for folder in (path, path / "yelp_review_full_csv"):
-                if all((folder / name).is_file() for name in CSV_FILES.values()):
-                    return [folder / CSV_FILES["train"], folder / CSV_FILES["test"]]
-            shards = find_parquet(path)
-            if set(shards) == {"train", "test"}:
-                return shards["train"] + shards["test"]
-        state = "does not exist" if not path.exists() else "holds none of the Yelp layouts"
-        raise DataUnavailable(f"data_path {path} {state}; point it at {LAYOUTS}")
+    def locate_folder(self, path: Path) -> list[Path] | None:
+        for folder in (path, path / "yelp_review_full_csv"):
+            if all((folder / name).is_file() for name in CSV_FILES.values()):
+                return [folder / CSV_FILES["train"], folder / CSV_FILES["test"]]
+        return None
 
     def read(self, files: list[Path]) -> dict[str, Texts]:
         if files[0].suffix == ".parquet":

@@ -30,6 +30,16 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 EVAL_BATCH_SIZE = 4096  # left out of trial keys at this default, so earlier results keep their keys
 
 
+def check_devices(devices: list[str]) -> list[str]:
+    """A study's device list: at least one, each cpu, cuda, cuda:N or mps."""
+    for d in devices:
+        if not DEVICE_PATTERN.match(d):
+            raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
+    if not devices:
+        raise ValueError("list at least one device")
+    return devices
+
+
 class StudyError(ValueError):
     """A study that cannot run; the message names the file, key path and value."""
 
@@ -113,12 +123,7 @@ class StudySpec(BaseModel):
     @field_validator("devices")
     @classmethod
     def _devices(cls, v):
-        for d in v:
-            if not DEVICE_PATTERN.match(d):
-                raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
-        if not v:
-            raise ValueError("list at least one device")
-        return v
+        return check_devices(v)
 
 
 SECTIONS: dict[tuple, type[BaseModel]] = {

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from suite import kernels
 from suite.bench.cases import MODES, Shape
-from suite.study import DEVICE_PATTERN, StudyError, _key_path, config_key
+from suite.study import StudyError, _key_path, check_devices, config_key
 
 
 class ShapeSpec(BaseModel):
@@ -73,10 +73,7 @@ class KernelStudySpec(BaseModel):
     @field_validator("devices")
     @classmethod
     def _devices(cls, v):
-        for d in v:
-            if not DEVICE_PATTERN.match(d):
-                raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
-        return v
+        return check_devices(v)
 
 
 SECTIONS = {(): KernelStudySpec, ("measure",): KernelMeasureSpec, ("shapes",): ShapeSpec}

@@ -47,10 +47,10 @@ class StudyError(ValueError):
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop
     epochs: int = Field(10, ge=1)
     steps: int | None = Field(None, ge=1)  # if set, train this many steps instead of epochs
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course

@@ -42,3 +42,9 @@ class BagOfWordsMLP(nn.Module):
 def bow_mlp(**overrides) -> ModelConfig:
     """Multi-hot bag of words → MLP with dropout (the lecture's IMDB baseline)."""
     return ModelConfig(encoder="bow", hidden=16, dropout=0.5).replace(**overrides)
+
+
+@register_variant("lecture_bow_mlp")
+def lecture_bow_mlp(**overrides) -> ModelConfig:
+    """The lecture's IMDB bag-of-words MLP exactly: multi-hot 10,000 → 16 → ReLU → dropout 0.5 → 16 → ReLU → dropout 0.5 → 1."""
+    return ModelConfig(encoder="bow", hidden=16, depth=2, dropout=0.5).replace(**overrides)

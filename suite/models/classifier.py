@@ -192,32 +192,31 @@ def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, 
 
 @register_variant("mean")
 def mean(**overrides) -> ModelConfig:
-    """Embedding → residual MLP → mean over time → linear (the course's MeanClassifier)."""
+    """The self-attention page's MeanClassifier: embedding → residual MLP block → mean over time → linear."""
     return ModelConfig(encoder="mlp", positional="none").replace(**overrides)
 
 
 @register_variant("positional")
 def positional(**overrides) -> ModelConfig:
-    """`mean` plus learned positions added to the embeddings (ClassifierWithPositionEncoding)."""
+    """The self-attention page's ClassifierWithPositionEncoding: `mean` with learned positions added to the embeddings."""
     return ModelConfig(encoder="mlp", positional="learned").replace(**overrides)
 
 
 @register_variant("attention")
 def attention(**overrides) -> ModelConfig:
-    """Learned positions → single-head self-attention with a skip → residual MLP → mean
-    (ClassifierWithMHAPositionEncoding)."""
+    """The self-attention page's ClassifierWithMHAPositionEncoding: learned positions → one-head self-attention with a skip → residual MLP → mean."""
     return ModelConfig(encoder="attention", positional="learned", heads=1).replace(**overrides)
 
 
 @register_variant("multihead")
 def multihead(**overrides) -> ModelConfig:
-    """`attention` with several heads (default 2), the course's practice question."""
+    """The self-attention page's practice question: `attention` with several heads (default 2)."""
     return ModelConfig(encoder="attention", positional="learned", heads=2).replace(**overrides)
 
 
 @register_variant("transformer")
 def transformer(**overrides) -> ModelConfig:
-    """Post-norm encoder blocks with FFN 2·dim and sinusoidal positions (Neuromatch Transformer)."""
+    """Post-norm transformer blocks with FFN 2·dim and sinusoidal positions, after the Neuromatch TransformerBlock (see neuromatch_transformer for the exact model)."""
     return ModelConfig(
         encoder="transformer", positional="sinusoidal", heads=2, norm=True, dropout=0.1
     ).replace(**overrides)

@@ -154,6 +154,15 @@ class ModelConfig:
                 )
         if self.encoder == "bow" and (self.freeze_embedding or self.pretrained):
             raise ConfigError("a bag of words has no token embedding to freeze or load")
+        if self.pretrained is not None:
+            from suite.data import glove
+
+            try:
+                width = glove.dimension(self.pretrained)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            if width != self.dim:
+                raise ConfigError(f"pretrained={self.pretrained!r} vectors are {width} wide; set dim={width}")
         if self.attn_dropout and self.kernel == "chunked":
             raise ConfigError(
                 "attn_dropout needs a kernel that forms the weights (not chunked): naive, sdpa, …"

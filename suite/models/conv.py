@@ -45,7 +45,7 @@ class ConvEncoder(nn.Module):
 
 @register_variant("conv1d")
 def conv1d(**overrides) -> ModelConfig:
-    """Conv1d stack (kernel size, channels = hidden, max-pool between layers) → global average."""
+    """A Conv1d text classifier: `depth` same-padded Conv1d → ReLU layers with max-pooling between them → global average → linear."""
     return ModelConfig(encoder="conv1d", depth=2, pooling="mean").replace(**overrides)
 
 

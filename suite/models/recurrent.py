@@ -58,7 +58,7 @@ def last_valid(h: torch.Tensor, keep: torch.Tensor | None, bidirectional: bool) 
 
 @register_variant("lstm")
 def lstm(**overrides) -> ModelConfig:
-    """LSTM encoder (layers = depth, optional bidirectional and proj_size), read out at the last token."""
+    """LSTM encoder (layers = depth, optional bidirectional and proj_size), read out at the last token (the lecture's LSTM)."""
     return ModelConfig(encoder="lstm", pooling="last").replace(**overrides)
 
 

@@ -216,6 +216,11 @@ def unstackable(model: nn.Module) -> str | None:
                 f"{where} has dropout p={module.p}: stacked seeds would draw their random masks "
                 "from another random stream than the one-at-a-time run"
             )
+        if isinstance(getattr(module, "dropout", None), float) and module.dropout > 0:
+            return (
+                f"{where} has dropout p={module.dropout} on its attention weights: stacked seeds would "
+                "draw their random masks from another random stream than the one-at-a-time run"
+            )
         if isinstance(module, nn.RNNBase):
             return f"{where}: the fused recurrent kernel takes one weight set per call, not a stack of seeds"
         if next(module.parameters(recurse=False), None) is not None:

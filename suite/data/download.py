@@ -133,8 +133,9 @@ _FAILED: dict[tuple[str, str], str] = {}  # (url, destination) → why the downl
 
 def place_message(remote: Remote, dest: Path) -> str:
     return (
-        f"place {remote.filename} in {dest.parent} (or set ${CACHE_ENV} or the dataset's cache_dir "
-        f"to another folder, or data_path to a copy elsewhere); expected {remote.describe()}"
+        f"place {remote.filename} in {dest.parent} or in ${DATA_ENV}/{dest.parent.name} (or set "
+        f"${CACHE_ENV} or the dataset's cache_dir to another folder, or data_path to a copy elsewhere); "
+        f"expected {remote.describe()}"
     )
 
 

@@ -33,6 +33,11 @@ STACKABLE = [
     {"name": "transformer", "dropout": 0.0},
     {"name": "conv1d"},
     {"name": "bow_mlp", "dropout": 0.0},
+    {"name": "embedding_mean"},
+    {"name": "plain_self_attention"},
+    {"name": "causal_attention"},
+    {"name": "attention", "label": "unscaled_naive", "scale": "none", "kernel": "naive"},
+    {"name": "prenorm_transformer", "dropout": 0.0},
 ]
 
 
@@ -205,6 +210,9 @@ def load_training() -> dict:
         ("lstm", "one weight set per call"),
         ({"name": "transformer"}, "dropout p=0.1"),
         ({"name": "bow_mlp"}, "dropout p=0.5"),
+        ({"name": "attention", "attn_dropout": 0.1, "kernel": "naive"}, "on its attention weights"),
+        ({"name": "embedding_mean", "freeze_embedding": True}, "embedding.weight is frozen"),
+        ("gru", "one weight set per call"),
     ],
 )
 def test_unstackable_variants_run_alone_and_say_why_once(write_study, caplog, variant, reason):

@@ -65,20 +65,23 @@ class SelfAttention(nn.Module):
         return q, k, v, mask
 
     def kernel_options(self) -> dict:
-        """Keyword arguments beyond the kernels' defaults, so the default call stays as fast as before."""
+        """Keyword arguments beyond the kernels' defaults, so the default call stays as it was."""
         options = {}
         if self.causal:
             options["causal"] = True
         if self.scale != "sqrt_d":
             options["scale"] = 1.0
-        if self.dropout and self.training:
+        if self.dropout and self.training:  # dropout on the weights only while training
             options["dropout_p"] = self.dropout
         return options
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         b, t, _ = x.shape
         q, k, v, mask = self._heads(x, keep)
-        y = self.kernel(q, k, v, mask=mask, **self.kernel_options())  # (B, H, T, d)
+        if self.causal or self.dropout or self.scale != "sqrt_d":
+            y = self.kernel(q, k, v, mask=mask, **self.kernel_options())  # (B, H, T, d)
+        else:
+            y = self.kernel(q, k, v, mask=mask)
         return self.out(y.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
 
     @torch.no_grad()

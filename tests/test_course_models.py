@@ -362,3 +362,18 @@ def test_every_preset_has_a_one_line_description():
         full = (models.REGISTRY.get(name).__doc__ or "").strip()
         assert full and "\n" not in full, f"{name}: the description must be one line, got {full!r}"
         assert doc is None or doc == full
+
+
+def test_input_len_reads_the_last_tokens_as_keras_maxlen():
+    torch.manual_seed(0)
+    cropped = models.create("lecture_conv1d", vocab_size=50, seq_len=300, input_len=100, pad_id=0)
+    torch.manual_seed(0)
+    short = models.create("lecture_conv1d", vocab_size=50, seq_len=100, pad_id=0)
+    x = torch.randint(1, 50, (3, 300))
+    x[0, :250] = 0  # a short review, pre-padded
+    assert torch.allclose(cropped(x), short(x[:, -100:]), atol=1e-6)
+    assert "input_len" not in models.ModelConfig().to_dict()
+    with pytest.raises(ConfigError, match="input_len must be between"):
+        models.create("fasttext", vocab_size=50, seq_len=80, input_len=100)
+    with pytest.raises(ConfigError, match="bag of words reads every token"):
+        models.create("lecture_bow_mlp", vocab_size=50, seq_len=80, input_len=10)

@@ -149,7 +149,7 @@ class SequenceClassifier(nn.Module):
         if cfg.freeze_embedding:
             self.embedding.weight.requires_grad_(False)
         if cfg.positional == "learned":
-            self.positional = LearnedPositions(cfg.max_len or seq_len, cfg.dim)
+            self.positional = LearnedPositions(cfg.max_len or cfg.input_len or seq_len, cfg.dim)
         elif cfg.positional == "sinusoidal":
             self.positional = SinusoidalPositions(cfg.dim)
         else:  # none, or rope (applied inside attention)
@@ -167,6 +167,8 @@ class SequenceClassifier(nn.Module):
         return cfg.dim
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.cfg.input_len is not None:
+            tokens = tokens[:, -self.cfg.input_len :]  # the last input_len tokens (Keras' maxlen)
         keep = None if self.pad_id is None else tokens != self.pad_id  # (B, T)
         x = self.embedding(tokens)  # (B, T, D)
         if self.cfg.scale_embedding:

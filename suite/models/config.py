@@ -48,6 +48,7 @@ KEYED_ONLY_WHEN_SET = {
     "norm_position": "post",
     "conv_padding": "same",
     "proj_size": 0,
+    "input_len": None,
 }
 
 
@@ -90,6 +91,9 @@ class ModelConfig:
     norm_position: str = "post"  # LayerNorm after each residual (post) or before each sublayer (pre)
     conv_padding: str = "same"  # conv1d: "same" keeps the length, "valid" (Keras' default) shrinks it
     proj_size: int = 0  # LSTM only: project the hidden state to this width (0: no projection)
+    # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
+    # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
+    input_len: int | None = None
 
     def replace(self, **overrides: Any) -> ModelConfig:
         unknown = sorted(set(overrides) - set(field_names()))
@@ -151,6 +155,13 @@ class ModelConfig:
             if not 0 < self.proj_size < self.width:
                 raise ConfigError(
                     f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
+                )
+        if self.input_len is not None:
+            if self.encoder == "bow":
+                raise ConfigError("input_len: a bag of words reads every token; set the dataset's max_len")
+            if not 1 <= self.input_len <= seq_len:
+                raise ConfigError(
+                    f"input_len must be between 1 and the dataset's length {seq_len}, got {self.input_len}"
                 )
         if self.encoder == "bow" and (self.freeze_embedding or self.pretrained):
             raise ConfigError("a bag of words has no token embedding to freeze or load")
@@ -221,12 +232,16 @@ class ModelConfig:
             raise ConfigError(
                 f"pooling='last' applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
             )
-        if self.positional == "learned" and self.max_len is not None and self.max_len < seq_len:
+        if (
+            self.positional == "learned"
+            and self.max_len is not None
+            and self.max_len < min(seq_len, self.input_len or seq_len)
+        ):
             raise ConfigError(
                 f"max_len={self.max_len} is shorter than the dataset's sequence length {seq_len}"
             )
         if self.encoder == "conv1d":
-            remaining = seq_len
+            remaining = min(seq_len, self.input_len or seq_len)
             shrink = self.kernel_size - 1 if self.conv_padding == "valid" else 0
             for i in range(self.depth):
                 if i > 0:

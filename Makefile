@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
+# Local copies of the corpora (imdb/, glove/, …) where the course machine has them; see suite/data/download.py.
+ifneq ($(wildcard ../shared/data),)
+export ABLATE_DATA ?= $(abspath ../shared/data)
+endif
 
 .PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors
 

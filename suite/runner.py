@@ -73,7 +73,7 @@ def run_trial(trial: Trial) -> TrialResult:
     row = base_row(trial)
     device = torch.device(trial.device)
     dataset = data.create(trial.dataset, **trial.dataset_params)
-    reason = device_available(trial.device) or dataset.unavailable()
+    reason = device_available(trial.device) or dataset.unavailable() or _pretrained_unavailable(trial)
     if reason:
         row.update(status="skipped", error=reason)
         row.update(provenance(torch.device("cpu")) | {"device_name": None})
@@ -269,15 +269,31 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
 
 
 def seeded_model(trial: Trial, dataset, device: torch.device):
-    """The trial's model with its seed's initial weights, as `run_trial` builds it."""
+    """The trial's model with its seed's initial weights, as `run_trial` builds it
+    (pretrained token vectors copied in where the model names some)."""
     seed_everything(trial.seed)
-    return models.build(
-        ModelConfig(**trial.model),
+    cfg = ModelConfig(**trial.model)
+    model = models.build(
+        cfg,
         vocab_size=dataset.vocab_size,
         seq_len=dataset.seq_len,
         num_classes=dataset.num_classes,
         pad_id=dataset.pad_id,
-    ).to(device)
+    )
+    if cfg.pretrained:
+        from suite.data import glove
+
+        glove.load_into(model.embedding, cfg.pretrained, dataset.vocabulary())
+    return model.to(device)
+
+
+def _pretrained_unavailable(trial: Trial) -> str | None:
+    name = trial.model.get("pretrained")
+    if not name:
+        return None
+    from suite.data import glove
+
+    return glove.unavailable(name)
 
 
 def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:

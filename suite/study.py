@@ -47,10 +47,10 @@ class StudyError(ValueError):
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # sgd only
+    momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop
     epochs: int = Field(10, ge=1)
     steps: int | None = Field(None, ge=1)  # if set, train this many steps instead of epochs
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
@@ -277,15 +277,22 @@ def _expand(study: Study) -> list[Trial]:
     spec, path = study.spec, study.path
     seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
 
-    datasets = []
-    for i, item in enumerate(spec.datasets):
-        where = f"datasets[{i}]"
-        name, _, params = _entry(item, where, path)
-        try:
-            resolved = data.resolve_params(name, params)
-            datasets.append(data.create(name, **resolved))
-        except (UnknownNameError, ValueError, TypeError) as err:
-            raise StudyError(f"{path}: {where}: {err}") from None
+    entries = [
+        (f"datasets[{i}]", *_entry(item, f"datasets[{i}]", path)) for i, item in enumerate(spec.datasets)
+    ]
+
+    def make_datasets(overrides: dict[str, Any], where_override: str = "") -> list:
+        """The study's datasets, with a variant's own `dataset:` parameters applied to each."""
+        out = []
+        for where, name, _, params in entries:
+            try:
+                resolved = data.resolve_params(name, {**params, **overrides})
+                out.append(data.create(name, **resolved))
+            except (UnknownNameError, ValueError, TypeError) as err:
+                raise StudyError(f"{path}: {where_override or where}: {err}") from None
+        return out
+
+    datasets = make_datasets({})
 
     for key, values in spec.grid.items():
         if key not in models.config.field_names():
@@ -299,10 +306,32 @@ def _expand(study: Study) -> list[Trial]:
         dict(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*spec.grid.values())
     ] or [{}]
 
-    variants = []  # (label, name, ModelConfig)
+    base_training = spec.training.model_dump(exclude={"vectorize"})
+    variants = []  # (label, name, ModelConfig, training, datasets)
     for i, item in enumerate(spec.variants):
         where = f"variants[{i}]"
         name, label, own = _entry(item, where, path)
+        # A variant may train differently or see other dataset parameters than the rest (a course
+        # replays each model with its own optimizer and input length); without these keys it shares
+        # the study's, and its trials' keys are what they were.
+        own_training = own.pop("training", None)
+        own_dataset = own.pop("dataset", None)
+        training = base_training
+        if own_training is not None:
+            if not isinstance(own_training, dict):
+                raise StudyError(f"{path}: {where}.training: must be a mapping of training keys")
+            try:
+                merged = TrainingSpec.model_validate({**spec.training.model_dump(), **own_training})
+            except ValidationError as err:
+                raise StudyError(
+                    _format_validation(path, err).replace(f"{path}: ", f"{path}: {where}.training.")
+                ) from None
+            training = merged.model_dump(exclude={"vectorize"})
+        variant_datasets = datasets
+        if own_dataset is not None:
+            if not isinstance(own_dataset, dict):
+                raise StudyError(f"{path}: {where}.dataset: must be a mapping of dataset parameters")
+            variant_datasets = make_datasets(own_dataset, f"{where}.dataset")
         clash = sorted(set(own) & set(spec.grid))
         if clash:
             raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
@@ -318,12 +347,12 @@ def _expand(study: Study) -> list[Trial]:
             text = label or _default_label(name, own)
             if point:
                 text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"
-            for ds in datasets:
+            for ds in variant_datasets:
                 try:
                     cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
                 except ConfigError as err:
                     raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
-            variants.append((text, name, cfg))
+            variants.append((text, name, cfg, training, variant_datasets))
 
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
@@ -336,9 +365,6 @@ def _expand(study: Study) -> list[Trial]:
             f"valid: {', '.join(labels)}"
         )
 
-    training = spec.training.model_dump(exclude={"vectorize"})
-    if training["eval_batch_size"] == EVAL_BATCH_SIZE:
-        del training["eval_batch_size"]
     measure = spec.measure.model_dump()
     if not measure["artifacts"]:  # left out when off, so keys of earlier results stay valid
         del measure["artifacts"]
@@ -352,16 +378,25 @@ def _expand(study: Study) -> list[Trial]:
             dataset_params=ds.params,
             seed=seed,
             device=device,
-            training=training,
+            training=_keyed_training(training),
             measure=measure,
             vectorize=spec.training.vectorize,
             threads=spec.threads,
         )
-        for ds in datasets
-        for label, name, cfg in variants
+        for d in range(len(datasets))
+        for label, name, cfg, training, variant_datasets in variants
+        for ds in [variant_datasets[d]]
         for seed in seeds
         for device in spec.devices
     ]
+
+
+def _keyed_training(training: dict[str, Any]) -> dict[str, Any]:
+    """The training settings as a trial's key sees them (eval_batch_size only when not the default)."""
+    out = dict(training)
+    if out["eval_batch_size"] == EVAL_BATCH_SIZE:
+        del out["eval_batch_size"]
+    return out
 
 
 def find_studies(directory: Path) -> list[str]:

@@ -37,6 +37,8 @@ def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=training["momentum"])
+    if name == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8), as the lecture's RMSprop()
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd, momentum=training["momentum"])
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -119,7 +121,7 @@ def train(
     names = list(splits)
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
-    optimizer = make_optimizer(model.parameters(), training)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
     generator = torch.Generator().manual_seed(seed)
     stream = batches(x, y, schedule, generator)
     result = TrainResult()

@@ -13,7 +13,7 @@ the other pay that overhead ten times. Here they pay it once:
    gradient is exactly its own.
 4. All stacked parameters live in one flat buffer and their gradients in another, so the optimizer
    is a handful of elementwise operations per step: the same operations, in the same order, as
-   torch.optim's single-tensor Adam, AdamW and SGD.
+   torch.optim's single-tensor Adam, AdamW, SGD and RMSprop.
 
 What cannot be stacked says why (`CannotStack`, `unstackable`) and is trained one at a time by the
 caller: modules with parameters and no stacked twin (nn.LSTM), dropout (its random masks would come
@@ -200,6 +200,9 @@ class StackedConv1d(Twin):
 
 def unstackable(model: nn.Module) -> str | None:
     """Why this architecture has no stacked form (None if it has one). Works on meta-device models."""
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    if frozen:
+        return f"{frozen[0]} is frozen, and the flat optimizer would update every stacked parameter"
     covered: list[str] = []
     for name, module in model.named_modules():
         if any(name.startswith(prefix + ".") for prefix in covered):
@@ -212,6 +215,11 @@ def unstackable(model: nn.Module) -> str | None:
             return (
                 f"{where} has dropout p={module.p}: stacked seeds would draw their random masks "
                 "from another random stream than the one-at-a-time run"
+            )
+        if isinstance(getattr(module, "dropout", None), float) and module.dropout > 0:
+            return (
+                f"{where} has dropout p={module.dropout} on its attention weights: stacked seeds would "
+                "draw their random masks from another random stream than the one-at-a-time run"
             )
         if isinstance(module, nn.RNNBase):
             return f"{where}: the fused recurrent kernel takes one weight set per call, not a stack of seeds"
@@ -261,16 +269,17 @@ class Stacked:
 
 
 class FlatOptimizer:
-    """torch.optim's single-tensor Adam, AdamW or SGD (as `suite.train.make_optimizer` makes them),
+    """torch.optim's single-tensor Adam, AdamW, SGD or RMSprop (as `suite.train.make_optimizer` makes them),
     applied to one flat buffer that holds every parameter: the update is elementwise, so this is the
     same computation for each member, in a few operations per step instead of a few per tensor."""
 
     BETAS, EPS = (0.9, 0.999), 1e-8
+    RMSPROP_ALPHA = 0.99  # torch.optim.RMSprop's default smoothing constant
 
     def __init__(self, params: list[nn.Parameter], training: dict):
         self.name, self.lr, self.wd = training["optimizer"], training["lr"], training["weight_decay"]
         self.momentum = training["momentum"]
-        if self.name not in ("adam", "adamw", "sgd"):
+        if self.name not in ("adam", "adamw", "sgd", "rmsprop"):
             raise ValueError(f"unknown optimizer {self.name!r}")
         first = params[0]
         total = sum(p.numel() for p in params)
@@ -313,6 +322,18 @@ class FlatOptimizer:
                     self.buffer.mul_(self.momentum).add_(grad, alpha=1 - 0.0)  # dampening 0
                 grad = self.buffer
             param.add_(grad, alpha=-lr)
+            return
+        if self.name == "rmsprop":
+            if wd != 0:
+                grad = grad.add(param, alpha=wd)
+            square_avg = self.exp_avg_sq  # torch's `square_avg`
+            square_avg.mul_(self.RMSPROP_ALPHA).addcmul_(grad, grad, value=1 - self.RMSPROP_ALPHA)
+            avg = square_avg.sqrt().add_(self.EPS)
+            if self.momentum > 0:
+                self.exp_avg.mul_(self.momentum).addcdiv_(grad, avg)  # torch's `momentum_buffer`
+                param.add_(self.exp_avg, alpha=-lr)
+            else:
+                param.addcdiv_(grad, avg, value=-lr)
             return
         beta1, beta2 = self.BETAS
         if wd != 0:

@@ -8,6 +8,13 @@ import yaml
 # models spend their time waiting on each other's threads.
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True)
+def _no_local_data(monkeypatch):
+    """Tests never see the Makefile's $ABLATE_DATA (the real corpora): each makes its own files."""
+    monkeypatch.delenv("ABLATE_DATA", raising=False)
+
+
 TINY_TRAINING = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}
 TINY_MEASURE = {"repeats": 2, "warmup": 1}
 

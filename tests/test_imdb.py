@@ -157,3 +157,34 @@ def test_runner_trains_on_imdb_files_and_skips_without_them(tree, tmp_path, writ
     assert [r["status"] for r in rows] == ["ok", "ok", "skipped", "skipped"], [r["error"] for r in rows]
     assert rows[0]["eval_split"] == "test" and 0 <= rows[0]["final_accuracy"] <= 1
     assert "absent does not exist" in rows[2]["error"]
+
+
+def test_ablate_data_folder_comes_before_the_cache_and_download(tree, tmp_path, monkeypatch, cache):
+    root = tmp_path / "shared"
+    (root / "imdb").mkdir(parents=True)
+    tree.rename(root / "imdb" / "aclImdb")
+    assert "place aclImdb_v1.tar.gz" in data.create("imdb").unavailable()  # no $ABLATE_DATA: cache, download
+    monkeypatch.setenv("ABLATE_DATA", str(root))
+    found = data.create("imdb", vocab_size=30, max_len=6)
+    assert found.unavailable() is None
+    assert sum(len(y) for _, y in found.load().values()) == 10
+    monkeypatch.setenv("ABLATE_DATA", str(tmp_path / "empty"))  # no imdb/ there: the cache again
+    assert "place aclImdb_v1.tar.gz" in data.create("imdb").unavailable()
+    (tmp_path / "broken" / "imdb").mkdir(parents=True)
+    monkeypatch.setenv("ABLATE_DATA", str(tmp_path / "broken"))
+    assert "$ABLATE_DATA/imdb" in data.create("imdb").unavailable()
+
+
+def test_imdb_keras_validation_is_the_first_rows_of_a_seeded_shuffle(tree):
+    small = {"data_path": str(tree), "vocab_size": 30, "max_len": 8, "val_rows": 2}
+    a = data.create("imdb_keras", **small).load()
+    assert [len(a[s][1]) for s in ("train", "val", "test")] == [4, 2, 4]
+    again = data.create("imdb_keras", **small).load()
+    assert torch.equal(a["val"][0], again["val"][0])
+    assert (a["train"][0][:, -8:] != 0).any() and (a["train"][0] == 2).any()  # START before every row
+    other = data.create("imdb_keras", **{**small, "split_seed": 1}).load()
+    assert not torch.equal(a["val"][0], other["val"][0]) or not torch.equal(a["train"][0], other["train"][0])
+    with pytest.raises(ValueError, match="val_rows"):
+        data.create("imdb_keras", val_rows=0)
+    with pytest.raises(DataError, match="val_rows=6 must leave training rows"):
+        data.create("imdb_keras", **{**small, "val_rows": 6}).load()

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from suite.study import StudyError, load_study, study_path
@@ -107,3 +109,51 @@ def test_artifacts_off_keeps_earlier_keys_and_on_changes_them(write_study):
     assert [t.key for t in plain.trials()] == [t.key for t in off.trials()]
     assert on.trials()[0].measure["artifacts"] is True
     assert on.trials()[0].key != plain.trials()[0].key
+
+
+def test_a_variant_may_bring_its_own_training_and_dataset_parameters(write_study):
+    plain = load_study(write_study(variants=["mean", "attention"], datasets=["reversal"]))
+    own = load_study(
+        write_study(
+            variants=[
+                "mean",
+                {"name": "attention", "training": {"optimizer": "sgd", "lr": 0.5}},
+            ],
+            datasets=["reversal"],
+        )
+    )
+    by_variant = {t.variant: t for t in own.trials()}
+    assert (
+        by_variant["attention"].training["optimizer"] == "sgd"
+        and by_variant["attention"].training["lr"] == 0.5
+    )
+    same = {t.variant: t.key for t in plain.trials() if t.variant == "mean"}
+    assert {t.variant: t.key for t in own.trials() if t.variant == "mean"} == same  # untouched keys
+
+
+def test_a_variants_dataset_parameters_apply_to_it_alone(write_study):
+    study = load_study(
+        write_study(
+            variants=["mean", {"name": "mean", "label": "longer", "dataset": {"T": 12}}],
+            datasets=[{"name": "order", "T": 8}],
+        )
+    )
+    lengths = {t.variant: t.dataset_params["T"] for t in study.trials()}
+    assert lengths == {"mean": 8, "longer": 12}
+    assert {t.dataset for t in study.trials()} == {"order"}
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "mean", "training": {"optimizer": "lbfgs"}}, "variants[0].training"),
+        ({"name": "mean", "training": ["sgd"]}, "variants[0].training: must be a mapping"),
+        (
+            {"name": "mean", "dataset": {"colour": 1}},
+            "variants[0].dataset: dataset 'reversal' has no parameter 'colour'",
+        ),
+    ],
+)
+def test_bad_variant_overrides_name_the_key(write_study, entry, message):
+    with pytest.raises(StudyError, match=re.escape(message)):
+        load_study(write_study(variants=[entry], datasets=["reversal"]))

@@ -33,6 +33,11 @@ STACKABLE = [
     {"name": "transformer", "dropout": 0.0},
     {"name": "conv1d"},
     {"name": "bow_mlp", "dropout": 0.0},
+    {"name": "embedding_mean"},
+    {"name": "plain_self_attention"},
+    {"name": "causal_attention"},
+    {"name": "attention", "label": "unscaled_naive", "scale": "none", "kernel": "naive"},
+    {"name": "prenorm_transformer", "dropout": 0.0},
 ]
 
 
@@ -99,10 +104,11 @@ def test_minibatches_clipping_and_sgd_follow_each_seed(write_study):
         assert result.history[-1]["step"] == 6 * 3  # 8 rows in batches of 3: 3 steps an epoch
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay):
-    training = {"optimizer": name, "lr": 0.01, "weight_decay": weight_decay, "momentum": 0.9}
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay, momentum):
+    training = {"optimizer": name, "lr": 0.01, "weight_decay": weight_decay, "momentum": momentum}
     torch.manual_seed(0)
     ref = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
     mine = [nn.Parameter(p.detach().clone()) for p in ref]
@@ -117,6 +123,25 @@ def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay):
         reference.step()
         flat.step()
     assert all(torch.equal(a, b) for a, b in zip(ref, mine, strict=True))
+
+
+def test_rmsprop_seeds_follow_one_at_a_time(write_study):
+    """The lecture's optimizer on the stacked path: each seed's curve is its one-at-a-time curve."""
+    training = {"optimizer": "rmsprop", "lr": 0.01, "batch_size": 3, "epochs": 4, "history_every": 2}
+    study = load_study(
+        write_study(
+            variants=["attention"],
+            datasets=["combined"],
+            seeds=2,
+            training=training,
+            measure={"throughput": False, "memory": False},
+        )
+    )
+    (unit,) = plan(study.trials())
+    results = run_unit(unit)
+    for trial, result in zip(unit, results, strict=True):
+        assert result.row["train_group_size"] == 2
+        assert _max_curve_gap(result.history, run_trial(trial).history) <= 1e-5
 
 
 def test_twins_reproduce_members_with_padding_tokens():
@@ -185,6 +210,9 @@ def load_training() -> dict:
         ("lstm", "one weight set per call"),
         ({"name": "transformer"}, "dropout p=0.1"),
         ({"name": "bow_mlp"}, "dropout p=0.5"),
+        ({"name": "attention", "attn_dropout": 0.1, "kernel": "naive"}, "on its attention weights"),
+        ({"name": "embedding_mean", "freeze_embedding": True}, "embedding.weight is frozen"),
+        ("gru", "one weight set per call"),
     ],
 )
 def test_unstackable_variants_run_alone_and_say_why_once(write_study, caplog, variant, reason):

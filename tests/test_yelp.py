@@ -127,3 +127,25 @@ def test_truncated_archive_and_missing_file(archive, folder, tmp_path, cache):
     reason = data.create("yelp_full").unavailable()
     assert reason.startswith(f"place yelp_review_full_csv.tgz in {cache / 'yelp_review_full'}")
     assert "md5 a4acce1892d0f927165488f62860cabe" in reason
+
+
+def test_neuromatch_rows_are_the_first_of_each_split(folder, cache):
+    yelp = data.create(
+        "yelp_neuromatch",
+        data_path=str(folder),
+        vocab_size=40,
+        max_len=30,
+        train_rows=3,
+        val_rows=2,
+        test_rows=1,
+    )
+    splits = yelp.load()
+    assert splits["train"][1].tolist() == [4, 0, 2]  # stars 5, 1, 3: file order, not a sample
+    assert splits["val"][1].tolist() == [3, 1]
+    assert splits["test"][1].tolist() == [3]
+    assert (splits["train"][0][:, -1] == 0).any()  # padded at the end, as BERT's tokenizer pads
+    too_many = data.create("yelp_neuromatch", data_path=str(folder), train_rows=6, val_rows=1)
+    with pytest.raises(DataError, match="needs 7 training"):
+        too_many.load()
+    absent = data.create("yelp_neuromatch").unavailable()
+    assert "yelp_review_full_csv.tgz" in absent and str(cache / "yelp_review_full") in absent

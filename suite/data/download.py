@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 CACHE_ENV = "ABLATE_CACHE"
+DATA_ENV = "ABLATE_DATA"  # a folder of local copies, one sub-folder per corpus (imdb/, glove/, …)
 CHUNK = 1 << 20
 
 
@@ -43,6 +44,16 @@ def cache_dir(override: str | Path | None = None) -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ablate"
+
+
+def data_root(subdir: str) -> Path | None:
+    """$ABLATE_DATA/<subdir> if $ABLATE_DATA is set and holds that folder, else None: local copies
+    are looked up there first, then in the cache, and only then downloaded."""
+    root = os.environ.get(DATA_ENV)
+    if not root:
+        return None
+    folder = Path(root).expanduser() / subdir
+    return folder if folder.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -122,8 +133,9 @@ _FAILED: dict[tuple[str, str], str] = {}  # (url, destination) → why the downl
 
 def place_message(remote: Remote, dest: Path) -> str:
     return (
-        f"place {remote.filename} in {dest.parent} (or set ${CACHE_ENV} or the dataset's cache_dir "
-        f"to another folder, or data_path to a copy elsewhere); expected {remote.describe()}"
+        f"place {remote.filename} in {dest.parent} or in ${DATA_ENV}/{dest.parent.name} (or set "
+        f"${CACHE_ENV} or the dataset's cache_dir to another folder, or data_path to a copy elsewhere); "
+        f"expected {remote.describe()}"
     )
 
 

@@ -13,6 +13,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from suite.data import Dataset, register_dataset
@@ -41,8 +42,30 @@ class Imdb(DownloadableCorpus):
     title = "IMDB"
     layouts = LAYOUTS
 
-    def __init__(self, **kwargs):
-        super().__init__("imdb", num_classes=2, **kwargs)
+    def __init__(self, name: str = "imdb", val_rows: int | None = None, **kwargs):
+        super().__init__(name, num_classes=2, **kwargs)
+        self.val_rows = val_rows
+
+    def split_settings(self) -> dict:
+        if self.val_rows is None:
+            return super().split_settings()
+        return {"val_rows": self.val_rows, "split_seed": self.split_seed}
+
+    def split(self, raw: dict[str, Texts]) -> dict[str, Texts]:
+        """With `val_rows`, as Keras' imdb.load_data and the lecture: shuffle the training reviews
+        (seeded), then validation = the first `val_rows` of them and training = the rest."""
+        if self.val_rows is None:
+            return super().split(raw)
+        texts, labels = raw["train"]
+        if not 0 < self.val_rows < len(texts):
+            raise DataError(f"val_rows={self.val_rows} must leave training rows (train has {len(texts)})")
+        order = np.random.default_rng(self.split_seed).permutation(len(texts))
+        pick = lambda rows: ([texts[i] for i in rows], [labels[i] for i in rows])  # noqa: E731
+        return {
+            "train": pick(order[self.val_rows :]),
+            "val": pick(order[: self.val_rows]),
+            "test": raw["test"],
+        }
 
     def locate_folder(self, path: Path) -> list[Path] | None:
         tree = path / "aclImdb" if (path / "aclImdb").is_dir() else path
@@ -122,4 +145,37 @@ def imdb(
         data_path=data_path,
         download=download,
         note=f"test = the official 25,000 test reviews; val = {val_fraction:.0%} of train (seed {split_seed})",
+    )
+
+
+@register_dataset("imdb_keras")
+def imdb_keras(
+    vocab_size: int = 10_000,
+    max_len: int = 100,
+    padding: str = "pre",
+    truncating: str = "pre",
+    start_token: bool = True,
+    val_rows: int = 10_000,
+    split_seed: int = 113,
+    data_path: str | None = None,
+    cache_dir: str | None = None,
+    download: bool = True,
+) -> Dataset:
+    """IMDB as the lecture loads it (Keras imdb.load_data(num_words=10000)): shuffled train, val = its first 10,000."""
+    if isinstance(val_rows, bool) or not isinstance(val_rows, int) or val_rows < 1:
+        raise ValueError(f"val_rows must be an integer ≥ 1, got {val_rows!r}")
+    return Imdb(
+        name="imdb_keras",
+        val_rows=val_rows,
+        tokenizer=TokenizerSpec(vocab_size, max_len, padding, truncating, start_token),
+        val_fraction=0.5,  # unused: val_rows decides the split
+        split_seed=split_seed,
+        cache_dir=cache_dir,
+        data_path=data_path,
+        download=download,
+        note=(
+            f"test = the official 25,000 test reviews; val = the first {val_rows:,} training reviews after a "
+            f"seeded shuffle (seed {split_seed}), train = the other {25_000 - val_rows:,}; "
+            f"vocabulary = the {vocab_size:,} most frequent ids (specials included) of the training rows"
+        ),
     )

@@ -21,7 +21,17 @@ import torch
 from tqdm import tqdm
 
 from suite.data import Dataset
-from suite.data.download import DataError, DataUnavailable, Remote, atomic_path, cache_dir, fetch, file_digest
+from suite.data.download import (
+    DATA_ENV,
+    DataError,
+    DataUnavailable,
+    Remote,
+    atomic_path,
+    cache_dir,
+    data_root,
+    fetch,
+    file_digest,
+)
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
 
 PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True}
@@ -192,9 +202,16 @@ class DownloadableCorpus(TextCorpus):
         raise NotImplementedError
 
     def locate(self) -> list[Path]:
+        """`data_path` if given; else $ABLATE_DATA/<cache_subdir>, then the cache, then a download."""
         if self.data_path is None:
-            return [fetch(self.archive, self.cache / self.cache_subdir, download=self.download)]
-        path = Path(self.data_path).expanduser()
+            local = data_root(self.cache_subdir)
+            if local is None:
+                return [fetch(self.archive, self.cache / self.cache_subdir, download=self.download)]
+            return self.locate_path(local, f"${DATA_ENV}/{self.cache_subdir}")
+        return self.locate_path(Path(self.data_path).expanduser(), "data_path")
+
+    def locate_path(self, path: Path, where: str) -> list[Path]:
+        """The corpus's files at `path` (from `where`: data_path or $ABLATE_DATA)."""
         if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
             return [path]
         if path.is_dir():
@@ -207,7 +224,7 @@ class DownloadableCorpus(TextCorpus):
             if set(shards) == {"train", "test"}:
                 return shards["train"] + shards["test"]
         state = "does not exist" if not path.exists() else f"holds none of the {self.title} layouts"
-        raise DataUnavailable(f"data_path {path} {state}; point it at {self.layouts}")
+        raise DataUnavailable(f"{where} {path} {state}; point it at {self.layouts}")
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:

@@ -148,3 +148,67 @@ def yelp_full(
             f"less {val_fraction:.0%} held out as val (seed {split_seed})"
         ),
     )
+
+
+class YelpFirstRows(YelpFull):
+    """The first rows of each official split, as the Neuromatch tutorial's `select(range(n))`."""
+
+    def __init__(self, *, train_rows: int, test_rows: int, val_rows: int, **kwargs):
+        for name, value in (("train_rows", train_rows), ("test_rows", test_rows), ("val_rows", val_rows)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+        super().__init__(train_rows=train_rows, **kwargs)
+        self.name = "yelp_neuromatch"
+        self.test_rows, self.val_rows = test_rows, val_rows
+
+    def split_settings(self) -> dict:
+        return {"first_rows": [self.train_rows, self.val_rows, self.test_rows]}
+
+    def split(self, raw: dict[str, Texts]) -> dict[str, Texts]:
+        """train = the first `train_rows` training reviews, test = the first `test_rows` test reviews;
+        val (which the tutorial has not) = the `val_rows` training reviews after those."""
+        (texts, labels), (test_texts, test_labels) = raw["train"], raw["test"]
+        n, v = self.train_rows, self.val_rows
+        if len(texts) < n + v or len(test_texts) < self.test_rows:
+            raise DataError(
+                f"yelp_neuromatch needs {n + v:,} training and {self.test_rows:,} test reviews, "
+                f"the files hold {len(texts):,} and {len(test_texts):,}"
+            )
+        return {
+            "train": (texts[:n], labels[:n]),
+            "val": (texts[n : n + v], labels[n : n + v]),
+            "test": (test_texts[: self.test_rows], test_labels[: self.test_rows]),
+        }
+
+
+@register_dataset("yelp_neuromatch")
+def yelp_neuromatch(
+    vocab_size: int = 28_996,
+    max_len: int = 512,
+    padding: str = "post",
+    truncating: str = "post",
+    train_rows: int = 10_000,
+    test_rows: int = 5_000,
+    val_rows: int = 1_000,
+    data_path: str | None = None,
+    cache_dir: str | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Yelp review full as the Neuromatch tutorial loads it: the first 10,000 train and 5,000 test reviews, padded at the end to 512."""
+    return YelpFirstRows(
+        tokenizer=TokenizerSpec(vocab_size, max_len, padding, truncating, False),
+        val_fraction=0.5,  # unused: the rows are taken in file order
+        split_seed=0,
+        cache_dir=cache_dir,
+        train_rows=train_rows,
+        test_rows=test_rows,
+        val_rows=val_rows,
+        data_path=data_path,
+        download=download,
+        note=(
+            f"train = the first {train_rows:,} training reviews, test = the first {test_rows:,} test reviews "
+            f"(the tutorial's select(range(n))); val = the next {val_rows:,} training reviews (the tutorial has "
+            f"none); word-level ids, {vocab_size:,} of them as bert-base-cased has, where the tutorial uses "
+            "BERT's WordPiece tokenizer"
+        ),
+    )

@@ -1,6 +1,6 @@
 """Scaled dot-product attention kernels behind one signature.
 
-    attention(q, k, v, *, mask=None, causal=False) -> out
+    attention(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0) -> out
 
 q, k, v and out are shaped (batch, heads, T, head_dim) (keys and values may
 have their own length T_k). `mask` is boolean and broadcastable to

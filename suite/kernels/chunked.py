@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from suite.kernels import register_kernel
+from suite.kernels import KernelUnavailable, register_kernel
 
 Q_BLOCK = 256  # queries per tile
 BLOCK = 256  # keys per tile
@@ -132,8 +132,17 @@ class _ChunkedAttention(torch.autograd.Function):
 
 
 @register_kernel("chunked")
-def chunked(q, k, v, *, mask=None, causal=False, q_block: int = Q_BLOCK, block: int = BLOCK):
-    """Tiles with an online softmax; backward recomputes per tile (memory linear in T)."""
+def chunked(
+    q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0, q_block: int = Q_BLOCK, block: int = BLOCK
+):
+    """Tiles with an online softmax; backward recomputes per tile (memory linear in T).
+
+    Another `scale` is applied to the queries before the tiles (autograd carries it); dropout on
+    the weights is refused: the tiles never hold the weights that a dropout mask would act on."""
     if block < 1 or q_block < 1:
         raise ValueError(f"q_block and block must be ≥ 1, got q_block={q_block}, block={block}")
+    if dropout_p:
+        raise KernelUnavailable("the chunked kernel has no dropout on attention weights; use naive or sdpa")
+    if scale is not None:
+        q = q * (scale * math.sqrt(q.shape[-1]))  # the tiles divide by √d again
     return _ChunkedAttention.apply(q, k, v, mask, causal, q_block, block)

@@ -15,28 +15,33 @@ from suite.kernels import KernelUnavailable, register_kernel
 from suite.kernels.masking import combine_masks
 
 
-def _sdpa(q, k, v, mask, causal):
+def _sdpa(q, k, v, mask, causal, scale=None, dropout_p=0.0):
     t_q, t_k = q.shape[2], k.shape[2]
+    extra = {}  # only what differs from SDPA's defaults, so the default call is unchanged
+    if scale is not None:
+        extra["scale"] = scale
+    if dropout_p:
+        extra["dropout_p"] = dropout_p
     if mask is None and (not causal or t_q == t_k):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **extra)
     mask = combine_masks(mask, causal, t_q, t_k, q.device)
     any_key = mask.any(dim=-1, keepdim=True)
     # SDPA gives NaN for a fully masked row: let such a row see every key, then zero it.
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key, **extra)
     return out.masked_fill(~any_key, 0.0)
 
 
 @register_kernel("sdpa")
-def sdpa(q, k, v, *, mask=None, causal=False):
+def sdpa(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """torch.nn.functional.scaled_dot_product_attention with its default dispatch."""
-    return _sdpa(q, k, v, mask, causal)
+    return _sdpa(q, k, v, mask, causal, scale, dropout_p)
 
 
 @register_kernel("sdpa_math")
-def sdpa_math(q, k, v, *, mask=None, causal=False):
+def sdpa_math(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto its math (reference) backend."""
     with sdpa_kernel(SDPBackend.MATH):
-        return _sdpa(q, k, v, mask, causal)
+        return _sdpa(q, k, v, mask, causal, scale, dropout_p)
 
 
 def _cuda_only(backend: str):
@@ -50,13 +55,13 @@ def _cuda_only(backend: str):
     return unavailable
 
 
-def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal):
+def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal, scale=None, dropout_p=0.0):
     reason = _cuda_only(label)(q.device)
     if reason:
         raise KernelUnavailable(reason)
     try:
         with sdpa_kernel(backend):
-            return _sdpa(q, k, v, mask, causal)
+            return _sdpa(q, k, v, mask, causal, scale, dropout_p)
     except RuntimeError as err:  # e.g. flash with an explicit mask, or an unsupported head_dim
         if "No available kernel" in str(err):
             raise KernelUnavailable(f"the SDPA {label} backend refused these inputs: {err}") from None
@@ -64,12 +69,14 @@ def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal):
 
 
 @register_kernel("sdpa_flash", unavailable=_cuda_only("flash"))
-def sdpa_flash(q, k, v, *, mask=None, causal=False):
+def sdpa_flash(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto the flash backend (CUDA only; no explicit masks)."""
-    return _forced(SDPBackend.FLASH_ATTENTION, "flash", q, k, v, mask, causal)
+    return _forced(SDPBackend.FLASH_ATTENTION, "flash", q, k, v, mask, causal, scale, dropout_p)
 
 
 @register_kernel("sdpa_efficient", unavailable=_cuda_only("memory-efficient"))
-def sdpa_efficient(q, k, v, *, mask=None, causal=False):
+def sdpa_efficient(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto the memory-efficient backend (CUDA only)."""
-    return _forced(SDPBackend.EFFICIENT_ATTENTION, "memory-efficient", q, k, v, mask, causal)
+    return _forced(
+        SDPBackend.EFFICIENT_ATTENTION, "memory-efficient", q, k, v, mask, causal, scale, dropout_p
+    )

@@ -40,5 +40,11 @@ class BagOfWordsMLP(nn.Module):
 
 @register_variant("bow_mlp")
 def bow_mlp(**overrides) -> ModelConfig:
-    """Multi-hot bag of words → MLP with dropout (the lecture's IMDB baseline)."""
+    """Multi-hot bag of words → one hidden layer of 16 with dropout 0.5 (the lecture's IMDB MLP with one hidden layer; lecture_bow_mlp has its two)."""
     return ModelConfig(encoder="bow", hidden=16, dropout=0.5).replace(**overrides)
+
+
+@register_variant("lecture_bow_mlp")
+def lecture_bow_mlp(**overrides) -> ModelConfig:
+    """The lecture's IMDB bag-of-words MLP exactly: multi-hot 10,000 → 16 → ReLU → dropout 0.5 → 16 → ReLU → dropout 0.5 → 1."""
+    return ModelConfig(encoder="bow", hidden=16, depth=2, dropout=0.5).replace(**overrides)

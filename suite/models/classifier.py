@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from suite.models import register_variant
-from suite.models.attention import SelfAttention, TransformerBlock
+from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
 from suite.models.blocks import ResidualBlock, masked_max, masked_mean
 from suite.models.config import ModelConfig
 from suite.models.conv import ConvEncoder
 from suite.models.positional import LearnedPositions, SinusoidalPositions
-from suite.models.recurrent import LstmEncoder, last_valid
+from suite.models.recurrent import RecurrentEncoder, last_valid
+
+
+def attention_options(cfg: ModelConfig) -> dict:
+    """SelfAttention's keyword arguments beyond its defaults (the course-replica knobs)."""
+    return {
+        "head_dim": cfg.head_dim,
+        "bias": cfg.qkv_bias,
+        "dropout": cfg.attn_dropout,
+        "scale": cfg.scale,
+        "causal": cfg.causal,
+    }
 
 
 class MlpEncoder(nn.Module):
@@ -37,7 +50,8 @@ class AttentionEncoder(nn.Module):
         super().__init__()
         rope = cfg.positional == "rope"
         self.attention = nn.ModuleList(
-            SelfAttention(cfg.dim, cfg.heads, kernel=cfg.kernel, rope=rope) for _ in range(cfg.depth)
+            SelfAttention(cfg.dim, cfg.heads, kernel=cfg.kernel, rope=rope, **attention_options(cfg))
+            for _ in range(cfg.depth)
         )
         self.norms = nn.ModuleList(
             nn.LayerNorm(cfg.dim) if cfg.norm else nn.Identity() for _ in range(cfg.depth)
@@ -68,13 +82,44 @@ class TransformerEncoder(nn.Module):
                 norm=cfg.norm,
                 kernel=cfg.kernel,
                 rope=cfg.positional == "rope",
+                prenorm=cfg.norm_position == "pre",
+                attention_options=attention_options(cfg),
             )
             for _ in range(cfg.depth)
         )
+        # Pre-norm leaves the residual stream unnormalised: one LayerNorm at the end (as GPT-2).
+        self.final_norm = nn.LayerNorm(cfg.dim) if cfg.norm_position == "pre" else nn.Identity()
 
     def forward(self, x, keep):
         for block in self.blocks:
             x = block(x, keep)
+        return self.final_norm(x), keep
+
+
+class IdentityEncoder(nn.Module):
+    """No encoder: the embeddings go straight to pooling (the lecture's embedding → average → linear)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+
+    def forward(self, x, keep):
+        return x, keep
+
+
+class PlainAttentionEncoder(nn.Module):
+    """`depth` × softmax(XXᵀ)·X with no weights: what the embeddings alone make of each other."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        kernel = cfg.kernel if cfg.kernel != "sdpa" else "naive"
+        self.layers = nn.ModuleList(
+            PlainSelfAttention(cfg.dim, kernel=kernel, scale=cfg.scale, causal=cfg.causal)
+            for _ in range(cfg.depth)
+        )
+
+    def forward(self, x, keep):
+        for layer in self.layers:
+            x = layer(x, keep)
         return x, keep
 
 
@@ -82,8 +127,12 @@ ENCODERS = {
     "mlp": MlpEncoder,
     "attention": AttentionEncoder,
     "transformer": TransformerEncoder,
-    "lstm": LstmEncoder,
+    "lstm": RecurrentEncoder,
+    "gru": RecurrentEncoder,
+    "rnn": RecurrentEncoder,
     "conv1d": ConvEncoder,
+    "identity": IdentityEncoder,
+    "plain_attention": PlainAttentionEncoder,
 }
 
 
@@ -93,29 +142,38 @@ class SequenceClassifier(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int, seq_len: int, num_classes: int, pad_id):
         super().__init__()
         self.cfg = cfg
-        self.pad_id = pad_id
-        self.embedding = nn.Embedding(vocab_size, cfg.dim, padding_idx=pad_id)
+        # Without masking, padding is an ordinary token with a trainable vector, as in the course's
+        # unmasked models; with it, PAD's vector is zero and every layer ignores PAD positions.
+        self.pad_id = pad_id if cfg.mask_padding else None
+        self.embedding = nn.Embedding(vocab_size, cfg.dim, padding_idx=self.pad_id)
+        if cfg.freeze_embedding:
+            self.embedding.weight.requires_grad_(False)
         if cfg.positional == "learned":
-            self.positional = LearnedPositions(cfg.max_len or seq_len, cfg.dim)
+            self.positional = LearnedPositions(cfg.max_len or cfg.input_len or seq_len, cfg.dim)
         elif cfg.positional == "sinusoidal":
             self.positional = SinusoidalPositions(cfg.dim)
         else:  # none, or rope (applied inside attention)
             self.positional = nn.Identity()
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = nn.Dropout(cfg.input_dropout)
         self.encoder = ENCODERS[cfg.encoder](cfg)
         self.head = nn.Linear(self.encoder_width(cfg), 1 if num_classes == 2 else num_classes)
 
     @staticmethod
     def encoder_width(cfg: ModelConfig) -> int:
-        if cfg.encoder == "lstm":
-            return cfg.width * (2 if cfg.bidirectional else 1)
+        if cfg.encoder in ("lstm", "gru", "rnn"):
+            return (cfg.proj_size or cfg.width) * (2 if cfg.bidirectional else 1)
         if cfg.encoder == "conv1d":
             return cfg.width
         return cfg.dim
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.cfg.input_len is not None:
+            tokens = tokens[:, -self.cfg.input_len :]  # the last input_len tokens (Keras' maxlen)
         keep = None if self.pad_id is None else tokens != self.pad_id  # (B, T)
-        x = self.dropout(self.positional(self.embedding(tokens)))  # (B, T, D)
+        x = self.embedding(tokens)  # (B, T, D)
+        if self.cfg.scale_embedding:
+            x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
+        x = self.dropout(self.positional(x))
         h, keep = self.encoder(x, keep)  # (B, T', D')
         if self.cfg.pooling == "mean":
             pooled = masked_mean(h, keep)
@@ -136,32 +194,99 @@ def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, 
 
 @register_variant("mean")
 def mean(**overrides) -> ModelConfig:
-    """Embedding → residual MLP → mean over time → linear (the course's MeanClassifier)."""
+    """The self-attention page's MeanClassifier: embedding → residual MLP block → mean over time → linear."""
     return ModelConfig(encoder="mlp", positional="none").replace(**overrides)
 
 
 @register_variant("positional")
 def positional(**overrides) -> ModelConfig:
-    """`mean` plus learned positions added to the embeddings (ClassifierWithPositionEncoding)."""
+    """The self-attention page's ClassifierWithPositionEncoding: `mean` with learned positions added to the embeddings."""
     return ModelConfig(encoder="mlp", positional="learned").replace(**overrides)
 
 
 @register_variant("attention")
 def attention(**overrides) -> ModelConfig:
-    """Learned positions → single-head self-attention with a skip → residual MLP → mean
-    (ClassifierWithMHAPositionEncoding)."""
+    """The self-attention page's ClassifierWithMHAPositionEncoding: learned positions → one-head self-attention with a skip → residual MLP → mean."""
     return ModelConfig(encoder="attention", positional="learned", heads=1).replace(**overrides)
 
 
 @register_variant("multihead")
 def multihead(**overrides) -> ModelConfig:
-    """`attention` with several heads (default 2), the course's practice question."""
+    """The self-attention page's practice question: `attention` with several heads (default 2)."""
     return ModelConfig(encoder="attention", positional="learned", heads=2).replace(**overrides)
 
 
 @register_variant("transformer")
 def transformer(**overrides) -> ModelConfig:
-    """Post-norm encoder blocks with FFN 2·dim and sinusoidal positions (Neuromatch Transformer)."""
+    """Post-norm transformer blocks with FFN 2·dim and sinusoidal positions, after the Neuromatch TransformerBlock (see neuromatch_transformer for the exact model)."""
     return ModelConfig(
         encoder="transformer", positional="sinusoidal", heads=2, norm=True, dropout=0.1
+    ).replace(**overrides)
+
+
+@register_variant("fasttext")
+def fasttext(**overrides) -> ModelConfig:
+    """The lecture's fastText-like IMDB model: Embedding(dim 20) → average over all positions, padding included → linear."""
+    return ModelConfig(encoder="identity", dim=20, pooling="mean", mask_padding=False).replace(**overrides)
+
+
+@register_variant("embedding_mean")
+def embedding_mean(**overrides) -> ModelConfig:
+    """Embedding → average over the real tokens (padding masked out) → linear, with no MLP in between."""
+    return ModelConfig(encoder="identity", pooling="mean").replace(**overrides)
+
+
+@register_variant("glove_frozen")
+def glove_frozen(**overrides) -> ModelConfig:
+    """The lecture's frozen GloVe model: Embedding.from_pretrained(glove.6B.300d, freeze=True) → average → linear."""
+    return ModelConfig(
+        encoder="identity",
+        dim=300,
+        pooling="mean",
+        mask_padding=False,
+        pretrained="glove.6B.300d",
+        freeze_embedding=True,
+    ).replace(**overrides)
+
+
+@register_variant("plain_self_attention")
+def plain_self_attention(**overrides) -> ModelConfig:
+    """Parameter-free self-attention softmax(XXᵀ)·X on the embeddings → average → linear (the lecture's and slides' simple self-attention)."""
+    return ModelConfig(encoder="plain_attention", scale="none", pooling="mean").replace(**overrides)
+
+
+@register_variant("causal_attention")
+def causal_attention(**overrides) -> ModelConfig:
+    """`attention` with a causal mask: each token attends only to itself and earlier tokens (the lecture's masked self-attention)."""
+    return ModelConfig(encoder="attention", positional="learned", heads=1, causal=True).replace(**overrides)
+
+
+@register_variant("prenorm_transformer")
+def prenorm_transformer(**overrides) -> ModelConfig:
+    """`transformer` with pre-norm blocks, x + attention(LayerNorm(x)), and a final LayerNorm (GPT-2's order)."""
+    return ModelConfig(
+        encoder="transformer", positional="sinusoidal", heads=2, norm=True, dropout=0.1, norm_position="pre"
+    ).replace(**overrides)
+
+
+@register_variant("neuromatch_transformer")
+def neuromatch_transformer(**overrides) -> ModelConfig:
+    """The Neuromatch W2D5 Transformer exactly: √k-scaled embeddings, sinusoidal positions + dropout 0.1, 3 post-norm blocks of 8 full-width bias-free heads (k = 128) with dropout 0.1 on the attention weights, mean → linear, log-softmax + NLL."""
+    return ModelConfig(
+        encoder="transformer",
+        dim=128,
+        heads=8,
+        depth=3,
+        head_dim=128,
+        qkv_bias=False,
+        positional="sinusoidal",
+        scale_embedding=True,
+        norm=True,
+        ffn_mult=2,
+        dropout=0.0,
+        embedding_dropout=0.1,
+        attn_dropout=0.1,
+        mask_padding=False,
+        pooling="mean",
+        kernel="folded_heads",
     ).replace(**overrides)

@@ -10,13 +10,46 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-ENCODERS = ("mlp", "attention", "transformer", "lstm", "conv1d", "bow")
+ENCODERS = (
+    "mlp",
+    "attention",
+    "transformer",
+    "lstm",
+    "gru",
+    "rnn",
+    "conv1d",
+    "bow",
+    "identity",
+    "plain_attention",
+)
 POSITIONAL = ("none", "learned", "sinusoidal", "rope")
 POOLING = ("mean", "last", "max")
 ATTENTION_ENCODERS = ("attention", "transformer")
+RECURRENT_ENCODERS = ("lstm", "gru", "rnn")
+SCALES = ("sqrt_d", "none")
+NORM_POSITIONS = ("post", "pre")
+CONV_PADDINGS = ("same", "valid")
 
-
-KEYED_ONLY_WHEN_SET = ("attn_residual", "mlp_residual")
+# Knobs added after results were committed: left out of a trial's key while at their default
+# (the value here), so the keys of those results stay valid.
+KEYED_ONLY_WHEN_SET = {
+    "attn_residual": None,
+    "mlp_residual": None,
+    "mask_padding": True,
+    "embedding_dropout": None,
+    "freeze_embedding": False,
+    "scale_embedding": False,
+    "pretrained": None,
+    "attn_dropout": 0.0,
+    "scale": "sqrt_d",
+    "causal": False,
+    "head_dim": None,
+    "qkv_bias": True,
+    "norm_position": "post",
+    "conv_padding": "same",
+    "proj_size": 0,
+    "input_len": None,
+}
 
 
 class ConfigError(ValueError):
@@ -43,6 +76,24 @@ class ModelConfig:
     kernel_size: int = 3  # conv1d only
     pool_size: int = 2  # conv1d max-pool between layers
     kernel: str = "sdpa"  # attention kernel, see suite.kernels
+    # False: padding is an ordinary token (trainable embedding, attended to, averaged over), as in
+    # models without masks (the lecture's GlobalAveragePooling1D, the Neuromatch transformer)
+    mask_padding: bool = True
+    embedding_dropout: float | None = None  # dropout after embedding + positions; None → dropout
+    freeze_embedding: bool = False  # the token embedding is not trained (pretrained vectors)
+    scale_embedding: bool = False  # multiply the token embeddings by √dim (Neuromatch Transformer)
+    pretrained: str | None = None  # token vectors to start from, see suite.data.glove (e.g. glove.6B.300d)
+    attn_dropout: float = 0.0  # dropout on the attention weights (Neuromatch DotProductAttention)
+    scale: str = "sqrt_d"  # attention scores divided by √head_dim, or not scaled ("none")
+    causal: bool = False  # each position attends only to itself and earlier positions
+    head_dim: int | None = None  # width of each attention head; None → dim / heads
+    qkv_bias: bool = True  # bias on the query, key and value projections
+    norm_position: str = "post"  # LayerNorm after each residual (post) or before each sublayer (pre)
+    conv_padding: str = "same"  # conv1d: "same" keeps the length, "valid" (Keras' default) shrinks it
+    proj_size: int = 0  # LSTM only: project the hidden state to this width (0: no projection)
+    # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
+    # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
+    input_len: int | None = None
 
     def replace(self, **overrides: Any) -> ModelConfig:
         unknown = sorted(set(overrides) - set(field_names()))
@@ -54,8 +105,8 @@ class ModelConfig:
         """The resolved configuration; knobs added after results existed are left out
         while at their default, so the keys of those results stay valid."""
         out = dataclasses.asdict(self)
-        for name in KEYED_ONLY_WHEN_SET:
-            if out[name] is None:
+        for name, default in KEYED_ONLY_WHEN_SET.items():
+            if out[name] == default and type(out[name]) is type(default):
                 del out[name]
         return out
 
@@ -70,6 +121,66 @@ class ModelConfig:
     def width(self) -> int:
         return self.hidden if self.hidden is not None else self.dim
 
+    @property
+    def head_width(self) -> int:
+        return self.head_dim if self.head_dim is not None else self.dim // self.heads
+
+    @property
+    def input_dropout(self) -> float:
+        return self.dropout if self.embedding_dropout is None else self.embedding_dropout
+
+    def _check_new_knobs(self, seq_len: int) -> None:
+        """The knobs that reproduce the course's models: each applies to some encoders only."""
+        attention = self.encoder in ATTENTION_ENCODERS
+        any_attention = attention or self.encoder == "plain_attention"
+        for name in ("attn_dropout", "scale", "causal"):
+            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not any_attention:
+                raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
+        for name in ("head_dim", "qkv_bias"):
+            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not attention:
+                raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
+        if self.head_dim is not None and self.head_dim < 1:
+            raise ConfigError(f"head_dim must be ≥ 1 or null, got {self.head_dim}")
+        if self.norm_position == "pre" and self.encoder != "transformer":
+            raise ConfigError(
+                f"norm_position='pre' applies only to encoder='transformer', not {self.encoder!r}"
+            )
+        if self.norm_position == "pre" and not self.norm:
+            raise ConfigError("norm_position='pre' needs norm=true (there is no LayerNorm to move)")
+        if self.conv_padding != "same" and self.encoder != "conv1d":
+            raise ConfigError(f"conv_padding applies only to encoder='conv1d', not {self.encoder!r}")
+        if self.proj_size:
+            if self.encoder != "lstm":
+                raise ConfigError(f"proj_size applies only to encoder='lstm', not {self.encoder!r}")
+            if not 0 < self.proj_size < self.width:
+                raise ConfigError(
+                    f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
+                )
+        if self.input_len is not None:
+            if self.encoder == "bow":
+                raise ConfigError("input_len: a bag of words reads every token; set the dataset's max_len")
+            if not 1 <= self.input_len <= seq_len:
+                raise ConfigError(
+                    f"input_len must be between 1 and the dataset's length {seq_len}, got {self.input_len}"
+                )
+        if self.encoder == "bow" and (self.freeze_embedding or self.pretrained):
+            raise ConfigError("a bag of words has no token embedding to freeze or load")
+        if self.pretrained is not None:
+            from suite.data import glove
+
+            try:
+                width = glove.dimension(self.pretrained)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            if width != self.dim:
+                raise ConfigError(f"pretrained={self.pretrained!r} vectors are {width} wide; set dim={width}")
+        if self.attn_dropout and self.kernel == "chunked":
+            raise ConfigError(
+                "attn_dropout needs a kernel that forms the weights (not chunked): naive, sdpa, …"
+            )
+        if self.encoder == "plain_attention" and self.positional == "rope":
+            raise ConfigError("positional='rope' needs query and key projections; plain_attention has none")
+
     def check(self, *, vocab_size: int, seq_len: int) -> None:
         """Refuse what cannot be built or would silently mean nothing."""
         _check_types(self)
@@ -81,8 +192,14 @@ class ModelConfig:
                 raise ConfigError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.hidden is not None and self.hidden < 1:
             raise ConfigError(f"hidden must be ≥ 1 or null, got {self.hidden}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "embedding_dropout", "attn_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        _one_of("scale", self.scale, SCALES)
+        _one_of("norm_position", self.norm_position, NORM_POSITIONS)
+        _one_of("conv_padding", self.conv_padding, CONV_PADDINGS)
+        self._check_new_knobs(seq_len)
         attention = self.encoder in ATTENTION_ENCODERS
         if self.attn_residual is not None and not attention:
             raise ConfigError(
@@ -95,7 +212,7 @@ class ModelConfig:
                 f"heads={self.heads} applies only to attention encoders "
                 f"({', '.join(ATTENTION_ENCODERS)}), not encoder={self.encoder!r}"
             )
-        if attention and self.dim % self.heads:
+        if attention and self.head_dim is None and self.dim % self.heads:
             raise ConfigError(f"heads={self.heads} must divide dim={self.dim}")
         if self.positional == "rope":
             if not attention:
@@ -103,29 +220,38 @@ class ModelConfig:
                     f"positional='rope' rotates attention queries and keys; "
                     f"encoder={self.encoder!r} has no attention (use none, learned or sinusoidal)"
                 )
-            if (self.dim // self.heads) % 2:
-                raise ConfigError(
-                    f"positional='rope' needs an even head width; dim/heads = "
-                    f"{self.dim}/{self.heads} = {self.dim // self.heads}"
-                )
+            if self.head_width % 2:
+                raise ConfigError(f"positional='rope' needs an even head width, got {self.head_width}")
         if self.encoder == "bow" and self.positional != "none":
             raise ConfigError("a bag of words has no positions: bow needs positional='none'")
-        if self.bidirectional and self.encoder != "lstm":
-            raise ConfigError(f"bidirectional applies only to encoder='lstm', not {self.encoder!r}")
-        if self.pooling == "last" and self.encoder not in ("lstm",):
-            raise ConfigError(f"pooling='last' applies only to encoder='lstm', not {self.encoder!r}")
-        if self.positional == "learned" and self.max_len is not None and self.max_len < seq_len:
+        if self.bidirectional and self.encoder not in RECURRENT_ENCODERS:
+            raise ConfigError(
+                f"bidirectional applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
+            )
+        if self.pooling == "last" and self.encoder not in RECURRENT_ENCODERS:
+            raise ConfigError(
+                f"pooling='last' applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
+            )
+        if (
+            self.positional == "learned"
+            and self.max_len is not None
+            and self.max_len < min(seq_len, self.input_len or seq_len)
+        ):
             raise ConfigError(
                 f"max_len={self.max_len} is shorter than the dataset's sequence length {seq_len}"
             )
         if self.encoder == "conv1d":
-            remaining = seq_len
-            for _ in range(self.depth - 1):
-                remaining //= self.pool_size
+            remaining = min(seq_len, self.input_len or seq_len)
+            shrink = self.kernel_size - 1 if self.conv_padding == "valid" else 0
+            for i in range(self.depth):
+                if i > 0:
+                    remaining //= self.pool_size
+                remaining -= shrink
             if remaining < 1:
                 raise ConfigError(
-                    f"conv1d with depth={self.depth} and pool_size={self.pool_size} pools a "
-                    f"length-{seq_len} sequence away; lower depth or pool_size"
+                    f"conv1d with depth={self.depth}, pool_size={self.pool_size} and "
+                    f"conv_padding={self.conv_padding!r} shrinks a length-{seq_len} sequence away; "
+                    f"lower depth, pool_size or kernel_size"
                 )
         if attention:
             from suite import kernels

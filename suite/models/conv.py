@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from suite.models import register_variant
@@ -10,16 +11,22 @@ from suite.models.config import ModelConfig
 
 
 class ConvEncoder(nn.Module):
-    """`depth` × (Conv1d → ReLU), with max-pooling over time between layers."""
+    """`depth` × (Conv1d → ReLU), with max-pooling over time between layers.
+
+    `conv_padding="same"` keeps the length; "valid" (Keras' and the lecture's default) shrinks it
+    by kernel_size − 1 per layer, and an output position is kept if any input in its window was.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.convs = nn.ModuleList(
-            nn.Conv1d(cfg.dim if i == 0 else cfg.width, cfg.width, cfg.kernel_size, padding="same")
+            nn.Conv1d(cfg.dim if i == 0 else cfg.width, cfg.width, cfg.kernel_size, padding=cfg.conv_padding)
             for i in range(cfg.depth)
         )
         self.pool = nn.MaxPool1d(cfg.pool_size)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.valid = cfg.conv_padding == "valid"
+        self.kernel_size = cfg.kernel_size
 
     def forward(self, x, keep):
         h = x.transpose(1, 2)  # (B, D, T): Conv1d wants channels first
@@ -31,10 +38,28 @@ class ConvEncoder(nn.Module):
                 if keep is not None:  # a pooled window is kept if any of it was
                     keep = self.pool(keep.unsqueeze(1).to(h.dtype)).squeeze(1) > 0
             h = self.dropout(torch.relu(conv(h)))
+            if self.valid and keep is not None:  # (B, T - k + 1): a window is kept if any of it was
+                keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0
         return h.transpose(1, 2), keep  # (B, T', C)
 
 
 @register_variant("conv1d")
 def conv1d(**overrides) -> ModelConfig:
-    """Conv1d stack (kernel size, channels = hidden, max-pool between layers) → global average."""
+    """A Conv1d text classifier: `depth` same-padded Conv1d → ReLU layers with max-pooling between them → global average → linear."""
     return ModelConfig(encoder="conv1d", depth=2, pooling="mean").replace(**overrides)
+
+
+@register_variant("lecture_conv1d")
+def lecture_conv1d(**overrides) -> ModelConfig:
+    """The lecture's IMDB Conv1d: Emb(20) → Conv(32, k7, valid) → ReLU → MaxPool(5) → Conv(32, k7) → ReLU → global average → linear."""
+    return ModelConfig(
+        encoder="conv1d",
+        dim=20,
+        hidden=32,
+        depth=2,
+        kernel_size=7,
+        pool_size=5,
+        conv_padding="valid",
+        pooling="mean",
+        mask_padding=False,
+    ).replace(**overrides)

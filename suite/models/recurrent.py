@@ -1,4 +1,5 @@
-"""The LSTM encoder and the "last valid position" pooling it is read out with."""
+"""Recurrent encoders (LSTM, GRU, plain Elman RNN) and the "last valid position" pooling they are
+read out with."""
 
 from __future__ import annotations
 
@@ -8,22 +9,33 @@ from torch import nn
 from suite.models import register_variant
 from suite.models.config import ModelConfig
 
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
-class LstmEncoder(nn.Module):
+
+class RecurrentEncoder(nn.Module):
+    """`depth` layers of the encoder's cell (`nn.LSTM`, `nn.GRU` or tanh `nn.RNN`)."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.lstm = nn.LSTM(
+        extra = {"proj_size": cfg.proj_size} if cfg.proj_size else {}
+        rnn = CELLS[cfg.encoder](
             cfg.dim,
             cfg.width,
             num_layers=cfg.depth,
             batch_first=True,
             bidirectional=cfg.bidirectional,
             dropout=cfg.dropout if cfg.depth > 1 else 0.0,
+            **extra,
         )
+        self.cell = cfg.encoder
+        setattr(self, cfg.encoder, rnn)  # `self.lstm` as before, so parameter names stay
 
     def forward(self, x, keep):
-        h, _ = self.lstm(x)  # (B, T, H · directions)
+        h, _ = getattr(self, self.cell)(x)  # (B, T, H · directions), H = proj_size if set
         return h, keep
+
+
+LstmEncoder = RecurrentEncoder
 
 
 def last_valid(h: torch.Tensor, keep: torch.Tensor | None, bidirectional: bool) -> torch.Tensor:
@@ -46,5 +58,17 @@ def last_valid(h: torch.Tensor, keep: torch.Tensor | None, bidirectional: bool) 
 
 @register_variant("lstm")
 def lstm(**overrides) -> ModelConfig:
-    """LSTM encoder (layers = depth, optional bidirectional), read out at the last token."""
+    """LSTM encoder (layers = depth, optional bidirectional and proj_size), read out at the last token (the lecture's LSTM)."""
     return ModelConfig(encoder="lstm", pooling="last").replace(**overrides)
+
+
+@register_variant("gru")
+def gru(**overrides) -> ModelConfig:
+    """GRU encoder (layers = depth, optional bidirectional), read out at the last token (the lecture's gated RNNs)."""
+    return ModelConfig(encoder="gru", pooling="last").replace(**overrides)
+
+
+@register_variant("rnn")
+def rnn(**overrides) -> ModelConfig:
+    """Plain tanh RNN, h_t = tanh(W[x_t; h_t-1] + b), read out at the last token (the lecture's RNN)."""
+    return ModelConfig(encoder="rnn", pooling="last").replace(**overrides)

@@ -51,7 +51,9 @@ import tarfile
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,6 @@ MIN_SECONDS = 0.01  # a timed sample repeats a short call until it lasts this lo
 MARGIN = 0.10  # current/reference must exceed 1 + MARGIN to count (README: A/A runs stayed within it)
 ALPHA = 0.01  # significance of the one-sided Mann–Whitney test
 NOISY_SPREAD = 0.30  # IQR / median of the per-round current/reference ratios above this: NOISY
-JUDGED_TIERS = ("overhead", "compute")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ def read_accepted(path: Path) -> str | None:
     return words[0]
 
 
+def shown(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
 def find_reference(root: Path, against: str | None = None, accepted: Path | None = None) -> Reference:
     """The commit whose kernels the working tree's are judged against (see the module docstring)."""
     if git(root, "rev-parse", "--is-inside-work-tree") != "true":
@@ -182,7 +187,7 @@ def find_reference(root: Path, against: str | None = None, accepted: Path | None
     recorded = read_accepted(accepted) if accepted else None
     if recorded:
         commit = commit_of(root, recorded)
-        name = accepted.relative_to(root) if accepted.is_relative_to(root) else accepted
+        name = shown(accepted, root)
         if commit is None:
             ref.notes.append(f"{name} names {recorded}, which this clone lacks{unshallow}: ignored")
         elif not is_ancestor(root, commit, head):
@@ -267,7 +272,6 @@ class Pair:
     kernel: str
     case: GateCase
     index: int  # the case's position in the list the workers were set up with
-    judged: bool  # both sides have the kernel, and the case's tier is judged
     new: str | None = None  # why the reference cannot time it, if it cannot
     n: int = 1  # calls per sample, the same on both sides
     current: list[float] = field(default_factory=list)
@@ -279,11 +283,15 @@ class Pair:
 
 
 def calibrate(pairs: list[Pair], current: Worker, reference: Worker) -> None:
-    """Warm every pair up on both sides and fix its calls per sample (a sample lasts MIN_SECONDS)."""
+    """Warm every pair up on both sides and fix its calls per sample (a sample lasts MIN_SECONDS).
+    A kernel that fails at the reference (an older signature, say) is NEW there, not an error."""
     for p in pairs:
         once = current.ask(op="once", pair=[p.kernel, p.index])
         if p.new is None:
-            once = min(once, reference.ask(op="once", pair=[p.kernel, p.index]))
+            try:
+                once = min(once, reference.ask(op="once", pair=[p.kernel, p.index]))
+            except WorkerError as err:
+                p.new = f"fails at the reference: {err}"
         p.n = max(1, int(MIN_SECONDS / max(once, 1e-7)))
 
 
@@ -384,50 +392,43 @@ def compare(
 ) -> list[dict]:
     """Time `names` × `cases` on both sides, round by round, and judge every pair."""
     spec = [[c.shape.batch, c.shape.heads, c.shape.seq_len, c.shape.head_dim, c.mode] for c in cases]
-    current = Worker("current", current_root)
-    try:
+    with ExitStack() as stack:
+        current = stack.enter_context(closing(Worker("current", current_root)))
         try:
-            reference = Worker("reference", reference_root)
+            reference = stack.enter_context(closing(Worker("reference", reference_root)))
         except WorkerError as err:
             raise NoReference(f"the reference's kernels do not import here: {err}") from None
-        try:
-            setup = {"op": "setup", "kernels": names, "cases": spec, "threads": threads}
-            mine = current.ask(**setup, inject=inject)
-            if mine["missing"]:
-                name, why = next(iter(mine["missing"].items()))
-                raise WorkerError(f"current kernels: {name} cannot run on the CPU: {why}")
-            theirs = reference.ask(**setup, inject={})
-            pairs = [
-                Pair(name, case, i, case.tier in JUDGED_TIERS, new=theirs["missing"].get(name))
-                for i, case in enumerate(cases)
-                for name in names
-            ]
-            calibrate(pairs, current, reference)
-            measure(pairs, current, reference, rounds, seed=1, desc="bench-check")
-            gemm = [gemm_seconds(current, i) for i in range(len(cases))]
-            results = []
-            for p in pairs:
-                row = _row(p, gemm[p.index])
-                if p.new is None and p.judged:
+        setup = {"op": "setup", "kernels": names, "cases": spec, "threads": threads}
+        mine = current.ask(**setup, inject=inject)
+        if mine["missing"]:
+            name, why = next(iter(mine["missing"].items()))
+            raise WorkerError(f"current kernels: {name} cannot run on the CPU: {why}")
+        theirs = reference.ask(**setup, inject={})
+        pairs = [
+            Pair(name, case, i, new=theirs["missing"].get(name))
+            for i, case in enumerate(cases)
+            for name in names
+        ]
+        calibrate(pairs, current, reference)
+        measure(pairs, current, reference, rounds, seed=1, desc="bench-check")
+        gemm = [gemm_seconds(current, i) for i in range(len(cases))]
+        results = []
+        for p in pairs:
+            row = _row(p, gemm[p.index])
+            if p.new:
+                row.update(verdict="NEW", new_reason=p.new)
+            else:
+                again = partial(remeasure, p, current, reference, remeasure_rounds)
+                row.update(verdict(p.current, p.reference, margin, again))
+            results.append(row)
+        return results
 
-                    def again(p=p) -> tuple[list[float], list[float]]:
-                        twin = Pair(p.kernel, p.case, p.index, True, n=p.n)
-                        measure(
-                            [twin], current, reference, remeasure_rounds, seed=2, desc=f"re-measuring {p.key}"
-                        )
-                        return twin.current, twin.reference
 
-                    row.update(verdict(p.current, p.reference, margin, again))
-                elif p.new is None:
-                    row.update(verdict="SHOWN", change=row["time_s"] / row["ref_time_s"])
-                else:
-                    row.update(verdict="NEW", new_reason=p.new)
-                results.append(row)
-            return results
-        finally:
-            reference.close()
-    finally:
-        current.close()
+def remeasure(p: Pair, current: Worker, reference: Worker, rounds: int) -> tuple[list[float], list[float]]:
+    """Fresh samples of a suspected regression, on both sides, interleaved as before."""
+    twin = Pair(p.kernel, p.case, p.index, n=p.n)
+    measure([twin], current, reference, rounds, seed=2, desc=f"re-measuring {p.key}")
+    return twin.current, twin.reference
 
 
 def _row(p: Pair, gemm_s: float) -> dict:
@@ -469,6 +470,8 @@ def run(args: argparse.Namespace) -> int:
             f"bench-check: no case matches {args.cases}; cases: {', '.join(c.name for c in CASES)}"
         )
     inject = dict(_parse_inject(s) for s in args.inject_slowdown)
+    if args.rounds < 3 or args.remeasure_rounds < 3:
+        raise SystemExit("bench-check: --rounds and --remeasure-rounds need at least 3 rounds")
     if args.accept:
         return accept(ROOT, ACCEPTED)
     try:
@@ -534,7 +537,7 @@ def run(args: argparse.Namespace) -> int:
         }
         drop = {"current_samples", "reference_samples"}
         append_history(HISTORY, [{**stamp, **{k: v for k, v in r.items() if k not in drop}} for r in results])
-        print(f"bench-check: recorded in {HISTORY.relative_to(ROOT)}")
+        print(f"bench-check: recorded in {HISTORY}")
     return _summary([r["verdict"] for r in results])
 
 
@@ -551,7 +554,7 @@ def _summary(verdicts: list[str]) -> int:
         print(
             f"bench-check: FAILED: {verdicts.count('REGRESSION')} regression(s), confirmed by re-measuring; "
             "if the slowdown is meant, accept it with `make bench-check ARGS=--accept` and commit "
-            f"{ACCEPTED.relative_to(ROOT)}",
+            f"{shown(ACCEPTED, ROOT)}",
             file=sys.stderr,
         )
         return 1
@@ -578,7 +581,7 @@ def accept(root: Path, path: Path) -> int:
         f"{head}\n"
     )
     os.replace(tmp, path)
-    print(f"bench-check: accepted {head[:12]}; commit {path.relative_to(root)} to make it the reference")
+    print(f"bench-check: accepted {head[:12]}; commit {shown(path, root)} to make it the reference")
     return 0
 
 
@@ -636,7 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--accept", action="store_true", help=f"record HEAD as the accepted reference in {ACCEPTED.name}"
     )
-    p.add_argument("--record", action="store_true", help=f"append this run to {HISTORY.relative_to(ROOT)}")
+    p.add_argument(
+        "--record", action="store_true", help="append this run to results/kernels/bench_history.parquet"
+    )
     p.add_argument("--samples", type=Path, default=None, help="write every raw sample to this JSON file")
     p.add_argument("--rounds", type=int, default=ROUNDS, help=f"interleaved rounds (default {ROUNDS})")
     p.add_argument(

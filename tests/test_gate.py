@@ -55,7 +55,9 @@ def test_a_regression_stands_only_if_the_remeasure_agrees():
     slow = [1.5, 1.52, 1.49, 1.51, 1.5, 1.48, 1.53]
     assert gate.verdict(slow, ref, 0.1, lambda: (ref, ref))["verdict"] == "NOISY"
     assert gate.verdict(slow, ref, 0.1, lambda: (slow, ref))["verdict"] == "REGRESSION"
-    assert gate.verdict([0.7, 0.71, 0.69, 0.7, 0.72, 0.7, 0.68], ref, 0.1, never)["verdict"] == "WIN"
+    fast = [0.7, 0.71, 0.69, 0.7, 0.72, 0.7, 0.68]
+    assert gate.verdict(fast, ref, 0.1, lambda: (fast, ref))["verdict"] == "WIN"
+    assert gate.verdict(fast, ref, 0.1, lambda: (ref, ref))["verdict"] == "NOISY"
 
 
 def test_judge_needs_both_the_margin_and_the_rank_test():
@@ -206,7 +208,7 @@ def test_the_gate_catches_an_injected_slowdown_and_records_only_when_asked(tmp_p
     assert not (tmp_path / "history.parquet").exists()
     assert gate.main([*args, "--record"]) == 0
     history = pd.read_parquet(tmp_path / "history.parquet")
-    assert len(history) == 1 and history.loc[0, "verdict"] in {"PASS", "NOISY"}
+    assert len(history) == 1 and history.loc[0, "verdict"] != "REGRESSION"  # under load: maybe NOISY
     assert history.loc[0, "reference"] == gate.commit_of(gate.ROOT, "HEAD")
 
 

@@ -12,7 +12,7 @@ A case is a REGRESSION only when (1) that ratio exceeds 1 + MARGIN, (2) a
 one-sided Mann–Whitney test of the two sides' samples agrees (p < ALPHA) and
 (3) re-measuring the case agrees again with a tight spread of the per-round
 ratios; otherwise a case beyond the margin is NOISY, which warns and passes.
-WIN is the mirror image, without the re-measure. A kernel that the reference
+WIN is the mirror image. A kernel that the reference
 does not have is NEW: timed, not judged. A kernel's % of a GEMM of its shape is
 printed for orientation only.
 
@@ -347,9 +347,9 @@ def judge(current: list[float], reference: list[float], margin: float) -> tuple[
 
 
 def verdict(current: list[float], reference: list[float], margin: float, remeasure) -> dict:
-    """The final verdict of one pair. A suspected REGRESSION is measured again by
+    """The final verdict of one pair. A suspected REGRESSION (or WIN) is measured again by
     `remeasure()` (→ new current and reference samples) and stands only if that agrees and
-    the per-round ratios of both measurements spread at most NOISY_SPREAD."""
+    the per-round ratios of both measurements spread at most NOISY_SPREAD; else NOISY."""
     first, change, p = judge(current, reference, margin)
     out = {
         "verdict": first,
@@ -359,13 +359,13 @@ def verdict(current: list[float], reference: list[float], margin: float, remeasu
         "remeasured": False,
         "remeasure_change": None,
     }
-    if first == "REGRESSION":
+    if first in ("REGRESSION", "WIN"):
         current2, reference2 = remeasure()
         second, change2, p2 = judge(current2, reference2, margin)
         pooled = spread(paired_ratios(current + current2, reference + reference2))
-        confirmed = second == "REGRESSION" and pooled <= NOISY_SPREAD
+        confirmed = second == first and pooled <= NOISY_SPREAD
         out.update(
-            verdict="REGRESSION" if confirmed else "NOISY",
+            verdict=first if confirmed else "NOISY",
             p_value=max(p, p2 if p2 is not None else 1.0),
             spread=pooled,
             remeasured=True,
@@ -425,7 +425,7 @@ def compare(
 
 
 def remeasure(p: Pair, current: Worker, reference: Worker, rounds: int) -> tuple[list[float], list[float]]:
-    """Fresh samples of a suspected regression, on both sides, interleaved as before."""
+    """Fresh samples of a suspected regression or win, on both sides, interleaved as before."""
     twin = Pair(p.kernel, p.case, p.index, n=p.n)
     measure([twin], current, reference, rounds, seed=2, desc=f"re-measuring {p.key}")
     return twin.current, twin.reference

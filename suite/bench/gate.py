@@ -497,10 +497,10 @@ def run(args: argparse.Namespace) -> int:
                 names,
                 cases,
                 inject,
-                args.rounds,
-                args.remeasure_rounds,
-                args.margin,
-                args.threads,
+                rounds=args.rounds,
+                remeasure_rounds=args.remeasure_rounds,
+                margin=args.margin,
+                threads=args.threads,
             )
         except NoReference as why:
             print(f"bench-check: SKIPPED, nothing judged: {why}")
@@ -519,26 +519,31 @@ def run(args: argparse.Namespace) -> int:
             json.dumps({"reference": ref.commit, "inject": inject, "pairs": results}, indent=1)
         )
     if args.record:
-        where = provenance(torch.device("cpu"))
-        stamp = {
-            "run_id": uuid.uuid4().hex[:12],
-            "commit": where["git_commit"],
-            "reference": ref.commit,
-            "a_a": aa,
-            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "host": where["host"],
-            "device_name": where["device_name"],
-            "torch_version": where["torch_version"],
-            "threads": args.threads,
-            "rounds": args.rounds,
-            "margin": args.margin,
-            "load_avg": os.getloadavg()[0],
-            "injected": json.dumps(inject) if inject else None,
-        }
-        drop = {"current_samples", "reference_samples"}
-        append_history(HISTORY, [{**stamp, **{k: v for k, v in r.items() if k not in drop}} for r in results])
-        print(f"bench-check: recorded in {HISTORY}")
+        record(HISTORY, results, ref.commit, aa, inject, args)
     return _summary([r["verdict"] for r in results])
+
+
+def record(path: Path, results: list[dict], reference: str, aa: bool, inject: dict, args) -> None:
+    """Append this run's rows, each saying where, how and against what it was measured."""
+    where = provenance(torch.device("cpu"))
+    stamp = {
+        "run_id": uuid.uuid4().hex[:12],
+        "commit": where["git_commit"],
+        "reference": reference,
+        "a_a": aa,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": where["host"],
+        "device_name": where["device_name"],
+        "torch_version": where["torch_version"],
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "margin": args.margin,
+        "load_avg": os.getloadavg()[0],
+        "injected": json.dumps(inject) if inject else None,
+    }
+    drop = {"current_samples", "reference_samples"}
+    append_history(path, [{**stamp, **{k: v for k, v in r.items() if k not in drop}} for r in results])
+    print(f"bench-check: recorded in {path}")
 
 
 def _summary(verdicts: list[str]) -> int:

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from suite.report.tables import human_bytes  # noqa: E402
@@ -165,6 +166,7 @@ def gate_trend(history: pd.DataFrame, path: Path) -> Path:
         aspect=1.2,
     )
     for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhspan(1 / (1 + margin), 1 + margin, color="grey", alpha=0.15, linewidth=0)
         ax.axhline(1.0, color="black", linewidth=0.8)
     grid.set_axis_labels("gate run", "current / reference time")
@@ -191,7 +193,7 @@ def gate_history(history: pd.DataFrame, figure: Path) -> list[str]:
     if retired:
         lines += [
             f"`{HISTORY}` also keeps {retired} runs of the retired gate (kernel/GEMM ratios against a "
-            "baseline committed from another machine); they are not drawn.",
+            "committed baseline, which do not carry over between machines); they are not drawn.",
             "",
         ]
     if checks.empty:

@@ -199,11 +199,11 @@ def gate_history(history: pd.DataFrame, figure: Path) -> list[str]:
     if checks.empty:
         return [*lines, "No A/B run recorded yet (`make bench-check ARGS=--record`).", ""]
     verdicts = checks["verdict"].value_counts().to_dict()
-    a_a = checks[checks["a_a"]]["run_id"].nunique()
+    a_a, n = checks[checks["a_a"]]["run_id"].nunique(), checks["run_id"].nunique()
     lines += [
-        f"{checks['run_id'].nunique()} recorded runs of `make bench-check` ({a_a} of them A/A: the reference "
+        f"{n} recorded run{'s' if n != 1 else ''} of `make bench-check` ({a_a} A/A: the reference "
         f"had the same kernel code); {demos} demonstration runs with an injected slowdown are left out of the "
-        "figure. Verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())) + ".",
+        "figure. Verdicts: " + ", ".join(f"{count} {v}" for v, count in sorted(verdicts.items())) + ".",
         "",
         f"![gate trend](figures/{gate_trend(checks, figure).name})",
         "",

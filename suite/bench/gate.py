@@ -76,7 +76,7 @@ WORKER = Path(__file__).with_name("gate_worker.py")
 ROUNDS = 9  # interleaved rounds per side and case
 REMEASURE_ROUNDS = 9
 MIN_SECONDS = 0.01  # a timed sample repeats a short call until it lasts this long
-MARGIN = 0.10  # current/reference must exceed 1 + MARGIN to count (README: A/A runs stayed within it)
+MARGIN = 0.10  # current/reference must exceed 1 + MARGIN to count (README: catches 15 %, no false alarm)
 ALPHA = 0.01  # significance of the one-sided Mann–Whitney test
 NOISY_SPREAD = 0.30  # IQR / median of the per-round current/reference ratios above this: NOISY
 

@@ -178,10 +178,14 @@ def find_reference(root: Path, against: str | None = None, accepted: Path | None
             raise NoReference(f"no commit on HEAD's line changes {KERNEL_SOURCES}/")
         parent = commit_of(root, f"{last}^1")
         if parent is None:
-            where = unshallow or " (it is the first commit)"
+            if shallow:  # git log sees the clone's oldest commit as adding every file
+                raise NoReference(
+                    f"this shallow clone's history stops at {last[:12]}, before the commit that last "
+                    f"changed {KERNEL_SOURCES}/ could be found{unshallow}; or pass --against REV"
+                )
             raise NoReference(
-                f"the parent of {last[:12]}, the last commit that changed {KERNEL_SOURCES}/, "
-                f"is not in this clone{where}; pass --against REV to name a reference"
+                f"{last[:12]}, the last commit that changed {KERNEL_SOURCES}/, is the first commit: "
+                "it has no parent to compare with; pass --against REV to name a reference"
             )
         ref = Reference(parent, f"the parent of {last[:12]}, the last commit that changed {KERNEL_SOURCES}/")
     recorded = read_accepted(accepted) if accepted else None

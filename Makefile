@@ -19,9 +19,9 @@ help:
 	@echo "make test                 lint and run the test suite"
 	@echo "make list                 list studies, variants and datasets"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
-	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
+	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray (ARGS=--record keeps the table)"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
-	@echo "make bench-check          the speed-regression gate (ARGS=--update-baseline rewrites the baseline)"
+	@echo "make bench-check          the speed gate: this tree's kernels A/B against a reference commit (ARGS: --against REV, --record, --accept)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ test: $(STAMP) $(TEXTDATA) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 bench-executors: $(STAMP)
-	$(BIN)/python -m suite.bench.executors
+	$(BIN)/python -m suite.bench.executors $(ARGS)
 
 bench-runner: $(STAMP)
 	$(BIN)/python -m suite.bench.runner $(or $(STUDY),ablation_positional) --profile

@@ -71,6 +71,10 @@ def attention_call(
     return forward_backward
 
 
+def matching_gemm_flops(shape: Shape) -> float:
+    return 2.0 * shape.batch * shape.heads * shape.seq_len**2 * shape.head_dim
+
+
 def matching_gemm(shape: Shape, device, dtype) -> tuple[Callable[[], None], float]:
     """The batched GEMM of QKᵀ's shape, (B·H, T, D) × (B·H, D, T), and its FLOPs: a
     yardstick that slows down with the machine exactly as a kernel's products do."""
@@ -83,7 +87,7 @@ def matching_gemm(shape: Shape, device, dtype) -> tuple[Callable[[], None], floa
     def gemm():
         torch.bmm(a, b, out=out)
 
-    return gemm, 2.0 * bh * t * t * d
+    return gemm, matching_gemm_flops(shape)
 
 
 def square_gemm(n: int, device, dtype) -> tuple[Callable[[], None], float]:

@@ -4,10 +4,11 @@ Runs the study from scratch (into a temporary folder, so committed results are
 untouched) serially, on a process pool and on a fresh local Ray cluster, and
 prints a table: wall time including the executor's start-up (pool spawn, Ray
 start), speed-up over serial, and whether the rows match serial's. The table is
-also written, with where it was measured, to results/<study>/executors.md.
+also written, with where it was measured, to a temporary file — or, with
+--record, to the committed results/<study>/executors.md.
 
     python -m suite.bench.executors [--study bench_executors] [--workers 2] [--repeats 1]
-                                    [--executors serial,serial1,processes,ray]
+                                    [--executors serial,serial1,processes,ray] [--record]
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         "--executors", default="serial,processes,ray", help="comma-separated kinds to compare"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="markdown file (default: results/<study>/executors.md)"
+        "--record", action="store_true", help="write the table to results/<study>/executors.md (committed)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="markdown file (default: a temporary file, or see --record)"
     )
     args = parser.parse_args(argv)
 
@@ -113,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     text = tabulate(table, headers=headers, tablefmt="github")
     print("\n" + text)
 
-    out = args.out or default_results_dir() / study.name / "executors.md"
+    if args.out:
+        out = args.out
+    elif args.record:
+        out = default_results_dir() / study.name / "executors.md"
+    else:
+        out = Path(tempfile.mkdtemp(prefix="ablate-executors-")) / "executors.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         f"# Executors on `{study.name}` ({n} trials)\n\n"

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from suite.report.tables import human_bytes  # noqa: E402
@@ -146,14 +147,16 @@ def _loglog(ok: pd.DataFrame, y: str, label: str, path: Path, title: str, gemm: 
 
 
 def gate_trend(history: pd.DataFrame, path: Path) -> Path:
-    """Each gate run's kernel/GEMM time ratio per case, kernel by kernel, in run order."""
+    """Each recorded A/B gate run's current/reference time per case, kernel by kernel, in run
+    order; the band is the margin beyond which a run suspects a regression (or a win)."""
     h = history.sort_values("measured_at").copy()
     h["run"] = pd.factorize(h["run_id"])[0] + 1
+    margin = float(h["margin"].median())
     sns.set_theme(style="whitegrid", context="paper")
     grid = sns.relplot(
         data=h,
         x="run",
-        y="ratio",
+        y="change",
         hue="kernel",
         col="case",
         col_wrap=3,
@@ -161,14 +164,51 @@ def gate_trend(history: pd.DataFrame, path: Path) -> Path:
         marker="o",
         height=2.8,
         aspect=1.2,
-        facet_kws={"sharey": False},
     )
-    grid.set_axis_labels("gate run", "time / matching GEMM time")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.axhspan(1 / (1 + margin), 1 + margin, color="grey", alpha=0.15, linewidth=0)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+    grid.set_axis_labels("gate run", "current / reference time")
     grid.set_titles("{col_name}")
-    grid.figure.suptitle("Speed gate: each kernel's time as a multiple of a GEMM of its shape", y=1.03)
+    grid.figure.suptitle(
+        f"Speed gate: each kernel's time against its reference commit's, same machine, same run "
+        f"(band: ±{margin:.0%} margin)",
+        y=1.03,
+    )
     grid.figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(grid.figure)
     return path
+
+
+def gate_history(history: pd.DataFrame, figure: Path) -> list[str]:
+    """The report's section on the recorded runs of `make bench-check ARGS=--record`."""
+    ab = history["reference"].notna() if "reference" in history else pd.Series(False, index=history.index)
+    retired = history[~ab]["run_id"].nunique()
+    history = history[ab]
+    injected = history["injected"].notna()
+    demos = history[injected]["run_id"].nunique()
+    checks = history[~injected]
+    lines = ["## Speed gate history", ""]
+    if retired:
+        lines += [
+            f"`{HISTORY}` also keeps {retired} runs of the retired gate (kernel/GEMM ratios against a "
+            "committed baseline, which do not carry over between machines); they are not drawn.",
+            "",
+        ]
+    if checks.empty:
+        return [*lines, "No A/B run recorded yet (`make bench-check ARGS=--record`).", ""]
+    verdicts = checks["verdict"].value_counts().to_dict()
+    a_a, n = checks[checks["a_a"]]["run_id"].nunique(), checks["run_id"].nunique()
+    lines += [
+        f"{n} recorded run{'s' if n != 1 else ''} of `make bench-check` ({a_a} A/A: the reference "
+        f"had the same kernel code); {demos} demonstration runs with an injected slowdown are left out of the "
+        "figure. Verdicts: " + ", ".join(f"{count} {v}" for v, count in sorted(verdicts.items())) + ".",
+        "",
+        f"![gate trend](figures/{gate_trend(checks, figure).name})",
+        "",
+    ]
+    return lines
 
 
 def write_kernels_report(results_dir: str | Path) -> Path:
@@ -226,25 +266,7 @@ def write_kernels_report(results_dir: str | Path) -> Path:
 
     history_path = store.dir / HISTORY
     if history_path.exists():
-        history = pd.read_parquet(history_path)
-        injected = history["injected"].notna() if "injected" in history else False
-        demos = history[injected]["run_id"].nunique() if "injected" in history else 0
-        history = history[~injected]
-        if not history.empty:
-            path = gate_trend(history, figures / "gate_trend.png")
-            verdicts = history[history["verdict"] != "BASELINE"]["verdict"].value_counts().to_dict()
-            lines += [
-                "## Speed gate history",
-                "",
-                f"{history['run_id'].nunique()} runs of `make bench-check` recorded in `{HISTORY}` "
-                f"(baselines included; {demos} demonstration runs with an injected slowdown left out "
-                "of the figure). Verdicts of the checks: "
-                + ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
-                + ".",
-                "",
-                f"![gate trend](figures/{path.name})",
-                "",
-            ]
+        lines += gate_history(pd.read_parquet(history_path), figures / "gate_trend.png")
 
     bad = runs[runs["status"] != "ok"]
     if not bad.empty:

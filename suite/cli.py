@@ -123,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(check)
     _add_dirs(check)
 
+    export = sub.add_parser(
+        "export",
+        help="write a study's results to MLflow or TensorBoard",
+        description="Export the results of STUDY (a study name, name+hash, or a results folder) as one "
+        "tracker run per trial: configuration as parameters, curves as step metrics, final metrics. "
+        "Needs the extra: pip install 'ablate[mlflow]' or 'ablate[tensorboard]'.",
+    )
+    export.add_argument("study", metavar="STUDY")
+    export.add_argument("--to", required=True, choices=["mlflow", "tensorboard"], help="the tracker")
+    export.add_argument(
+        "-o",
+        "--out",
+        default=None,
+        help="MLflow: a tracking URI or a folder (default ./mlruns); TensorBoard: a log folder "
+        "(default ./tensorboard)",
+    )
+    _add_dirs(export)
+
     ls = sub.add_parser(
         "list", help="list variants, datasets, kernels or studies", description="List what a study can name."
     )
@@ -140,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.what, args.studies)
         if args.command == "compare":
             return _compare(args.a, args.b, results_dir, args.out)
+        if args.command == "export":
+            return _export(args.study, args.to, args.out, results_dir)
         if args.command == "report":
             if not (results_dir / args.study).is_dir():
                 paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
@@ -241,6 +261,19 @@ def _report(name: str, results_dir: Path) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
+    return 0
+
+
+def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
+    from suite.export import ExportError, export
+
+    folder = Path(study) if (Path(study) / "runs.parquet").is_file() else results_dir / study
+    try:
+        where, count = export(folder, target, out)
+    except ExportError as err:
+        print(f"ablate: {err}", file=sys.stderr)
+        return 2
+    print(f"exported {count} trial(s) of {folder} to {target}: {where}")
     return 0
 
 

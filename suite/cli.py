@@ -39,6 +39,17 @@ def _add_dirs(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Version(argparse.Action):
+    """--version, looking the version up only when asked (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"ablate {paths.package_version()}")
+        parser.exit()
+
+
 STUDY_HELP = (
     "a study name (./studies, then the built-in catalogue: `ablate list studies`) or a path to a YAML file"
 )
@@ -60,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ablate",
         description="Run ablation studies of sequence models and report them with statistics over seeds.",
     )
-    parser.add_argument("--version", action="version", version=f"ablate {paths.package_version()}")
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     import_plugins()
     results_dir = paths.results_dir(args.results)
     try:
@@ -195,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     except (StudyError, ExecutorError, OverrideError) as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting overrides follow options too (`run heads --seeds 2 training.lr=0.1`):
+    argparse fills a nargs="*" positional only once, before such options."""
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "overrides"):
+        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
+        extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _list(what: str, studies_dir: Path | None) -> int:

@@ -115,3 +115,11 @@ def test_a_bad_override_on_the_command_line_is_one_line(write_study, tmp_path, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'lr'?" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_overrides_may_follow_options(write_study, tmp_path, capsys):
+    path = write_study()
+    assert main(["check", str(path), "--seeds", "1", "training.epochs=5", "--results", str(tmp_path)]) == 0
+    assert "tiny+" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["check", str(path), "--bogus"])

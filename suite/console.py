@@ -167,8 +167,9 @@ def speedups(study) -> str:
     executor = getattr(study.spec, "executor", None)
     if cores > 1 and (executor is None or executor.kind == "serial"):
         tips.append(f"--executor processes --workers {cores} (one trial per core)")
-    if getattr(study.spec, "threads", 1) not in (None, 1):
-        tips.append("threads: 1 (small models are fastest on one torch thread)")
+    threads_set = "threads" in getattr(study.spec, "model_fields_set", ())
+    if threads_set and getattr(study.spec, "threads", 1) != 1:
+        tips.append("threads: 1 or leave it out (small models are fastest on one torch thread)")
     tips.append("fewer seeds (--seeds N) or training.epochs=N while exploring")
     return "; ".join(tips)
 

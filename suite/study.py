@@ -99,8 +99,9 @@ class StudySpec(BaseModel):
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
     seeds: int | list[int] = 3
     devices: list[str] = ["cpu"]
-    # torch intra-op threads while the trials run (null: torch's default). Tiny models run fastest
-    # on one: waking a second thread costs more than the op. How trials run, so not in their keys.
+    # torch intra-op threads while the trials run; null: torch's default (all cores). Left out, a
+    # serial run uses 1 (suite.execution): tiny models run fastest on one, since waking a second
+    # thread costs more than the op. How trials run, so not in their keys.
     threads: int | None = Field(None, ge=1)
     model: dict[str, Any] = {}  # overrides applied to every variant
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant

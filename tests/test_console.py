@@ -101,3 +101,15 @@ def test_progress_off_a_terminal_is_plain_lines():
     assert lines[0].startswith("[ablate] tiny: 1/4 trials (25%)") and "seed 0" in lines[0]
     assert lines[-1].startswith("[ablate] tiny: 4/4 trials (100%)")
     assert "\r" not in stream.getvalue()
+
+
+def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_path):
+    study = load_study(write_study(seeds=4, threads=2))
+    store = Store(tmp_path / study.name)
+    done = study.trials()[:2]  # two finished trials took 20 minutes each
+    for t in done:
+        store.write({"key": t.key, "variant": t.variant, "status": "ok", "wall_seconds": 1200.0}, [])
+    text = console.check_report(study, study.path, tmp_path)
+    assert "2 done, 6 to run" in text and "estimate for the 6 to run: 2 h 00 min" in text
+    assert "warning: about 2 h 00 min to run:" in text
+    assert "threads: 1 or leave it out" in text and "fewer seeds (--seeds N)" in text

@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             if not (results_dir / args.study).is_dir():
                 paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
-            return _report(Path(args.study).stem, results_dir)
+            name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
+            return _report(name, results_dir)
         from suite import overrides
 
         path = paths.resolve_study(args.study, args.studies)

@@ -100,13 +100,13 @@ def resolve_study(name_or_path: str, given: Path | None = None) -> Path:
     """The file of a study named by a plain name (searched as above) or by a path to a YAML file."""
     from suite.study import StudyError
 
+    found = find_all(given)
+    listing = ", ".join(found) or "none"
     if looks_like_path(name_or_path):
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path
-        raise StudyError(f"{name_or_path}: no such study file")
-    found = find_all(given)
-    listing = ", ".join(found) or "none"
+        raise StudyError(f"{name_or_path}: no such study file; available studies: {listing}")
     where = " or ".join(str(d) for d in studies_dirs(given))
     if not name_or_path or not PLAIN_NAME.fullmatch(name_or_path) or ".." in name_or_path:
         raise StudyError(

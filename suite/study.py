@@ -251,7 +251,7 @@ def _format_validation(path: Path, err: ValidationError) -> str:
             hint = _did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
             lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
         elif e["type"] == "missing":
-            lines.append(f"{path}: {where}: missing; every study needs it")
+            lines.append(f"{path}: {where}: {e['msg']}")  # its input is the whole mapping: not shown
         else:
             got = e.get("input")
             lines.append(f"{path}: {where}: {e['msg']} (got {got!r})")

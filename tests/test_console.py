@@ -73,7 +73,7 @@ def test_missing_required_keys_name_the_key_without_dumping_the_file(tmp_path, c
     path.write_text("datasets: [reversal]\nseeds: 2\n")
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "variants: missing" in err and "reversal" not in err
+    assert "variants: Field required" in err and "reversal" not in err
 
 
 def test_summary_groups_skipped_and_failed_trials_by_reason(write_study, tmp_path):

@@ -80,3 +80,18 @@ def test_version_flag(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"ablate {paths.package_version()}"
+
+
+def test_provenance_names_the_version_and_only_a_checkouts_commit(monkeypatch):
+    import torch
+
+    from suite import measure
+
+    row = measure.provenance(torch.device("cpu"))
+    assert row["ablate_version"] == paths.package_version()
+    measure.git_commit.cache_clear()
+    monkeypatch.setattr(measure, "checkout_root", lambda: None)  # an installed wheel
+    try:
+        assert measure.git_commit() == "unknown"
+    finally:
+        measure.git_commit.cache_clear()

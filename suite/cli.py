@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from suite.executors import ExecutorError, ExecutorSpec, with_overrides
+from suite import paths
+from suite.executors import ExecutorError, ExecutorSpec
 from suite.executors.worker import import_plugins
-from suite.study import StudyError, find_studies, load_study, study_path
-
-ROOT = Path(__file__).resolve().parent.parent
+from suite.overrides import OverrideError
+from suite.study import StudyError
 
 
 def default_studies_dir() -> Path:
-    env = os.environ.get("ABLATE_STUDIES")
-    if env:
-        return Path(env)
-    local = Path.cwd() / "studies"
-    return local if local.is_dir() else ROOT / "studies"
+    """The user's studies folder, else the built-in catalogue (see suite.paths)."""
+    return paths.user_studies_dir() or paths.builtin_studies_dir()
 
 
 def default_results_dir() -> Path:
-    env = os.environ.get("ABLATE_RESULTS")
-    if env:
-        return Path(env)
-    return Path.cwd() / "results" if (Path.cwd() / "studies").is_dir() else ROOT / "results"
+    return paths.results_dir()
 
 
 def _add_dirs(p: argparse.ArgumentParser) -> None:
@@ -35,14 +28,42 @@ def _add_dirs(p: argparse.ArgumentParser) -> None:
         "--studies",
         type=Path,
         default=None,
-        help="folder of study YAML files (default: ./studies, or $ABLATE_STUDIES)",
+        help="folder of study YAML files, searched before the built-in catalogue "
+        "(default: $ABLATE_STUDIES, else ./studies)",
     )
     p.add_argument(
         "--results",
         type=Path,
         default=None,
-        help="folder of result tables (default: ./results, or $ABLATE_RESULTS)",
+        help="folder of result tables (default: $ABLATE_RESULTS, else ./results of the working directory)",
     )
+
+
+class _Version(argparse.Action):
+    """--version, looking the version up only when asked (importlib.metadata is not free)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"ablate {paths.package_version()}")
+        parser.exit()
+
+
+STUDY_HELP = (
+    "a study name (./studies, then the built-in catalogue: `ablate list studies`) or a path to a YAML file"
+)
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY.PATH=VALUE",
+        help="override a key of the study, e.g. training.lr=0.01 grid.dim=[16,32] devices=[cpu]; "
+        "values are YAML; the results go to results/<study>+<hash of the overrides>",
+    )
+    p.add_argument("--seeds", type=int, metavar="N", help="run seeds 0..N-1 (the override seeds=N)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ablate",
         description="Run ablation studies of sequence models and report them with statistics over seeds.",
     )
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -57,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a study's missing trials into results/<study>/",
         description="Run the trials of STUDY that results/<study>/ does not have yet (failed and skipped ones are tried again), then stop. Results are kept as each trial finishes.",
     )
-    run.add_argument("study", metavar="STUDY", help="a study name: a file studies/STUDY.yaml")
+    run.add_argument("study", metavar="STUDY", help=STUDY_HELP)
+    _add_overrides(run)
     run.add_argument(
         "--force", action="store_true", help="rerun every trial, replacing earlier rows as new ones finish"
     )
@@ -83,13 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write results/<study>/report.md and figures",
         description="Write report.md and figures/*.png from the result tables of STUDY.",
     )
-    report.add_argument("study", metavar="STUDY")
+    report.add_argument(
+        "study", metavar="STUDY", help="a study name, or a results folder name such as heads+1a2b3c4d"
+    )
     _add_dirs(report)
 
     compare = sub.add_parser(
         "compare",
         help="tabulate the differences between two result sets, with CIs",
-        description="Write a markdown table of B − A per variant × dataset × metric with 95%% CIs, and "
+        description="Write a markdown table of B − A per variant × dataset × metric with 95% CIs, and "
         "where each side was measured. A and B are results folders, or study names under --results.",
     )
     compare.add_argument("a", metavar="A", help="a results folder, or a study name under --results")
@@ -99,9 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_dirs(compare)
 
-    check = sub.add_parser("check", help="validate a study and print its trial count, running nothing")
-    check.add_argument("study", metavar="STUDY")
+    check = sub.add_parser(
+        "check",
+        help="validate a study and print its trial count, running nothing",
+        description="Validate STUDY (with any overrides) without running it: the resolved trial count, "
+        "how many the results folder already has, and an estimate of the time the rest will take.",
+    )
+    check.add_argument("study", metavar="STUDY", help=STUDY_HELP)
+    _add_overrides(check)
     _add_dirs(check)
+
+    export = sub.add_parser(
+        "export",
+        help="write a study's results to MLflow or TensorBoard",
+        description="Export the results of STUDY (a study name, name+hash, or a results folder) as one "
+        "tracker run per trial: configuration as parameters, curves as step metrics, final metrics. "
+        "Needs the extra: pip install 'ablate[mlflow]' or 'ablate[tensorboard]'.",
+    )
+    export.add_argument("study", metavar="STUDY")
+    export.add_argument("--to", required=True, choices=["mlflow", "tensorboard"], help="the tracker")
+    export.add_argument(
+        "-o",
+        "--out",
+        default=None,
+        help="MLflow: a tracking URI or a folder (default ./mlruns); TensorBoard: a log folder "
+        "(default ./tensorboard)",
+    )
+    _add_dirs(export)
 
     ls = sub.add_parser(
         "list", help="list variants, datasets, kernels or studies", description="List what a study can name."
@@ -112,51 +161,59 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     import_plugins()
-    studies_dir = args.studies or default_studies_dir()
-    results_dir = args.results or default_results_dir()
+    results_dir = paths.results_dir(args.results)
     try:
         if args.command == "list":
-            return _list(args.what, studies_dir)
+            return _list(args.what, args.studies)
         if args.command == "compare":
             return _compare(args.a, args.b, results_dir, args.out)
-        path = study_path(args.study, studies_dir)
+        if args.command == "export":
+            return _export(args.study, args.to, args.out, results_dir)
         if args.command == "report":
-            return _report(args.study, results_dir)
-        study = load_study(path, vectorize=False if getattr(args, "no_vectorize", False) else None)
-        if args.command == "check":
-            print(f"{path}: {len(study.trials())} trials, valid")
-            return 0
-        executor = with_overrides(
-            getattr(study.spec, "executor", None) or ExecutorSpec(),
-            kind=args.executor,
-            workers=args.workers,
-            address=args.address,
+            if not (results_dir / args.study).is_dir():
+                paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
+            name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
+            return _report(name, results_dir)
+        from suite import overrides
+
+        path = paths.resolve_study(args.study, args.studies)
+        study = overrides.load(
+            path,
+            overrides.parse(args.overrides, args.seeds),
+            vectorize=False if getattr(args, "no_vectorize", False) else None,
         )
+        if args.command == "check":
+            from suite.console import check_report
+
+            print(check_report(study, path, results_dir))
+            return 0
+        from suite.execution import executor_for
+
+        executor = executor_for(study, args.executor, args.workers, args.address)
         return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
-    except (StudyError, ExecutorError) as err:
+    except (StudyError, ExecutorError, OverrideError) as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
 
 
-def _list(what: str, studies_dir: Path) -> int:
-    if what == "studies":
-        for name in find_studies(studies_dir):
-            try:
-                line = load_study(studies_dir / f"{name}.yaml").description.splitlines()[0]
-            except StudyError as err:
-                line = f"(invalid: {str(err).splitlines()[0]})"
-            print(f"{name:24s} {line[:100]}")
-        return 0
-    if what == "variants":
-        from suite.models import REGISTRY
-    elif what == "datasets":
-        from suite.data import REGISTRY
-    else:
-        from suite.kernels import REGISTRY
-    for name in REGISTRY.list():
-        print(f"{name:18s} {REGISTRY.describe(name)}")
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting overrides follow options too (`run heads --seeds 2 training.lr=0.1`):
+    argparse fills a nargs="*" positional only once, before such options."""
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "overrides"):
+        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
+        extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _list(what: str, studies_dir: Path | None) -> int:
+    from suite import console
+
+    print(console.listing(what, studies_dir), end="")
     return 0
 
 
@@ -169,6 +226,8 @@ def _run(
     store = Store(results_dir / study.name)
     # A study of another kind (kernels) describes itself; a training study's meta is built here.
     meta = study.meta() if hasattr(study, "meta") else _train_meta(study)
+    if getattr(study, "overrides", None):
+        meta["overrides"] = study.overrides
     try:
         with store.lock():
             store.write_meta(meta)
@@ -207,10 +266,12 @@ def _train_meta(study) -> dict:
 
 
 def _summary(study, store, counts) -> int:
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    print(f"{study.name}: {summary}; results in {store.dir}")
-    if counts.get("failed"):
-        print(f"ablate: {counts['failed']} trial(s) failed; their rows hold the traceback", file=sys.stderr)
+    from suite.console import summary
+
+    out, problems = summary(study, store, counts)
+    print(out)
+    if problems:
+        print(problems, file=sys.stderr)
     return 0
 
 
@@ -224,6 +285,19 @@ def _report(name: str, results_dir: Path) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
+    return 0
+
+
+def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
+    from suite.export import ExportError, export
+
+    folder = Path(study) if (Path(study) / "runs.parquet").is_file() else results_dir / study
+    try:
+        where, count = export(folder, target, out)
+    except ExportError as err:
+        print(f"ablate: {err}", file=sys.stderr)
+        return 2
+    print(f"exported {count} trial(s) of {folder} to {target}: {where}")
     return 0
 
 

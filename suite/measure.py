@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from suite.paths import checkout_root, package_version
+
 
 def device_available(device: str) -> str | None:
     """None if the device can run trials here, else the reason it cannot."""
@@ -167,8 +169,11 @@ def cpu_name() -> str:
 
 @cache
 def git_commit() -> str:
-    """HEAD's commit, with '-dirty' when tracked code differs from it; 'unknown' outside git."""
-    root = Path(__file__).resolve().parent.parent
+    """HEAD's commit, with '-dirty' when tracked code differs from it; 'unknown' for an installed
+    package (whose folder may sit inside someone else's repository) and outside git."""
+    root = checkout_root()
+    if root is None:
+        return "unknown"
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
@@ -195,6 +200,7 @@ def provenance(device: torch.device) -> dict[str, object]:
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),
+        "ablate_version": package_version(),
         "python_version": platform.python_version(),
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count(),

@@ -16,10 +16,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from suite import data, executors, models
 from suite.artifacts import record as record_artifacts
+from suite.console import progress_bar
 from suite.executors import ExecutorSpec
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import ModelConfig
@@ -324,7 +324,7 @@ def run_study(
     todo = [t for t in trials if t.key not in done]
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
-    bar = tqdm(total=len(todo), desc=study.name, unit="trial", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
     with executors.create(executor or getattr(study.spec, "executor", None) or ExecutorSpec()) as pool:
         for finished in pool.run(plan(todo)):
             for result in finished.results:

@@ -8,6 +8,7 @@ Everything is checked when the study loads, before any trial runs.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
@@ -93,13 +94,14 @@ class AnchorSpec(BaseModel):
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(min_length=1)  # the question the study answers
+    description: str = ""  # the question the study answers; the report opens with it
     variants: list[str | dict[str, Any]] = Field(min_length=1)
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
     seeds: int | list[int] = 3
     devices: list[str] = ["cpu"]
-    # torch intra-op threads while the trials run (null: torch's default). Tiny models run fastest
-    # on one: waking a second thread costs more than the op. How trials run, so not in their keys.
+    # torch intra-op threads while the trials run; null: torch's default (all cores). Left out, a
+    # serial run uses 1 (suite.execution): tiny models run fastest on one, since waking a second
+    # thread costs more than the op. How trials run, so not in their keys.
     threads: int | None = Field(None, ge=1)
     model: dict[str, Any] = {}  # overrides applied to every variant
     grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
@@ -185,6 +187,11 @@ def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | N
     """Parse, validate and expand a study file; raise StudyError naming what is wrong.
     `vectorize` overrides the file's training.vectorize (the CLI's --no-vectorize)."""
     path = Path(path)
+    return study_from_mapping(read_study_file(path), path, name, vectorize=vectorize)
+
+
+def read_study_file(path: Path) -> dict[str, Any]:
+    """A study file's YAML mapping, loaded safely and not yet validated."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -193,6 +200,13 @@ def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | N
         raise StudyError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def study_from_mapping(
+    raw: dict[str, Any], path: Path, name: str | None = None, *, vectorize: bool | None = None
+) -> Study:
+    """Validate and expand a study's mapping (from its file, perhaps with command-line overrides)."""
     if raw.get("kind", "train") == "kernels":
         from suite.bench.spec import load_kernel_study
 
@@ -234,11 +248,19 @@ def _format_validation(path: Path, err: ValidationError) -> str:
         if e["type"] == "extra_forbidden":
             section = SECTIONS.get(tuple(loc[:-1]))
             allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
-            lines.append(f"{path}: {where}: unknown key{allowed}")
+            hint = _did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
+            lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
+        elif e["type"] == "missing":
+            lines.append(f"{path}: {where}: {e['msg']}")  # its input is the whole mapping: not shown
         else:
             got = e.get("input")
             lines.append(f"{path}: {where}: {e['msg']} (got {got!r})")
     return "\n".join(dict.fromkeys(lines))
+
+
+def _did_you_mean(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
 
 
 def _key_path(loc: tuple) -> str:
@@ -297,7 +319,8 @@ def _expand(study: Study) -> list[Trial]:
     for key, values in spec.grid.items():
         if key not in models.config.field_names():
             raise StudyError(
-                f"{path}: grid.{key}: unknown model parameter; "
+                f"{path}: grid.{key}: unknown model parameter"
+                f"{_did_you_mean(key, models.config.field_names())}; "
                 f"allowed: {', '.join(models.config.field_names())}"
             )
         if not values:

@@ -24,7 +24,7 @@ class ExecutorSpec(BaseModel):
     kind: Literal["serial", "processes", "ray"] = "serial"
     # processes: pool size (default: CPU cores); ray: most units in flight (default: what the cluster's CPUs hold)
     workers: int | None = Field(None, ge=1)
-    # torch threads per worker (default: all cores serially, cores ÷ workers on processes, cpus_per_unit on ray)
+    # torch threads per worker (default: 1 serially, see suite.execution; cores ÷ workers on processes; cpus_per_unit on ray)
     threads: int | None = Field(None, ge=1)
     # processes: how workers start; fork is not offered (a forked child can hang in its first matmul)
     start_method: Literal["spawn", "forkserver"] = "spawn"

@@ -1,0 +1,247 @@
+"""What `ablate` prints: listings, `check`'s plan, progress, and the end-of-run summary.
+
+Progress is a tqdm bar on a terminal and a plain line every `LINE_EVERY_S` seconds
+otherwise (a log file or a pipe gets no carriage returns or empty bars).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+WIDTH = 100
+LINE_EVERY_S = 30.0
+LONG_S = 15 * 60  # `check` suggests faster settings past this estimate
+MIN_SEEDS_FOR_TESTS = 3  # suite.report gives no interval or test below this
+
+
+def paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph as one line: whole sentences, never cut."""
+    text = inspect.cleandoc(doc or "").split("\n\n")[0]
+    return " ".join(text.split())
+
+
+def first_sentence(text: str) -> str:
+    """A description's opening sentence (a study's question), whole."""
+    return re.split(r"(?<=[.?!])\s", paragraph(text), maxsplit=1)[0]
+
+
+def entry(name: str, text: str, width: int = 20) -> str:
+    indent = " " * width
+    return textwrap.fill(
+        text or "(no description)",
+        WIDTH,
+        initial_indent=f"{name:{width - 1}s} ",
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+
+
+def listing(what: str, studies_dir: Path | None = None) -> str:
+    """`ablate list WHAT`: every entry with its description and, for datasets and variants,
+    its parameters with their defaults."""
+    lines = []
+    if what == "studies":
+        from suite import paths
+        from suite.study import StudyError, load_study
+
+        for name, path in paths.find_all(studies_dir).items():
+            where = "built-in" if paths.is_builtin(path) else str(path.parent)
+            try:
+                text = first_sentence(load_study(path).description) or "(no description)"
+            except StudyError as err:
+                text = f"(invalid: {str(err).splitlines()[0]})"
+            lines.append(entry(name, f"{text} [{where}]", 24))
+        return "\n".join(lines) + "\n" if lines else "no studies found\n"
+    if what == "datasets":
+        from suite.data import REGISTRY
+
+        for name in REGISTRY.list():
+            factory = REGISTRY.get(name)
+            params = ", ".join(
+                f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values()
+            )
+            lines.append(entry(name, paragraph(factory.__doc__)))
+            lines.append(entry("", f"parameters: {params or 'none'}"))
+    elif what == "variants":
+        from suite.models import REGISTRY
+        from suite.models.config import ModelConfig
+
+        defaults = ModelConfig().to_dict()
+        for name in REGISTRY.list():
+            factory = REGISTRY.get(name)
+            preset = REGISTRY.create(name).to_dict()
+            changed = ", ".join(f"{k}={v!r}" for k, v in preset.items() if defaults.get(k) != v)
+            lines.append(entry(name, paragraph(factory.__doc__)))
+            lines.append(entry("", f"sets: {changed or 'the ModelConfig defaults'}"))
+        lines.append(
+            entry(
+                "",
+                "every variant takes any ModelConfig knob; defaults: "
+                + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
+            )
+        )
+    else:
+        from suite.kernels import REGISTRY
+
+        for name in REGISTRY.list():
+            lines.append(entry(name, paragraph(REGISTRY.get(name).__doc__)))
+    return "\n".join(lines) + "\n"
+
+
+def check_report(study, path: Path, results_dir: Path) -> str:
+    """`ablate check`: the resolved plan, what the results folder already holds, an estimate
+    of the rest from earlier runs, and warnings a user acts on before a long run."""
+    from suite.store import Store
+
+    trials = study.trials()
+    keys = {t.key for t in trials}
+    store = Store(results_dir / study.name)
+    runs = store.runs()
+    done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(("ok", "diverged"))] if len(runs) else runs
+    done = set(done_rows["key"]) if len(done_rows) else set()
+    missing = [t for t in trials if t.key not in done]
+    lines = [
+        f"{path}: valid",
+        f"{study.name}: {len(trials)} trials{_shape(study, trials)}",
+        f"results in {store.dir}: {len(done)} done, {len(missing)} to run",
+    ]
+    estimate = estimate_seconds(missing, done_rows)
+    if missing and estimate is not None:
+        lines.append(
+            f"estimate for the {len(missing)} to run: {duration(estimate)} (from the wall time of "
+            f"{len(done_rows)} earlier trial(s); load and executor change it)"
+        )
+    elif missing:
+        lines.append("estimate: none yet (no earlier runs of these trials in the results folder)")
+    lines += [f"warning: {w}" for w in warnings(study, trials, estimate)]
+    return "\n".join(lines)
+
+
+def _shape(study, trials) -> str:
+    if not hasattr(study.spec, "variants"):
+        return ""
+    variants = len(dict.fromkeys(t.variant for t in trials))
+    datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
+    seeds = len(dict.fromkeys(t.seed for t in trials))
+    devices = len(dict.fromkeys(t.device for t in trials))
+    return f" ({variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s))"
+
+
+def estimate_seconds(missing, done_rows) -> float | None:
+    """Median wall seconds of earlier trials of the same variant (else of any), times what is missing."""
+    if not missing or done_rows is None or not len(done_rows) or "wall_seconds" not in done_rows:
+        return None
+    by_variant = done_rows.groupby("variant")["wall_seconds"].median().to_dict()
+    overall = float(done_rows["wall_seconds"].median())
+    return float(sum(by_variant.get(t.variant, overall) for t in missing))
+
+
+def warnings(study, trials, estimate: float | None) -> list[str]:
+    out = []
+    spec = study.spec
+    if hasattr(spec, "description") and not study.description:
+        out.append("no description: the report will not open with the study's question (add `description:`)")
+    baseline = getattr(spec, "baseline", None)
+    seeds = len(dict.fromkeys(t.seed for t in trials))
+    if baseline and seeds < MIN_SEEDS_FOR_TESTS:
+        out.append(
+            f"{seeds} seed(s): comparisons with the baseline {baseline!r} need ≥ {MIN_SEEDS_FOR_TESTS} "
+            "seeds; the report will give no interval or test (--seeds 10 or seeds: 10)"
+        )
+    if estimate is not None and estimate > LONG_S:
+        out.append(f"about {duration(estimate)} to run: {speedups(study)}")
+    return out
+
+
+def speedups(study) -> str:
+    """The knobs that shorten a long study, in the order they usually help."""
+    cores = os.cpu_count() or 1
+    tips = []
+    executor = getattr(study.spec, "executor", None)
+    if cores > 1 and (executor is None or executor.kind == "serial"):
+        tips.append(f"--executor processes --workers {cores} (one trial per core)")
+    threads_set = "threads" in getattr(study.spec, "model_fields_set", ())
+    if threads_set and getattr(study.spec, "threads", 1) != 1:
+        tips.append("threads: 1 or leave it out (small models are fastest on one torch thread)")
+    tips.append("fewer seeds (--seeds N) or training.epochs=N while exploring")
+    return "; ".join(tips)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def summary(study, store, counts: dict[str, int]) -> tuple[str, str]:
+    """The end of a run: counts on one line; skipped and failed trials grouped by reason (stderr)."""
+    counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    out = f"{study.name}: {counted or 'nothing to run'}; results in {store.dir}"
+    runs = store.runs()
+    if not len(runs):
+        return out, ""
+    keys = {t.key for t in study.trials()}
+    bad = runs[runs["key"].isin(keys) & runs["status"].isin(("failed", "skipped"))]
+    groups = Counter((r.status, reason(r.error)) for r in bad.itertuples())
+    lines = [f"ablate: {n} {status}: {why}" for (status, why), n in sorted(groups.items())]
+    if any(status == "failed" for status, _ in groups):
+        lines.append(f"ablate: a failed trial's row and logs/<key>.log in {store.dir} hold its traceback")
+    return out, "\n".join(lines)
+
+
+def reason(error: str | None) -> str:
+    """The line of an error that says why: a traceback's last line, a skip's whole reason."""
+    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no reason recorded"
+
+
+class LineProgress:
+    """tqdm's interface as one plain line every `every` seconds, for logs and pipes."""
+
+    def __init__(self, total: int, desc: str, every: float = LINE_EVERY_S, file=None):
+        self.total, self.desc, self.every = total, desc, every
+        self.file = file or sys.stderr
+        self.n = 0
+        self.postfix = ""
+        self.started = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.n >= self.total:
+            self.last = now
+            self._line(now)
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+
+    def _line(self, now: float) -> None:
+        elapsed = now - self.started
+        eta = elapsed / self.n * (self.total - self.n) if self.n else 0.0
+        pct = 100 * self.n / self.total if self.total else 100
+        print(
+            f"[ablate] {self.desc}: {self.n}/{self.total} trials ({pct:.0f}%), {duration(elapsed)} elapsed, "
+            f"ETA {duration(eta)}" + (f" · last: {self.postfix}" if self.postfix else ""),
+            file=self.file,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True):
+    """A tqdm bar on a terminal; plain periodic lines elsewhere; nothing when disabled."""
+    if enabled and not sys.stderr.isatty():
+        return LineProgress(total, desc)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="trial", disable=not enabled, dynamic_ncols=True)

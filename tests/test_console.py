@@ -1,0 +1,115 @@
+import io
+
+import pandas as pd
+
+from suite import console
+from suite.cli import build_parser, main
+from suite.store import Store
+from suite.study import load_study
+
+
+def test_listings_keep_whole_sentences_and_show_parameters(capsys):
+    assert main(["list", "datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters: V=8, T=8, n=2000, seed=0, eval_len=None" in out  # order's defaults
+    assert "(Zoology's MQAR with one query per sequence, as a V-K-1-way classification)." in " ".join(
+        out.split()
+    )
+    assert main(["list", "variants"]) == 0
+    out = capsys.readouterr().out
+    assert "sets: encoder='lstm', pooling='last'" in out
+    assert "every variant takes any ModelConfig knob; defaults: encoder='mlp'" in " ".join(out.split())
+    assert all(len(line) <= console.WIDTH for line in out.splitlines())
+
+
+def test_help_texts_are_complete():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert "95% CIs" in commands["compare"].format_help() and "%%" not in commands["compare"].format_help()
+    for name, sub in commands.items():
+        assert sub.description, f"ablate {name} has no description"
+
+
+def test_check_counts_done_and_missing_and_estimates_the_rest(write_study, tmp_path, capsys):
+    path = write_study(variants=["mean"], seeds=2, baseline="mean")
+    results = tmp_path / "r"
+    assert main(["check", str(path), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials (1 variants × 1 datasets × 2 seeds × 1 device(s))" in out
+    assert "0 done, 2 to run" in out and "estimate: none yet" in out
+    assert "need ≥ 3 seeds" in out  # a baseline with 2 seeds: no test can run
+    assert main(["run", str(path), "--results", str(results), "--no-progress", "--seeds", "1"]) == 0
+    capsys.readouterr()
+    # seeds=1 ran into its own folder; the study's own folder is still empty
+    assert main(["check", str(path), "--results", str(results)]) == 0
+    assert "0 done, 2 to run" in capsys.readouterr().out
+    assert main(["run", str(path), "--results", str(results), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(path), "--results", str(results), "--seeds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "0 done, 3 to run" in out
+    assert main(["check", str(path), "--results", str(results)]) == 0
+    assert "2 done, 0 to run" in capsys.readouterr().out
+
+
+def test_estimate_uses_earlier_wall_times_per_variant():
+    class T:
+        def __init__(self, variant):
+            self.variant = variant
+
+    done = pd.DataFrame({"variant": ["a", "a", "b"], "wall_seconds": [10.0, 30.0, 100.0]})
+    assert console.estimate_seconds([T("a"), T("b"), T("c")], done) == 20 + 100 + 30  # c: the overall median
+
+
+def test_a_study_without_description_is_valid_and_check_says_what_it_costs(write_study, capsys, tmp_path):
+    path = write_study(description="")
+    assert load_study(path).description == ""
+    assert main(["check", str(path), "--results", str(tmp_path)]) == 0
+    assert "no description" in capsys.readouterr().out
+
+
+def test_missing_required_keys_name_the_key_without_dumping_the_file(tmp_path, capsys):
+    path = tmp_path / "bare.yaml"
+    path.write_text("datasets: [reversal]\nseeds: 2\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "variants: Field required" in err and "reversal" not in err
+
+
+def test_summary_groups_skipped_and_failed_trials_by_reason(write_study, tmp_path):
+    study = load_study(write_study(seeds=3))
+    store = Store(tmp_path / "s")
+    trials = study.trials()
+    for i, t in enumerate(trials):
+        status, error = (
+            ("skipped", "CUDA is not available") if i < 3 else ("failed", "Traceback …\nValueError: boom")
+        )
+        store.write({"key": t.key, "variant": t.variant, "status": status, "error": error}, [])
+    out, problems = console.summary(study, store, {"ok": 0, "skipped": 3, "failed": 3})
+    assert out.startswith(f"{study.name}: 3 skipped, 3 failed; results in")
+    assert "ablate: 3 skipped: CUDA is not available" in problems
+    assert "ablate: 3 failed: ValueError: boom" in problems
+
+
+def test_progress_off_a_terminal_is_plain_lines():
+    stream = io.StringIO()
+    bar = console.LineProgress(total=4, desc="tiny", every=0.0, file=stream)
+    bar.set_postfix_str("mean · reversal · seed 0")
+    bar.update(1)
+    bar.update(3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[ablate] tiny: 1/4 trials (25%)") and "seed 0" in lines[0]
+    assert lines[-1].startswith("[ablate] tiny: 4/4 trials (100%)")
+    assert "\r" not in stream.getvalue()
+
+
+def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_path):
+    study = load_study(write_study(seeds=4, threads=2))
+    store = Store(tmp_path / study.name)
+    done = study.trials()[:2]  # two finished trials took 20 minutes each
+    for t in done:
+        store.write({"key": t.key, "variant": t.variant, "status": "ok", "wall_seconds": 1200.0}, [])
+    text = console.check_report(study, study.path, tmp_path)
+    assert "2 done, 6 to run" in text and "estimate for the 6 to run: 2 h 00 min" in text
+    assert "warning: about 2 h 00 min to run:" in text
+    assert "threads: 1 or leave it out" in text and "fewer seeds (--seeds N)" in text

@@ -1,0 +1,58 @@
+"""Exports are read back with each library's own reader."""
+
+import json
+
+import pytest
+
+from suite.cli import main
+
+
+@pytest.fixture
+def results(write_study, tmp_path):
+    path = write_study(variants=["mean"], seeds=2)
+    folder = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(folder), "--no-progress"]) == 0
+    return folder
+
+
+def test_mlflow_file_store_holds_a_run_per_trial(results, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps its file store behind it
+    pytest.importorskip("mlflow", reason="mlflow-skinny is not installed (the mlflow extra)")
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlruns"
+    assert main(["export", "tiny", "--to", "mlflow", "--out", str(store), "--results", str(results)]) == 0
+    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    run = next(r for r in runs if r.data.params["seed"] == "0")
+    assert run.data.params["variant"] == "mean" and json.loads(run.data.params["model.dim"]) == 2
+    assert json.loads(run.data.params["training.lr"]) == 0.01
+    assert run.data.tags["status"] == "ok" and run.info.status == "FINISHED"
+    curve = client.get_metric_history(run.info.run_id, "train/loss")
+    assert [m.step for m in curve] == [0, 5, 10, 15, 20]  # epochs 20, history every 5
+    assert run.data.metrics["final_loss"] == pytest.approx(curve[-1].value)
+    assert "train_samples_per_s" in run.data.metrics
+
+
+def test_tensorboard_event_files_hold_curves_and_finals(results, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (the tensorboard extra)")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logs = tmp_path / "tb"
+    assert main(["export", "tiny", "--to", "tensorboard", "--out", str(logs), "--results", str(results)]) == 0
+    folder = logs / "tiny" / "mean" / "reversal" / "seed1"
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    curve = events.Scalars("train/loss")
+    assert [e.step for e in curve] == [0, 5, 10, 15, 20]
+    assert events.Scalars("final/final_loss")[0].value == pytest.approx(curve[-1].value, rel=1e-6)
+    assert "final/train_samples_per_s" in scalars
+    assert "config" in "".join(events.Tags()["tensors"])
+
+
+def test_export_without_results_or_library_is_one_line(tmp_path, capsys):
+    assert main(["export", "nothing", "--to", "tensorboard", "--results", str(tmp_path)]) == 2
+    assert "no results to export" in capsys.readouterr().err

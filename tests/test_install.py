@@ -1,0 +1,100 @@
+"""The built wheel, installed (not editable) into a fresh venv, works from any folder.
+
+The fresh venv sees this venv's packages through a .pth line, so torch and the rest are
+not downloaded again; `ablate` itself comes only from the wheel (the editable install's
+finder is in a .pth file of this venv, which a .pth line does not run).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install")]
+
+
+def sh(*cmd, cwd: Path, env=None) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, f"{cmd} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with the wheel built from this checkout's sources; returns its bin folder."""
+    tmp = tmp_path_factory.mktemp("install")
+    src = tmp / "src"  # build from a copy: setuptools writes build/ and *.egg-info beside the sources
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("suite", "studies"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    sh(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "dist", ".", cwd=src)
+    (wheel,) = (tmp / "dist").glob("ablate-*.whl")
+    venv = tmp / "venv"
+    sh(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp)
+    python = venv / "bin" / "python"
+    purelib = Path(
+        sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp).stdout.strip()
+    )
+    (purelib / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    sh(*pip, "--python", python, "install", "--no-deps", "--no-index", wheel, cwd=tmp)
+    return venv / "bin"
+
+
+def clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ABLATE_")} | {"PYTHONPATH": ""}
+
+
+def test_installed_ablate_finds_the_catalogue_and_writes_results_where_it_runs(installed, tmp_path):
+    env = clean_env()
+    where = sh(installed / "python", "-c", "import suite; print(suite.__file__)", cwd=tmp_path, env=env)
+    site = Path(where.stdout.strip()).parent.parent
+    assert str(site).startswith(str(installed.parent)), "suite must come from the wheel"
+
+    listed = sh(installed / "ablate", "list", "studies", cwd=tmp_path, env=env).stdout
+    assert "ablation_positional" in listed and "[built-in]" in listed
+
+    (tmp_path / "studies").mkdir()
+    study = {
+        "variants": ["mean"],
+        "datasets": ["reversal"],
+        "seeds": 2,
+        "model": {"dim": 2},
+        "training": {"epochs": 3, "history_every": 3},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False},
+        "threads": 1,
+    }
+    (tmp_path / "studies" / "mine.yaml").write_text(yaml.safe_dump(study))
+    listed = sh(installed / "ablate", "list", "studies", cwd=tmp_path, env=env).stdout
+    assert "mine" in listed and "heads" in listed  # the user's folder and the catalogue
+
+    sh(installed / "ablate", "run", "mine", "--no-progress", cwd=tmp_path, env=env)
+    runs = pd.read_parquet(tmp_path / "results" / "mine" / "runs.parquet")
+    assert list(runs["status"]) == ["ok", "ok"]
+    assert set(runs["ablate_version"]) == {json.loads(json.dumps(_version()))}
+    assert set(runs["git_commit"]) == {"unknown"}  # no checkout: the version says what ran
+    assert not (site / "results").exists() and not (site / "studies").exists()
+
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    sh(installed / "ablate", "run", "../studies/mine.yaml", "seeds=1", "--no-progress", cwd=other, env=env)
+    (folder,) = (other / "results").iterdir()
+    assert folder.name.startswith("mine+")
+    assert json.loads((folder / "study.json").read_text())["overrides"] == {"seeds": 1}
+
+
+def _version() -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -492,7 +492,9 @@ def _why(err: Exception) -> str:
 
 
 def _migrate(table: pa.Table, expected: tuple[str, ...]) -> tuple[pa.Table, list[str]]:
-    """Add the columns an older table lacks, as nulls; say which."""
+    """Add the columns an older table (one without a schema version) lacks, as nulls; say which."""
+    if SCHEMA_KEY in (table.schema.metadata or {}):
+        return table, []
     added = [c for c in expected if c not in table.column_names]
     for column in added:
         kind = pa.string() if column in ("status", "error") else pa.float64()

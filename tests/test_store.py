@@ -90,3 +90,102 @@ def test_concurrent_run_is_refused_by_the_cli(write_study, tmp_path):
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3 and "is being written by" in err
     assert not (tmp_path / "r" / "tiny" / "runs.parquet").exists()
+
+
+def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write_many([(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}], [])])
+    store.write_many([(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}], [])])
+    assert not store.runs_path.exists()  # nothing rewritten: two fragments
+    assert len(list(store.fragments_dir.glob("*.runs.parquet"))) == 2
+    before = (store.runs(), store.history())
+    store.compact()
+    assert not list(store.fragments_dir.iterdir())
+    pd.testing.assert_frame_equal(before[0], store.runs())
+    pd.testing.assert_frame_equal(before[1], store.history())
+    assert pd.read_parquet(store.runs_path)["key"].tolist() == ["a", "b"]
+
+
+def test_a_write_reads_nothing(tmp_path, monkeypatch):
+    """A write's cost cannot grow with the study: it reads neither the tables nor the fragments."""
+    import pyarrow.parquet as pq
+
+    store = Store(tmp_path / "s")
+    for i in range(3):
+        store.write(row(f"k{i}", 1.0), [{"key": f"k{i}", "step": 0, "loss": 1.0}])
+    store.compact()
+    store.write(row("x", 1.0), [])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a write read a table")
+
+    monkeypatch.setattr(pq, "read_table", refuse)
+    monkeypatch.setattr(pq, "ParquetFile", refuse)
+    store.write(row("y", 1.0), [{"key": "y", "step": 0, "loss": 1.0}])
+
+
+def test_any_table_rides_along_and_is_replaced_with_its_trial(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write_many([{"runs": row("a", 1.0), "history": [], "predictions": [{"key": "a", "p": 0.1}]}])
+    store.write_many([(row("b", 1.0), [], [], [{"key": "b", "p": 0.2}])])  # a 4-tuple: predictions
+    assert sorted(store.table("predictions")["key"]) == ["a", "b"]
+    with store.lock():
+        pass  # compacts
+    assert (store.dir / "predictions.parquet").exists() and "predictions" in store.tables()
+    store.write(row("a", 0.5), [])  # rerun of a without predictions: its stale ones go
+    assert store.table("predictions")["key"].tolist() == ["b"]
+
+
+def test_a_fragment_without_its_runs_file_does_not_count_and_is_swept(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    # a writer killed between a unit's history and its runs fragment
+    pd.DataFrame([{"key": "b", "step": 0, "loss": 9.0}]).to_parquet(
+        store.fragments_dir / "000000000099.history.parquet"
+    )
+    (store.dir / ".runs.parquet.123.tmp").write_bytes(b"half")
+    assert set(store.history()["key"]) == {"a"} and store.finished_keys() == {"a"}
+    with store.lock():
+        assert not (store.fragments_dir / "000000000099.history.parquet").exists()
+        assert not (store.dir / ".runs.parquet.123.tmp").exists()
+    assert store.check().ok
+
+
+def test_killed_in_the_middle_of_compaction_readers_see_the_same_rows(tmp_path, monkeypatch):
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.compact()
+    store.write(row("a", 0.5), [{"key": "a", "step": 0, "loss": 0.5}])
+    store.write(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}])
+    expected = (store.runs(), store.history())
+    real = store._write_file
+    calls = []
+
+    def dies_after_history(path, table):
+        calls.append(path.name)
+        if path.name == "runs.parquet":
+            raise KeyboardInterrupt  # history is compacted, runs is not
+        real(path, table)
+
+    monkeypatch.setattr(store, "_write_file", dies_after_history)
+    with pytest.raises(KeyboardInterrupt):
+        store.compact()
+    assert calls == ["history.parquet", "runs.parquet"]
+    pd.testing.assert_frame_equal(expected[0], store.runs())
+    pd.testing.assert_frame_equal(expected[1], store.history())
+    monkeypatch.undo()
+    store.compact()
+    pd.testing.assert_frame_equal(expected[0], store.runs())
+    pd.testing.assert_frame_equal(expected[1], store.history())
+
+
+def test_compacted_tables_carry_their_schema_version(tmp_path):
+    import pyarrow.parquet as pq
+
+    from suite.store import SCHEMA_KEY, SCHEMA_VERSION
+
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.compact()
+    for path in (store.runs_path, store.history_path):
+        assert pq.read_schema(path).metadata[SCHEMA_KEY] == str(SCHEMA_VERSION).encode()

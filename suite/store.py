@@ -253,6 +253,10 @@ class Store:
             )
         return _migrate(table, self._expected(name))[0]
 
+    def pending(self) -> int:
+        """How many written units wait to be compacted."""
+        return len(self._fragment_files())
+
     def _fragment_files(self, all_files: bool = False) -> dict[int, dict[str, Path]]:
         """Fragments by number, each {table: path}; only committed ones (with a runs file) unless
         `all_files`."""
@@ -488,7 +492,10 @@ def _has_schema_key(path: Path) -> bool:
 
 
 def _why(err: Exception) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "magic bytes not found" in text:
+        return "not a whole parquet file: truncated or overwritten"
+    return re.sub(r"^Could not open Parquet input source '[^']*': ", "", text)
 
 
 def _migrate(table: pa.Table, expected: tuple[str, ...]) -> tuple[pa.Table, list[str]]:

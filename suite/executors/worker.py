@@ -24,12 +24,22 @@ STOPPED = "[ablate] worker stopped (SIGTERM) before the unit finished"
 _spool = None  # the spool file of the unit this process is running, if any
 
 
+class PluginError(ImportError):
+    """A module named in $ABLATE_PLUGINS that cannot be imported."""
+
+
 def import_plugins() -> None:
     """Import the modules named in $ABLATE_PLUGINS (comma-separated): they register
     extra variants or datasets, which a worker must know before it runs a unit."""
     for name in os.environ.get(PLUGINS_ENV, "").split(","):
         if name.strip():
-            importlib.import_module(name.strip())
+            try:
+                importlib.import_module(name.strip())
+            except Exception as err:
+                raise PluginError(
+                    f"${PLUGINS_ENV} names {name.strip()!r}, which cannot be imported "
+                    f"({type(err).__name__}: {err}); fix the module or remove it from ${PLUGINS_ENV}"
+                ) from err
 
 
 def set_threads(threads: int) -> None:

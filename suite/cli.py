@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -237,6 +238,7 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None
     from suite.runner import run_study
     from suite.store import Store, free_space, is_disk_full
 
+    signal.signal(signal.SIGTERM, _terminated)  # unwind as for Ctrl-C: stop workers, keep results
     store = Store(results_dir / study.name)
     # A study of another kind (kernels) describes itself; a training study's meta is built here.
     meta = study.meta() if hasattr(study, "meta") else _train_meta(study)
@@ -255,6 +257,10 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None
             DISK_FULL,
         ) from err
     return _summary(study, store, counts)
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _kept(study, store) -> str:

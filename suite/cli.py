@@ -215,10 +215,11 @@ def _list(what: str, studies_dir: Path) -> int:
         from suite.study import StudyError, find_studies, load_study
 
         for name in find_studies(studies_dir):
+            path = studies_dir / f"{name}.yaml"
             try:
-                line = load_study(studies_dir / f"{name}.yaml").description.splitlines()[0]
+                line = load_study(path).description.splitlines()[0]
             except StudyError as err:
-                line = f"(invalid: {str(err).splitlines()[0]})"
+                line = f"(invalid: {str(err).splitlines()[0].removeprefix(f'{path}: ')})"
             except Exception as err:  # noqa: BLE001 - one bad study must not hide the others
                 line = f"(invalid: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             print(f"{name:24s} {line[:100]}")

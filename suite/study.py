@@ -382,6 +382,8 @@ def _expand(study: Study) -> list[Trial]:
             resolved = data.resolve_params(name, params)
             _check_param_types(name, resolved, where, path)
             datasets.append(data.create(name, **resolved))
+        except StudyError:
+            raise
         except (UnknownNameError, ValueError, TypeError) as err:
             raise StudyError(f"{path}: {where}: {err}") from None
 

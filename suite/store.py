@@ -229,7 +229,7 @@ class Store:
         for seq in sorted(fragments):
             path = fragments[seq].get(name)
             if path is not None:
-                part = _read_file(path)
+                part = self._read_fragment(path)
                 keys = [k for k, s in winner.items() if s == seq]
                 parts.append(part.filter(pc.is_in(part["key"], pa.array(keys, pa.string()))))
         nonempty = [p for p in parts if p.num_rows]
@@ -238,7 +238,18 @@ class Store:
         return _concat(nonempty)
 
     def _fragment_keys(self, runs_file: Path) -> list[str]:
-        return pq.read_table(runs_file, columns=["key"])["key"].to_pylist()
+        return self._read_fragment(runs_file, columns=["key"])["key"].to_pylist()
+
+    def _read_fragment(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return _read_file(path, columns)
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError) as err:
+            raise StoreError(
+                f"{path} is damaged ({_why(err)}); run `ablate doctor {self.dir.name} --fix` "
+                f"(or `ablate run {self.dir.name}`) to drop it and rerun its trials"
+            ) from None
 
     def _read_compacted(self, name: str) -> pa.Table | None:
         """The compacted table, migrated to the current schema; a clear error if it is damaged."""
@@ -293,7 +304,8 @@ class Store:
         seq = self._next_seq()
         for name in sorted(rows, key=lambda n: n == "runs"):  # runs last: it commits the fragment
             if rows[name]:
-                self._write_file(self.fragments_dir / f"{seq:012d}.{name}.parquet", _to_arrow(rows[name]))
+                path = self.fragments_dir / f"{seq:012d}.{name}.parquet"
+                self._write_file(path, _to_arrow(rows[name]), durable=False)
 
     def _next_seq(self) -> int:
         if self._seq is None:
@@ -319,12 +331,19 @@ class Store:
                 path.unlink(missing_ok=True)
         self._seq = None
 
-    def _write_file(self, path: Path, table: pa.Table) -> None:
+    def _write_file(self, path: Path, table: pa.Table, durable: bool = True) -> None:
+        """Write a whole file under a temporary name, then rename it: a reader or a kill -9 never
+        meets half a file. `durable` also fsyncs (the compacted tables); a fragment is not fsynced,
+        which costs most of a write on a busy disk: a process killed keeps what the kernel has,
+        and one lost to a power cut is found damaged on the next open and its trials run again."""
         metadata = {**(table.schema.metadata or {}), SCHEMA_KEY: str(SCHEMA_VERSION).encode()}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             pq.write_table(table.replace_schema_metadata(metadata), tmp)
-            _fsync_and_rename(tmp, path)
+            if durable:
+                _fsync_and_rename(tmp, path)
+            else:
+                os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a full disk must not stay full of our temporary file
             raise
@@ -460,9 +479,9 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _read_file(path: Path) -> pa.Table:
+def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     """A parquet file without pandas' index metadata: the store's tables have no index."""
-    table = pq.read_table(path)
+    table = pq.read_table(path, columns=columns)
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k == SCHEMA_KEY}
     return table.replace_schema_metadata(metadata or None)
 

@@ -8,7 +8,7 @@ CONSTRAINTS ?= .ci/constraints.txt
 STUDY ?=
 ABLATE := $(BIN)/ablate
 
-.PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors
+.PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors bench-scale
 
 help:
 	@echo "make study STUDY=<name>   run a study, then write results/<name>/report.md"
@@ -16,6 +16,7 @@ help:
 	@echo "make list                 list studies, variants and datasets"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray"
+	@echo "make bench-scale          ms per trial at 100/1,000/10,000 one-epoch trials and where it goes (SIZES=...)"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
 	@echo "make bench-check          the speed-regression gate (ARGS=--update-baseline rewrites the baseline)"
 
@@ -58,6 +59,10 @@ bench-executors: $(STAMP)
 
 bench-runner: $(STAMP)
 	$(BIN)/python -m suite.bench.runner $(or $(STUDY),ablation_positional) --profile
+
+SIZES ?= 100 1000 10000
+bench-scale: $(STAMP)
+	$(BIN)/python -m suite.bench.scale --sizes $(SIZES)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench/bench_kernels.py -p no:xdist -q --benchmark-only \

@@ -2,7 +2,7 @@
 `artifacts.parquet`, and any other table the runner hands over, by name.
 
 Append-only. Each unit of work is written once, as a fragment per table under
-`.fragments/` (`<seq>.<table>.parquet`), its runs fragment last: a fragment
+`.fragments/` (`<number>.<table>.parquet`), its runs fragment last: a fragment
 without its runs file is a write that never finished and does not count. So a
 write costs the same at trial 10 and at trial 10,000. The committed
 `<table>.parquet` files are compacted from the fragments when the write lock is
@@ -61,7 +61,7 @@ EXPECTED = {"runs": ("status", "error")}
 EXPECTED_TRAINING = {"runs": ("final_loss", "final_accuracy", "best_loss", "best_accuracy")}  # not kernels
 # Positions of a (row, history, artifacts, ...) tuple handed to `write_many`.
 TUPLE_TABLES = ("runs", "history", "artifacts", "predictions")
-_FRAGMENT = re.compile(r"^(\d{12})\.([A-Za-z0-9_]+)\.parquet$")
+_FRAGMENT = re.compile(r"^(\d{20})\.([A-Za-z0-9_]+)\.parquet$")
 
 
 class StoreLocked(RuntimeError):
@@ -304,13 +304,16 @@ class Store:
         seq = self._next_seq()
         for name in sorted(rows, key=lambda n: n == "runs"):  # runs last: it commits the fragment
             if rows[name]:
-                path = self.fragments_dir / f"{seq:012d}.{name}.parquet"
+                path = self.fragments_dir / f"{seq:020d}.{name}.parquet"
                 self._write_file(path, _to_arrow(rows[name]), durable=False)
 
     def _next_seq(self) -> int:
+        """Fragment numbers grow: above every fragment there when this writer began, and from the
+        clock, so that two Store objects writing one folder (tests do) cannot collide."""
         if self._seq is None:
             self._seq = max(self._fragment_files(all_files=True), default=0) + 1
-        seq, self._seq = self._seq, self._seq + 1
+        seq = max(self._seq, time.time_ns())
+        self._seq = seq + 1
         return seq
 
     def compact(self) -> None:

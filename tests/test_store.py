@@ -141,12 +141,12 @@ def test_a_fragment_without_its_runs_file_does_not_count_and_is_swept(tmp_path):
     store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
     # a writer killed between a unit's history and its runs fragment
     pd.DataFrame([{"key": "b", "step": 0, "loss": 9.0}]).to_parquet(
-        store.fragments_dir / "000000000099.history.parquet"
+        store.fragments_dir / "00000000000000000099.history.parquet"
     )
     (store.dir / ".runs.parquet.123.tmp").write_bytes(b"half")
     assert set(store.history()["key"]) == {"a"} and store.finished_keys() == {"a"}
     with store.lock():
-        assert not (store.fragments_dir / "000000000099.history.parquet").exists()
+        assert not (store.fragments_dir / "00000000000000000099.history.parquet").exists()
         assert not (store.dir / ".runs.parquet.123.tmp").exists()
     assert store.check().ok
 
@@ -189,3 +189,13 @@ def test_compacted_tables_carry_their_schema_version(tmp_path):
     store.compact()
     for path in (store.runs_path, store.history_path):
         assert pq.read_schema(path).metadata[SCHEMA_KEY] == str(SCHEMA_VERSION).encode()
+
+
+def test_two_store_objects_on_one_folder_do_not_overwrite_each_other(tmp_path):
+    first, second = Store(tmp_path / "s"), Store(tmp_path / "s")
+    first.write(row("a", 1.0), [])
+    second.write(row("b", 1.0), [])
+    first.write(row("c", 1.0), [])
+    second.write(row("a", 0.5), [])  # the latest write of a trial wins
+    runs = first.runs().set_index("key")
+    assert sorted(runs.index) == ["a", "b", "c"] and runs.loc["a", "final_loss"] == 0.5

@@ -214,7 +214,8 @@ def _list(what: str, studies_dir: Path) -> int:
     if what == "studies":
         from suite.study import StudyError, find_studies, load_study
 
-        for name in find_studies(studies_dir):
+        names = find_studies(studies_dir)
+        for name in names:
             path = studies_dir / f"{name}.yaml"
             try:
                 line = load_study(path).description.splitlines()[0]
@@ -223,6 +224,8 @@ def _list(what: str, studies_dir: Path) -> int:
             except Exception as err:  # noqa: BLE001 - one bad study must not hide the others
                 line = f"(invalid: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             print(f"{name:24s} {line[:100]}")
+        for link in sorted(p for p in studies_dir.glob("*.yaml") if p.stem not in names):
+            print(f"{link.stem:24s} (skipped: a link to {link.resolve()}, outside {studies_dir})")
         return 0
     if what == "variants":
         from suite.models import REGISTRY

@@ -3,6 +3,7 @@ key, a non-zero exit, at once, and nothing written."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 
@@ -117,7 +118,8 @@ def test_a_link_in_studies_to_a_file_outside_is_refused(write_study, tmp_path, c
     assert code == 2 and "outside" in err and "linked.yaml" in err and len(err.strip().splitlines()) == 1
     assert ablate(capsys, "check", "inside", "--studies", str(path.parent))[0] == 0
     assert main(["list", "studies", "--studies", str(path.parent)]) == 0
-    assert "linked" not in capsys.readouterr().out.split()
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "(skipped: a link to" in listed["linked"] and "A tiny study" in listed["inside"]
 
 
 def test_workers_0_is_refused(write_study, tmp_path, capsys):
@@ -140,3 +142,26 @@ def test_debug_shows_the_traceback(write_study, monkeypatch):
     monkeypatch.setenv("ABLATE_PLUGINS", "no_such_plugin_module")
     with pytest.raises(ImportError):
         main(["--debug", "check", "tiny", "--studies", str(path.parent)])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
+def test_a_ray_address_nobody_answers_is_one_line_at_once(write_study, tmp_path, capsys):
+    path = write_study()
+    started = time.perf_counter()
+    code, err = ablate(
+        capsys,
+        "run",
+        "tiny",
+        "--studies",
+        str(path.parent),
+        "--results",
+        str(tmp_path / "r"),
+        "--no-progress",
+        "--executor",
+        "ray",
+        "--address",
+        "127.0.0.1:1",
+    )
+    assert time.perf_counter() - started < 60
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "no Ray cluster answers at 127.0.0.1:1" in err

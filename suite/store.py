@@ -2,7 +2,8 @@
 `artifacts.parquet`, and any other table the runner hands over, by name.
 
 Append-only. Each unit of work is written once, as a fragment per table under
-`.fragments/` (`<number>.<table>.parquet`), its runs fragment last: a fragment
+`.fragments/` (`<number>.<table>.arrow`, Arrow IPC: ten times cheaper to write and read
+than parquet at this size), its runs fragment last: a fragment
 without its runs file is a write that never finished and does not count. So a
 write costs the same at trial 10 and at trial 10,000. The committed
 `<table>.parquet` files are compacted from the fragments when the write lock is
@@ -41,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 RUNS = "runs.parquet"
@@ -61,7 +63,7 @@ EXPECTED = {"runs": ("status", "error")}
 EXPECTED_TRAINING = {"runs": ("final_loss", "final_accuracy", "best_loss", "best_accuracy")}  # not kernels
 # Positions of a (row, history, artifacts, ...) tuple handed to `write_many`.
 TUPLE_TABLES = ("runs", "history", "artifacts", "predictions")
-_FRAGMENT = re.compile(r"^(\d{20})\.([A-Za-z0-9_]+)\.parquet$")
+_FRAGMENT = re.compile(r"^(\d{20})\.([A-Za-z0-9_]+)\.arrow$")
 
 
 class StoreLocked(RuntimeError):
@@ -304,7 +306,7 @@ class Store:
         seq = self._next_seq()
         for name in sorted(rows, key=lambda n: n == "runs"):  # runs last: it commits the fragment
             if rows[name]:
-                path = self.fragments_dir / f"{seq:020d}.{name}.parquet"
+                path = self.fragments_dir / f"{seq:020d}.{name}.arrow"
                 self._write_file(path, _to_arrow(rows[name]), durable=False)
 
     def _next_seq(self) -> int:
@@ -342,7 +344,7 @@ class Store:
         metadata = {**(table.schema.metadata or {}), SCHEMA_KEY: str(SCHEMA_VERSION).encode()}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            pq.write_table(table.replace_schema_metadata(metadata), tmp)
+            _write_table(table.replace_schema_metadata(metadata), tmp, path.suffix)
             if durable:
                 _fsync_and_rename(tmp, path)
             else:
@@ -427,7 +429,7 @@ class Store:
         for _, files in sorted(self._fragment_files().items()):
             for path in files.values():
                 try:
-                    pq.read_metadata(path)
+                    _read_file(path)
                 except (pa.ArrowException, OSError) as err:
                     health.problems.append(f"{path} is damaged: {_why(err)}")
                     if fix:
@@ -482,9 +484,20 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def _write_table(table: pa.Table, path: Path, suffix: str) -> None:
+    if suffix == ".arrow":
+        feather.write_feather(table, path, compression="uncompressed")
+    else:
+        pq.write_table(table, path)
+
+
 def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A parquet file without pandas' index metadata: the store's tables have no index."""
-    table = pq.read_table(path, columns=columns)
+    """A table file (parquet, or an Arrow fragment) without pandas' index metadata: the
+    store's tables have no index."""
+    if path.suffix == ".arrow":
+        table = feather.read_table(path, columns=columns, memory_map=False)
+    else:
+        table = pq.read_table(path, columns=columns)
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k == SCHEMA_KEY}
     return table.replace_schema_metadata(metadata or None)
 

@@ -9,6 +9,7 @@ import os
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
@@ -156,18 +157,20 @@ def test_a_read_only_results_folder_is_one_line(write_study, tmp_path, capsys):
 def test_a_full_disk_says_what_was_kept_and_leaves_no_temporary_file(finished, capsys, monkeypatch):
     studies, results, store = finished
     before = {p.name: p.read_bytes() for p in store.dir.glob("*.parquet")}
-    real = pq.write_table
+    import suite.store
+
+    real = suite.store._write_table
     writes = []
 
-    def fills_up(table, where, *args, **kwargs):
+    def fills_up(table, where, suffix):
         writes.append(where)
         if len(writes) >= 3:  # the first unit's fragments fit, then the disk is full
             with open(where, "wb") as f:
                 f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device", str(where))
-        return real(table, where, *args, **kwargs)
+        return real(table, where, suffix)
 
-    monkeypatch.setattr(pq, "write_table", fills_up)
+    monkeypatch.setattr(suite.store, "_write_table", fills_up)
     code, _, err = ablate(
         capsys, "run", "tiny", "--force", "--studies", studies, "--results", results, "--no-progress"
     )
@@ -186,8 +189,8 @@ def test_readers_never_see_a_half_written_unit(tmp_path):
     invisible, and every table read stays consistent with runs."""
     store = Store(tmp_path / "s")
     store.write({"key": "a", "status": "ok"}, [{"key": "a", "step": 0}])
-    pq.write_table(
-        pa.table({"key": ["b"], "step": [0]}), store.fragments_dir / "00000000000000000007.history.parquet"
+    feather.write_feather(
+        pa.table({"key": ["b"], "step": [0]}), store.fragments_dir / "00000000000000000007.history.arrow"
     )
     assert set(store.history()["key"]) == set(store.runs()["key"]) == {"a"}
     assert json.dumps(sorted(store.tables())) == '["history", "runs"]'

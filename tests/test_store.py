@@ -97,7 +97,7 @@ def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_pat
     store.write_many([(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}], [])])
     store.write_many([(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}], [])])
     assert not store.runs_path.exists()  # nothing rewritten: two fragments
-    assert len(list(store.fragments_dir.glob("*.runs.parquet"))) == 2
+    assert len(list(store.fragments_dir.glob("*.runs.arrow"))) == 2
     before = (store.runs(), store.history())
     store.compact()
     assert not list(store.fragments_dir.iterdir())
@@ -108,6 +108,7 @@ def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_pat
 
 def test_a_write_reads_nothing(tmp_path, monkeypatch):
     """A write's cost cannot grow with the study: it reads neither the tables nor the fragments."""
+    import pyarrow.feather as feather
     import pyarrow.parquet as pq
 
     store = Store(tmp_path / "s")
@@ -121,6 +122,7 @@ def test_a_write_reads_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq, "read_table", refuse)
     monkeypatch.setattr(pq, "ParquetFile", refuse)
+    monkeypatch.setattr(feather, "read_table", refuse)
     store.write(row("y", 1.0), [{"key": "y", "step": 0, "loss": 1.0}])
 
 
@@ -140,13 +142,13 @@ def test_a_fragment_without_its_runs_file_does_not_count_and_is_swept(tmp_path):
     store = Store(tmp_path / "s")
     store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
     # a writer killed between a unit's history and its runs fragment
-    pd.DataFrame([{"key": "b", "step": 0, "loss": 9.0}]).to_parquet(
-        store.fragments_dir / "00000000000000000099.history.parquet"
+    pd.DataFrame([{"key": "b", "step": 0, "loss": 9.0}]).to_feather(
+        store.fragments_dir / "00000000000000000099.history.arrow"
     )
     (store.dir / ".runs.parquet.123.tmp").write_bytes(b"half")
     assert set(store.history()["key"]) == {"a"} and store.finished_keys() == {"a"}
     with store.lock():
-        assert not (store.fragments_dir / "00000000000000000099.history.parquet").exists()
+        assert not (store.fragments_dir / "00000000000000000099.history.arrow").exists()
         assert not (store.dir / ".runs.parquet.123.tmp").exists()
     assert store.check().ok
 

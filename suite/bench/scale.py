@@ -110,6 +110,44 @@ def run_case(seeds: int, vectorize: bool) -> dict:
         return result
 
 
+def store_only(sizes: list[int]) -> None:
+    """The store alone: write N one-trial units shaped like a real trial's (a 40-column run row,
+    100 history rows) and time each write; print the median at the start and end, and the
+    compaction. No training runs, so this part of the cost is seen without the rest's noise."""
+    import statistics
+
+    import pandas as pd
+
+    from suite.store import Store
+
+    root = Path(__file__).resolve().parents[2]
+    runs = pd.read_parquet(root / "results" / "ablation_positional" / "runs.parquet")
+    history = pd.read_parquet(root / "results" / "ablation_positional" / "history.parquet")
+    row = runs.iloc[0].to_dict()
+    curve = history[history["key"] == row["key"]].to_dict("records")
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="ablate-bench-store-") as tmp:
+            store = Store(Path(tmp) / "s")
+            times = []
+            for i in range(size):
+                key = f"{i:016x}"
+                started = time.perf_counter()
+                store.write_many([({**row, "key": key}, [{**h, "key": key} for h in curve], [])])
+                times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            if hasattr(store, "compact"):
+                store.compact()
+            compact = time.perf_counter() - started
+            head, tail = times[: min(50, size)], times[-min(50, size) :]
+            print(
+                f"store alone, {size:,} units: {statistics.median(head) * 1e3:.2f} ms per write over the "
+                f"first {len(head)}, {statistics.median(tail) * 1e3:.2f} ms over the last {len(tail)}; "
+                f"compaction {compact:.2f} s ({compact / size * 1e3:.2f} ms per trial); "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suite.bench.scale", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
@@ -117,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", nargs="+", choices=["alone", "vectorized"], default=["alone", "vectorized"]
     )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--store-only", action="store_true", help="time the store alone, no training")
     args = parser.parse_args(argv)
+    if args.store_only:
+        store_only(args.sizes)
+        return 0
     if args.child:
         tmp, name, out, started = args.child
         return child(str(Path(tmp) / "results"), str(Path(tmp) / "studies"), name, out, float(started))

@@ -60,3 +60,13 @@ def test_planning_a_study_does_not_import_dynamo():
     root = __import__("pathlib").Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert out.returncode == 0, out.stderr
+
+
+def test_doctor_finds_every_committed_result_folder_healthy(capsys):
+    """The committed tables (written by earlier versions of the store) read as they are."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    assert main(["doctor", "--results", str(results)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.endswith(": ok") for line in lines), lines

@@ -1,11 +1,11 @@
 """Result tables of one study: `runs.parquet` (a row per trial), `history.parquet` (curves),
 `artifacts.parquet`, and any other table the runner hands over, by name.
 
-Append-only. Each unit of work is written once, as a fragment per table under
-`.fragments/` (`<number>.<table>.arrow`, Arrow IPC: ten times cheaper to write and read
-than parquet at this size), its runs fragment last: a fragment
-without its runs file is a write that never finished and does not count. So a
-write costs the same at trial 10 and at trial 10,000. The committed
+Append-only. Each unit of work is written once, as one fragment file under
+`.fragments/` (`<number>.unit`: each table's rows of the unit as an Arrow IPC stream,
+ten times cheaper to write and read than parquet at this size), under a temporary
+name and then renamed, so a unit is there whole or not at all. A write costs the
+same at trial 10 and at trial 10,000. The committed
 `<table>.parquet` files are compacted from the fragments when the write lock is
 released (the end of every run, interrupted or not) and on demand
 (`ablate doctor --fix`): each compacted file is replaced atomically (temporary
@@ -16,7 +16,7 @@ fragment that holds it wins, for every table (a rerun's fragment drops stale
 history, never duplicates it). A study killed at any moment leaves readable
 tables and loses only the units in flight. One writer at a time: a lock file
 held with flock, released by the kernel even after kill -9; whoever takes the
-lock removes what dead writers left (`*.tmp`, unfinished fragments).
+lock removes what dead writers left (`*.tmp`).
 
 Tables check themselves: every file written carries a schema version in its
 parquet metadata; on open a table must be readable and hold its required
@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -42,7 +43,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 RUNS = "runs.parquet"
@@ -63,7 +63,8 @@ EXPECTED = {"runs": ("status", "error")}
 EXPECTED_TRAINING = {"runs": ("final_loss", "final_accuracy", "best_loss", "best_accuracy")}  # not kernels
 # Positions of a (row, history, artifacts, ...) tuple handed to `write_many`.
 TUPLE_TABLES = ("runs", "history", "artifacts", "predictions")
-_FRAGMENT = re.compile(r"^(\d{20})\.([A-Za-z0-9_]+)\.arrow$")
+_FRAGMENT = re.compile(r"^(\d{20})\.unit$")
+_UNIT_MAGIC = b"ABLATE-UNIT-1\n"  # then the header's length (8 bytes), a JSON header, the streams
 
 
 class StoreLocked(RuntimeError):
@@ -84,6 +85,13 @@ class Health:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass
+class _View:
+    fragments: dict[int, dict[str, pa.Table]]  # number → {table: its rows in that unit}
+    winner: dict[str, int]  # trial key → the latest fragment holding it
+    owned: dict[int, list[str] | None]  # number → the keys it still holds; None: all of its own
 
 
 class Store:
@@ -166,15 +174,10 @@ class Store:
             raise StoreError(f"cannot write results to {self.dir}: {err.strerror}") from None
 
     def _sweep(self) -> None:
-        """Remove temporary files and unfinished fragments: only a dead writer leaves them."""
+        """Remove temporary files: only a dead writer leaves them."""
         for folder in (self.dir, self.fragments_dir):
             for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
                 tmp.unlink(missing_ok=True)
-        committed = set(self._fragment_files())
-        for seq, files in self._fragment_files(all_files=True).items():
-            if seq not in committed:
-                for path in files.values():
-                    path.unlink(missing_ok=True)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -196,7 +199,7 @@ class Store:
     def artifacts(self) -> pd.DataFrame:
         return self.table("artifacts")
 
-    def tables(self) -> list[str]:
+    def tables(self, view: _View | None = None) -> list[str]:
         """The names of the store's tables in the folder, compacted or in fragments. Other
         parquet files beside them (the speed gate's bench_history) are not the store's."""
         names = {n for n in KNOWN if (self.dir / f"{n}.parquet").exists()}
@@ -204,8 +207,8 @@ class Store:
             name = path.name[: -len(".parquet")]
             if name not in names and _has_schema_key(path):
                 names.add(name)
-        for files in self._fragment_files().values():
-            names.update(files)
+        for unit in (view or self._view()).fragments.values():
+            names.update(unit)
         return sorted(names)
 
     def finished_keys(self) -> set[str]:
@@ -218,36 +221,41 @@ class Store:
         table = self._read_arrow(name)
         return pd.DataFrame() if table is None else table.to_pandas()
 
-    def _read_arrow(self, name: str) -> pa.Table | None:
-        fragments = self._fragment_files()
+    def _read_arrow(self, name: str, view: _View | None = None) -> pa.Table | None:
+        view = view or self._view()
         base = self._read_compacted(name)
-        if not fragments:
+        if not view.fragments:
             return base
-        winner: dict[str, int] = {}  # key → the latest fragment holding it
-        for seq in sorted(fragments):
-            for key in self._fragment_keys(fragments[seq]["runs"]):
-                winner[key] = seq
-        parts = [] if base is None else [_drop_keys(base, winner)]
-        for seq in sorted(fragments):
-            path = fragments[seq].get(name)
-            if path is not None:
-                part = self._read_fragment(path)
-                keys = [k for k, s in winner.items() if s == seq]
-                parts.append(part.filter(pc.is_in(part["key"], pa.array(keys, pa.string()))))
+        parts = [] if base is None else [_drop_keys(base, view.winner)]
+        for seq, unit in sorted(view.fragments.items()):
+            part = unit.get(name)
+            if part is not None:
+                owned = view.owned[seq]
+                if owned is not None:  # a later fragment reran some of its trials
+                    part = part.filter(pc.is_in(part["key"], pa.array(owned, pa.string())))
+                parts.append(part)
         nonempty = [p for p in parts if p.num_rows]
         if not nonempty:
             return parts[0] if parts else None
         return _concat(nonempty)
 
-    def _fragment_keys(self, runs_file: Path) -> list[str]:
-        return self._read_fragment(runs_file, columns=["key"])["key"].to_pylist()
+    def _view(self) -> _View:
+        """The committed fragments, and for each the trials it still holds (a later one wins)."""
+        fragments = {seq: self._read_unit(path) for seq, path in sorted(self._fragment_files().items())}
+        keys = {seq: unit["runs"]["key"].to_pylist() for seq, unit in fragments.items()}
+        winner = {key: seq for seq, held in keys.items() for key in held}
+        owned: dict[int, list[str] | None] = {}
+        for seq, held in keys.items():
+            mine = [k for k in held if winner[k] == seq]
+            owned[seq] = None if len(mine) == len(held) else mine
+        return _View(fragments, winner, owned)
 
-    def _read_fragment(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+    def _read_unit(self, path: Path) -> dict[str, pa.Table]:
         try:
-            return _read_file(path, columns)
+            return _read_unit(path)
         except FileNotFoundError:
             raise
-        except (pa.ArrowException, OSError) as err:
+        except (pa.ArrowException, OSError, ValueError) as err:
             raise StoreError(
                 f"{path} is damaged ({_why(err)}); run `ablate doctor {self.dir.name} --fix` "
                 f"(or `ablate run {self.dir.name}`) to drop it and rerun its trials"
@@ -270,17 +278,16 @@ class Store:
         """How many written units wait to be compacted."""
         return len(self._fragment_files())
 
-    def _fragment_files(self, all_files: bool = False) -> dict[int, dict[str, Path]]:
-        """Fragments by number, each {table: path}; only committed ones (with a runs file) unless
-        `all_files`."""
-        out: dict[int, dict[str, Path]] = {}
+    def _fragment_files(self) -> dict[int, Path]:
+        """Fragment files by number."""
         if not self.fragments_dir.is_dir():
-            return out
+            return {}
+        out = {}
         for entry in os.scandir(self.fragments_dir):
             match = _FRAGMENT.match(entry.name)
             if match:
-                out.setdefault(int(match[1]), {})[match[2]] = Path(entry.path)
-        return out if all_files else {seq: files for seq, files in out.items() if "runs" in files}
+                out[int(match[1])] = Path(entry.path)
+        return out
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -303,17 +310,21 @@ class Store:
         if not rows.get("runs"):
             return
         self.fragments_dir.mkdir(parents=True, exist_ok=True)
-        seq = self._next_seq()
-        for name in sorted(rows, key=lambda n: n == "runs"):  # runs last: it commits the fragment
-            if rows[name]:
-                path = self.fragments_dir / f"{seq:020d}.{name}.arrow"
-                self._write_file(path, _to_arrow(rows[name]), durable=False)
+        tables = {name: _with_version(_to_arrow(r)) for name, r in rows.items() if r}
+        path = self.fragments_dir / f"{self._next_seq():020d}.unit"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            _write_unit(tmp, tables)
+            os.replace(tmp, path)  # not fsynced: see _write_file
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _next_seq(self) -> int:
         """Fragment numbers grow: above every fragment there when this writer began, and from the
         clock, so that two Store objects writing one folder (tests do) cannot collide."""
         if self._seq is None:
-            self._seq = max(self._fragment_files(all_files=True), default=0) + 1
+            self._seq = max(self._fragment_files(), default=0) + 1
         seq = max(self._seq, time.time_ns())
         self._seq = seq + 1
         return seq
@@ -324,31 +335,25 @@ class Store:
         fragments = self._fragment_files()
         if not fragments:
             return
-        names = [n for n in self.tables() if n != "runs"] + ["runs"]
+        view = self._view()
+        names = [n for n in self.tables(view) if n != "runs"] + ["runs"]
         for name in names:
-            table = self._read_arrow(name)
+            table = self._read_arrow(name, view)
             if table is not None:
                 self._write_file(self.dir / f"{name}.parquet", table)
-        for seq in sorted(fragments):
-            files = fragments[seq]
-            files.pop("runs").unlink(missing_ok=True)  # the fragment stops counting here
-            for path in files.values():
-                path.unlink(missing_ok=True)
+        for seq in view.fragments:
+            fragments[seq].unlink(missing_ok=True)
         self._seq = None
 
-    def _write_file(self, path: Path, table: pa.Table, durable: bool = True) -> None:
-        """Write a whole file under a temporary name, then rename it: a reader or a kill -9 never
-        meets half a file. `durable` also fsyncs (the compacted tables); a fragment is not fsynced,
-        which costs most of a write on a busy disk: a process killed keeps what the kernel has,
-        and one lost to a power cut is found damaged on the next open and its trials run again."""
-        metadata = {**(table.schema.metadata or {}), SCHEMA_KEY: str(SCHEMA_VERSION).encode()}
+    def _write_file(self, path: Path, table: pa.Table) -> None:
+        """Write a compacted table under a temporary name, fsync it, rename it: a reader or a
+        kill -9 never meets half a file. (Fragments are not fsynced, which would cost most of a
+        write on a busy disk: a killed process keeps what the kernel has, and a fragment lost to
+        a power cut is found damaged on the next open and its trials run again.)"""
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            _write_table(table.replace_schema_metadata(metadata), tmp, path.suffix)
-            if durable:
-                _fsync_and_rename(tmp, path)
-            else:
-                os.replace(tmp, path)
+            _write_table(_with_version(table), tmp)
+            _fsync_and_rename(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)  # a full disk must not stay full of our temporary file
             raise
@@ -395,15 +400,19 @@ class Store:
         if fix and not self._locked:
             raise RuntimeError("Store.check(fix=True) needs the write lock")
         strays = [p for d in (self.dir, self.fragments_dir) if d.is_dir() for p in d.glob(".*.tmp")]
-        unfinished = set(self._fragment_files(all_files=True)) - set(self._fragment_files())
-        if strays or unfinished:
-            health.problems.append(
-                f"{self.dir}: {len(strays)} temporary file(s) and {len(unfinished)} unfinished fragment(s) "
-                "left by a writer that died"
-            )
+        if strays:
+            health.problems.append(f"{self.dir}: {len(strays)} temporary file(s) left by a writer that died")
             if fix:
                 self._sweep()
                 health.repaired.append(f"removed leftovers of a dead writer in {self.dir}")
+        for _, path in sorted(self._fragment_files().items()):
+            try:
+                _read_unit(path)
+            except (pa.ArrowException, OSError, ValueError) as err:
+                health.problems.append(f"{path} is damaged: {_why(err)}")
+                if fix:
+                    path.unlink(missing_ok=True)
+                    health.repaired.append(f"{path} was damaged; its unit's trials run again")
         lost: dict[str, set[str]] = {}  # damaged table → keys it still holds in fragments
         for name in self.tables():
             path = self.dir / f"{name}.parquet"
@@ -426,17 +435,6 @@ class Store:
                         f"{path}: older schema migrated: added column(s) {', '.join(added)} as nulls"
                         + ("; trials without a status run again" if "status" in added else "")
                     )
-        for _, files in sorted(self._fragment_files().items()):
-            for path in files.values():
-                try:
-                    _read_file(path)
-                except (pa.ArrowException, OSError) as err:
-                    health.problems.append(f"{path} is damaged: {_why(err)}")
-                    if fix:
-                        for other in files.values():
-                            other.unlink(missing_ok=True)
-                        health.repaired.append(f"{path} was damaged; its unit's trials run again")
-                    break
         if fix and lost and "runs" not in lost:
             self._drop_orphaned_runs(lost, health)
         return health
@@ -484,20 +482,64 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _write_table(table: pa.Table, path: Path, suffix: str) -> None:
-    if suffix == ".arrow":
-        feather.write_feather(table, path, compression="uncompressed")
-    else:
-        pq.write_table(table, path)
+def _with_version(table: pa.Table) -> pa.Table:
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), SCHEMA_KEY: str(SCHEMA_VERSION).encode()}
+    )
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path)
+
+
+def _write_unit(path: Path, tables: dict[str, pa.Table]) -> None:
+    """One unit's tables in one file: a JSON header of where each table's Arrow IPC stream lies."""
+    bodies, header, offset = [], {}, 0
+    for name, table in tables.items():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        body = sink.getvalue().to_pybytes()
+        header[name] = [offset, len(body)]
+        bodies.append(body)
+        offset += len(body)
+    head = json.dumps(header).encode()
+    _write_bytes(path, b"".join([_UNIT_MAGIC, struct.pack("<Q", len(head)), head, *bodies]))
+
+
+def _write_bytes(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(payload)
+
+
+def _read_unit(path: Path) -> dict[str, pa.Table]:
+    try:
+        return _parse_unit(path.read_bytes())
+    except (KeyError, TypeError, struct.error) as err:
+        raise ValueError(f"not a unit file ({type(err).__name__})") from None
+
+
+def _parse_unit(data: bytes) -> dict[str, pa.Table]:
+    start = len(_UNIT_MAGIC) + 8
+    if not data.startswith(_UNIT_MAGIC) or len(data) < start:
+        raise ValueError("not a whole unit file: truncated or overwritten")
+    (size,) = struct.unpack_from("<Q", data, len(_UNIT_MAGIC))
+    header = json.loads(data[start : start + size])
+    base = start + size
+    tables = {}
+    for name, (offset, length) in header.items():
+        body = data[base + offset : base + offset + length]
+        if len(body) != length:
+            raise ValueError("not a whole unit file: truncated")
+        tables[name] = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    if "runs" not in tables:
+        raise ValueError("a unit file without run rows")
+    return tables
 
 
 def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A table file (parquet, or an Arrow fragment) without pandas' index metadata: the
-    store's tables have no index."""
-    if path.suffix == ".arrow":
-        table = feather.read_table(path, columns=columns, memory_map=False)
-    else:
-        table = pq.read_table(path, columns=columns)
+    """A parquet table without pandas' index metadata: the store's tables have no index."""
+    table = pq.read_table(path, columns=columns)
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k == SCHEMA_KEY}
     return table.replace_schema_metadata(metadata or None)
 

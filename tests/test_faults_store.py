@@ -8,8 +8,6 @@ import json
 import os
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
@@ -159,22 +157,26 @@ def test_a_full_disk_says_what_was_kept_and_leaves_no_temporary_file(finished, c
     before = {p.name: p.read_bytes() for p in store.dir.glob("*.parquet")}
     import suite.store
 
-    real = suite.store._write_table
     writes = []
 
-    def fills_up(table, where, suffix):
-        writes.append(where)
-        if len(writes) >= 3:  # the first unit's fragments fit, then the disk is full
-            with open(where, "wb") as f:
-                f.write(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device", str(where))
-        return real(table, where, suffix)
+    def fills_up(real, where_at):
+        def write(*args):
+            where = args[where_at]
+            writes.append(where)
+            if len(writes) >= 2:  # the first unit fits, then the disk is full
+                with open(where, "wb") as f:
+                    f.write(b"partial")
+                raise OSError(errno.ENOSPC, "No space left on device", str(where))
+            return real(*args)
 
-    monkeypatch.setattr(suite.store, "_write_table", fills_up)
+        return write
+
+    monkeypatch.setattr(suite.store, "_write_bytes", fills_up(suite.store._write_bytes, 0))
+    monkeypatch.setattr(suite.store, "_write_table", fills_up(suite.store._write_table, 1))
     code, _, err = ablate(
         capsys, "run", "tiny", "--force", "--studies", studies, "--results", results, "--no-progress"
     )
-    assert code == 4 and len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+    assert code == 4 and len(err.strip().splitlines()) <= 2 and "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"ablate: no space left on the device writing {store.dir} (")
     assert "MiB free); 4 of 4 trials kept in" in last and "free some space and rerun" in last
@@ -184,13 +186,20 @@ def test_a_full_disk_says_what_was_kept_and_leaves_no_temporary_file(finished, c
     assert len(store.runs()) == 4
 
 
-def test_readers_never_see_a_half_written_unit(tmp_path):
-    """A unit's history fragment without its runs fragment (a writer killed between them) is
-    invisible, and every table read stays consistent with runs."""
+def test_readers_never_see_a_half_written_unit(tmp_path, monkeypatch):
+    """A writer killed while writing a unit leaves only a temporary file: readers see the units
+    before it, whole, and every table stays consistent with runs."""
+    import suite.store
+
     store = Store(tmp_path / "s")
     store.write({"key": "a", "status": "ok"}, [{"key": "a", "step": 0}])
-    feather.write_feather(
-        pa.table({"key": ["b"], "step": [0]}), store.fragments_dir / "00000000000000000007.history.arrow"
-    )
+
+    def killed(path, payload):
+        path.write_bytes(payload[: len(payload) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite.store, "_write_bytes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.write({"key": "b", "status": "ok"}, [{"key": "b", "step": 0}])
     assert set(store.history()["key"]) == set(store.runs()["key"]) == {"a"}
     assert json.dumps(sorted(store.tables())) == '["history", "runs"]'

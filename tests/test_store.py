@@ -97,7 +97,7 @@ def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_pat
     store.write_many([(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}], [])])
     store.write_many([(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}], [])])
     assert not store.runs_path.exists()  # nothing rewritten: two fragments
-    assert len(list(store.fragments_dir.glob("*.runs.arrow"))) == 2
+    assert len(list(store.fragments_dir.glob("*.unit"))) == 2  # one file per unit
     before = (store.runs(), store.history())
     store.compact()
     assert not list(store.fragments_dir.iterdir())
@@ -108,8 +108,9 @@ def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_pat
 
 def test_a_write_reads_nothing(tmp_path, monkeypatch):
     """A write's cost cannot grow with the study: it reads neither the tables nor the fragments."""
-    import pyarrow.feather as feather
     import pyarrow.parquet as pq
+
+    import suite.store
 
     store = Store(tmp_path / "s")
     for i in range(3):
@@ -122,7 +123,7 @@ def test_a_write_reads_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pq, "read_table", refuse)
     monkeypatch.setattr(pq, "ParquetFile", refuse)
-    monkeypatch.setattr(feather, "read_table", refuse)
+    monkeypatch.setattr(suite.store, "_read_unit", refuse)
     store.write(row("y", 1.0), [{"key": "y", "step": 0, "loss": 1.0}])
 
 
@@ -138,19 +139,35 @@ def test_any_table_rides_along_and_is_replaced_with_its_trial(tmp_path):
     assert store.table("predictions")["key"].tolist() == ["b"]
 
 
-def test_a_fragment_without_its_runs_file_does_not_count_and_is_swept(tmp_path):
+def test_a_unit_half_written_by_a_dead_writer_does_not_count_and_is_swept(tmp_path):
     store = Store(tmp_path / "s")
     store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
-    # a writer killed between a unit's history and its runs fragment
-    pd.DataFrame([{"key": "b", "step": 0, "loss": 9.0}]).to_feather(
-        store.fragments_dir / "00000000000000000099.history.arrow"
-    )
+    (unit,) = store.fragments_dir.iterdir()
+    half = store.fragments_dir / f".{unit.name}.123.tmp"  # a writer killed while writing a unit
+    half.write_bytes(unit.read_bytes()[:-10])
     (store.dir / ".runs.parquet.123.tmp").write_bytes(b"half")
     assert set(store.history()["key"]) == {"a"} and store.finished_keys() == {"a"}
+    assert not store.check().ok
     with store.lock():
-        assert not (store.fragments_dir / "00000000000000000099.history.arrow").exists()
-        assert not (store.dir / ".runs.parquet.123.tmp").exists()
+        assert not half.exists() and not (store.dir / ".runs.parquet.123.tmp").exists()
     assert store.check().ok
+
+
+def test_a_damaged_unit_file_is_one_line_for_readers_and_dropped_by_a_writer(tmp_path):
+    from suite.store import StoreError
+
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.write(row("b", 1.0), [{"key": "b", "step": 0, "loss": 1.0}])
+    damaged = sorted(store.fragments_dir.iterdir())[-1]
+    damaged.write_bytes(damaged.read_bytes()[:40])  # e.g. a power cut: the file was never synced
+    with pytest.raises(StoreError, match="is damaged .*ablate doctor s --fix"):
+        store.runs()
+    lines = []
+    with Store(store.dir, notify=lines.append).lock():
+        pass
+    assert any("was damaged; its unit's trials run again" in line for line in lines)
+    assert store.finished_keys() == {"a"}
 
 
 def test_killed_in_the_middle_of_compaction_readers_see_the_same_rows(tmp_path, monkeypatch):

@@ -164,7 +164,7 @@ def _explain(err: BaseException) -> tuple[str, int]:
     if isinstance(err, Stopped):
         return str(err), err.code
     if isinstance(err, KeyboardInterrupt):
-        return "interrupted; nothing was being written", INTERRUPTED
+        return "interrupted", INTERRUPTED
     if isinstance(err, StoreLocked):
         return str(err), 3
     if isinstance(err, StoreError):

@@ -1,17 +1,30 @@
-"""The `ablate` command (also `python -m suite`)."""
+"""The `ablate` command (also `python -m suite`).
+
+Every failure a user can cause or meet ends as one line on stderr and a non-zero exit;
+`--debug` shows the traceback instead. torch, pandas and the rest are imported only by
+the commands that need them, so `ablate --help` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
 from suite import paths
-from suite.executors import ExecutorError, ExecutorSpec
-from suite.executors.worker import import_plugins
-from suite.overrides import OverrideError
-from suite.study import StudyError
+
+INTERRUPTED = 130  # the shell's code for a Ctrl-C
+DISK_FULL = 4
+
+
+class Stopped(Exception):
+    """A run that stopped early (Ctrl-C, a full disk); the message says what was kept."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 def default_studies_dir() -> Path:
@@ -72,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run ablation studies of sequence models and report them with statistics over seeds.",
     )
     parser.add_argument("--version", action=_Version, help="print the installed version and exit")
+    parser.add_argument("--debug", action="store_true", help="show a traceback when something fails")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -95,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["serial", "processes", "ray"],
         help="where trials run (default: the study's executor.kind, else serial); results are the same",
     )
-    run.add_argument("--workers", type=int, metavar="N", help="parallel workers (processes, ray)")
+    run.add_argument("--workers", type=_positive, metavar="N", help="parallel workers (processes, ray)")
     run.add_argument(
         "--address", metavar="HOST:PORT", help="a running Ray cluster to join (with --executor ray)"
     )
@@ -157,45 +171,99 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("what", choices=["variants", "datasets", "kernels", "studies"])
     _add_dirs(ls)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check result tables; repair with --fix",
+        description="Check the result tables of STUDY (default: every study under --results): readable, "
+        "required columns, schema version, leftovers of dead writers. --fix moves damaged tables to "
+        ".damaged/ (their trials run again on the next `ablate run`), migrates older ones and compacts.",
+    )
+    doctor.add_argument("study", metavar="STUDY", nargs="?")
+    doctor.add_argument("--fix", action="store_true", help="repair what can be repaired")
+    _add_dirs(doctor)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(build_parser(), argv)
+    try:
+        return _dispatch(args)
+    except BaseException as err:  # noqa: BLE001 - every failure becomes one line, unless --debug
+        if args.debug or isinstance(err, SystemExit):
+            raise
+        line, code = _explain(err)
+        print(f"ablate: {line}", file=sys.stderr)
+        return code
+
+
+def _explain(err: BaseException) -> tuple[str, int]:
+    """One line and an exit code for a failure that reached the top."""
+    from suite.store import StoreError, StoreLocked, free_space, is_disk_full
+
+    if isinstance(err, Stopped):
+        return str(err), err.code
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted", INTERRUPTED
+    if isinstance(err, StoreLocked):
+        return str(err), 3
+    if isinstance(err, StoreError):
+        return str(err), 2
+    if is_disk_full(err):
+        where = Path(err.filename) if getattr(err, "filename", None) else Path.cwd()
+        return f"no space left on the device writing {where} ({free_space(where)})", DISK_FULL
+    if isinstance(err, OSError):
+        return f"{err.filename or 'a file'}: {err.strerror or err}", 2
+    if type(err).__name__ in ("StudyError", "ExecutorError", "PluginError", "OverrideError", "ExportError"):
+        return str(err), 2
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"internal error: {type(err).__name__}: {first} (run with --debug for the traceback)", 1
+
+
+def _dispatch(args) -> int:
+    from suite.executors.worker import import_plugins
+
     import_plugins()
     results_dir = paths.results_dir(args.results)
-    try:
-        if args.command == "list":
-            return _list(args.what, args.studies)
-        if args.command == "compare":
-            return _compare(args.a, args.b, results_dir, args.out)
-        if args.command == "export":
-            return _export(args.study, args.to, args.out, results_dir)
-        if args.command == "report":
-            if not (results_dir / args.study).is_dir():
-                paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
-            name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
-            return _report(name, results_dir)
-        from suite import overrides
+    if args.command == "doctor":
+        return _doctor(args.study, results_dir, fix=args.fix)
+    if args.command == "list":
+        return _list(args.what, args.studies)
+    if args.command == "compare":
+        return _compare(args.a, args.b, results_dir, args.out)
+    if args.command == "export":
+        return _export(args.study, args.to, args.out, results_dir)
+    if args.command == "report":
+        if not (results_dir / args.study).is_dir():
+            paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
+        name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
+        return _report(name, results_dir)
+    from suite import overrides
 
-        path = paths.resolve_study(args.study, args.studies)
-        study = overrides.load(
-            path,
-            overrides.parse(args.overrides, args.seeds),
-            vectorize=False if getattr(args, "no_vectorize", False) else None,
-        )
-        if args.command == "check":
-            from suite.console import check_report
+    path = paths.resolve_study(args.study, args.studies)
+    study = overrides.load(
+        path,
+        overrides.parse(args.overrides, args.seeds),
+        vectorize=False if getattr(args, "no_vectorize", False) else None,
+    )
+    if args.command == "check":
+        from suite.console import check_report
 
-            print(check_report(study, path, results_dir))
-            return 0
-        from suite.execution import executor_for
+        print(check_report(study, path, results_dir))
+        return 0
+    from suite.execution import executor_for
 
-        executor = executor_for(study, args.executor, args.workers, args.address)
-        return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
-    except (StudyError, ExecutorError, OverrideError) as err:
-        print(f"ablate: {err}", file=sys.stderr)
-        return 2
+    executor = executor_for(study, args.executor, args.workers, args.address)
+    return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -217,12 +285,11 @@ def _list(what: str, studies_dir: Path | None) -> int:
     return 0
 
 
-def _run(
-    study, results_dir: Path, *, force: bool, progress: bool, executor: ExecutorSpec | None = None
-) -> int:
+def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None) -> int:
     from suite.runner import run_study
-    from suite.store import Store, StoreLocked
+    from suite.store import Store, free_space, is_disk_full
 
+    signal.signal(signal.SIGTERM, _terminated)  # unwind as for Ctrl-C: stop workers, keep results
     store = Store(results_dir / study.name)
     # A study of another kind (kernels) describes itself; a training study's meta is built here.
     meta = study.meta() if hasattr(study, "meta") else _train_meta(study)
@@ -232,10 +299,65 @@ def _run(
         with store.lock():
             store.write_meta(meta)
             counts = run_study(study, store, force=force, progress=progress, executor=executor)
-    except StoreLocked as err:
-        print(f"ablate: {err}", file=sys.stderr)
-        return 3
+    except KeyboardInterrupt:
+        raise Stopped(f"interrupted: {_kept(study, store)}; rerun to finish", INTERRUPTED) from None
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        raise Stopped(
+            f"no space left on the device writing {store.dir} ({free_space(store.dir)}); "
+            f"{_kept(study, store)}; free some space and rerun to finish",
+            DISK_FULL,
+        ) from err
     return _summary(study, store, counts)
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _kept(study, store) -> str:
+    """How many of the study's trials the store holds, for a message after an interruption."""
+    keys = {t.key for t in study.trials()}
+    try:
+        kept = len(store.finished_keys() & keys)
+    except Exception:  # noqa: BLE001 - the message must not fail
+        return f"the finished trials are kept in {store.dir}"
+    return f"{kept} of {len(keys)} trials kept in {store.dir}"
+
+
+def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
+    """Report (and with --fix repair) the health of result folders; exit 1 if problems remain."""
+    from suite.store import Store
+
+    if name is not None:
+        folders = [results_dir / name]
+    else:
+        folders = sorted(p for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
+    remaining = 0
+    for folder in folders:
+        store = Store(folder, notify=lambda line: print(f"  fixed: {line}"))
+        if not folder.is_dir():
+            print(f"{folder}: no such results folder")
+            remaining += 1
+            continue
+        health = store.check()
+        if health.ok and not store.pending():
+            print(f"{folder.name}: ok")
+            continue
+        for line in health.problems:
+            print(f"{folder.name}: {line}")
+        if fix:
+            with store.lock():  # repairs on entry, compacts on exit
+                pass
+            health = store.check()
+            print(f"{folder.name}: {'ok after repair' if health.ok else 'still has problems'}")
+        elif health.ok:
+            print(f"{folder.name}: ok")
+        remaining += not health.ok
+    if remaining and not fix:
+        print(f"repair with: ablate doctor {name or ''} --fix".replace("  ", " "))
+    return 1 if remaining else 0
 
 
 def _train_meta(study) -> dict:

@@ -56,8 +56,14 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
             try:
                 text = first_sentence(load_study(path).description) or "(no description)"
             except StudyError as err:
-                text = f"(invalid: {str(err).splitlines()[0]})"
+                text = f"(invalid: {str(err).splitlines()[0].removeprefix(f'{path}: ')})"
+            except Exception as err:  # noqa: BLE001 - one bad study must not hide the others
+                text = f"(invalid: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             lines.append(entry(name, f"{text} [{where}]", 24))
+        for link in paths.links_outside(studies_dir):
+            lines.append(
+                entry(link.stem, f"(skipped: a link to {link.resolve()}, outside {link.parent})", 24)
+            )
         return "\n".join(lines) + "\n" if lines else "no studies found\n"
     if what == "datasets":
         from suite.data import REGISTRY

@@ -84,8 +84,25 @@ def find_all(given: Path | None = None) -> dict[str, Path]:
     for directory in studies_dirs(given):
         for suffix in STUDY_SUFFIXES:
             for path in sorted(directory.glob(f"*{suffix}")):
-                found.setdefault(path.stem, path)
+                if not outside(path, directory):
+                    found.setdefault(path.stem, path)
     return dict(sorted(found.items()))
+
+
+def outside(path: Path, directory: Path) -> bool:
+    """A link in a studies folder that points out of it: never followed silently."""
+    return path.is_symlink() and not path.resolve().is_relative_to(directory.resolve())
+
+
+def links_outside(given: Path | None = None) -> list[Path]:
+    """The study files skipped because they link out of their folder."""
+    return [
+        p
+        for d in studies_dirs(given)
+        for suffix in STUDY_SUFFIXES
+        for p in sorted(d.glob(f"*{suffix}"))
+        if outside(p, d)
+    ]
 
 
 def is_builtin(path: Path) -> bool:
@@ -115,6 +132,13 @@ def resolve_study(name_or_path: str, given: Path | None = None) -> Path:
         )
     if name_or_path not in found:
         import difflib
+
+        for link in links_outside(given):
+            if link.stem == name_or_path:
+                raise StudyError(
+                    f"{link} is a link to {link.resolve()}, outside {link.parent}; copy the study into "
+                    f"{link.parent} to run it"
+                )
 
         close = difflib.get_close_matches(name_or_path, found, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""

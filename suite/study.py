@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
 import itertools
 import json
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,10 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
 EVAL_BATCH_SIZE = 4096  # left out of trial keys at this default, so earlier results keep their keys
+MAX_TRIALS = 100_000  # a study larger than this is refused before it is expanded ($ABLATE_MAX_TRIALS)
+MAX_TRIALS_ENV = "ABLATE_MAX_TRIALS"
+MAX_YAML_NODES = 100_000  # YAML aliases may not expand a study file past this many nodes
+SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 
 
 def check_devices(devices: list[str]) -> list[str]:
@@ -116,10 +123,14 @@ class StudySpec(BaseModel):
     @classmethod
     def _seeds(cls, v):
         if isinstance(v, int):
-            if v < 1:
-                raise ValueError("a seed count must be ≥ 1")
+            if not 1 <= v <= SEED_LIMIT:
+                raise ValueError(f"a seed count must be between 1 and 2^32 = {SEED_LIMIT}")
         elif len(set(v)) != len(v) or not v:
             raise ValueError("a seed list must be non-empty and without repeats")
+        else:
+            bad = [s for s in v if not 0 <= s < SEED_LIMIT]
+            if bad:
+                raise ValueError(f"seed {bad[0]} is out of range: seeds are 0 ≤ s < 2^32 = {SEED_LIMIT}")
         return v
 
     @field_validator("devices")
@@ -193,9 +204,11 @@ def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | N
 def read_study_file(path: Path) -> dict[str, Any]:
     """A study file's YAML mapping, loaded safely and not yet validated."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text(), path)
     except FileNotFoundError:
         raise StudyError(f"{path}: no such study file") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as err:
         raise StudyError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
@@ -217,10 +230,94 @@ def study_from_mapping(
         raise StudyError(_format_validation(path, err)) from None
     if vectorize is not None:
         spec.training.vectorize = vectorize
+    _check_size(path, spec)
     study = Study(name=name or path.stem, path=path, spec=spec)
     study._trials = _expand(study)
     _check_anchors(study)
     return study
+
+
+def load_yaml(text: str, path: Path):
+    """Safe YAML whose aliases cannot expand past MAX_YAML_NODES (an alias bomb is refused
+    before it is built, where expanding it would take minutes and gigabytes)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise StudyError(
+                f"{path}: its YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} values; "
+                "write the study out without nested aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node, memo: dict[int, int]) -> int:
+    """Values a YAML node stands for once every alias is expanded (shared nodes counted each time)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a node that contains itself (a cycle) counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = min(size, MAX_YAML_NODES + 1)
+    return memo[id(node)]
+
+
+def max_trials() -> int:
+    value = os.environ.get(MAX_TRIALS_ENV)
+    try:
+        return int(value) if value else MAX_TRIALS
+    except ValueError:
+        raise StudyError(f"${MAX_TRIALS_ENV}={value!r}: must be a whole number") from None
+
+
+def _check_size(path: Path, spec: StudySpec) -> None:
+    """Count the trials before building any: a typo such as `seeds: 1000000000` must be refused
+    at once, not after minutes and gigabytes of expansion."""
+    seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
+    grid = math.prod(len(v) for v in spec.grid.values())
+    factors = {
+        "datasets": len(spec.datasets),
+        "variants": len(spec.variants),
+        "grid points": grid,
+        "seeds": seeds,
+        "devices": len(spec.devices),
+    }
+    count = math.prod(factors.values())
+    limit = max_trials()
+    if count > limit:
+        shown = " × ".join(f"{n:,} {what}" for what, n in factors.items() if n != 1 or what == "seeds")
+        raise StudyError(
+            f"{path}: {count:,} trials ({shown}) is more than the limit of {limit:,}; "
+            f"if that is meant, run with {MAX_TRIALS_ENV}={count}"
+        )
+
+
+def _check_param_types(name: str, params: dict[str, Any], where: str, path: Path) -> None:
+    """A dataset parameter must have its default's type, so `V: lots` is named, not a TypeError deep inside."""
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    for key, param in inspect.signature(data.REGISTRY.get(name)).parameters.items():
+        if key not in params or param.default is inspect.Parameter.empty or param.default is None:
+            continue
+        expected, value = type(param.default), params[key]
+        if expected not in kinds or value is None:
+            continue
+        fits = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            fits = True
+        if not fits:
+            raise StudyError(
+                f"{path}: {where}.{key}: expected {kinds[expected]} (like the default {param.default!r}), "
+                f"got {value!r}"
+            )
 
 
 def _check_anchors(study: Study) -> None:
@@ -309,7 +406,10 @@ def _expand(study: Study) -> list[Trial]:
         for where, name, _, params in entries:
             try:
                 resolved = data.resolve_params(name, {**params, **overrides})
+                _check_param_types(name, resolved, where_override or where, path)
                 out.append(data.create(name, **resolved))
+            except StudyError:
+                raise
             except (UnknownNameError, ValueError, TypeError) as err:
                 raise StudyError(f"{path}: {where_override or where}: {err}") from None
         return out
@@ -423,7 +523,12 @@ def _keyed_training(training: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_studies(directory: Path) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+    """The studies in `directory`; a link pointing outside it is not one of them."""
+    return sorted(p.stem for p in directory.glob("*.yaml") if not _outside(p, directory))
+
+
+def _outside(path: Path, directory: Path) -> bool:
+    return path.is_symlink() and not path.resolve().is_relative_to(directory.resolve())
 
 
 def study_path(name: str, directory: Path) -> Path:
@@ -433,6 +538,11 @@ def study_path(name: str, directory: Path) -> Path:
     if not name or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or ".." in name:
         raise StudyError(f"study name {name!r} is not a plain name; available studies: {listing}")
     path = directory / f"{name}.yaml"
+    if _outside(path, directory):
+        raise StudyError(
+            f"{path} is a link to {path.resolve()}, outside {directory}; copy the study into {directory} "
+            "to run it"
+        )
     if not path.is_file():
         raise StudyError(f"unknown study {name!r} in {directory}; available studies: {listing}")
     return path

@@ -654,6 +654,30 @@ def _alone(trial, reason: str) -> None:
     return None
 
 
+_FILLS = {
+    *(f"{name}_" for name in ("normal", "uniform", "zero", "fill", "copy", "random", "exponential")),
+    *(f"{name}_" for name in ("trunc_normal", "constant", "ones", "zeros", "eye", "dirac", "orthogonal")),
+    *(f"{k}_{d}_" for k in ("xavier", "kaiming") for d in ("uniform", "normal")),
+}
+
+
+class _NoFill(torch.overrides.TorchFunctionMode):
+    """Skip in-place fills (weight init) of meta tensors: they hold no values, and filling them
+    goes through torch's reference kernels, whose first call imports torch._dynamo (~1 s)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        first = args[0] if args else kwargs.get("tensor")
+        if name in _FILLS and isinstance(first, torch.Tensor) and first.is_meta:
+            return first
+        if func is torch.eye:  # nn.init.eye_ builds an identity to copy in
+            n = args[0] if args else kwargs["n"]
+            m = args[1] if len(args) > 1 and isinstance(args[1], int) else kwargs.get("m") or n
+            return torch.empty(n, m, dtype=kwargs.get("dtype"), device="meta")
+        return func(*args, **kwargs)
+
+
 @lru_cache(maxsize=256)
 def _config_unstackable(
     model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id
@@ -662,7 +686,7 @@ def _config_unstackable(
     from suite import models
 
     cfg = models.ModelConfig(**json.loads(model_json))
-    with torch.device("meta"):
+    with torch.device("meta"), _NoFill():
         model = models.build(
             cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id
         )

@@ -34,3 +34,39 @@ def test_invalid_study_writes_nothing(write_study, tmp_path, capsys):
 def test_python_dash_m_and_help():
     out = subprocess.run([sys.executable, "-m", "suite", "run", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--force" in out.stdout
+
+
+def test_help_imports_neither_torch_nor_pandas():
+    code = (
+        "import sys\n"
+        "from suite.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'pandas', 'pyarrow', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_planning_a_study_does_not_import_dynamo():
+    """Grouping seeds builds models on the meta device; that must not pull in torch._dynamo (~1 s)."""
+    code = (
+        "import sys\n"
+        "from suite.runner import plan\n"
+        "from suite.study import load_study\n"
+        "units = plan(load_study('studies/ablation_positional.yaml').trials())\n"
+        "assert len(units) < 150 and 'torch._dynamo' not in sys.modules\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr
+
+
+def test_doctor_finds_every_committed_result_folder_healthy(capsys):
+    """The committed tables (written by earlier versions of the store) read as they are."""
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parent.parent / "results"
+    assert main(["doctor", "--results", str(results)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.endswith(": ok") for line in lines), lines

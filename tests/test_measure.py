@@ -56,3 +56,37 @@ def test_cuda_peak_memory_and_timing():
     measured = peak_memory(lambda: torch.empty(n, device=dev).fill_(1), dev)
     assert abs(measured - 64 * 2**20) <= 0.1 * 64 * 2**20
     assert len(time_fn(lambda: torch.ones(1000, device=dev).sum(), dev, repeats=2)) == 2
+
+
+def test_cpu_peak_memory_agrees_with_the_public_profiler():
+    from suite.measure import _cpu_peak_memory, _cpu_peak_memory_public
+
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 2))
+    x = torch.randn(512, 64)
+    optimizer = torch.optim.Adam(model.parameters())
+
+    def step():
+        optimizer.zero_grad()
+        model(x).sum().backward()
+        optimizer.step()
+
+    step()
+    _cpu_peak_memory_public(step)  # the first profiled call of a process allocates once more
+    assert _cpu_peak_memory(step) == _cpu_peak_memory_public(step) > 512 * 256 * 4
+
+
+def test_a_keyed_peak_is_measured_once_per_key():
+    cpu = torch.device("cpu")
+    calls = []
+
+    def allocate(n):
+        def fn():
+            calls.append(n)
+            torch.empty(n, dtype=torch.uint8).fill_(1)
+
+        return fn
+
+    first = peak_memory(allocate(2**20), cpu, key=("test", 1))
+    assert peak_memory(allocate(2**22), cpu, key=("test", 1)) == first  # not run again
+    assert calls == [2**20]
+    assert peak_memory(allocate(2**22), cpu, key=("test", 2)) > first

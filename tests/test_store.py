@@ -57,16 +57,15 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(write_study, tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
 
     proc = _ablate("run", "tiny", "--results", str(killed), env=env)
-    runs_file = killed / "tiny" / "runs.parquet"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if runs_file.exists() and len(pd.read_parquet(runs_file)) >= 2:
+        if len(Store(killed / "tiny").runs()) >= 2:  # readers see fragments as they are written
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the study finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    partial = pd.read_parquet(runs_file)  # readable after kill -9
+    partial = Store(killed / "tiny").runs()  # readable after kill -9
     assert 2 <= len(partial) < 6
 
     second = _ablate("run", "tiny", "--results", str(killed), env=env)
@@ -91,3 +90,131 @@ def test_concurrent_run_is_refused_by_the_cli(write_study, tmp_path):
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3 and "is being written by" in err
     assert not (tmp_path / "r" / "tiny" / "runs.parquet").exists()
+
+
+def test_each_unit_is_one_fragment_and_compaction_keeps_what_readers_saw(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write_many([(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}], [])])
+    store.write_many([(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}], [])])
+    assert not store.runs_path.exists()  # nothing rewritten: two fragments
+    assert len(list(store.fragments_dir.glob("*.unit"))) == 2  # one file per unit
+    before = (store.runs(), store.history())
+    store.compact()
+    assert not list(store.fragments_dir.iterdir())
+    pd.testing.assert_frame_equal(before[0], store.runs())
+    pd.testing.assert_frame_equal(before[1], store.history())
+    assert pd.read_parquet(store.runs_path)["key"].tolist() == ["a", "b"]
+
+
+def test_a_write_reads_nothing(tmp_path, monkeypatch):
+    """A write's cost cannot grow with the study: it reads neither the tables nor the fragments."""
+    import pyarrow.parquet as pq
+
+    import suite.store
+
+    store = Store(tmp_path / "s")
+    for i in range(3):
+        store.write(row(f"k{i}", 1.0), [{"key": f"k{i}", "step": 0, "loss": 1.0}])
+    store.compact()
+    store.write(row("x", 1.0), [])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a write read a table")
+
+    monkeypatch.setattr(pq, "read_table", refuse)
+    monkeypatch.setattr(pq, "ParquetFile", refuse)
+    monkeypatch.setattr(suite.store, "_read_unit", refuse)
+    store.write(row("y", 1.0), [{"key": "y", "step": 0, "loss": 1.0}])
+
+
+def test_any_table_rides_along_and_is_replaced_with_its_trial(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write_many([{"runs": row("a", 1.0), "history": [], "predictions": [{"key": "a", "p": 0.1}]}])
+    store.write_many([(row("b", 1.0), [], [], [{"key": "b", "p": 0.2}])])  # a 4-tuple: predictions
+    assert sorted(store.table("predictions")["key"]) == ["a", "b"]
+    with store.lock():
+        pass  # compacts
+    assert (store.dir / "predictions.parquet").exists() and "predictions" in store.tables()
+    store.write(row("a", 0.5), [])  # rerun of a without predictions: its stale ones go
+    assert store.table("predictions")["key"].tolist() == ["b"]
+
+
+def test_a_unit_half_written_by_a_dead_writer_does_not_count_and_is_swept(tmp_path):
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    (unit,) = store.fragments_dir.iterdir()
+    half = store.fragments_dir / f".{unit.name}.123.tmp"  # a writer killed while writing a unit
+    half.write_bytes(unit.read_bytes()[:-10])
+    (store.dir / ".runs.parquet.123.tmp").write_bytes(b"half")
+    assert set(store.history()["key"]) == {"a"} and store.finished_keys() == {"a"}
+    assert not store.check().ok
+    with store.lock():
+        assert not half.exists() and not (store.dir / ".runs.parquet.123.tmp").exists()
+    assert store.check().ok
+
+
+def test_a_damaged_unit_file_is_one_line_for_readers_and_dropped_by_a_writer(tmp_path):
+    from suite.store import StoreError
+
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.write(row("b", 1.0), [{"key": "b", "step": 0, "loss": 1.0}])
+    damaged = sorted(store.fragments_dir.iterdir())[-1]
+    damaged.write_bytes(damaged.read_bytes()[:40])  # e.g. a power cut: the file was never synced
+    with pytest.raises(StoreError, match="is damaged .*ablate doctor s --fix"):
+        store.runs()
+    lines = []
+    with Store(store.dir, notify=lines.append).lock():
+        pass
+    assert any("was damaged; its unit's trials run again" in line for line in lines)
+    assert store.finished_keys() == {"a"}
+
+
+def test_killed_in_the_middle_of_compaction_readers_see_the_same_rows(tmp_path, monkeypatch):
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.compact()
+    store.write(row("a", 0.5), [{"key": "a", "step": 0, "loss": 0.5}])
+    store.write(row("b", 2.0), [{"key": "b", "step": 0, "loss": 2.0}])
+    expected = (store.runs(), store.history())
+    real = store._write_file
+    calls = []
+
+    def dies_after_history(path, table):
+        calls.append(path.name)
+        if path.name == "runs.parquet":
+            raise KeyboardInterrupt  # history is compacted, runs is not
+        real(path, table)
+
+    monkeypatch.setattr(store, "_write_file", dies_after_history)
+    with pytest.raises(KeyboardInterrupt):
+        store.compact()
+    assert calls == ["history.parquet", "runs.parquet"]
+    pd.testing.assert_frame_equal(expected[0], store.runs())
+    pd.testing.assert_frame_equal(expected[1], store.history())
+    monkeypatch.undo()
+    store.compact()
+    pd.testing.assert_frame_equal(expected[0], store.runs())
+    pd.testing.assert_frame_equal(expected[1], store.history())
+
+
+def test_compacted_tables_carry_their_schema_version(tmp_path):
+    import pyarrow.parquet as pq
+
+    from suite.store import SCHEMA_KEY, SCHEMA_VERSION
+
+    store = Store(tmp_path / "s")
+    store.write(row("a", 1.0), [{"key": "a", "step": 0, "loss": 1.0}])
+    store.compact()
+    for path in (store.runs_path, store.history_path):
+        assert pq.read_schema(path).metadata[SCHEMA_KEY] == str(SCHEMA_VERSION).encode()
+
+
+def test_two_store_objects_on_one_folder_do_not_overwrite_each_other(tmp_path):
+    first, second = Store(tmp_path / "s"), Store(tmp_path / "s")
+    first.write(row("a", 1.0), [])
+    second.write(row("b", 1.0), [])
+    first.write(row("c", 1.0), [])
+    second.write(row("a", 0.5), [])  # the latest write of a trial wins
+    runs = first.runs().set_index("key")
+    assert sorted(runs.index) == ["a", "b", "c"] and runs.loc["a", "final_loss"] == 0.5

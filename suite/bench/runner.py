@@ -10,7 +10,10 @@ models built from the same seeds. A trial's vectorized time is its group's time 
 group's size. Only training is timed: inference and memory measurement are the same code both ways.
 
 Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
-largest gap between a seed's two loss curves. `--profile` adds where a vectorized step spends its time.
+largest gap between a seed's two loss curves. Then it times a whole `ablate run` of the same
+trials in a fresh process (start-up, measurement and store included) and prints the end-to-end
+ratio against the one-at-a-time loop's training time. `--profile` adds where a vectorized step
+spends its time.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 from tabulate import tabulate
@@ -39,7 +46,14 @@ def _splits(trial, device):
     return {name: (x.to(device), y.to(device)) for name, (x, y) in loaded.items()}
 
 
-def run(study_name: str, threads: int, seeds: int | None, epochs: int | None, profile: bool) -> int:
+def run(
+    study_name: str,
+    threads: int,
+    seeds: int | None,
+    epochs: int | None,
+    profile: bool,
+    end_to_end: bool = True,
+) -> int:
     torch.set_num_threads(threads)
     study = load_study(study_path(study_name, default_studies_dir()))
     trials = study.trials()
@@ -136,9 +150,40 @@ def run(study_name: str, threads: int, seeds: int | None, epochs: int | None, pr
         f"({totals['steps'] / totals['stacked']:,.0f} steps/s): {ratio:.1f}× "
         "(wall clock of training calls, measured on this machine as it was loaded at the time)"
     )
+    if end_to_end:
+        whole = _whole_run(study, seeds, epochs, threads)
+        print(
+            f"end to end: `ablate run {study.name}` into an empty results folder took {whole:.1f} s "
+            f"(start-up, training, measurement, store); the one-at-a-time loop's training alone "
+            f"{totals['alone']:.1f} s: {totals['alone'] / whole:.1f}× "
+            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
     if profile:
         _profile(units[0], device)
     return 0
+
+
+def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> float:
+    """Wall seconds of a whole `ablate run` of the same trials, in a fresh process and results folder."""
+    import yaml
+
+    raw = yaml.safe_load(study.path.read_text())
+    if seeds is not None:
+        raw["seeds"] = [
+            s
+            for s in (range(raw.get("seeds", 3)) if isinstance(raw.get("seeds", 3), int) else raw["seeds"])
+            if s < seeds
+        ]
+    if epochs is not None:
+        raw.setdefault("training", {})["epochs"] = epochs
+    with tempfile.TemporaryDirectory(prefix="ablate-bench-runner-") as tmp:
+        (Path(tmp) / "studies").mkdir()
+        (Path(tmp) / "studies" / f"{study.name}.yaml").write_text(yaml.safe_dump(raw))
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "ABLATE_STUDIES": str(Path(tmp) / "studies")}
+        command = [sys.executable, "-m", "suite", "run", study.name, "--results", str(Path(tmp) / "results")]
+        started = time.perf_counter()
+        subprocess.run([*command, "--no-progress"], env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
 
 
 def _profile(unit, device, steps: int = 200) -> None:
@@ -195,8 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="only seeds below this (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="override training.epochs (quick runs)")
     parser.add_argument("--profile", action="store_true", help="also profile one vectorized step")
+    parser.add_argument(
+        "--no-end-to-end", action="store_true", help="skip timing a whole `ablate run` of the same trials"
+    )
     args = parser.parse_args(argv)
-    return run(args.study, args.threads, args.seeds, args.epochs, args.profile)
+    return run(args.study, args.threads, args.seeds, args.epochs, args.profile, not args.no_end_to_end)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +104,20 @@ def unit_label(unit: list[Trial]) -> str:
     first = unit[0]
     more = f" (+{len(unit) - 1} more)" if len(unit) > 1 else ""
     return f"{first.variant} · {first.dataset} · seed {first.seed} · {first.device}{more}"
+
+
+SPOOL_PREFIX = "ablate-spool-"  # then the driver's pid: a folder whose driver is gone is stale
+
+
+def remove_stale_spools() -> None:
+    """Remove the spool folders of drivers that died without cleaning up (kill -9)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
+        match = re.match(rf"{SPOOL_PREFIX}(\d+)-", folder.name)
+        if not match or int(match[1]) == os.getpid():
+            continue
+        try:
+            os.kill(int(match[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's driver, alive

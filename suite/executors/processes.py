@@ -28,7 +28,15 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for_sentinels
 from pathlib import Path
 
-from suite.executors.base import POLL_S, WORKER_DIED, Finished, Job, results_without_run
+from suite.executors.base import (
+    POLL_S,
+    SPOOL_PREFIX,
+    WORKER_DIED,
+    Finished,
+    Job,
+    remove_stale_spools,
+    results_without_run,
+)
 from suite.executors.spec import ExecutorSpec
 from suite.executors.worker import STOPPED, init_pool_worker, run_logged
 from suite.study import Trial
@@ -52,7 +60,8 @@ class ProcessExecutor:
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:
-        self._spool = tempfile.TemporaryDirectory(prefix="ablate-spool-")
+        remove_stale_spools()
+        self._spool = tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
         # Workers inherit the environment when they start: OpenMP reads it before torch runs.
         self._saved_env = {name: os.environ.get(name) for name in THREAD_ENV}
         os.environ.update({name: str(self.threads) for name in THREAD_ENV})
@@ -94,7 +103,7 @@ class ProcessExecutor:
                 max_workers=self.workers,
                 mp_context=self.context,
                 initializer=init_pool_worker,
-                initargs=(self.threads,),
+                initargs=(self.threads, os.getpid()),
             )
         while queue and len(running) < self.workers:
             job = queue.popleft()

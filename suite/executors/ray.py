@@ -12,19 +12,29 @@ forever: it is recorded `skipped` with the cluster's resources instead.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 import suite
-from suite.executors.base import POLL_S, WORKER_DIED, Finished, Job, results_without_run
+from suite.executors.base import (
+    POLL_S,
+    SPOOL_PREFIX,
+    WORKER_DIED,
+    Finished,
+    Job,
+    remove_stale_spools,
+    results_without_run,
+)
 from suite.executors.spec import ExecutorError, ExecutorSpec
 from suite.executors.worker import PLUGINS_ENV, run_logged
 from suite.study import Trial
 
 MAX_RETRIES = 1  # Ray's default is 3; a unit whose worker died is run again once
 GET_TIMEOUT_S = 300.0  # fetching a result that ray.wait reported ready
+CONNECT_TIMEOUT_S = 10.0  # how long a cluster's address may take to answer
 
 
 def _import_ray():
@@ -36,6 +46,22 @@ def _import_ray():
             "the ray executor needs Ray: pip install 'ablate[ray]' (make setup installs it)"
         ) from None
     return ray
+
+
+def _reachable(address: str | None) -> None:
+    """Refuse at once an address nothing listens on (Ray itself retries for minutes)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"executor.address: {address!r} is not HOST:PORT (or auto)")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ExecutorError(
+            f"executor.address: no Ray cluster answers at {address} ({err.strerror or err}, "
+            f"after at most {CONNECT_TIMEOUT_S:g} s); start one with `ray start --head` or drop --address"
+        ) from None
 
 
 class RayExecutor:
@@ -53,6 +79,7 @@ class RayExecutor:
         ray = self.ray
         if not ray.is_initialized():
             where = self.spec.address or "a new local cluster"
+            _reachable(self.spec.address)
             try:
                 ray.init(
                     address=self.spec.address,
@@ -87,7 +114,8 @@ class RayExecutor:
             self._on_cuda = task.options(**common, num_gpus=self.spec.gpus_per_unit)
         except ValueError as err:
             raise ExecutorError(f"executor.runtime_env: {err}") from None
-        self._spool = tempfile.TemporaryDirectory(prefix="ablate-spool-")
+        remove_stale_spools()
+        self._spool = tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
         self._running: dict = {}
 
     def __exit__(self, exc_type, *exc) -> None:

@@ -42,14 +42,14 @@ def with_overrides(
 ) -> ExecutorSpec:
     """The study's executor with the command line's choices on top."""
     update: dict[str, Any] = {
-        k: v for k, v in (("kind", kind), ("workers", workers), ("address", address)) if v
+        k: v for k, v in (("kind", kind), ("workers", workers), ("address", address)) if v is not None
     }
     try:
         merged = ExecutorSpec.model_validate({**spec.model_dump(), **update})
     except ValidationError as err:
         problem = err.errors()[0]
         raise ExecutorError(f"--{problem['loc'][0]}: {problem['msg']} (got {problem['input']!r})") from None
-    if workers and merged.kind == "serial":
+    if workers is not None and merged.kind == "serial":
         raise ExecutorError("--workers needs a parallel executor: add --executor processes or --executor ray")
     if address and merged.kind != "ray":
         raise ExecutorError("--address names a Ray cluster: add --executor ray")

@@ -15,6 +15,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,12 +26,22 @@ STOPPED = "[ablate] worker stopped (SIGTERM) before the unit finished"
 _spool = None  # the spool file of the unit this process is running, if any
 
 
+class PluginError(ImportError):
+    """A module named in $ABLATE_PLUGINS that cannot be imported."""
+
+
 def import_plugins() -> None:
     """Import the modules named in $ABLATE_PLUGINS (comma-separated): they register
     extra variants or datasets, which a worker must know before it runs a unit."""
     for name in os.environ.get(PLUGINS_ENV, "").split(","):
         if name.strip():
-            importlib.import_module(name.strip())
+            try:
+                importlib.import_module(name.strip())
+            except Exception as err:
+                raise PluginError(
+                    f"${PLUGINS_ENV} names {name.strip()!r}, which cannot be imported "
+                    f"({type(err).__name__}: {err}); fix the module or remove it from ${PLUGINS_ENV}"
+                ) from err
 
 
 def set_threads(threads: int) -> None:
@@ -42,12 +54,56 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def init_pool_worker(threads: int) -> None:
+def init_pool_worker(threads: int, driver: int | None = None) -> None:
     """Process-pool initializer. When one worker dies the pool stops the others
     with SIGTERM; each then marks its spool, so the driver can tell the unit
-    whose worker died from the units that were merely stopped with it."""
+    whose worker died from the units that were merely stopped with it.
+    Ctrl-C is the driver's to handle (it stops the workers); a worker whose
+    driver dies exits at once (see `exit_with_driver`)."""
     set_threads(threads)
     signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if driver is not None:
+        exit_with_driver(driver)
+
+
+def exit_with_driver(driver: int, every_s: float = 0.5) -> None:
+    """End this process when the driver process dies, however it dies (kill -9 included).
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere a
+    daemon thread also checks every `every_s` that the parent is still the one this worker
+    started under and that the driver is alive (a forkserver's workers are not the driver's
+    children, but the forkserver exits with the driver, which reparents them)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def orphaned() -> bool:
+        if os.getppid() != parent:
+            return True
+        try:
+            os.kill(driver, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    if orphaned():  # the driver died before the watch began
+        os._exit(1)
+
+    def watch() -> None:
+        while not orphaned():
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ablate-driver-watch", daemon=True).start()
 
 
 def _stopped(signum, frame) -> None:

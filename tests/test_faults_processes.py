@@ -1,0 +1,139 @@
+"""Fault catalogue: dying drivers, Ctrl-C and SIGTERM. No worker outlives its driver by more
+than 5 s, no spool folder is left behind, and an interrupted run says what it kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY_TRAINING
+
+from suite.executors.base import SPOOL_PREFIX, remove_stale_spools
+from suite.store import Store
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _env(studies: Path) -> dict:
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "ABLATE_STUDIES": str(studies), "ABLATE_PLUGINS": "faults", "PYTHONPATH": path}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1].split()[0] != "Z"  # a zombie has ended
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _wait_for(check, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def _hanging_study(write_study, tmp_path: Path, n: int = 2) -> tuple[Path, list[Path]]:
+    markers = [tmp_path / f"hang{i}.pids" for i in range(n)]
+    datasets = [{"name": "fault", "mode": "hang", "marker": str(m)} for m in markers]
+    path = write_study(
+        "hangs", variants=["mean"], seeds=1, datasets=datasets, training={**TINY_TRAINING, "vectorize": False}
+    )
+    return path, markers
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_no_worker_outlives_its_driver_by_more_than_5_s(write_study, tmp_path, signum):
+    path, markers = _hanging_study(write_study, tmp_path)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "suite", "run", "hangs", "--results", str(tmp_path / "r"), "--no-progress"]
+        + ["--executor", "processes", "--workers", "2"],
+        env=_env(path.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(lambda: all(m.exists() and m.read_text().strip() for m in markers))
+    workers = [int(m.read_text().split()[0]) for m in markers]
+    spools = list(Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}{driver.pid}-*"))
+    assert spools and all(_alive(w) for w in workers)
+    driver.send_signal(signum)
+    died = time.time()
+    _, err = driver.communicate(timeout=60)
+    deadline = died + 5.0
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "a worker outlived its driver by more than 5 s"
+    if signum == signal.SIGTERM:  # a graceful stop: one line, the spool removed at exit
+        assert driver.returncode == 130 and "Traceback" not in err
+        assert err.strip().splitlines()[-1].startswith("ablate: interrupted: 0 of 2 trials kept in")
+        assert not any(s.exists() for s in spools)
+    else:  # kill -9 leaves the spool; the next run removes it
+        assert any(s.exists() for s in spools)
+        remove_stale_spools()
+        assert not any(s.exists() for s in spools)
+
+
+def test_stale_spools_are_removed_and_live_ones_kept(tmp_path):
+    dead = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}999999999-"))  # above Linux's pid_max
+    live = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getppid()}-"))
+    try:
+        remove_stale_spools()
+        assert not dead.exists() and live.exists()
+    finally:
+        for folder in (dead, live):
+            if folder.exists():
+                folder.rmdir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_ctrl_c_is_one_line_exit_130_and_keeps_the_finished_trials(write_study, tmp_path, executor):
+    markers = [tmp_path / "hang.pids"]
+    datasets = ["reversal", {"name": "fault", "mode": "hang", "marker": str(markers[0])}]
+    path = write_study(
+        "mixed", variants=["mean"], seeds=1, datasets=datasets, training={**TINY_TRAINING, "vectorize": False}
+    )
+    args = ["--executor", "processes", "--workers", "1"] if executor == "processes" else []
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "suite",
+            "run",
+            "mixed",
+            "--results",
+            str(tmp_path / "r"),
+            "--no-progress",
+            *args,
+        ],
+        env=_env(path.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches the whole foreground group, workers included
+    )
+    store = Store(tmp_path / "r" / "mixed")
+    _wait_for(lambda: markers[0].exists() and len(store.runs()) == 1)
+    before = store.runs()
+    os.killpg(driver.pid, signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(
+        f"ablate: interrupted: 1 of 2 trials kept in {tmp_path / 'r' / 'mixed'}; rerun to finish"
+    )
+    assert store.pending() == 0  # compacted on the way out
+    after = store.runs()
+    assert after[["key", "status", "final_loss"]].equals(before[["key", "status", "final_loss"]])

@@ -64,3 +64,12 @@ def test_encode_pads_and_truncates_on_the_chosen_side(padding, truncating, start
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TokenizerSpec(**kwargs)
+
+
+def test_encoding_off_a_terminal_writes_no_progress_bar(capsys):
+    """Logs and pipes must not fill with carriage-return progress (a bar shows on a terminal only)."""
+    spec = TokenizerSpec(vocab_size=8, max_len=4)
+    docs = [["a", "b"]] * 50
+    encode(docs, build_vocabulary(docs, spec), spec, desc="encode test rows")
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "encode test rows" not in captured.err

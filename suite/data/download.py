@@ -189,7 +189,12 @@ def _download(remote: Remote, tmp: Path, opener: Callable, timeout: float, progr
         length = response.headers.get("Content-Length") if response.headers else None
         total = int(length) if length else remote.size
         with tqdm(
-            total=total, unit="B", unit_scale=True, desc=remote.filename, disable=not progress, leave=False
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=remote.filename,
+            disable=None if progress else True,
+            leave=False,
         ) as bar:
             while chunk := response.read(CHUNK):
                 out.write(chunk)

@@ -86,7 +86,9 @@ class Imdb(DownloadableCorpus):
         if files[0].suffix == ".txt":
             reviews = [
                 ("aclImdb/" + "/".join(f.parts[-3:]), f.read_text("utf-8"))
-                for f in tqdm(files, "read aclImdb", unit="file", leave=False, dynamic_ncols=True)
+                for f in tqdm(
+                    files, "read aclImdb", unit="file", leave=False, dynamic_ncols=True, disable=None
+                )
             ]
         else:
             reviews = read_archive(files[0])
@@ -98,7 +100,9 @@ def read_archive(path: Path) -> list[tuple[str, str]]:
     reviews = []
     try:
         with tarfile.open(path, "r:*") as archive:
-            for member in tqdm(archive, f"read {path.name}", unit="file", leave=False, dynamic_ncols=True):
+            for member in tqdm(
+                archive, f"read {path.name}", unit="file", leave=False, dynamic_ncols=True, disable=None
+            ):
                 if member.isfile() and REVIEW.search(member.name):
                     reviews.append((member.name, archive.extractfile(member).read().decode("utf-8")))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:

@@ -34,7 +34,8 @@ from suite.data.download import (
 )
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
 
-PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True}
+# disable=None: a bar on a terminal only, so logs and pipes get no carriage-return floods
+PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True, "disable": None}
 CACHE_VERSION = 1  # bump when tokenization or splitting changes, so old caches are not reused
 SPLITS = ("train", "val", "test")
 

@@ -77,7 +77,9 @@ def encode(docs: list[list[str]], vocabulary: list[str], spec: TokenizerSpec, de
     index = {word: i for i, word in enumerate(vocabulary)}
     room = spec.max_len - spec.start_token
     out = np.full((len(docs), spec.max_len), PAD, dtype=np.int32)
-    for row, doc in enumerate(tqdm(docs, desc=desc or "encode", unit="doc", leave=False, disable=not desc)):
+    for row, doc in enumerate(
+        tqdm(docs, desc=desc or "encode", unit="doc", leave=False, disable=None if desc else True)
+    ):
         ids = [index.get(word, UNK) for word in doc]
         if len(ids) > room:
             ids = ids[-room:] if spec.truncating == "pre" else ids[:room]

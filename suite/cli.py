@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "-o", "--out", type=Path, default=None, help="write the markdown here (default: stdout)"
     )
+    compare.add_argument(
+        "--fail-on-difference",
+        action="store_true",
+        help="exit 1 when any difference's 95%% CI excludes 0 (for scripts)",
+    )
     _add_dirs(compare)
 
     check = sub.add_parser("check", help="validate a study and print its trial count, running nothing")
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list(args.what, studies_dir)
         if args.command == "compare":
-            return _compare(args.a, args.b, results_dir, args.out)
+            return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference)
         path = study_path(args.study, studies_dir)
         if args.command == "report":
             return _report(args.study, results_dir)
@@ -227,8 +232,8 @@ def _report(name: str, results_dir: Path) -> int:
     return 0
 
 
-def _compare(a: str, b: str, results_dir: Path, out: Path | None) -> int:
-    from suite.report.compare import compare
+def _compare(a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False) -> int:
+    from suite.report.compare import compare_results
 
     sides = []
     for given in (a, b):
@@ -242,12 +247,16 @@ def _compare(a: str, b: str, results_dir: Path, out: Path | None) -> int:
             )
             return 2
         sides.append(path)
-    text = compare(*sides)
+    text, differences = compare_results(*sides)
     if out is None:
         print(text, end="")
     else:
         out.write_text(text)
         print(f"comparison: {out}")
+    significant = [d for d in differences if d.significant]
+    if fail_on_difference and significant:
+        print(f"ablate: {len(significant)} difference(s) whose 95% CI excludes 0", file=sys.stderr)
+        return 1
     return 0
 
 

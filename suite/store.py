@@ -20,6 +20,7 @@ import pandas as pd
 RUNS = "runs.parquet"
 HISTORY = "history.parquet"
 ARTIFACTS = "artifacts.parquet"  # position tables and attention weights, see suite.artifacts
+PREDICTIONS = "predictions.parquet"  # per-example eval predictions, see suite.artifacts.predictions
 META = "study.json"
 FINISHED = ("ok", "diverged")  # failed and skipped trials are tried again on a rerun
 
@@ -77,6 +78,14 @@ class Store:
     def artifacts(self) -> pd.DataFrame:
         return pd.read_parquet(self.artifacts_path) if self.artifacts_path.exists() else pd.DataFrame()
 
+    @property
+    def predictions_path(self) -> Path:
+        return self.dir / PREDICTIONS
+
+    def predictions(self) -> pd.DataFrame:
+        path = self.predictions_path
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
     def finished_keys(self) -> set[str]:
         runs = self.runs()
         if runs.empty:
@@ -87,21 +96,22 @@ class Store:
         """Keep one trial's result, replacing any earlier result of the same trial."""
         self.write_many([(row, history, artifacts or [])])
 
-    def write_many(self, results: list[tuple[dict, list[dict], list[dict]]]) -> None:
-        """Keep several trials' results (row, history, artifacts) with one atomic
+    def write_many(self, results: list[tuple]) -> None:
+        """Keep several trials' results (row, history, artifacts[, predictions]) with one atomic
         replace per table, so a unit of many trials costs one rewrite, not many."""
         if not results:
             return
-        keys = {row["key"] for row, _, _ in results}
+        keys = {result[0]["key"] for result in results}
         self.dir.mkdir(parents=True, exist_ok=True)
         for path, read, index in (
+            (self.predictions_path, self.predictions, 3),
             (self.artifacts_path, self.artifacts, 2),
             (self.history_path, self.history, 1),
         ):
-            new = [r for result in results for r in result[index]]
+            new = [r for result in results if len(result) > index for r in result[index]]
             if new or path.exists():
                 self._replace(path, read(), keys, pd.DataFrame(new) if new else None)
-        self._replace(self.runs_path, self.runs(), keys, pd.DataFrame([row for row, _, _ in results]))
+        self._replace(self.runs_path, self.runs(), keys, pd.DataFrame([result[0] for result in results]))
 
     def write_meta(self, meta: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

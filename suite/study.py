@@ -28,6 +28,7 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
 EVAL_BATCH_SIZE = 4096  # left out of trial keys at this default, so earlier results keep their keys
+SELECT_DEFAULT = "val_accuracy"  # as EVAL_BATCH_SIZE: training.select is left out of keys at this default
 
 
 def check_devices(devices: list[str]) -> list[str]:
@@ -62,6 +63,11 @@ class TrainingSpec(BaseModel):
     eval_batch_size: int = Field(
         EVAL_BATCH_SIZE, ge=1
     )  # rows per evaluation pass: bounds memory, not results
+    # Model selection (suite.train.Selector): the reported epoch is the history point with the best
+    # val accuracy (or loss), its weights kept; `final` reports the last. Never the test split.
+    select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
+    # Early stopping: stop after this many history points without a better val metric (null: never).
+    patience: int | None = Field(None, ge=1)
 
 
 class MeasureSpec(BaseModel):
@@ -88,6 +94,7 @@ class AnchorSpec(BaseModel):
     metric: Literal["accuracy"] = "accuracy"
     value: float = Field(ge=0, le=1)
     source: str = Field(min_length=1)  # who published it, where
+    class_balance: str | None = None  # the published test set's class shares, in words (e.g. "50/50")
 
 
 class StudySpec(BaseModel):
@@ -109,6 +116,25 @@ class StudySpec(BaseModel):
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
+    # The smallest difference worth calling better or worse, per quality metric (accuracy: a
+    # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
+    min_effect: dict[str, float] = {}
+
+    @field_validator("min_effect")
+    @classmethod
+    def _min_effect(cls, v):
+        from suite import metrics
+
+        for name, value in v.items():
+            try:
+                metric = metrics.get(name)
+            except UnknownNameError as err:
+                raise ValueError(str(err)) from None
+            if metric.kind != "quality":
+                raise ValueError(f"min_effect.{name}: only quality metrics (loss, accuracy) take one")
+            if not value > 0:
+                raise ValueError(f"min_effect.{name}: must be a positive number, got {value!r}")
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -339,6 +365,10 @@ def _expand(study: Study) -> list[Trial]:
     training = spec.training.model_dump(exclude={"vectorize"})
     if training["eval_batch_size"] == EVAL_BATCH_SIZE:
         del training["eval_batch_size"]
+    if training["select"] == SELECT_DEFAULT:  # knobs added later: out of the key at their default
+        del training["select"]
+    if training["patience"] is None:
+        del training["patience"]
     measure = spec.measure.model_dump()
     if not measure["artifacts"]:  # left out when off, so keys of earlier results stay valid
         del measure["artifacts"]

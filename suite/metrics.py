@@ -39,6 +39,13 @@ class Metric:
     # statistics use one value per `timing_group`, not one per row.
     shared_in_group: bool = False
     bytes: bool = False
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
+
+    def clip(self, lo: float, hi: float) -> tuple[float, float]:
+        """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
+        if math.isnan(lo):
+            return lo, hi
+        return max(lo, self.bounds[0]), min(hi, self.bounds[1])
 
     def min_effect(self, baseline: float, override: float | None = None) -> float:
         """The practical-significance threshold at this baseline (a study's override is absolute)."""
@@ -86,8 +93,14 @@ def human_bytes(n: float) -> str:
 
 
 # Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
-LOSS = register(Metric("loss", "loss", "cross-entropy, nats", False, "quality", "mean", 3, 0.01, 0.05))
-ACCURACY = register(Metric("accuracy", "accuracy", "fraction correct", True, "quality", "mean", 3, 0.005))
+LOSS = register(
+    Metric(
+        "loss", "loss", "cross-entropy, nats", False, "quality", "mean", 3, 0.01, 0.05, bounds=(0.0, math.inf)
+    )
+)
+ACCURACY = register(
+    Metric("accuracy", "accuracy", "fraction correct", True, "quality", "mean", 3, 0.005, bounds=(0.0, 1.0))
+)
 # Costs: a 5% change in speed or memory is the smallest worth a word.
 register(
     Metric(

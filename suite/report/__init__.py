@@ -200,9 +200,10 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
                 f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
                 + (" (log axis: values span decades)." if figures.spans_decades(eval_h[metric]) else "."),
             )
-        if h["split"].nunique() > 1 and h["eval_split"].iloc[0] != "train":
+        several = h.groupby("dataset")["split"].transform("nunique") > 1
+        if several.any():
             path = figures.split_curves(
-                h, "accuracy", directory / "train_vs_eval.png", f"{results.name}: accuracy per split"
+                h[several], "accuracy", directory / "train_vs_eval.png", f"{results.name}: accuracy per split"
             )
             if path is not None:
                 add(

@@ -26,7 +26,12 @@ INTRO = (
 def _summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
     stage = headline_stage(rows)
     matrix = example_matrix(predictions, list(rows["key"]), "accuracy") if predictions is not None else None
-    return summarize_examples(matrix) if matrix is not None else summarize(rows[f"{stage}_accuracy"])
+    bounds = (0.0, 1.0)
+    return (
+        summarize_examples(matrix, bounds)
+        if matrix is not None
+        else summarize(rows[f"{stage}_accuracy"], bounds)
+    )
 
 
 def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, value: float) -> list[str]:

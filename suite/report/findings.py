@@ -47,12 +47,13 @@ def healths(results: Results) -> dict[tuple[str, str], Health]:
     """(dataset, variant) → health at the reported epoch, from every finished trial."""
     out = {}
     done = results.finished
+    margin = min_effects(results).get("accuracy")
     for dataset in results.datasets():
         g = done[done["dataset"] == dataset]
         stage = headline_stage(g)
         train = f"{stage}_train_accuracy" if g["eval_split"].iloc[0] != "train" else None
         for variant, v in g.groupby("variant", observed=True, sort=False):
-            out[(dataset, str(variant))] = health(v, f"{stage}_accuracy", f"{stage}_loss", train)
+            out[(dataset, str(variant))] = health(v, f"{stage}_accuracy", f"{stage}_loss", train, margin)
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,14 @@ def t_interval(x: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, fl
     n = len(x)
     if n < MIN_SEEDS or constant(x):
         return math.nan, math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    half = _t_quantile(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
     m = float(x.mean())
     return m - half, m + half
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(q: float, df: int) -> float:
+    return float(stats.t.ppf(q, df))
 
 
 def mean_intervals(x: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -102,22 +108,30 @@ class Summary:
         return not math.isnan(self.lo)
 
 
-def summarize(values) -> Summary:
-    """Mean, standard deviation and 95% Student-t interval of the mean over seeds."""
+def summarize(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """Mean, standard deviation and 95% Student-t interval of the mean over seeds, cut to
+    `bounds` (the metric's range: an accuracy interval never passes 1)."""
     x = clean(values)
     if len(x) == 0:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
     std = 0.0 if constant(x) else (float(x.std(ddof=1)) if len(x) > 1 else math.nan)
-    lo, hi = t_interval(x)
+    lo, hi = _cut(*t_interval(x), bounds)
     return Summary(len(x), float(x.mean()), std, lo, hi)
 
 
-def summarize_examples(matrix: np.ndarray) -> Summary:
+def summarize_examples(matrix: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
     """As `summarize`, from a seeds × examples matrix, with the two-level interval."""
     seed_means = matrix.mean(axis=1)
     s = summarize(seed_means)
     mean, lo, hi, _ = two_level(matrix)
+    lo, hi = _cut(lo, hi, bounds)
     return Summary(s.n, mean, s.std, lo, hi, "seeds × test examples")
+
+
+def _cut(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    if math.isnan(lo):
+        return lo, hi
+    return max(lo, bounds[0]), min(hi, bounds[1])
 
 
 def fmt(value: float, digits: int = 3) -> str:

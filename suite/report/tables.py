@@ -27,9 +27,9 @@ def markdown(rows, headers) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def _cell(values) -> str:
-    s = summarize(values)
-    return _summary_cell(s)
+def _cell(values, column: str | None = None) -> str:
+    bounds = metrics.column(column).metric.bounds if column else (-math.inf, math.inf)
+    return _summary_cell(summarize(values, bounds))
 
 
 def _summary_cell(s: Summary) -> str:
@@ -61,11 +61,12 @@ def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None)
     """Seeds × test examples where the rows' predictions are recorded (eval split, reported
     epoch), else over seeds."""
     col = metrics.column(column)
+    bounds = col.metric.bounds
     if predictions is not None and col.split is None and col.stage == headline_stage(g) and len(g) >= 1:
         matrix = example_matrix(predictions, list(g["key"]), col.metric.name)
         if matrix is not None:
-            return summarize_examples(matrix)
-    return summarize(g[column])
+            return summarize_examples(matrix, bounds)
+    return summarize(g[column], bounds)
 
 
 COSTS = ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes")
@@ -84,7 +85,8 @@ def dataset_table(
         for s in ("train", "val")
         if s != eval_split and f"{stage}_{s}_accuracy" in runs and runs[f"{stage}_{s}_accuracy"].notna().any()
     ]
-    final = "final_accuracy" if stage != "final" and "final_accuracy" in runs else None
+    moved = "selected_epoch" in runs and (runs["selected_epoch"] != runs["final_epoch"]).any()
+    final = "final_accuracy" if stage != "final" and moved else None
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
         h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
@@ -94,9 +96,9 @@ def dataset_table(
             epoch = f"{epochs.median():g} of {g['final_epoch'].max():g}" if len(epochs) else "–"
         row = [variant, len(g), h.state if h else "–"]
         row += [epoch] if stage == "selected" else []
-        row += [_cell(g[c]) for c in sides]
+        row += [_cell(g[c], c) for c in sides]
         row += [_summary_cell(eval_summary(g, m, predictions)) for m in metrics_]
-        row += [_cell(g[final])] if final else []
+        row += [_cell(g[final], final)] if final else []
         row += [cost_cell(g, c) for c in COSTS]
         row += [f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"]
         rows.append(row)

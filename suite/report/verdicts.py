@@ -38,10 +38,13 @@ class Health:
         return self.state in FAILURES
 
 
-def health(runs, accuracy: str, loss: str, train_accuracy: str | None) -> Health:
+def health(runs, accuracy: str, loss: str, train_accuracy: str | None, margin: float | None = None) -> Health:
     """The health of one variant on one dataset from its trials' rows (pandas rows of runs.parquet):
     `accuracy`/`loss` name the eval-split columns, `train_accuracy` the train split's, all at the
-    reported epoch."""
+    reported epoch. Learned means the accuracy interval's lower end clears the majority class by
+    more than `margin` (default: accuracy's min_effect)."""
+    if margin is None:
+        margin = metrics.get("accuracy").min_effect(math.nan)
     n = len(runs)
     diverged = int((runs["status"] == "diverged").sum())
     if diverged:
@@ -54,10 +57,10 @@ def health(runs, accuracy: str, loss: str, train_accuracy: str | None) -> Health
     mean_loss = float(np.mean(clean(runs[loss]))) if loss in runs else math.nan
     lo, _ = t_interval(acc)
     low_bound = lo if not math.isnan(lo) else float(acc.min()) if len(acc) else math.nan
-    if len(acc) and (low_bound <= chance or mean_loss >= chance_loss):
+    if len(acc) and (low_bound <= chance + margin or mean_loss >= chance_loss):
         reason = (
             f"eval accuracy {acc.mean():.3f} (lower bound {low_bound:.3f}) vs majority class {chance:.3f}"
-            if low_bound <= chance
+            if low_bound <= chance + margin
             else f"eval loss {mean_loss:.3f} ≥ {chance_loss:.3f}, the best constant predictor's"
         )
         return Health(FAILED, reason)

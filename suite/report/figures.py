@@ -225,7 +225,7 @@ def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: 
     seeds) labelled with its fitted exponent. panels: column → axis label with unit;
     exponents: (column, variant) → (k, lo, hi)."""
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.0), squeeze=False)
     variants = list(dict.fromkeys(frame["variant"]))
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
     for ax, (column, label) in zip(axes[0], panels.items(), strict=True):
@@ -248,7 +248,14 @@ def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: 
         ax.set_ylabel(f"{label} (log scale)")
         handles, names = ax.get_legend_handles_labels()
         names = [f"{n}  T^{exponents.get((column, n), (np.nan,))[0]:.2f}" for n in names]
-        ax.legend(handles, names, fontsize=7, title="variant, fitted exponent")
+        ax.legend(  # beside the panel, never over the data
+            handles,
+            names,
+            fontsize=7,
+            title="variant, fitted exponent",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+        )
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
@@ -304,7 +311,7 @@ def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: 
     heads = max(p[1] for p in panels) + 1
     rows, cols = (len(variants), heads) if heads > 1 else (1, len(variants))  # single heads: one row
     fig, axes = plt.subplots(
-        rows, cols, figsize=(2.8 * cols + 1.2, 2.8 * rows + 0.6), squeeze=False, layout="constrained"
+        rows, cols, figsize=(3.4 * cols + 1.2, 3.4 * rows + 0.6), squeeze=False, layout="constrained"
     )
     for ax in axes.flat:
         ax.set_axis_off()
@@ -321,8 +328,8 @@ def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: 
         if len(tokens) <= 16:
             ticks = np.arange(len(tokens)) + 0.5
             names = [f"{i}:{t}" for i, t in enumerate(tokens)]
-            ax.set_xticks(ticks, names, fontsize=5, rotation=90)
-            ax.set_yticks(ticks, names, fontsize=5)
+            ax.set_xticks(ticks, names, fontsize=6, rotation=90)
+            ax.set_yticks(ticks, names, fontsize=6)
         else:
             ax.tick_params(labelsize=6)
     if mesh is not None:

@@ -131,7 +131,7 @@ def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp
     runs.to_parquet(copy / "runs.parquet")
     text = write_report(copy).read_text()
     assert "0.693 (all 3 equal)" in text and "0.500 (all 3 equal)" in text
-    assert "both sides failed to learn" in text and "| both failed " in text
+    assert "both failed to learn" in text and "| both failed " in text
     assert "**better**" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
 
 

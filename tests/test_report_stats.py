@@ -38,7 +38,7 @@ def test_degenerate_and_too_few_seeds_give_no_nonsense_interval():
 def test_paired_constant_difference_reaches_the_exact_floor():
     base, other = pd.Series([math.log(2)] * 10), pd.Series([0.0] * 10)
     r = paired(base, other, "final_loss")
-    assert r.p == pytest.approx(min_p(10)) and not r.has_ci  # a constant Δ: no spread to estimate
+    assert r.p == pytest.approx(min_p(10)) and r.lo == r.hi == pytest.approx(-math.log(2))
     assert (r.better, r.worse) == (10, 0) and r.p_improve == 1.0
     same = paired(base, base, "final_loss")
     assert same.p == 1.0 and same.diff == 0.0 and same.lo == same.hi == 0.0
@@ -116,4 +116,5 @@ def test_seeds_needed_grows_as_the_effect_shrinks():
     from suite.report.stats import seeds_needed
 
     big, small = seeds_needed(0.05, 0.05, 0.01), seeds_needed(0.05, 0.01, 0.01)
-    assert big < small and seeds_needed(0.0, 0.1, 0.01) is None
+    assert big < small and seeds_needed(0.0, 0.1, 0.01) == 9  # 2 / 2^9 ≤ 0.01: the exact test's floor
+    assert seeds_needed(float("nan"), 0.1, 0.01) is None

@@ -75,14 +75,14 @@ def test_a_tight_interval_inside_min_effect_reads_equivalent():
     base = 0.80 + _noise(0.01)
     words, text = _verdicts(_results(base, base + _noise(0.001, 1)))
     assert words["selected_accuracy"] == "equivalent"
-    assert "Equivalent to base (TOST at 5%)" in text and "no significant difference" not in text.lower()
+    assert "equivalent to base (TOST at 5%)" in text and "no significant difference" not in text.lower()
 
 
 def test_a_noisy_difference_reads_inconclusive_with_the_seeds_needed():
     base = 0.80 + _noise(0.01)
     words, text = _verdicts(_results(base, base - 0.03 + _noise(0.06, 1)))
     assert words["selected_accuracy"] == "inconclusive"
-    assert "Inconclusive against base" in text and "seeds to resolve" in text
+    assert "inconclusive against base" in text and "seeds to resolve" in text
     assert "no significant difference" not in text.lower()
 
 
@@ -98,7 +98,7 @@ def test_two_failed_variants_are_never_ranked():
     results = _results(base, other, base_loss=4.5 + _noise(0.1), other_loss=1.0 + _noise(0.1, 1))
     words, text = _verdicts(results)
     assert set(words.values()) == {"both failed"}
-    assert "both sides failed to learn" in text and "**better**" not in text
+    assert "both failed to learn" in text and "**better**" not in text
     state = healths(results)
     assert state[("task", "base")].state == "failed to learn"
     assert "failed to learn" in health_findings(results, state)[0]

@@ -28,7 +28,7 @@ from suite.report.stats import (
     paired_examples,
     signed,
 )
-from suite.report.verdicts import Health, Verdict, health, judge, verdict_text
+from suite.report.verdicts import Health, Verdict, health, judge, seeds_phrase, verdict_text
 
 SCALING_COSTS = {  # column → (axis label with unit, what the finding calls it)
     "train_seconds_per_sample": ("training time per sample (s)", "Training time per sample"),
@@ -121,7 +121,8 @@ def _paired(results: Results, base: pd.DataFrame, mine: pd.DataFrame, metric: st
     """Two-level (seeds × test examples) where both sides have predictions on the eval split at
     the reported epoch, else over seeds."""
     col = metrics.column(metric)
-    if col.split is None and col.stage == headline_stage(base) and not results.predictions.empty:
+    held_out = base["eval_split"].iloc[0] != "train"  # the course's toy sets: eval = train, no sample
+    if held_out and col.split is None and col.stage == headline_stage(base) and not results.predictions.empty:
         common = base.index.intersection(mine.index)
         if len(common) >= MIN_SEEDS:
             a = example_matrix(results.predictions, list(base.loc[common, "key"]), col.metric.name)
@@ -194,19 +195,20 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
         failed = [v for (d, v), h in state.items() if d == dataset and h.failed]
         tail = f"; failed to learn or diverged: {', '.join(failed)}" if failed else ""
         lines.append(
-            f"**{dataset}**, {metric_name(column, g['eval_split'].iloc[0])} (≈: within {metric.format(threshold)}): "
-            f"{order}{tail}."
+            f"**{dataset}**, {metric_name(column, g['eval_split'].iloc[0])}, ranked by mean (≈: within "
+            f"{metric.format(threshold)}; a rank is not a verdict, see below): {order}{tail}."
         )
     return lines
 
 
 def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[str]:
-    """The detailed comparisons, grouped by verdict: decided ones first, one sentence each."""
+    """The detailed comparisons: decided ones first, a sentence each; then, per dataset, the
+    negligible, equivalent and inconclusive ones, and the pairs that both failed."""
     lines = []
     groups: dict[tuple[str, str], list[Comparison]] = {}
     for c in comparisons:
         groups.setdefault((c.dataset, c.variant), []).append(c)
-    negligible, equivalent, inconclusive, failed, same, few = [], [], [], [], [], []
+    rest: dict[tuple[str, str], list[str]] = {}  # (verdict, dataset) → clauses
     for (dataset, variant), cs in groups.items():
         decided = [c for c in cs if c.verdict.decided]
         base = cs[0].baseline or baseline
@@ -219,53 +221,35 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
         for c in cs:
             if c.verdict.decided:
                 continue
-            what = f"{variant} on {dataset}, {metric_name(c.metric, c.split)} Δ {signed(c.result.diff)}"
+            metric = metrics.column(c.metric).metric
+            what = f"{variant}, {metric_name(c.metric, c.split)} Δ {signed(c.result.diff)}"
             word = c.verdict.word
             if word == "negligible":
-                negligible.append(
-                    f"{what} (|Δ| ≤ {metrics.column(c.metric).metric.format(c.verdict.min_effect)})"
-                )
+                clause = f"{what} (|Δ| ≤ {metric.format(c.verdict.min_effect)})"
             elif word == "equivalent":
-                equivalent.append(
-                    f"{what} (within ±{metrics.column(c.metric).metric.format(c.verdict.min_effect)})"
-                )
+                clause = f"{what} (within ±{metric.format(c.verdict.min_effect)})"
             elif word == "inconclusive":
-                needed = f", ≈ {c.verdict.seeds_needed} seeds to resolve" if c.verdict.seeds_needed else ""
                 ci = f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}]" if c.result.has_ci else ""
-                inconclusive.append(f"{what}{ci} (Holm p = {fmt(c.result.p_holm, 4)}{needed})")
-            elif word == "both failed":
-                failed.append(f"{variant} on {dataset}")
-            elif word == "identical":
-                same.append(f"{variant} on {dataset}, {metric_name(c.metric, c.split)}")
-            else:
-                few.append(f"{variant} on {dataset}")
-    if negligible:
-        lines.append(
-            f"Significant but smaller than the smallest effect worth a word (negligible), vs {baseline}: "
-            + "; ".join(negligible)
-            + "."
-        )
-    if equivalent:
-        lines.append(f"Equivalent to {baseline} (TOST at 5%): " + "; ".join(equivalent) + ".")
-    if inconclusive:
-        lines.append(
-            f"Inconclusive against {baseline} (neither a difference nor equivalence is shown; these are not "
-            "evidence of no effect): " + "; ".join(inconclusive) + "."
-        )
-    if failed:
-        lines.append(
-            "Not compared, because both sides failed to learn the task (neither is better): "
-            + ", ".join(sorted(set(failed)))
-            + "."
-        )
-    if same:
-        lines.append(f"Identical to {baseline} in every seed: " + "; ".join(same) + ".")
-    if few:
-        lines.append(
-            f"Fewer than {MIN_SEEDS} paired seeds, so no interval or test can be trusted: "
-            + ", ".join(sorted(set(few)))
-            + "."
-        )
+                clause = f"{what}{ci} (Holm p = {fmt(c.result.p_holm, 4)}{seeds_phrase(c.verdict)})"
+            elif word in ("both failed", "too few seeds"):
+                clause = variant
+            else:  # identical
+                clause = f"{variant}, {metric_name(c.metric, c.split)}"
+            if clause not in rest.setdefault((word, dataset), []):
+                rest[(word, dataset)].append(clause)
+    heads = {
+        "negligible": "significant but smaller than the smallest effect worth a word (negligible) against {b}",
+        "equivalent": "equivalent to {b} (TOST at 5%)",
+        "inconclusive": "inconclusive against {b} (neither a difference nor equivalence is shown; not "
+        "evidence of no effect)",
+        "both failed": "not compared with {b}, because both failed to learn the task (neither is better)",
+        "identical": "identical to {b} in every seed",
+        "too few seeds": f"fewer than {MIN_SEEDS} paired seeds with {{b}}, so no interval or test can be trusted",
+    }
+    for word, head in heads.items():
+        for (w, dataset), clauses in rest.items():
+            if w == word:
+                lines.append(f"On **{dataset}**, {head.format(b=baseline)}: " + "; ".join(clauses) + ".")
     return lines
 
 

@@ -8,7 +8,8 @@ used for means. Below `MIN_SEEDS` values are shown, not an interval. Data whose
 values are all equal get no interval either: their spread is unknown, not zero.
 (Strongly skewed data, e.g. exponential, still undercover to ≈ 0.89 at n ≤ 10.)
 
-With per-example predictions an accuracy or loss also gets a two-level interval:
+With per-example predictions on a held-out split (not where the eval split is the
+training set itself), an accuracy or loss also gets a two-level interval:
 the variance of the grand mean over seeds × test examples is taken as
 var(seed means)/S + var(example means)/N (a crossed random-effects design; it
 counts the seed × example interaction twice, so it errs wide), with a t quantile
@@ -255,8 +256,12 @@ def paired(base: pd.Series, other: pd.Series, metric: str) -> Paired:
     if better == worse == 0:  # identical in every seed: Δ is exactly 0, as measured
         out.diff, out.lo, out.hi, out.p, out.sd, out.se = 0.0, 0.0, 0.0, 1.0, 0.0, 0.0
         return out
-    out.lo, out.hi = t_interval(d)
-    out.se = out.sd / math.sqrt(n)
+    if constant(d):  # the same Δ in every seed: the degenerate interval; the exact test decides
+        out.lo = out.hi = out.diff
+        out.sd = out.se = 0.0
+    else:
+        out.lo, out.hi = t_interval(d)
+        out.se = out.sd / math.sqrt(n)
     res = stats.permutation_test(
         (o, b),
         lambda x, y, axis: np.mean(x - y, axis=axis),
@@ -308,15 +313,27 @@ def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
     return out
 
 
-def seeds_needed(sd: float, effect: float, alpha: float, power: float = 0.8) -> int | None:
+MAX_SEEDS_ESTIMATE = 1000  # beyond this an estimate says "more than", not a number
+
+
+def seeds_needed(
+    sd: float, effect: float, alpha: float, power: float = 0.8, fixed_var: float = 0.0
+) -> int | None:
     """Seeds a paired test at level alpha would need to detect `effect` with `power`, given the
     per-seed sd of the differences (normal approximation; at least what the exact sign-flip
-    test needs to reach alpha at all). None when it cannot be estimated."""
-    if not (math.isfinite(sd) and math.isfinite(effect)) or effect <= 0 or sd <= 0:
+    test needs to reach alpha at all). `fixed_var` is variance more seeds do not remove (the test
+    set's own, in a two-level comparison): when it alone hides the effect, no seed count will do
+    and the answer is MAX_SEEDS_ESTIMATE + 1. None when it cannot be estimated."""
+    if not (math.isfinite(sd) and math.isfinite(effect)) or effect <= 0 or sd < 0:
         return None
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    room = (effect / z) ** 2 - max(fixed_var, 0.0)
+    if room <= 0:
+        return MAX_SEEDS_ESTIMATE + 1
     floor = math.ceil(math.log2(2 / alpha))  # 2 / 2^n ≤ alpha
-    return max(math.ceil((z * sd / effect) ** 2), floor, MIN_SEEDS)
+    if sd == 0:  # the same Δ in every seed: only the exact test's floor stands in the way
+        return max(floor, MIN_SEEDS)
+    return min(max(math.ceil(sd**2 / room), floor, MIN_SEEDS), MAX_SEEDS_ESTIMATE + 1)
 
 
 def min_p(n: int) -> float:

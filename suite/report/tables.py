@@ -62,7 +62,8 @@ def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None)
     epoch), else over seeds."""
     col = metrics.column(column)
     bounds = col.metric.bounds
-    if predictions is not None and col.split is None and col.stage == headline_stage(g) and len(g) >= 1:
+    held_out = len(g) and g["eval_split"].iloc[0] != "train"  # examples are a sample only when held out
+    if predictions is not None and held_out and col.split is None and col.stage == headline_stage(g):
         matrix = example_matrix(predictions, list(g["key"]), col.metric.name)
         if matrix is not None:
             return summarize_examples(matrix, bounds)

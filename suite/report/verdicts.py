@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from suite import metrics
-from suite.report.stats import ALPHA, MIN_SEEDS, Paired, clean, seeds_needed, t_interval
+from suite.report.stats import ALPHA, MAX_SEEDS_ESTIMATE, MIN_SEEDS, Paired, clean, seeds_needed, t_interval
 
 OVERFIT_GAP = 0.10  # train accuracy above eval accuracy by more than this: overfit
 LEARNED, OVERFIT, FAILED, DIVERGED, UNKNOWN = "learned", "overfit", "failed to learn", "diverged", "unknown"
@@ -106,10 +106,12 @@ def judge(
     if _equivalent(c, threshold):
         return Verdict("equivalent", threshold)
     alpha = ALPHA / max(comparisons, 1)  # Holm's first threshold: the bar a new run must clear
+    # The test set's share of the variance stays whatever the seed count (two-level comparisons).
+    fixed = max(c.se**2 - c.sd**2 / c.n, 0.0) if c.sources != "seeds" and math.isfinite(c.se) else 0.0
     if abs(c.diff) > threshold:
-        needed = seeds_needed(c.sd, abs(c.diff), alpha)
+        needed = seeds_needed(c.sd, abs(c.diff), alpha, fixed_var=fixed)
     else:  # to show it is inside ±min_effect instead
-        needed = seeds_needed(c.sd, threshold - abs(c.diff), 2 * ALPHA)
+        needed = seeds_needed(c.sd, threshold - abs(c.diff), 2 * ALPHA, fixed_var=fixed)
     return Verdict("inconclusive", threshold, needed)
 
 
@@ -139,6 +141,15 @@ def _df_for(quantile: float) -> float:
     return math.sqrt(lo * hi)
 
 
+def seeds_phrase(v: Verdict, lead: str = ", ") -> str:
+    """'≈ 24 seeds to resolve', or why no seed count would (or nothing when unknown)."""
+    if not v.seeds_needed:
+        return ""
+    if v.seeds_needed > MAX_SEEDS_ESTIMATE:
+        return f"{lead}more than {MAX_SEEDS_ESTIMATE:,} seeds to resolve on this test set"
+    return f"{lead}≈ {v.seeds_needed} seeds to resolve"
+
+
 def verdict_text(v: Verdict, c: Paired, column: str) -> str:
     """The words a table cell or finding uses for a verdict."""
     metric = metrics.column(column).metric
@@ -149,8 +160,7 @@ def verdict_text(v: Verdict, c: Paired, column: str) -> str:
     if v.word == "equivalent":
         return f"equivalent (within ±{metric.format(v.min_effect)})"
     if v.word == "inconclusive":
-        more = f"; ≈ {v.seeds_needed} seeds to resolve" if v.seeds_needed else ""
-        return f"inconclusive{more}"
+        return f"inconclusive{seeds_phrase(v, '; ')}"
     if v.word == "too few seeds":
         return f"too few seeds ({c.n})"
     if v.word == "identical":

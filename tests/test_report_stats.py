@@ -116,5 +116,5 @@ def test_seeds_needed_grows_as_the_effect_shrinks():
     from suite.report.stats import seeds_needed
 
     big, small = seeds_needed(0.05, 0.05, 0.01), seeds_needed(0.05, 0.01, 0.01)
-    assert big < small and seeds_needed(0.0, 0.1, 0.01) == 9  # 2 / 2^9 ≤ 0.01: the exact test's floor
+    assert big < small and seeds_needed(0.0, 0.1, 0.01) == 8  # 2 / 2^8 ≤ 0.01: the exact test's floor
     assert seeds_needed(float("nan"), 0.1, 0.01) is None

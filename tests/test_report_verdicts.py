@@ -111,3 +111,12 @@ def test_two_failed_variants_are_never_ranked():
 def test_health_states(acc, gap, state):
     results = _results(acc + _noise(0.01), acc + _noise(0.01, 1), train_gap=gap)
     assert healths(results)[("task", "other")].state == state
+
+
+def test_grid_variants_are_compared_at_their_own_grid_point():
+    from suite.report.findings import grid_baseline
+
+    labels = {"a[dim=8]", "a[dim=16]", "b[dim=8]", "b[dim=16]"}
+    assert grid_baseline("b[dim=16]", "a[dim=8]", labels) == "a[dim=16]"
+    assert grid_baseline("a[dim=16]", "a[dim=8]", labels) == "a[dim=8]"  # one variant: the baseline point
+    assert grid_baseline("c", "a", {"a", "c"}) == "a"

@@ -25,7 +25,12 @@ INTRO = (
 
 def _summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
     stage = headline_stage(rows)
-    matrix = example_matrix(predictions, list(rows["key"]), "accuracy") if predictions is not None else None
+    held_out = "eval_split" not in rows or rows["eval_split"].iloc[0] != "train"
+    matrix = (
+        example_matrix(predictions, list(rows["key"]), "accuracy")
+        if predictions is not None and held_out
+        else None
+    )
     bounds = (0.0, 1.0)
     return (
         summarize_examples(matrix, bounds)
@@ -43,7 +48,8 @@ def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, va
         return ["not run here", "–"]
     s = _summary(rows, predictions)
     spread = f" [{s.lo * 100:.1f}, {s.hi * 100:.1f}]" if s.has_ci else ""
-    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {len(rows)} seeds; {s.sources})"
+    over = "" if s.sources == "seeds" else f"; interval over {s.sources}"
+    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {len(rows)} seeds{over})"
     if not s.has_ci:
         return [ours, "no interval"]
     if value < s.lo:

@@ -23,6 +23,7 @@ from suite.report.stats import (
     correct,
     exponent,
     fmt,
+    measurement_ids,
     min_p,
     paired,
     paired_examples,
@@ -158,11 +159,16 @@ def health_findings(results: Results, state: dict[tuple[str, str], Health]) -> l
         if not mine:
             continue
         by_state: dict[str, list[str]] = {}
+        why_once: dict[str, str] = {}
         for variant, h in mine.items():
-            by_state.setdefault(h.state, []).append(
-                variant if h.state == "learned" else f"{variant} ({h.why})"
-            )
-        parts = [f"{s}: {', '.join(vs)}" for s, vs in by_state.items()]
+            plain = h.state in ("learned", "unknown")
+            by_state.setdefault(h.state, []).append(variant if plain else f"{variant} ({h.why})")
+            if h.state == "unknown":
+                why_once[h.state] = h.why
+        parts = [
+            f"{s} ({why_once[s]}): {', '.join(vs)}" if s in why_once else f"{s}: {', '.join(vs)}"
+            for s, vs in by_state.items()
+        ]
         lines.append(f"Health on **{dataset}** at the reported epoch — " + "; ".join(parts) + ".")
     return lines
 
@@ -322,10 +328,9 @@ SHARED_SCALING = {"train_seconds_per_sample"}  # derived from the group-shared t
 def measurements(g: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     """Rows (seed, T, column) with one row per independent measurement: a time shared by a
     vectorized group counts once; the second value is the most trials one measurement covers."""
-    if column not in SHARED_SCALING or "timing_group" not in g:
+    if column not in SHARED_SCALING:
         return g[["seed", "T", column]], 1
-    ids = g["timing_group"].astype(object).where(g["timing_group"].notna(), None)
-    frame = g.assign(_m=[i if i is not None else f"alone-{k}" for k, i in enumerate(ids)])
+    frame = g.assign(_m=measurement_ids(g, g[column]))
     per = frame.groupby(["T", "_m"], sort=False)
     one = per.first().reset_index()
     one["seed"] = one.groupby("T").cumcount()  # measurements at one length, numbered

@@ -61,7 +61,8 @@ def health(runs, accuracy: str, loss: str, train_accuracy: str | None, margin: f
         reason = (
             f"eval accuracy {acc.mean():.3f} (lower bound {low_bound:.3f}) vs majority class {chance:.3f}"
             if low_bound <= chance + margin
-            else f"eval loss {mean_loss:.3f} ≥ {chance_loss:.3f}, the best constant predictor's"
+            else f"eval loss {mean_loss:.3f} ≥ {chance_loss:.3f}, the best constant predictor's, though "
+            f"accuracy {acc.mean():.3f} beats the majority class {chance:.3f}: overconfident"
         )
         return Health(FAILED, reason)
     if train_accuracy and train_accuracy in runs:

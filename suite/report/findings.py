@@ -69,9 +69,6 @@ class Comparison:
     verdict: Verdict | None = None
     notes: list[str] = field(default_factory=list)
 
-    def row(self):
-        return (self.dataset, self.variant, self.metric, self.split, self.result)
-
 
 def grid_baseline(variant: str, baseline: str, labels: set[str]) -> str:
     """The baseline at the variant's own grid point: labels end in '[axis=value, ...]'."""

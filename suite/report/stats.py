@@ -215,6 +215,7 @@ class Paired:
     p_improve: float = math.nan  # P(variant better than baseline), ties counted half (rliable)
     examples: int = 0  # test examples paired, for two-level comparisons
     se: float = math.nan  # standard error of diff under the interval's model
+    df: float = math.nan  # degrees of freedom of the interval's t quantile
 
     @property
     def has_ci(self) -> bool:
@@ -260,6 +261,7 @@ def paired(base: pd.Series, other: pd.Series, metric: str) -> Paired:
     if better == worse == 0:  # identical in every seed: Δ is exactly 0, as measured
         out.diff, out.lo, out.hi, out.p, out.sd, out.se = 0.0, 0.0, 0.0, 1.0, 0.0, 0.0
         return out
+    out.df = n - 1
     if constant(d):  # the same Δ in every seed: the degenerate interval; the exact test decides
         out.lo = out.hi = out.diff
         out.sd = out.se = 0.0
@@ -310,7 +312,7 @@ def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
         out.diff, out.lo, out.hi, out.p, out.se = 0.0, 0.0, 0.0, 1.0, 0.0
         return out
     mean, lo, hi, df = two_level(d)
-    out.lo, out.hi = lo, hi
+    out.lo, out.hi, out.df = lo, hi, df
     half = hi - mean
     out.se = half / stats.t.ppf(0.5 + CONFIDENCE / 2, df) if half > 0 else 0.0
     out.p = float(2 * stats.t.sf(abs(mean) / out.se, df)) if out.se > 0 else 0.0

@@ -9,7 +9,6 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
-from suite.metrics import human_bytes  # noqa: F401  (kept importable from here)
 from suite.report.load import example_matrix, headline_stage, metric_name, quality_metrics
 from suite.report.stats import (
     Summary,

@@ -122,24 +122,8 @@ def _equivalent(c: Paired, threshold: float) -> bool:
         return False
     if c.se == 0:
         return abs(c.diff) < threshold
-    z95 = (c.hi - c.diff) / c.se  # the 95% quantile the interval used (t at its df)
-    df = _df_for(z95)
-    half = stats.t.ppf(0.95, df) * c.se
+    half = stats.t.ppf(0.95, c.df) * c.se
     return c.diff - half > -threshold and c.diff + half < threshold
-
-
-def _df_for(quantile: float) -> float:
-    """The t degrees of freedom whose 97.5% quantile is `quantile` (recovers the interval's df)."""
-    if quantile <= stats.norm.ppf(0.975) + 1e-9:
-        return math.inf
-    lo, hi = 1.0, 1e6
-    for _ in range(60):
-        mid = math.sqrt(lo * hi)
-        if stats.t.ppf(0.975, mid) > quantile:
-            lo = mid
-        else:
-            hi = mid
-    return math.sqrt(lo * hi)
 
 
 def seeds_phrase(v: Verdict, lead: str = ", ") -> str:

@@ -161,7 +161,8 @@ def grid_axis(frame: pd.DataFrame, axis: str, column: str, label: str, path: Pat
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for line in lines:
             g = frame[(frame["dataset"] == dataset) & (frame["line"] == line)]
-            points = [(x, summarize(v[column])) for x, v in g.groupby(axis, sort=True)]
+            bounds = metrics.column(column).metric.bounds
+            points = [(x, summarize(v[column], bounds)) for x, v in g.groupby(axis, sort=True)]
             if not points:
                 continue
             x = np.array([p[0] for p in points], dtype=float)

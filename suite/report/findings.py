@@ -228,7 +228,7 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
             what = f"{variant}, {metric_name(c.metric, c.split)} Δ {signed(c.result.diff)}"
             word = c.verdict.word
             if word == "negligible":
-                clause = f"{what} (|Δ| ≤ {metric.format(c.verdict.min_effect)})"
+                clause = f"{what} (size ≤ {metric.format(c.verdict.min_effect)})"
             elif word == "equivalent":
                 clause = f"{what} (within ±{metric.format(c.verdict.min_effect)})"
             elif word == "inconclusive":

@@ -55,7 +55,7 @@ def health(runs, accuracy: str, loss: str, train_accuracy: str | None, margin: f
     chance = float(runs["chance_accuracy"].max())
     chance_loss = float(runs["chance_loss"].min())
     mean_loss = float(np.mean(clean(runs[loss]))) if loss in runs else math.nan
-    lo, _ = t_interval(acc)
+    lo, _ = metrics.get("accuracy").clip(*t_interval(acc))
     low_bound = lo if not math.isnan(lo) else float(acc.min()) if len(acc) else math.nan
     if len(acc) and (low_bound <= chance + margin or mean_loss >= chance_loss):
         reason = (
@@ -141,7 +141,7 @@ def verdict_text(v: Verdict, c: Paired, column: str) -> str:
     if v.word in ("better", "worse"):
         return f"**{v.word}**"
     if v.word == "negligible":
-        return f"negligible (|Δ| ≤ {metric.format(v.min_effect)})"
+        return f"negligible (size ≤ {metric.format(v.min_effect)})"
     if v.word == "equivalent":
         return f"equivalent (within ±{metric.format(v.min_effect)})"
     if v.word == "inconclusive":

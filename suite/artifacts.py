@@ -10,6 +10,7 @@ the report draws them without rebuilding a model or training again.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -65,3 +66,35 @@ def record(model: nn.Module, x: torch.Tensor, inputs: int = INPUTS) -> list[dict
             for head in range(weights.shape[1]):
                 rows.append(_matrix("attention", weights[b, head], layer=i, head=head, input=b, tokens=xb[b]))
     return rows
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[dict]:
+    """Per-example rows on an eval split (index, label, predicted class, correct, probability of
+    the true class), in compact dtypes: the report's test-set resampling and paired comparisons
+    on the same examples need each example, not the split's mean. One logit per row is binary."""
+    was_training = model.training
+    model.eval()
+    preds, p_true = [], []
+    try:
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size]).float()
+            yb = y[start : start + batch_size]
+            if logits.dim() == 1:
+                p1 = torch.sigmoid(logits)
+                preds.append((logits > 0).long())
+                p_true.append(torch.where(yb == 1, p1, 1 - p1))
+            else:
+                probs = torch.softmax(logits, dim=-1)
+                preds.append(probs.argmax(dim=-1))
+                p_true.append(probs.gather(1, yb.view(-1, 1)).squeeze(1))
+    finally:
+        model.train(was_training)
+    pred = torch.cat(preds).cpu().numpy().astype(np.int16)
+    label = y.cpu().numpy().astype(np.int16)
+    prob = torch.cat(p_true).cpu().numpy().astype(np.float32)
+    index = np.arange(len(label), dtype=np.int32)
+    return [
+        {"index": i, "label": t, "pred": p, "correct": bool(p == t), "p_true": q}
+        for i, t, p, q in zip(index, label, pred, prob, strict=True)
+    ]

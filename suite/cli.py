@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "-o", "--out", type=Path, default=None, help="write the markdown here (default: stdout)"
     )
+    compare.add_argument(
+        "--fail-on-difference",
+        action="store_true",
+        help="exit 1 when any difference's 95%% CI excludes 0 (for scripts)",
+    )
     _add_dirs(compare)
 
     check = sub.add_parser(
@@ -239,7 +244,7 @@ def _dispatch(args) -> int:
     if args.command == "list":
         return _list(args.what, args.studies)
     if args.command == "compare":
-        return _compare(args.a, args.b, results_dir, args.out)
+        return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference)
     if args.command == "export":
         return _export(args.study, args.to, args.out, results_dir)
     if args.command == "report":
@@ -423,8 +428,8 @@ def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
     return 0
 
 
-def _compare(a: str, b: str, results_dir: Path, out: Path | None) -> int:
-    from suite.report.compare import compare
+def _compare(a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False) -> int:
+    from suite.report.compare import compare_results
 
     sides = []
     for given in (a, b):
@@ -438,12 +443,16 @@ def _compare(a: str, b: str, results_dir: Path, out: Path | None) -> int:
             )
             return 2
         sides.append(path)
-    text = compare(*sides)
+    text, differences = compare_results(*sides)
     if out is None:
         print(text, end="")
     else:
         out.write_text(text)
         print(f"comparison: {out}")
+    significant = [d for d in differences if d.significant]
+    if fail_on_difference and significant:
+        print(f"ablate: {len(significant)} difference(s) whose 95% CI excludes 0", file=sys.stderr)
+        return 1
     return 0
 
 

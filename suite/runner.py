@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from suite import data, executors, models
+from suite.artifacts import predictions as record_predictions
 from suite.artifacts import record as record_artifacts
 from suite.console import progress_bar
 from suite.executors import ExecutorSpec
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import ModelConfig
-from suite.study import EVAL_BATCH_SIZE, Study, Trial
+from suite.study import EVAL_BATCH_SIZE, Study, Trial, config_key
 from suite.train import loss_and_correct, make_optimizer, train
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
@@ -34,6 +35,7 @@ class TrialResult:
     row: dict
     history: list[dict]
     artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
+    predictions: list[dict] = field(default_factory=list)  # see suite.artifacts.predictions
 
 
 def seed_everything(seed: int) -> None:
@@ -61,6 +63,10 @@ def base_row(trial: Trial) -> dict:
         "error": None,
         "config": json.dumps(trial.config(), sort_keys=True),
         "train_group_size": 1,  # trials trained together in one vectorized step (suite.vectorized)
+        # The measurement a row shares: the id of its vectorized group, whose one training time every
+        # member's training speed copies; None when timed alone. Inference speed and memory are
+        # measured per trial, on its own model.
+        "timing_group": None,
     }
 
 
@@ -81,6 +87,7 @@ def run_trial(trial: Trial) -> TrialResult:
     row.update(provenance(device))
     history: list[dict] = []
     artifacts: list[dict] = []
+    preds: list[dict] = []
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
@@ -94,17 +101,24 @@ def run_trial(trial: Trial) -> TrialResult:
             trial.training.get("eval_batch_size", EVAL_BATCH_SIZE),
         )
         history = trained.history
-        artifacts = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
+        preds = []
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts)
+    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds)
 
 
-def _record_training(row: dict, trial: Trial, model, splits, trained, device: torch.device) -> list[dict]:
+def _record_training(
+    row: dict, trial: Trial, model, splits, trained, device: torch.device
+) -> tuple[list[dict], list[dict]]:
     """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
-    inference throughput and peak memory of the trained model; return its recorded artifacts."""
-    row.update(_summarise(trained.history, list(splits)))
+    inference throughput and peak memory of the trained model; return its recorded artifacts
+    and its per-example predictions on the eval split, both at the reported (selected) epoch."""
+    row.update(_summarise(trained.history, list(splits), trained.selected_step))
+    row["selection"] = trained.selection
+    row["stopped_early"] = trained.stopped_early
+    row.update(_chance(splits))
     row["params"] = sum(p.numel() for p in model.parameters())
     row["steps"] = trained.steps
     row["train_seconds"] = trained.timed_seconds
@@ -115,31 +129,54 @@ def _record_training(row: dict, trial: Trial, model, splits, trained, device: to
     artifacts: list[dict] = []
     if trained.diverged:
         row.update(status="diverged", error="loss became NaN or infinite")
-        return artifacts
-    if trial.measure.get("artifacts"):  # before _measure, whose memory step updates weights
-        eval_x = splits[list(splits)[-1]][0]
+        return artifacts, []
+    # Before _measure, whose memory step updates weights.
+    eval_x, eval_y = splits[list(splits)[-1]]
+    if trial.measure.get("artifacts"):
         artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
+    batch = trial.training.get("eval_batch_size", EVAL_BATCH_SIZE)
+    preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
     row.update(_measure(model, splits, trial, device))
-    return artifacts
+    return artifacts, preds
 
 
-def _summarise(history: list[dict], splits: list[str]) -> dict:
-    """Final and best loss and accuracy per split; the unprefixed ones are on the
-    last split (test where there is one; train for the course's toy data)."""
+def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
+    """Loss and accuracy per split at the final point, the best over points and the selected
+    point (chosen on val, see suite.train.Selector; the final one when not given); the
+    unprefixed ones are on the last split (test where there is one; train for the course's toy data)."""
     out = {}
+    if selected_step is None:
+        selected_step = max(h["step"] for h in history)
     for split in splits:
         points = [h for h in history if h["split"] == split]
         final = points[-1]
+        chosen = next(h for h in points if h["step"] == selected_step)
         out[f"final_{split}_loss"] = final["loss"]
         out[f"final_{split}_accuracy"] = final["accuracy"]
         out[f"best_{split}_loss"] = min(h["loss"] for h in points)
         out[f"best_{split}_accuracy"] = max(h["accuracy"] for h in points)
+        out[f"selected_{split}_loss"] = chosen["loss"]
+        out[f"selected_{split}_accuracy"] = chosen["accuracy"]
+        out["selected_epoch"] = chosen["epoch"]
+        out["final_epoch"] = final["epoch"]
     last = splits[-1]
     out["eval_split"] = last
-    for kind in ("final", "best"):
+    for kind in ("final", "best", "selected"):
         for metric in ("loss", "accuracy"):
             out[f"{kind}_{metric}"] = out[f"{kind}_{last}_{metric}"]
     return out
+
+
+def _chance(splits) -> dict:
+    """What a model that learned nothing scores on the eval split: the majority class's share
+    (accuracy) and the entropy of the label distribution (the best constant predictor's loss)."""
+    _, y = splits[list(splits)[-1]]
+    counts = torch.bincount(y.flatten().long().cpu()).double()
+    share = counts[counts > 0] / counts.sum()
+    return {
+        "chance_accuracy": float(share.max()),
+        "chance_loss": float(-(share * share.log()).sum()),
+    }
 
 
 def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
@@ -262,9 +299,11 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
             results.update({i: run_trial(unit[i]) for i in group})
             continue
         shared = (time.perf_counter() - group_started) / len(group)
+        timing_group = "g" + config_key({"members": sorted(unit[i].key for i in group)})
         for i, result in zip(group, trained, strict=True):
             results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
             results[i].row["wall_seconds"] += shared
+            results[i].row["timing_group"] = timing_group
     return [results[i] for i in range(len(unit))]
 
 
@@ -302,12 +341,13 @@ def _group_member_result(trial: Trial, model, splits, trained, size: int, device
     row.update(provenance(device))
     row["train_group_size"] = size
     artifacts: list[dict] = []
+    preds: list[dict] = []
     try:
-        artifacts = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
     except Exception:
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts)
+    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts, preds)
 
 
 def run_study(
@@ -330,7 +370,7 @@ def run_study(
             for result in finished.results:
                 result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)
                 counts[result.row["status"]] += 1
-            store.write_many([(r.row, r.history, r.artifacts) for r in finished.results])
+            store.write_many([(r.row, r.history, r.artifacts, r.predictions) for r in finished.results])
             bar.update(len(finished.results))
             first = finished.unit[0]
             bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)

@@ -199,6 +199,9 @@ class Store:
     def artifacts(self) -> pd.DataFrame:
         return self.table("artifacts")
 
+    def predictions(self) -> pd.DataFrame:
+        return self.table("predictions")  # per-example eval predictions, see suite.artifacts.predictions
+
     def tables(self, view: _View | None = None) -> list[str]:
         """The names of the store's tables in the folder, compacted or in fragments. Other
         parquet files beside them (the speed gate's bench_history) are not the store's."""

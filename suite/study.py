@@ -36,6 +36,7 @@ MAX_TRIALS = 100_000  # a study larger than this is refused before it is expande
 MAX_TRIALS_ENV = "ABLATE_MAX_TRIALS"
 MAX_YAML_NODES = 100_000  # YAML aliases may not expand a study file past this many nodes
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
+SELECT_DEFAULT = "val_accuracy"  # as EVAL_BATCH_SIZE: training.select is left out of keys at this default
 
 
 def check_devices(devices: list[str]) -> list[str]:
@@ -70,6 +71,11 @@ class TrainingSpec(BaseModel):
     eval_batch_size: int = Field(
         EVAL_BATCH_SIZE, ge=1
     )  # rows per evaluation pass: bounds memory, not results
+    # Model selection (suite.train.Selector): the reported epoch is the history point with the best
+    # val accuracy (or loss), its weights kept; `final` reports the last. Never the test split.
+    select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
+    # Early stopping: stop after this many history points without a better val metric (null: never).
+    patience: int | None = Field(None, ge=1)
 
 
 class MeasureSpec(BaseModel):
@@ -96,6 +102,7 @@ class AnchorSpec(BaseModel):
     metric: Literal["accuracy"] = "accuracy"
     value: float = Field(ge=0, le=1)
     source: str = Field(min_length=1)  # who published it, where
+    class_balance: str | None = None  # the published test set's class shares, in words (e.g. "50/50")
 
 
 class StudySpec(BaseModel):
@@ -118,6 +125,25 @@ class StudySpec(BaseModel):
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
+    # The smallest difference worth calling better or worse, per quality metric (accuracy: a
+    # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
+    min_effect: dict[str, float] = {}
+
+    @field_validator("min_effect")
+    @classmethod
+    def _min_effect(cls, v):
+        from suite import metrics
+
+        for name, value in v.items():
+            try:
+                metric = metrics.get(name)
+            except UnknownNameError as err:
+                raise ValueError(str(err)) from None
+            if metric.kind != "quality":
+                raise ValueError(f"min_effect.{name}: only quality metrics (loss, accuracy) take one")
+            if not value > 0:
+                raise ValueError(f"min_effect.{name}: must be a positive number, got {value!r}")
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -515,10 +541,15 @@ def _expand(study: Study) -> list[Trial]:
 
 
 def _keyed_training(training: dict[str, Any]) -> dict[str, Any]:
-    """The training settings as a trial's key sees them (eval_batch_size only when not the default)."""
+    """The training settings as a trial's key sees them: knobs added after results were committed
+    (eval_batch_size, select, patience) enter the key only away from their defaults."""
     out = dict(training)
     if out["eval_batch_size"] == EVAL_BATCH_SIZE:
         del out["eval_batch_size"]
+    if out.get("select") == SELECT_DEFAULT:
+        del out["select"]
+    if out.get("patience", 0) is None:
+        del out["patience"]
     return out
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.measure import Stopwatch
+from suite.study import SELECT_DEFAULT
 
 
 def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +71,50 @@ class Schedule:
         return points
 
 
+class Selector:
+    """Model selection on the validation split: which history point is the reported one.
+
+    `select` is `val_accuracy` (highest val accuracy, ties to the lower val loss, then the
+    earlier point), `val_loss` (lowest val loss) or `final` (the last point). Without a `val`
+    split the last point is reported, and `reason` says so. Never the test split.
+    """
+
+    def __init__(self, select: str, splits: list[str]):
+        self.select = select
+        self.active = select != "final" and "val" in splits
+        if select == "final":
+            self.reason = "final epoch (training.select: final)"
+        elif not self.active:
+            self.reason = "final epoch (no val split)"
+        else:
+            self.reason = f"best val {select.removeprefix('val_')}"
+        self.best: tuple[float, float] | None = None  # (loss, accuracy) at the best point
+        self.best_step = 0
+        self.since = 0  # history points since the last improvement
+
+    def offer(self, step: int, loss: float, accuracy: float) -> bool:
+        """Tell it the val metrics at a history point; True if this point is the new best."""
+        if not self.active:
+            self.best_step = step
+            return False
+        if self.best is None or self._better(loss, accuracy, *self.best):
+            self.best, self.best_step, self.since = (loss, accuracy), step, 0
+            return True
+        self.since += 1
+        return False
+
+    def _better(self, loss: float, accuracy: float, best_loss: float, best_accuracy: float) -> bool:
+        if not math.isfinite(loss):
+            return False
+        if self.select == "val_loss":
+            return loss < best_loss
+        return accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss)
+
+    def exhausted(self, patience: int | None) -> bool:
+        """Early stopping: `patience` history points without improvement."""
+        return self.active and patience is not None and self.since >= patience
+
+
 @dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)  # step, epoch, split, loss, accuracy
@@ -77,6 +122,9 @@ class TrainResult:
     diverged: bool = False
     timed_seconds: float = 0.0  # training time after the warm-up segment
     timed_samples: int = 0
+    selected_step: int = 0  # the reported history point (the model holds its weights)
+    selection: str = "final epoch"  # how it was chosen, in words
+    stopped_early: bool = False
 
 
 def batches(x, y, schedule: Schedule, generator: torch.Generator):
@@ -117,7 +165,8 @@ def train(
     seed: int,
     eval_batch: int = 4096,
 ) -> TrainResult:
-    """Train on the first split; evaluate every split at each history point."""
+    """Train on the first split; evaluate every split at each history point; leave the model
+    with the weights of the point the validation split selects (`Selector`)."""
     names = list(splits)
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
@@ -126,12 +175,19 @@ def train(
     stream = batches(x, y, schedule, generator)
     result = TrainResult()
     recorded = []  # (step, split, loss tensor, accuracy tensor)
+    selector = Selector(training.get("select", SELECT_DEFAULT), names)
+    best_state: dict[str, torch.Tensor] | None = None
 
     def record(step: int) -> bool:
-        """Evaluate every split at this step; False if the run diverged."""
+        """Evaluate every split at this step, offer val to the selector; False if the run diverged."""
+        nonlocal best_state
         for name in names:
             loss, acc = evaluate(model, *splits[name], eval_batch)
             recorded.append((step, name, loss, acc))
+            if name == "val" and selector.active and selector.offer(step, loss.item(), acc.item()):
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if not selector.active:
+            selector.offer(step, math.nan, math.nan)
         return bool(torch.isfinite(recorded[-len(names)][2]))
 
     model.train()
@@ -161,7 +217,14 @@ def train(
             result.timed_samples += samples
         if not record(step):
             result.diverged = True
+        elif selector.exhausted(training.get("patience")):
+            result.stopped_early = True
+            break
     result.steps = step
+    if best_state is not None and selector.best_step != step:
+        model.load_state_dict(best_state)
+    result.selected_step = selector.best_step
+    result.selection = selector.reason + (", stopped early" if result.stopped_early else "")
 
     values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
     for (s, name, _, _), (loss, acc) in zip(recorded, values.tolist(), strict=True):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -36,7 +37,8 @@ from torch import nn
 
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
-from suite.train import Schedule, TrainResult
+from suite.study import SELECT_DEFAULT
+from suite.train import Schedule, Selector, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -470,15 +472,30 @@ def train_group(
     _probe(stacked, members, optimizer, train_data)
 
     recorded: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []  # step, split, loss (G,), acc (G,)
+    selectors = [Selector(training.get("select", SELECT_DEFAULT), names) for _ in range(size)]
+    patience = training.get("patience")
+    best = [p.detach().clone() for p in params]  # each member's selected weights, (G, ...) per tensor
 
     def record(step: int) -> list[bool]:
         for name in names:
             loss, acc = evaluate_group(model, data[name], eval_batch)
             recorded.append((step, name, loss, acc))
+        if selectors[0].active:  # one more copy to the host per history point, for model selection
+            val = recorded[names.index("val") - len(names)]
+            losses, accs = val[2].tolist(), val[3].tolist()
+            improved = [g for g in range(size) if alive[g] and selectors[g].offer(step, losses[g], accs[g])]
+            if improved:
+                with torch.no_grad():
+                    for p, b in zip(params, best, strict=True):
+                        b[improved] = p[improved]
+        else:
+            for g in range(size):
+                if alive[g]:
+                    selectors[g].offer(step, math.nan, math.nan)
         return torch.isfinite(recorded[-len(names)][2]).tolist()  # the one sync of a history point
 
     results = [TrainResult() for _ in range(size)]
-    alive = [True] * size
+    alive = [True] * size  # still training: neither diverged nor stopped early
     stopped_at = [0] * size  # index in `points` of each member's last history point
     model.train()
     step = 0
@@ -514,6 +531,14 @@ def train_group(
             if not finite[g]:
                 alive[g] = False
                 results[g].diverged = True
+            elif selectors[g].exhausted(patience):  # early stopping; its later steps are never reported
+                alive[g] = False
+                results[g].stopped_early = True
+    with torch.no_grad():
+        for g in range(size):
+            if selectors[g].active and selectors[g].best_step != points[stopped_at[g]]:
+                for p, b in zip(params, best, strict=True):
+                    p[g] = b[g]
     stacked.unstack()
 
     values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
@@ -533,6 +558,8 @@ def train_group(
                 )
     for g in range(size):
         results[g].steps = last_step[g]
+        results[g].selected_step = selectors[g].best_step
+        results[g].selection = selectors[g].reason + (", stopped early" if results[g].stopped_early else "")
     return results
 
 

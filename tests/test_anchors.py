@@ -51,7 +51,8 @@ def test_section_sets_ours_beside_published_and_says_why_a_dataset_did_not_run()
     import re
 
     ours = re.search(r"72\.0% \[([\d.]+), ([\d.]+)\] \(bow, 3 seeds\)", rows["CNN-rand"])
-    assert ours and float(ours[1]) < 72.0 < float(ours[2])  # the mean with its bootstrap CI
+    assert ours and float(ours[1]) < 72.0 < float(ours[2])  # the mean with its t interval over seeds
+    assert "inside our interval" in rows["CNN-rand"]  # 76.1 against [67.0, 77.0]
     assert "no counterpart in this study" in text
     assert "Not run here: place aclImdb_v1.tar.gz in /cache/imdb" in text
     assert "not run here" in text

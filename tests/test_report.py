@@ -1,5 +1,6 @@
 import shutil
 
+import pandas as pd
 import pytest
 
 from suite.cli import _run, main
@@ -49,16 +50,30 @@ measure: {repeats: 1, warmup: 0, memory: false, artifacts: true}
 
 def test_report_findings_comparisons_and_every_figure(baseline_run):
     text = write_report(baseline_run).read_text()
-    assert text.index("## Findings") < text.index("## Results per dataset")
+    assert (
+        text.index("## Findings")
+        < text.index("- Health on **reversal**")
+        < text.index("## Results per dataset")
+    )
     assert "paired by seed" in text and "Holm-corrected across the 10 comparisons" in text
-    assert "## Comparisons with the baseline" in text and "final accuracy on test_long" in text
+    assert "## Comparisons with the baseline" in text and "accuracy on test_long" in text
+    assert "epoch chosen on the validation split" in text and "no validation split" in text
+    assert "| health " in text and "accuracy on val" in text  # splits side by side
+    assert "seeds × test examples" in text  # two-level intervals from the predictions
+    assert "(1 measurement, 3 trials trained together)" in text  # a shared training time counts once
     # 3 seeds cannot reach p < 0.25, so nothing may be called significant
     assert "**better**" not in text and "**worse**" not in text
-    assert "No significant difference from attention" in text
+    assert "no significant difference" not in text.lower()
+    assert "course" not in text.split("## Results per dataset")[0]  # findings read as an appendix
+    predictions = pd.read_parquet(baseline_run / "predictions.parquet")
+    assert predictions["pred"].dtype.name == "int16" and predictions["p_true"].dtype.name == "float32"
+    runs = pd.read_parquet(baseline_run / "runs.parquet")
+    assert set(predictions["key"]) == set(runs.loc[runs["status"] == "ok", "key"])
     for name in (
         "final_metrics",
         "loss_curves",
         "accuracy_curves",
+        "train_vs_eval",
         "positional_encodings",
         "attention_0",
         "attention_1",
@@ -73,10 +88,16 @@ def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
     shutil.copytree(baseline_run, copy)
     text = compare(baseline_run, copy)
     assert "| reversal " in text and "B − A" in text and "## Provenance" in text
-    assert "+0.000 [" in text or "every seed equal on both sides" in text
+    assert "+0.000 [+0.000, +0.000]" in text and "paired by key" in text  # itself: Δ = 0, zero width
+    assert "| yes " not in text
     out = tmp_path / "cmp.md"
-    assert main(["compare", str(baseline_run), str(copy), "--out", str(out)]) == 0
+    assert main(["compare", str(baseline_run), str(copy), "--out", str(out), "--fail-on-difference"]) == 0
     assert out.read_text() == text
+    runs = pd.read_parquet(copy / "runs.parquet")
+    runs["selected_loss"] += 0.1 + 0.01 * runs["seed"]
+    runs.to_parquet(copy / "runs.parquet")
+    assert main(["compare", str(baseline_run), str(copy), "--out", str(out)]) == 0
+    assert main(["compare", str(baseline_run), str(copy), "--out", str(out), "--fail-on-difference"]) == 1
     assert main(["compare", str(baseline_run), "missing", "--results", str(tmp_path)]) == 2
     assert "neither a results folder" in capsys.readouterr().err
 
@@ -101,14 +122,17 @@ def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp
 
     copy = tmp_path / "stuck"
     shutil.copytree(baseline_run, copy)
+    (copy / "predictions.parquet").unlink()
     runs = pd.read_parquet(copy / "runs.parquet")
-    for column in [c for c in runs.columns if c.startswith("final_")]:
+    for column in [
+        c for c in runs.columns if c.startswith(("final_", "selected_", "best_")) and c != "selected_epoch"
+    ]:
         runs[column] = math.log(2) if column.endswith("loss") else 0.5
     runs.to_parquet(copy / "runs.parquet")
     text = write_report(copy).read_text()
     assert "0.693 (all 3 equal)" in text and "0.500 (all 3 equal)" in text
-    assert "Identical to attention in every seed on every metric" in text
-    assert "identical in every seed" in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "both failed to learn" in text and "| both failed " in text
+    assert "**better**" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
 
 
 def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():

@@ -16,17 +16,19 @@ from suite.report.stats import (
 )
 
 
-def test_summary_bootstrap_is_deterministic_and_brackets_the_mean():
+def test_summary_is_a_t_interval_that_brackets_the_mean():
     x = np.random.default_rng(1).normal(0.5, 0.1, 10)
     s = summarize(x)
     assert s.n == 10 and s.lo < s.mean < s.hi and s.std == pytest.approx(x.std(ddof=1))
-    assert summarize(x) == s
+    half = 2.2621571627409915 * x.std(ddof=1) / np.sqrt(10)  # t(0.975, 9)
+    assert (s.lo, s.hi) == pytest.approx((x.mean() - half, x.mean() + half))
+    assert summarize([0.9, 1.0, 1.0, 0.8], bounds=(0, 1)).hi == 1.0  # cut to the metric's range
 
 
 def test_degenerate_and_too_few_seeds_give_no_nonsense_interval():
     ln2 = math.log(2)
     s = summarize([ln2] * 10)
-    assert s.constant and s.lo == s.hi == s.mean
+    assert s.constant and not s.has_ci  # its spread is unknown, not zero
     assert format_summary(s) == "0.693 (all 10 equal)"
     two = summarize([0.1, 0.3])
     assert math.isnan(two.lo) and format_summary(two) == "0.200 (n=2, no CI)"
@@ -37,9 +39,9 @@ def test_paired_constant_difference_reaches_the_exact_floor():
     base, other = pd.Series([math.log(2)] * 10), pd.Series([0.0] * 10)
     r = paired(base, other, "final_loss")
     assert r.p == pytest.approx(min_p(10)) and r.lo == r.hi == pytest.approx(-math.log(2))
-    assert (r.better, r.worse) == (10, 0)
+    assert (r.better, r.worse) == (10, 0) and r.p_improve == 1.0
     same = paired(base, base, "final_loss")
-    assert same.p == 1.0 and same.diff == 0.0
+    assert same.p == 1.0 and same.diff == 0.0 and same.lo == same.hi == 0.0
     few = paired(base[:2], other[:2], "final_loss")
     assert math.isnan(few.p) and math.isnan(few.lo)
 
@@ -79,3 +81,40 @@ def test_exponent_recovers_a_power_law():
     k, lo, hi = exponent(frame, "T", "y")
     assert k == pytest.approx(2, abs=0.05) and lo <= k <= hi
     assert math.isnan(exponent(frame[frame["seed"] < 2], "T", "y")[1])
+
+
+def test_shared_measurements_count_once():
+    from suite.report.stats import independent
+
+    frame = pd.DataFrame(
+        {
+            "train_samples_per_s": [100.0, 100.0, 100.0, 80.0, 90.0],
+            "infer_samples_per_s": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "timing_group": ["g1", "g1", "g1", None, None],
+        }
+    )
+    values, shared = independent(frame, "train_samples_per_s")
+    assert sorted(values) == [80.0, 90.0, 100.0] and shared == 3
+    values, shared = independent(frame, "infer_samples_per_s")  # measured per trial
+    assert len(values) == 5 and shared == 1
+
+
+def test_paired_examples_pairs_seeds_and_examples():
+    from suite.report.stats import paired_examples
+
+    rng = np.random.default_rng(0)
+    base = (rng.random((5, 400)) < 0.7).astype(float)
+    same = paired_examples(base, base.copy(), "selected_accuracy")
+    assert same.diff == same.lo == same.hi == 0.0 and same.p_improve == 0.5
+    better = np.maximum(base, (rng.random((5, 400)) < 0.3).astype(float))
+    r = paired_examples(base, better, "selected_accuracy")
+    assert r.diff > 0 and r.lo > 0 and r.p < 0.01 and r.p_improve > 0.5 and r.examples == 400
+    assert r.sources == "seeds × test examples"
+
+
+def test_seeds_needed_grows_as_the_effect_shrinks():
+    from suite.report.stats import seeds_needed
+
+    big, small = seeds_needed(0.05, 0.05, 0.01), seeds_needed(0.05, 0.01, 0.01)
+    assert big < small and seeds_needed(0.0, 0.1, 0.01) == 8  # 2 / 2^8 ≤ 0.01: the exact test's floor
+    assert seeds_needed(float("nan"), 0.1, 0.01) is None

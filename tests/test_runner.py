@@ -1,11 +1,15 @@
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from suite.runner import run_study, run_trial
 from suite.store import Store
 from suite.study import load_study
+
+TINY_TRAINING_FOR_KEYS = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}  # conftest's
 
 
 def test_trial_row_has_metrics_speed_memory_and_provenance(write_study):
@@ -104,3 +108,45 @@ def test_run_study_runs_only_missing_trials(write_study, tmp_path):
     assert forced["ok"] == 4 and len(store.runs()) == 4
     assert len(store.history()) == 4 * 5  # 5 history points, one split, no duplicates
     assert torch.get_num_threads() >= 1
+
+
+def test_selection_on_val_predictions_and_chance_are_recorded(write_study):
+    study = load_study(
+        write_study(
+            variants=["attention"],
+            datasets=[{"name": "order", "V": 4, "T": 6, "n": 60}],
+            seeds=1,
+            training={"optimizer": "adam", "lr": 0.05, "epochs": 8, "history_every": 1, "patience": 2},
+        )
+    )
+    (trial,) = study.trials()
+    result = run_trial(trial)
+    row, history = result.row, result.history
+    assert row["status"] == "ok" and row["timing_group"] is None
+    val = [h for h in history if h["split"] == "val"]
+    best = max(val, key=lambda h: (h["accuracy"], -h["loss"], -h["step"]))
+    assert row["selected_epoch"] == best["epoch"]
+    test_at = next(h for h in history if h["split"] == "test" and h["step"] == best["step"])
+    assert row["selected_accuracy"] == pytest.approx(test_at["accuracy"])
+    # early stopping: no more than `patience` history points after the best one
+    assert row["final_epoch"] - row["selected_epoch"] <= 2
+    preds = result.predictions
+    assert len(preds) == len([1 for _ in preds]) and preds[0]["pred"].dtype.name == "int16"
+    assert np.mean([p["correct"] for p in preds]) == pytest.approx(row["selected_accuracy"])
+    loss = np.mean([-np.log(p["p_true"]) for p in preds])
+    assert loss == pytest.approx(row["selected_loss"], rel=1e-3)
+    assert 0.5 <= row["chance_accuracy"] <= 1 and row["chance_loss"] == pytest.approx(np.log(2), abs=0.05)
+
+
+def test_no_val_split_reports_the_final_epoch_and_says_so(write_study):
+    (trial, *_) = load_study(write_study(variants=["mean"], seeds=1)).trials()
+    row = run_trial(trial).row
+    assert row["selection"] == "final epoch (no val split)" and row["selected_epoch"] == row["final_epoch"]
+
+
+def test_selection_knobs_stay_out_of_keys_at_their_defaults(write_study):
+    plain = load_study(write_study(seeds=1))
+    explicit = load_study(write_study(seeds=1, training={**TINY_TRAINING_FOR_KEYS, "select": "val_accuracy"}))
+    other = load_study(write_study(seeds=1, training={**TINY_TRAINING_FOR_KEYS, "select": "val_loss"}))
+    assert [t.key for t in plain.trials()] == [t.key for t in explicit.trials()]
+    assert [t.key for t in plain.trials()] != [t.key for t in other.trials()]

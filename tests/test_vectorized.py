@@ -281,3 +281,30 @@ def test_study_threads_apply_while_a_unit_runs_and_stay_out_of_keys(write_study)
     rows = [r.row for r in run_unit(plan(one.trials())[0])]
     assert all(r["threads"] == 1 for r in rows)
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("training", [{}, {"patience": 1}, {"select": "val_loss", "patience": 2}])
+def test_val_selection_and_early_stopping_match_one_at_a_time(write_study, training):
+    """Stacked seeds pick the same val-chosen epoch, stop at the same point and keep the same
+    weights (so the same predictions) as each seed trained alone."""
+    study = load_study(
+        write_study(
+            variants=["attention"],
+            datasets=[{"name": "order", "V": 4, "T": 6, "n": 60}],
+            seeds=3,
+            training={"optimizer": "adam", "lr": 0.05, "epochs": 12, "history_every": 1, **training},
+            measure={"throughput": False, "memory": False},
+        )
+    )
+    (unit,) = plan(study.trials())
+    results = run_unit(unit)
+    for trial, result in zip(unit, results, strict=True):
+        assert result.row["timing_group"] is not None and result.row["status"] == "ok"
+        alone = run_trial(trial)
+        assert alone.row["timing_group"] is None
+        for col in ("selected_epoch", "steps", "stopped_early", "selection"):
+            assert result.row[col] == alone.row[col], col
+        for col in ("selected_test_accuracy", "selected_val_loss", "selected_loss"):
+            assert result.row[col] == pytest.approx(alone.row[col], abs=1e-5), col
+        assert [p["pred"] for p in result.predictions] == [p["pred"] for p in alone.predictions]
+    assert len({r.row["timing_group"] for r in results}) == 1

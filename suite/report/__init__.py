@@ -15,20 +15,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from suite import metrics
 from suite.report import figures
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
     SCALING_COSTS,
     compare_to_baseline,
     comparison_findings,
+    health_findings,
+    healths,
     method_note,
     scaling_exponents,
     scaling_findings,
     scaling_frame,
+    summary_findings,
 )
-from suite.report.load import Results, load, metric_name, quality_metrics
-from suite.report.stats import MIN_SEEDS, summarize
-from suite.report.tables import comparisons_table, dataset_table, failures_table, provenance_line
+from suite.report.load import Results, headline_stage, load, quality_metrics
+from suite.report.stats import MIN_SEEDS
+from suite.report.tables import (
+    comparisons_table,
+    dataset_table,
+    eval_summary,
+    failures_table,
+    provenance_line,
+)
 from suite.store import Store
 
 
@@ -43,6 +53,7 @@ def write_report(results_dir: str | Path) -> Path:
     figures_dir = results.dir / "figures"
     ok = results.finished
     comparisons = compare_to_baseline(results)
+    state = healths(results) if not ok.empty else {}
     scaling = scaling_frame(results)
     exponents = scaling_exponents(scaling) if scaling is not None else {}
 
@@ -56,17 +67,17 @@ def write_report(results_dir: str | Path) -> Path:
     ]
 
     lines += ["## Findings", ""]
-    lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents)]
+    lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
     note = method_note(results, comparisons)
     lines += ["", note, ""] if note else [""]
 
-    lines += _dataset_sections(results)
-    lines += anchor_section(results.meta.get("anchors", []), results.runs)
+    lines += _dataset_sections(results, state)
+    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     if comparisons:
         lines += [
             "## Comparisons with the baseline",
             "",
-            comparisons_table([c.row() for c in comparisons]),
+            comparisons_table(comparisons),
             "",
         ]
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
@@ -82,11 +93,12 @@ def write_report(results_dir: str | Path) -> Path:
     return path
 
 
-def _findings(results: Results, comparisons, scaling, exponents) -> list[str]:
+def _findings(results: Results, comparisons, scaling, exponents, state) -> list[str]:
+    """Top-down: health first, one summary line per dataset, then the detailed comparisons."""
     ok = results.finished
     if ok.empty:
         return ["No trial finished, so there is nothing to report."]
-    lines = []
+    lines = health_findings(results, state) + summary_findings(results, state)
     seeds = ok.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
     if seeds.min() < MIN_SEEDS:
         lines.append(
@@ -101,28 +113,45 @@ def _findings(results: Results, comparisons, scaling, exponents) -> list[str]:
     return lines
 
 
-def _dataset_sections(results: Results) -> list[str]:
+def _dataset_sections(results: Results, state) -> list[str]:
     lines = [
         "## Results per dataset",
         "",
-        "Loss and accuracy: mean ± standard deviation over seeds [95% BCa bootstrap CI of the mean]; "
-        "'all n equal' where every seed gave the same value. Speeds and memory are medians over "
-        "seeds; peak memory is the most one training step (or inference pass) allocated beyond "
-        "what was live before it.",
+        "Loss and accuracy: mean ± standard deviation over seeds [95% Student-t interval of the mean]. "
+        "On the eval split, where every trial recorded its per-example predictions, the interval covers "
+        "seeds and test examples (two-level), else seeds only. 'all n equal' where every seed gave the "
+        "same value (no interval: the spread is unknown, not zero). Health: learned, overfit (train "
+        "accuracy more than 0.10 above eval), failed to learn (eval accuracy not clearly above the "
+        "majority class, or eval loss no better than the best constant predictor's) or diverged. "
+        "Speeds and memory are medians over independent measurements: a training speed measured once "
+        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
+        "as one measurement; inference speed and memory are measured per trial. Peak memory is the most "
+        "one training step (or inference pass) allocated beyond what was live before it.",
         "",
     ]
     for dataset in results.datasets():
         group = results.finished[results.finished["dataset"] == dataset]
         split = group["eval_split"].iloc[0]
         note = _note(results.meta, group)
-        lines += [
-            f"### {dataset}",
-            "",
-            f"Final metrics on the `{split}` split" + (f"; {note}." if note else "."),
-            "",
-        ]
-        lines += [dataset_table(group), ""]
+        lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
+        lines += [dataset_table(group, results.predictions, state), ""]
     return lines
+
+
+def _epoch_note(group: pd.DataFrame, split: str) -> str:
+    """Which epoch the headline numbers are at, and how it was chosen."""
+    if headline_stage(group) == "final":
+        return f"Metrics on the `{split}` split at the final epoch"
+    how = sorted(set(group["selection"].dropna())) if "selection" in group else []
+    if how and all(h.startswith("final epoch") for h in how):
+        return (
+            f"Metrics on the `{split}` split at the final epoch ({'; '.join(how)}): this study has no "
+            "validation split to choose an epoch on"
+        )
+    return (
+        f"Metrics on the `{split}` split at the epoch chosen on the validation split "
+        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}`; the final epoch's accuracy beside it"
+    )
 
 
 def _note(meta: dict, group: pd.DataFrame) -> str | None:
@@ -145,28 +174,44 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     def add(path: Path, caption: str):
         lines.extend([f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""])
 
-    summary = _summary_frame(ok)
+    summary = _summary_frame(ok, results.predictions)
     add(
         figures.point_plot(
-            summary, directory / "final_metrics.png", f"{results.name}: final metrics per variant"
+            summary,
+            directory / "final_metrics.png",
+            f"{results.name}: metrics per variant at the reported epoch",
         ),
-        "Final metrics per variant: mean and 95% bootstrap CI over seeds.",
+        "Metrics per variant at the reported epoch: mean and 95% Student-t interval (over seeds and test "
+        "examples where per-example predictions were recorded, else over seeds).",
     )
     history = results.history
     if not history.empty:
         h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
-        h = h[h["split"] == h["eval_split"]]
+        eval_h = h[h["split"] == h["eval_split"]]
         for metric in ("loss", "accuracy"):
             path = figures.curves(
-                h,
+                eval_h,
                 metric,
                 directory / f"{metric}_curves.png",
                 f"{results.name}: {metric} on the eval split (95% CI over seeds)",
             )
             add(
                 path,
-                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds.",
+                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
+                + (" (log axis: values span decades)." if figures.spans_decades(eval_h[metric]) else "."),
             )
+        several = h.groupby("dataset")["split"].transform("nunique") > 1
+        if several.any():
+            path = figures.split_curves(
+                h[several], "accuracy", directory / "train_vs_eval.png", f"{results.name}: accuracy per split"
+            )
+            if path is not None:
+                add(
+                    path,
+                    "Accuracy on every split over training (mean over seeds), a panel per variant and "
+                    "dataset: a widening gap between train and the held-out splits is overfitting.",
+                )
+    lines += _grid_figures(results, ok, directory, add)
     if scaling is not None:
         panels = {
             c: label for c, (label, _) in SCALING_COSTS.items() if c in scaling and scaling[c].notna().any()
@@ -183,32 +228,64 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     return lines
 
 
-def _summary_frame(ok: pd.DataFrame) -> pd.DataFrame:
+def _summary_frame(ok: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for dataset in dict.fromkeys(ok["dataset"]):
         g = ok[ok["dataset"] == dataset]
-        split = g["eval_split"].iloc[0]
         for metric in quality_metrics(g):
+            column = metrics.column(metric)
             for variant, v in g.groupby("variant", observed=True):
-                s = summarize(v[metric])
+                s = eval_summary(v, metric, predictions)
                 rows.append(
                     {
                         "dataset": dataset,
-                        "label": metric_name(
-                            metric, split if metric in ("final_loss", "final_accuracy") else None
-                        ),
+                        "label": column.label("eval split" if column.split is None else None),
+                        "unit": column.metric.unit,
                         "variant": str(variant),
                         "mean": s.mean,
                         "lo": s.lo,
                         "hi": s.hi,
                     }
                 )
-    frame = pd.DataFrame(rows)
-    frame["label"] = frame["label"].str.replace(r" on (train|test|val)$", " (eval split)", regex=True)
-    return frame
+    return pd.DataFrame(rows)
+
+
+def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    """The headline accuracy against each numeric grid axis, a line per variant (and other axes)."""
+    grid = (results.meta.get("spec") or {}).get("grid") or {}
+    numeric = [
+        a
+        for a, values in grid.items()
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    ]
+    if not numeric:
+        return []
+    config = ok["config"].map(json.loads)
+    frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
+    column = quality_metrics(ok)[1]
+    for i, axis in enumerate(numeric):
+        others = [a for a in grid if a != axis]
+        frame["line"] = frame["variant"].astype(str).str.replace(r"\[.*\]$", "", regex=True) + frame[
+            others
+        ].apply(lambda r, others=others: "".join(f", {a}={r[a]}" for a in others), axis=1)
+        path = figures.grid_axis(
+            frame,
+            axis,
+            column,
+            metrics.column(column).label(),
+            directory / f"grid_{i}.png",
+            f"{results.name}: {metrics.column(column).label()} against {axis}",
+        )
+        add(
+            path,
+            f"{metrics.column(column).label().capitalize()} against the grid axis `{axis}`: mean and 95% "
+            "Student-t interval over seeds, a line per variant and value of the other axes, a panel per dataset.",
+        )
+    return []
 
 
 def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    """Only where a variant uses one of the drawn encodings."""
     kinds = set(ok["positional"].dropna())
     if not kinds & {"learned", "sinusoidal", "rope"}:
         return []
@@ -237,7 +314,7 @@ def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add)
     )
     add(
         path,
-        "Positional encodings as heatmaps (the book's exercise 2): the fixed sinusoidal and rotary "
+        "Positional encodings as heatmaps: the fixed sinusoidal and rotary "
         "tables, and learned tables after training (first seed; positions past the training length "
         "are never trained).",
     )

@@ -10,24 +10,69 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.stats import summarize
+from suite.report.load import example_matrix, headline_stage
+from suite.report.stats import Summary, summarize, summarize_examples
 
 INTRO = (
     "Published test accuracies of models of the same kind, from the sources named. They used their own "
     "preprocessing, sizes and training budgets, so they say what such a model can reach, not what this "
-    "run must reach. Ours: final accuracy on this study's eval split, mean [95% bootstrap CI] over seeds."
+    "run must reach. Ours: accuracy on this study's eval split at the reported epoch, mean [95% interval]; "
+    "the interval covers seeds and the finite test set (two-level) where per-example predictions were "
+    "recorded, else seeds only. A published figure is one number on its own test set: it is set against "
+    "our interval, not tested."
 )
 
 
-def _ours(runs: pd.DataFrame, dataset: str, variant: str | None) -> str:
+def _summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
+    stage = headline_stage(rows)
+    held_out = "eval_split" not in rows or rows["eval_split"].iloc[0] != "train"
+    matrix = (
+        example_matrix(predictions, list(rows["key"]), "accuracy")
+        if predictions is not None and held_out
+        else None
+    )
+    bounds = (0.0, 1.0)
+    return (
+        summarize_examples(matrix, bounds)
+        if matrix is not None
+        else summarize(rows[f"{stage}_accuracy"], bounds)
+    )
+
+
+def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, value: float) -> list[str]:
+    """[ours, where the published value falls against our interval]."""
     if variant is None:
-        return "no counterpart in this study"
+        return ["no counterpart in this study", "–"]
     rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == variant) & (runs["status"] == "ok")]
     if rows.empty:
-        return "not run here"
-    s = summarize(rows["final_accuracy"] * 100)
-    spread = f" [{s.lo:.1f}, {s.hi:.1f}]" if s.has_ci else ""
-    return f"{s.mean:.1f}%{spread} ({variant}, {len(rows)} seeds)"
+        return ["not run here", "–"]
+    s = _summary(rows, predictions)
+    spread = f" [{s.lo * 100:.1f}, {s.hi * 100:.1f}]" if s.has_ci else ""
+    over = "" if s.sources == "seeds" else f"; interval over {s.sources}"
+    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {len(rows)} seeds{over})"
+    if not s.has_ci:
+        return [ours, "no interval"]
+    if value < s.lo:
+        where = f"below our interval (ours higher by ≥ {(s.lo - value) * 100:.1f} points)"
+    elif value > s.hi:
+        where = f"above our interval (ours lower by ≥ {(value - s.hi) * 100:.1f} points)"
+    else:
+        where = "inside our interval"
+    return [ours, where]
+
+
+def _balance(predictions: pd.DataFrame | None, runs: pd.DataFrame, dataset: str) -> str | None:
+    """Our eval split's class shares, from the recorded labels."""
+    if predictions is None or predictions.empty:
+        return None
+    keys = runs.loc[(runs["dataset"] == dataset) & (runs["status"] == "ok"), "key"]
+    if keys.empty:
+        return None
+    mine = predictions[predictions["key"] == keys.iloc[0]]
+    if mine.empty:
+        return None
+    shares = mine["label"].value_counts(normalize=True).sort_index()
+    return f"{len(mine):,} test rows, " + " / ".join(f"class {k}: {v:.1%}" for k, v in shares.items())
 
 
 def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
@@ -39,7 +84,9 @@ def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
     return reasons.iloc[0].strip().splitlines()[-1] if len(reasons) else "no finished trials"
 
 
-def anchor_section(anchors: list[dict], runs: pd.DataFrame) -> list[str]:
+def anchor_section(
+    anchors: list[dict], runs: pd.DataFrame, predictions: pd.DataFrame | None = None
+) -> list[str]:
     """Markdown lines for the report; nothing when the study names no anchors."""
     if not anchors:
         return []
@@ -50,11 +97,30 @@ def anchor_section(anchors: list[dict], runs: pd.DataFrame) -> list[str]:
         reason = _not_run_reason(runs, dataset)
         if reason:
             lines += [f"Not run here: {reason}", ""]
+        balance = _balance(predictions, runs, dataset)
+        if balance:
+            lines += [
+                f"Class balance — ours: {balance}; published: "
+                + "; ".join(
+                    dict.fromkeys(
+                        a.get("class_balance") or "not stated by the study"
+                        for a in anchors
+                        if a["dataset"] == dataset
+                    )
+                )
+                + ".",
+                "",
+            ]
         table = [
-            [a["model"], f"{a['value'] * 100:.1f}%", _ours(runs, dataset, a.get("variant")), a["source"]]
+            [
+                a["model"],
+                f"{a['value'] * 100:.1f}%",
+                *_ours(runs, dataset, a.get("variant"), predictions, a["value"]),
+                a["source"],
+            ]
             for a in anchors
             if a["dataset"] == dataset
         ]
-        headers = ["published model", "published accuracy", "ours", "source"]
+        headers = ["published model", "published accuracy", "ours", "published vs ours", "source"]
         lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

@@ -1,20 +1,27 @@
 """`ablate compare A B`: the differences between two result sets, with CIs.
 
 A and B are two results folders: two studies, or one study's results from two
-commits or machines. Rows are matched by variant, dataset and metric; the two
-sides are independent runs, so the difference of means gets an unpaired
-bootstrap CI (both samples resampled), not a paired one.
+commits or machines. Rows are matched by variant, dataset and metric. Where both
+sides hold the same trial keys (one study's results compared with a rerun, or with
+themselves) the trials are paired by key: Δ is the mean per-trial difference with a
+Student-t interval, exactly 0 [0, 0] for identical results. Otherwise the sides are
+independent runs: the difference of means gets a Welch t interval. Speeds and memory
+use one value per independent measurement (suite.report.stats.independent) and the
+difference of medians with a percentile bootstrap over measurements.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
+from suite import metrics
 from suite.report.load import Results, load, metric_name, quality_metrics
 from suite.report.stats import (
     CONFIDENCE,
@@ -24,24 +31,51 @@ from suite.report.stats import (
     clean,
     constant,
     format_summary,
+    independent,
     signed,
     summarize,
+    t_interval,
 )
 from suite.report.tables import markdown, provenance_line
 
 COSTS = ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes")
 
 
-def difference_ci(a, b, center=np.mean) -> tuple[float, float, float]:
+def welch_ci(a, b) -> tuple[float, float, float]:
+    """mean(b) − mean(a) with a 95% Welch t interval (NaN below MIN_SEEDS or with no spread)."""
+    a, b = clean(a), clean(b)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan, math.nan, math.nan
+    d = float(b.mean() - a.mean())
+    if min(len(a), len(b)) < MIN_SEEDS or (constant(a) and constant(b)):
+        return d, math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * math.sqrt(va + vb)
+    return d, d - half, d + half
+
+
+def paired_by_key(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[float, float, float, int]:
+    """Mean of B − A over the trial keys both sides hold, with a t interval; 0 [0, 0] when
+    every pair is identical. The last value is the number of pairs."""
+    both = pd.concat({"a": a.set_index("key")[column], "b": b.set_index("key")[column]}, axis=1).dropna()
+    d = (both["b"] - both["a"]).to_numpy(float)
+    if len(d) == 0:
+        return math.nan, math.nan, math.nan, 0
+    if not np.any(d):
+        return 0.0, 0.0, 0.0, len(d)
+    lo, hi = t_interval(d)
+    return float(d.mean()), lo, hi, len(d)
+
+
+def difference_ci(a, b, center=np.median) -> tuple[float, float, float]:
     """center(b) − center(a) with a 95% percentile bootstrap CI resampling each side on its own."""
     a, b = clean(a), clean(b)
     if len(a) == 0 or len(b) == 0:
         return math.nan, math.nan, math.nan
     d = float(center(b) - center(a))
-    if min(len(a), len(b)) < MIN_SEEDS:
+    if min(len(a), len(b)) < MIN_SEEDS or (constant(a) and constant(b)):
         return d, math.nan, math.nan
-    if constant(a) and constant(b):
-        return d, d, d
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stats.bootstrap(
@@ -57,51 +91,91 @@ def difference_ci(a, b, center=np.mean) -> tuple[float, float, float]:
     return d, float(lo), float(hi)
 
 
-def _fmt_diff(d: float, lo: float, hi: float, metric: str) -> str:
+def _fmt_diff(d: float, lo: float, hi: float, metric: str, why_none: str) -> str:
     if math.isnan(d):
         return "–"
-    if not metric.startswith(("final", "best")):  # speeds and bytes: whole numbers
+    m = metrics.column(metric).metric
+    if m.kind == "cost":  # speeds and bytes: whole numbers
         text = f"{d:+,.0f}"
-        return text if math.isnan(lo) else f"{text} [{lo:+,.0f}, {hi:+,.0f}]"
+        return f"{text} ({why_none})" if math.isnan(lo) else f"{text} [{lo:+,.0f}, {hi:+,.0f}]"
     if math.isnan(lo):
-        return f"{signed(d)} (no CI: < {MIN_SEEDS} seeds)"
-    if lo == hi:
-        return f"{signed(d)} (every seed equal on both sides)"
+        return f"{signed(d)} ({why_none})"
     return f"{signed(d)} [{signed(lo)}, {signed(hi)}]"
 
 
-def _side(values, metric: str) -> str:
-    if metric.startswith(("final", "best")):
-        return format_summary(summarize(values))
-    x = clean(values)
-    return f"{np.median(x):,.0f} (median)" if len(x) else "–"
+def _side(frame: pd.DataFrame, metric: str) -> str:
+    if metrics.column(metric).metric.kind == "quality":
+        return format_summary(summarize(frame[metric]))
+    x, shared = independent(frame, metric)
+    if not len(x):
+        return "–"
+    if len(x) == 1 and shared > 1:
+        return f"{np.median(x):,.0f} (1 measurement, {shared} trials trained together)"
+    return f"{np.median(x):,.0f} (median of {len(x)})"
+
+
+@dataclass
+class Difference:
+    dataset: str
+    variant: str
+    metric: str
+    d: float
+    lo: float
+    hi: float
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes 0."""
+        return not math.isnan(self.lo) and (self.lo > 0 or self.hi < 0)
 
 
 def compare(a_dir: str | Path, b_dir: str | Path) -> str:
     """Markdown: a table of B − A per variant × dataset × metric, and where each side was measured."""
+    return compare_results(a_dir, b_dir)[0]
+
+
+def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Difference]]:
+    """The markdown of `compare` and every difference it found, for scripts (`--fail-on-difference`)."""
     a, b = load(a_dir), load(b_dir)
     fa, fb = a.finished, b.finished
-    rows = []
+    rows, found = [], []
+    paired_any = False
     for dataset in [d for d in a.datasets() if d in set(fb["dataset"])]:
         ga, gb = fa[fa["dataset"] == dataset], fb[fb["dataset"] == dataset]
         split = ga["eval_split"].iloc[0]
-        metrics = [m for m in quality_metrics(ga) if m in gb] + [m for m in COSTS if m in ga and m in gb]
+        chosen = [m for m in quality_metrics(ga) if m in gb] + [m for m in COSTS if m in ga and m in gb]
         for variant in [v for v in ga["variant"].cat.categories if v in set(gb["variant"].astype(str))]:
             va, vb = ga[ga["variant"] == variant], gb[gb["variant"].astype(str) == variant]
             if va.empty or vb.empty:
                 continue
-            for metric in metrics:
-                quality = metric.startswith("final")
-                d, lo, hi = difference_ci(va[metric], vb[metric], np.mean if quality else np.median)
+            same_keys = set(va["key"]) == set(vb["key"])
+            for metric in chosen:
+                quality = metrics.column(metric).metric.kind == "quality"
+                if same_keys and quality:
+                    d, lo, hi, n = paired_by_key(va, vb, metric)
+                    why, paired_any = f"paired by trial key, {n} pairs; no CI below {MIN_SEEDS}", True
+                elif quality:
+                    d, lo, hi = welch_ci(va[metric], vb[metric])
+                    why = f"no CI: < {MIN_SEEDS} seeds or no spread"
+                else:
+                    xa, _ = independent(va, metric)
+                    xb, _ = independent(vb, metric)
+                    if same_keys and len(xa) == len(xb) and np.array_equal(np.sort(xa), np.sort(xb)):
+                        d, lo, hi = 0.0, 0.0, 0.0  # the very same measurements
+                    else:
+                        d, lo, hi = difference_ci(xa, xb)
+                    why = f"no CI: < {MIN_SEEDS} independent measurements a side"
+                found.append(Difference(dataset, str(variant), metric, d, lo, hi))
                 rows.append(
                     [
                         dataset,
                         variant,
-                        metric_name(metric, split) if metric.startswith("final") else metric,
+                        metric_name(metric, split),
                         f"{len(va)} / {len(vb)}",
-                        _side(va[metric], metric),
-                        _side(vb[metric], metric),
-                        _fmt_diff(d, lo, hi, metric),
+                        _side(va, metric),
+                        _side(vb, metric),
+                        _fmt_diff(d, lo, hi, metric, why),
+                        "yes" if found[-1].significant else "no",
                     ]
                 )
     lines = [f"# Comparison: {_title(a)} (A) vs {_title(b)} (B)", ""]
@@ -109,11 +183,23 @@ def compare(a_dir: str | Path, b_dir: str | Path) -> str:
         lines += ["The two result sets share no variant on any dataset: nothing to compare.", ""]
     else:
         lines += [
-            "B − A per variant, dataset and metric. Loss and accuracy: mean [95% BCa bootstrap CI] per "
-            "side, and the difference of means with a 95% bootstrap CI resampling each side's seeds "
-            "independently. Speeds and memory: medians per side and the difference of medians with its bootstrap CI.",
+            "B − A per variant, dataset and metric. Loss and accuracy: mean [95% Student-t interval] per "
+            "side; "
+            + (
+                "where both sides hold the same trial keys the trials are paired by key and Δ is the mean "
+                "per-trial difference with a t interval (exactly 0 [0, 0] for identical results); "
+                if paired_any
+                else ""
+            )
+            + "otherwise the difference of means with a Welch t interval over independent seeds. Speeds "
+            "and memory: medians over independent measurements per side (a time shared by trials trained "
+            "together counts once) and the difference of medians with a percentile bootstrap interval. "
+            "'CI excludes 0' marks a difference `--fail-on-difference` exits non-zero on.",
             "",
-            markdown(rows, ["dataset", "variant", "metric", "seeds A / B", "A", "B", "B − A [95% CI]"]),
+            markdown(
+                rows,
+                ["dataset", "variant", "metric", "seeds A / B", "A", "B", "B − A [95% CI]", "CI excludes 0"],
+            ),
             "",
         ]
     only = _unmatched(a, b)
@@ -124,7 +210,7 @@ def compare(a_dir: str | Path, b_dir: str | Path) -> str:
         measured = results.runs[results.runs["status"] != "skipped"]
         line = provenance_line(measured) if not measured.empty else "no measured trials."
         lines += [f"- **{side}** ({results.dir}): {line}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", found
 
 
 def _title(r: Results) -> str:

@@ -17,13 +17,16 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from suite import metrics  # noqa: E402
 from suite.models.positional import rope_angles, sinusoidal_table  # noqa: E402
-from suite.report.stats import MIN_SEEDS  # noqa: E402
+from suite.report.stats import MIN_SEEDS, summarize  # noqa: E402
 
-UNITS = {
-    "loss": "cross-entropy, nats",
-    "accuracy": "fraction correct",
-}
+
+def spans_decades(values, decades: float = 2.0) -> bool:
+    """Positive values whose range covers `decades` powers of ten: draw them on a log axis."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    return len(x) > 1 and np.log10(x.max() / x.min()) >= decades
 
 
 def _save(fig, path: Path) -> Path:
@@ -91,7 +94,9 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
             ax.fill_between(b["epoch"], b["lo"], b["hi"], color=palette[variant], alpha=0.2, lw=0)
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{metric} ({UNITS[metric]})")
+        ax.set_ylabel(f"{metric} ({metrics.get(metric).unit})")
+        if spans_decades(bands["mean"]):
+            ax.set_yscale("log")
     for ax in list(axes.flat)[len(datasets) :]:
         ax.set_axis_off()
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -103,6 +108,81 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
         ncol=min(6, len(labels)),
         title="variant",
     )
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+MAX_PANELS = 32
+
+
+def split_curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path | None:
+    """`metric` on every split over training (mean over seeds), a panel per dataset × variant:
+    the overfitting plot. None when there would be more than MAX_PANELS panels."""
+    sns.set_theme(style="whitegrid", context="paper")
+    panels = list(dict.fromkeys(zip(history["dataset"], history["variant"].astype(str), strict=True)))
+    if len(panels) > MAX_PANELS:
+        return None
+    means = (
+        history.groupby(["dataset", "variant", "split", "epoch"], observed=True)[metric].mean().reset_index()
+    )
+    splits = list(dict.fromkeys(history["split"]))
+    palette = dict(zip(splits, sns.color_palette("colorblind", n_colors=len(splits)), strict=True))
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows + 0.6), squeeze=False, sharey=True)
+    for ax, (dataset, variant) in zip(axes.flat, panels, strict=False):
+        mine = means[(means["dataset"] == dataset) & (means["variant"].astype(str) == variant)]
+        for split in splits:
+            c = mine[mine["split"] == split]
+            ax.plot(c["epoch"], c[metric], color=palette[split], label=split, lw=1.2)
+        ax.set_title(f"{variant} · {dataset}", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{metric} ({metrics.get(metric).unit})")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), title="split"
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def grid_axis(frame: pd.DataFrame, axis: str, column: str, label: str, path: Path, title: str) -> Path:
+    """`column` (mean, 95% t interval over seeds) against a numeric grid axis, a line per `line`
+    value, a panel per dataset; the legend sits below the panels, off the data."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    lines = list(dict.fromkeys(frame["line"]))
+    palette = dict(zip(lines, sns.color_palette(n_colors=len(lines)), strict=True))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.2), squeeze=False, sharey=True)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for line in lines:
+            g = frame[(frame["dataset"] == dataset) & (frame["line"] == line)]
+            bounds = metrics.column(column).metric.bounds
+            points = [(x, summarize(v[column], bounds)) for x, v in g.groupby(axis, sort=True)]
+            if not points:
+                continue
+            x = np.array([p[0] for p in points], dtype=float)
+            mean = np.array([p[1].mean for p in points])
+            lo = np.array([p[1].lo for p in points])
+            hi = np.array([p[1].hi for p in points])
+            ax.errorbar(
+                x,
+                mean,
+                yerr=[np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)],
+                marker="o",
+                capsize=3,
+                color=palette[line],
+                label=line,
+            )
+        ax.set_title(dataset, fontsize=9)
+        ax.set_xlabel(axis)
+        ax.set_ylabel(label)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)))
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
@@ -133,7 +213,7 @@ def point_plot(summary: pd.DataFrame, path: Path, title: str) -> Path:
             if i == 0:
                 ax.set_title(dataset)
             if j == 0:
-                unit = UNITS["loss" if "loss" in metric else "accuracy"]
+                unit = summary.loc[summary["label"] == metric, "unit"].iloc[0]
                 ax.set_ylabel(f"{metric}\n({unit})")
             ax.set_xlabel("variant" if i == len(metrics) - 1 else "")
     fig.suptitle(title)
@@ -146,7 +226,7 @@ def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: 
     seeds) labelled with its fitted exponent. panels: column → axis label with unit;
     exponents: (column, variant) → (k, lo, hi)."""
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.0), squeeze=False)
     variants = list(dict.fromkeys(frame["variant"]))
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
     for ax, (column, label) in zip(axes[0], panels.items(), strict=True):
@@ -169,7 +249,14 @@ def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: 
         ax.set_ylabel(f"{label} (log scale)")
         handles, names = ax.get_legend_handles_labels()
         names = [f"{n}  T^{exponents.get((column, n), (np.nan,))[0]:.2f}" for n in names]
-        ax.legend(handles, names, fontsize=7, title="variant, fitted exponent")
+        ax.legend(  # beside the panel, never over the data
+            handles,
+            names,
+            fontsize=7,
+            title="variant, fitted exponent",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1),
+        )
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
@@ -177,7 +264,7 @@ def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: 
 
 def _heatmap(ax, matrix: np.ndarray, title: str, xlabel: str, ylabel: str, cmap="viridis"):
     mesh = ax.pcolormesh(matrix, cmap=cmap)
-    ax.set_ylim(matrix.shape[0], 0)  # position 0 at the top, as in the book's exercise
+    ax.set_ylim(matrix.shape[0], 0)  # position 0 at the top, as usually drawn
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -187,7 +274,7 @@ def _heatmap(ax, matrix: np.ndarray, title: str, xlabel: str, ylabel: str, cmap=
 def positional_heatmaps(
     length: int, dim: int, rope_dim: int, learned: dict[str, np.ndarray], path: Path, title: str
 ) -> Path:
-    """The book's exercise 2 for every kind: sinusoidal PE(p, i) of width `dim`, rope's rotation
+    """Every kind of position table: sinusoidal PE(p, i) of width `dim`, rope's rotation
     cos/sin(p·θ_i) for a head of width `rope_dim`, and each learned table (label → (positions,
     dim)) after training."""
     panels = [
@@ -225,7 +312,7 @@ def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: 
     heads = max(p[1] for p in panels) + 1
     rows, cols = (len(variants), heads) if heads > 1 else (1, len(variants))  # single heads: one row
     fig, axes = plt.subplots(
-        rows, cols, figsize=(2.8 * cols + 1.2, 2.8 * rows + 0.6), squeeze=False, layout="constrained"
+        rows, cols, figsize=(3.4 * cols + 1.2, 3.4 * rows + 0.6), squeeze=False, layout="constrained"
     )
     for ax in axes.flat:
         ax.set_axis_off()
@@ -242,8 +329,8 @@ def attention_heads(panels: list[tuple[str, int, np.ndarray, list[int]]], path: 
         if len(tokens) <= 16:
             ticks = np.arange(len(tokens)) + 0.5
             names = [f"{i}:{t}" for i, t in enumerate(tokens)]
-            ax.set_xticks(ticks, names, fontsize=5, rotation=90)
-            ax.set_yticks(ticks, names, fontsize=5)
+            ax.set_xticks(ticks, names, fontsize=6, rotation=90)
+            ax.set_yticks(ticks, names, fontsize=6)
         else:
             ax.tick_params(labelsize=6)
     if mesh is not None:

@@ -18,7 +18,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from suite.report.tables import human_bytes  # noqa: E402
+from suite.metrics import human_bytes  # noqa: E402
 from suite.store import Store  # noqa: E402
 
 HISTORY = "bench_history.parquet"

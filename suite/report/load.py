@@ -6,8 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from suite import metrics
 from suite.store import Store
 
 FINISHED = ("ok", "diverged")
@@ -21,6 +23,11 @@ class Results:
     runs: pd.DataFrame  # every trial of the study; `dataset` is a label unique per dataset entry
     history: pd.DataFrame
     artifacts: pd.DataFrame
+    predictions: pd.DataFrame = None  # per-example eval predictions at the reported epoch
+
+    def __post_init__(self):
+        if self.predictions is None:
+            self.predictions = pd.DataFrame()
 
     @property
     def baseline(self) -> str | None:
@@ -54,7 +61,33 @@ def load(results_dir: str | Path) -> Results:
         runs=runs,
         history=store.history(),
         artifacts=store.artifacts(),
+        predictions=_predictions(store),
     )
+
+
+def _predictions(store: Store) -> pd.DataFrame:
+    reader = getattr(store, "predictions", None)
+    return reader() if callable(reader) else pd.DataFrame()
+
+
+def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> np.ndarray | None:
+    """Seeds × examples of a per-example metric (accuracy: 1 if correct; loss: −log p(true class)),
+    one row per key in order; None unless every key has predictions on the same examples."""
+    if predictions.empty:
+        return None
+    rows = []
+    for key in keys:
+        mine = predictions[predictions["key"] == key]
+        if mine.empty:
+            return None
+        mine = mine.sort_values("index")
+        if rows and len(mine) != rows[0].shape[0]:
+            return None
+        if metric == "accuracy":
+            rows.append(mine["correct"].to_numpy(float))
+        else:
+            rows.append(-np.log(np.clip(mine["p_true"].to_numpy(float), 1e-30, 1.0)))
+    return np.vstack(rows)
 
 
 def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
@@ -96,16 +129,19 @@ def held_out_splits(runs: pd.DataFrame) -> list[str]:
     return extra
 
 
+def headline_stage(runs: pd.DataFrame) -> str:
+    """`selected` (the epoch chosen on the val split) where the runner recorded it, else `final`."""
+    return "selected" if "selected_accuracy" in runs and runs["selected_accuracy"].notna().any() else "final"
+
+
 def quality_metrics(runs: pd.DataFrame) -> list[str]:
-    """What a study is compared on: final loss and accuracy on the eval split, and the
-    accuracy on any further held-out split (e.g. longer sequences)."""
-    return ["final_loss", "final_accuracy"] + [f"final_{s}_accuracy" for s in held_out_splits(runs)]
+    """What a study is compared on: loss and accuracy on the eval split at the reported epoch,
+    and the accuracy on any further held-out split (e.g. longer sequences)."""
+    stage = headline_stage(runs)
+    return [f"{stage}_loss", f"{stage}_accuracy"] + [f"{stage}_{s}_accuracy" for s in held_out_splits(runs)]
 
 
 def metric_name(metric: str, eval_split: str | None = None) -> str:
-    """'final_loss' → 'final loss on test'; 'final_test_long_accuracy' → 'final accuracy on test_long'."""
-    kind, _, rest = metric.partition("_")
-    if rest in ("loss", "accuracy"):
-        return f"{kind} {rest}" + (f" on {eval_split}" if eval_split else "")
-    split, _, what = rest.rpartition("_")
-    return f"{kind} {what} on {split}"
+    """'final_loss' → 'final loss on test'; 'selected_accuracy' → 'accuracy on test' (at the
+    val-chosen epoch); 'final_test_long_accuracy' → 'final accuracy on test_long'."""
+    return metrics.column(metric).label(eval_split)

@@ -4,40 +4,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.load import metric_name, quality_metrics
-from suite.report.stats import Paired, fmt, format_summary, signed, summarize
+from suite import metrics
+from suite.report.load import example_matrix, headline_stage, metric_name, quality_metrics
+from suite.report.stats import (
+    Summary,
+    fmt,
+    format_summary,
+    independent,
+    signed,
+    summarize,
+    summarize_examples,
+)
+from suite.report.verdicts import verdict_text
 
 
 def markdown(rows, headers) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def human_bytes(n: float) -> str:
-    if n is None or math.isnan(n):
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+def _cell(values, column: str | None = None) -> str:
+    bounds = metrics.column(column).metric.bounds if column else (-math.inf, math.inf)
+    return _summary_cell(summarize(values, bounds))
 
 
-def _median(g: pd.DataFrame, column: str) -> float:
-    if column not in g:
-        return math.nan
-    series = g[column].dropna()
-    return float(series.median()) if len(series) else math.nan
-
-
-def _rate(x: float) -> str:
-    return "–" if math.isnan(x) else f"{x:,.0f}"
-
-
-def _cell(values) -> str:
-    s = summarize(values)
+def _summary_cell(s: Summary) -> str:
     text = format_summary(s)
     if s.n >= 2 and not s.constant and not math.isnan(s.std):
         mean, _, rest = text.partition(" ")
@@ -45,73 +39,115 @@ def _cell(values) -> str:
     return text
 
 
-def dataset_table(runs: pd.DataFrame) -> str:
-    """A row per variant: quality as mean ± sd [95% CI], cost as medians over seeds."""
-    metrics = quality_metrics(runs)
+def cost_cell(g: pd.DataFrame, column: str) -> str:
+    """The median over independent measurements; a value measured once for several trials
+    trained together says so and gets nothing that looks like spread."""
+    if column not in g:
+        return "–"
+    metric = metrics.column(column).metric
+    values, shared = independent(g, column)
+    if len(values) == 0:
+        return "–"
+    text = metric.format(float(np.median(values)))
+    if len(values) == 1 and shared > 1:
+        return f"{text} (1 measurement, {shared} trials trained together)"
+    if shared > 1:
+        return f"{text} (median of {len(values)} measurements, each of up to {shared} trials)"
+    return text
+
+
+def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None) -> Summary:
+    """Seeds × test examples where the rows' predictions are recorded (eval split, reported
+    epoch), else over seeds."""
+    col = metrics.column(column)
+    bounds = col.metric.bounds
+    held_out = len(g) and g["eval_split"].iloc[0] != "train"  # examples are a sample only when held out
+    if predictions is not None and held_out and col.split is None and col.stage == headline_stage(g):
+        matrix = example_matrix(predictions, list(g["key"]), col.metric.name)
+        if matrix is not None:
+            return summarize_examples(matrix, bounds)
+    return summarize(g[column], bounds)
+
+
+COSTS = ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes")
+
+
+def dataset_table(
+    runs: pd.DataFrame, predictions: pd.DataFrame | None = None, state: dict | None = None
+) -> str:
+    """A row per variant: health, the reported epoch, accuracy on train / val / eval split side by
+    side, eval loss, the final epoch's eval accuracy beside, and costs over independent measurements."""
+    metrics_ = quality_metrics(runs)
+    stage = headline_stage(runs)
     eval_split = runs["eval_split"].iloc[0]
+    sides = [
+        f"{stage}_{s}_accuracy"
+        for s in ("train", "val")
+        if s != eval_split and f"{stage}_{s}_accuracy" in runs and runs[f"{stage}_{s}_accuracy"].notna().any()
+    ]
+    moved = "selected_epoch" in runs and (runs["selected_epoch"] != runs["final_epoch"]).any()
+    final = "final_accuracy" if stage != "final" and moved else None
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
-        rows.append(
-            [variant, len(g)]
-            + [_cell(g[m]) for m in metrics]
-            + [
-                _rate(_median(g, "train_samples_per_s")),
-                _rate(_median(g, "infer_samples_per_s")),
-                human_bytes(_median(g, "peak_train_mem_bytes")),
-                human_bytes(_median(g, "peak_infer_mem_bytes")),
-                f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–",
-            ]
-        )
-    headers = ["variant", "seeds"] + [metric_name(m, eval_split) for m in metrics]
-    headers += [
-        "train samples/s (median)",
-        "inference samples/s (median)",
-        "peak train memory (median)",
-        "peak inference memory (median)",
-        "parameters",
-    ]
+        h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
+        epoch = "–"
+        if stage == "selected" and "selected_epoch" in g:
+            epochs = g["selected_epoch"].dropna()
+            epoch = f"{epochs.median():g} of {g['final_epoch'].max():g}" if len(epochs) else "–"
+        row = [variant, len(g), h.state if h else "–"]
+        row += [epoch] if stage == "selected" else []
+        row += [_cell(g[c], c) for c in sides]
+        row += [_summary_cell(eval_summary(g, m, predictions)) for m in metrics_]
+        row += [_cell(g[final], final)] if final else []
+        row += [cost_cell(g, c) for c in COSTS]
+        row += [f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"]
+        rows.append(row)
+    headers = ["variant", "seeds", "health"] + (["reported epoch (median)"] if stage == "selected" else [])
+    headers += [metric_name(c) for c in sides] + [metric_name(m, eval_split) for m in metrics_]
+    headers += [metric_name(final, eval_split)] if final else []
+    headers += [metrics.get(c).label + (" (median)") for c in COSTS] + ["parameters"]
     return markdown(rows, headers)
 
 
-def verdict(c: Paired) -> str:
-    if c.n < 3:
-        return f"too few seeds ({c.n})"
-    if c.better == c.worse == 0:
-        return "identical in every seed"
-    if not c.significant:
-        return "not significant"
-    return "**better**" if c.better > c.worse else "**worse**"
-
-
-def comparisons_table(comparisons: list[tuple[str, str, str, str, Paired]]) -> str:
-    """comparisons: (dataset, variant, metric, eval split, Paired)."""
+def comparisons_table(comparisons) -> str:
+    """comparisons: suite.report.findings.Comparison, judged."""
     rows = []
-    for dataset, variant, metric, split, c in comparisons:
-        ci = f"[{fmt(c.lo)}, {fmt(c.hi)}]" if c.has_ci else "–"
+    for c in comparisons:
+        r = c.result
+        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "–"
+        word = verdict_text(c.verdict, r, c.metric) if c.verdict else "–"
+        if c.notes and c.verdict and c.verdict.word != "both failed":
+            word += f" ({'; '.join(c.notes)})"
         rows.append(
             [
-                dataset,
-                variant,
-                metric_name(metric, split),
-                fmt(c.base),
-                fmt(c.mean),
-                signed(c.diff),
+                c.dataset,
+                c.variant,
+                c.baseline,
+                metric_name(c.metric, c.split),
+                fmt(r.base),
+                fmt(r.mean),
+                signed(r.diff),
                 ci,
-                f"{c.better}/{c.n}",
-                fmt(c.p, 4),
-                fmt(c.p_holm, 4),
-                verdict(c),
+                r.sources,
+                f"{r.better}/{r.n}",
+                fmt(r.p_improve, 2),
+                fmt(r.p, 4),
+                fmt(r.p_holm, 4),
+                word,
             ]
         )
     headers = [
         "dataset",
         "variant",
-        "metric",
         "baseline",
+        "metric",
+        "baseline mean",
         "variant mean",
         "Δ",
         "95% CI of Δ",
+        "CI covers",
         "better in",
+        "P(improvement)",
         "p",
         "p (Holm)",
         "verdict",

@@ -1,0 +1,213 @@
+"""The metric registry: what each number in a result row means, declared once.
+
+Stats, findings, tables, figures and `ablate compare` read a metric's unit, direction,
+format, aggregation and smallest effect worth a verdict from here, never from its
+column name's spelling. A result column is `<stage>_<split>_<metric>` (quality: stage
+`final`, `best` or `selected`, e.g. `selected_test_accuracy`), `<stage>_<metric>` (the
+same on the eval split) or the metric's own name (costs, e.g. `train_samples_per_s`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from suite.registry import Registry, UnknownNameError
+
+STAGES = ("selected", "final", "best")
+STAGE_WORDS = {
+    "selected": "at the val-chosen epoch",
+    "final": "at the final epoch",
+    "best": "best over epochs",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str  # words for tables and axes
+    unit: str
+    higher_is_better: bool
+    kind: Literal["quality", "cost"]
+    aggregation: Literal["mean", "median"]  # how seeds (or measurements) are summarised
+    digits: int = 3  # decimals; 0 for counts and rates
+    # The smallest difference worth calling better or worse: max(absolute, relative × |baseline|).
+    min_effect_abs: float = 0.0
+    min_effect_rel: float = 0.0
+    # Measured once per vectorized training group (every member gets the group's value), so
+    # statistics use one value per `timing_group`, not one per row.
+    shared_in_group: bool = False
+    bytes: bool = False
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
+
+    def clip(self, lo: float, hi: float) -> tuple[float, float]:
+        """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
+        if math.isnan(lo):
+            return lo, hi
+        return max(lo, self.bounds[0]), min(hi, self.bounds[1])
+
+    def min_effect(self, baseline: float, override: float | None = None) -> float:
+        """The practical-significance threshold at this baseline (a study's override is absolute)."""
+        if override is not None:
+            return float(override)
+        rel = self.min_effect_rel * abs(baseline) if math.isfinite(baseline) else 0.0
+        return max(self.min_effect_abs, rel)
+
+    def format(self, value: float) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        if self.bytes:
+            return human_bytes(value)
+        if self.digits == 0:
+            return f"{value:,.0f}"
+        if value != 0 and abs(value) < 10 ** (-self.digits):
+            return f"{value:.1e}"
+        return f"{value:.{self.digits}f}"
+
+    def better(self, delta: float) -> bool:
+        """Whether a difference (variant − baseline) of this sign is an improvement."""
+        return delta > 0 if self.higher_is_better else delta < 0
+
+
+REGISTRY = Registry("metric")
+
+
+def register(metric: Metric) -> Metric:
+    return REGISTRY.register(metric.name)(metric)
+
+
+def get(name: str) -> Metric:
+    """The metric called `name`; an unknown name is answered with close matches."""
+    return REGISTRY.get(name)
+
+
+def human_bytes(n: float) -> str:
+    if n is None or math.isnan(n):
+        return "–"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+# Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
+LOSS = register(
+    Metric(
+        "loss", "loss", "cross-entropy, nats", False, "quality", "mean", 3, 0.01, 0.05, bounds=(0.0, math.inf)
+    )
+)
+ACCURACY = register(
+    Metric("accuracy", "accuracy", "fraction correct", True, "quality", "mean", 3, 0.005, bounds=(0.0, 1.0))
+)
+# Costs: a 5% change in speed or memory is the smallest worth a word.
+register(
+    Metric(
+        "train_samples_per_s",
+        "train samples/s",
+        "samples/s",
+        True,
+        "cost",
+        "median",
+        0,
+        0.0,
+        0.05,
+        shared_in_group=True,
+    )
+)
+register(
+    Metric(
+        "train_tokens_per_s",
+        "train tokens/s",
+        "tokens/s",
+        True,
+        "cost",
+        "median",
+        0,
+        0.0,
+        0.05,
+        shared_in_group=True,
+    )
+)
+register(
+    Metric("infer_samples_per_s", "inference samples/s", "samples/s", True, "cost", "median", 0, 0.0, 0.05)
+)
+register(Metric("infer_tokens_per_s", "inference tokens/s", "tokens/s", True, "cost", "median", 0, 0.0, 0.05))
+register(
+    Metric(
+        "peak_train_mem_bytes",
+        "peak train memory",
+        "bytes",
+        False,
+        "cost",
+        "median",
+        0,
+        0.0,
+        0.05,
+        bytes=True,
+    )
+)
+register(
+    Metric(
+        "peak_infer_mem_bytes",
+        "peak inference memory",
+        "bytes",
+        False,
+        "cost",
+        "median",
+        0,
+        0.0,
+        0.05,
+        bytes=True,
+    )
+)
+register(
+    Metric("train_seconds", "training time", "s", False, "cost", "median", 2, 0.0, 0.05, shared_in_group=True)
+)
+register(Metric("params", "parameters", "count", False, "cost", "median", 0))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result column read through the registry."""
+
+    column: str
+    metric: Metric
+    stage: str | None  # selected / final / best, None for costs
+    split: str | None  # None: the eval split (or not split-specific)
+
+    def label(self, eval_split: str | None = None) -> str:
+        """'accuracy on test (val-chosen epoch)', 'final loss on test_long', 'train samples/s'."""
+        if self.metric.kind == "cost":
+            return self.metric.label
+        split = self.split or eval_split
+        where = f" on {split}" if split else ""
+        if self.stage == "selected":
+            return f"{self.metric.label}{where}"
+        return f"{self.stage} {self.metric.label}{where}"
+
+
+def column(name: str) -> Column:
+    """Parse a result column; raise UnknownNameError for a column that is not a metric."""
+    if name in REGISTRY:
+        return Column(name, get(name), None, None)
+    stage, _, rest = name.partition("_")
+    if stage in STAGES:
+        if rest in REGISTRY and get(rest).kind == "quality":
+            return Column(name, get(rest), stage, None)
+        split, _, metric = rest.rpartition("_")
+        if split and metric in REGISTRY and get(metric).kind == "quality":
+            return Column(name, get(metric), stage, split)
+    raise UnknownNameError(
+        f"{name!r} is not a metric column: <stage>_<split>_<metric>, <stage>_<metric> "
+        f"(stage {', '.join(STAGES)}) or one of {', '.join(REGISTRY.list())}"
+    )
+
+
+def is_metric(name: str) -> bool:
+    try:
+        column(name)
+    except UnknownNameError:
+        return False
+    return True

@@ -95,77 +95,33 @@ def human_bytes(n: float) -> str:
 # Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
 LOSS = register(
     Metric(
-        "loss", "loss", "cross-entropy, nats", False, "quality", "mean", 3, 0.01, 0.05, bounds=(0.0, math.inf)
+        "loss", "loss", "cross-entropy, nats", higher_is_better=False, kind="quality", aggregation="mean",
+        min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf),
     )
-)
+)  # fmt: skip
 ACCURACY = register(
-    Metric("accuracy", "accuracy", "fraction correct", True, "quality", "mean", 3, 0.005, bounds=(0.0, 1.0))
-)
-# Costs: a 5% change in speed or memory is the smallest worth a word.
-register(
     Metric(
-        "train_samples_per_s",
-        "train samples/s",
-        "samples/s",
-        True,
-        "cost",
-        "median",
-        0,
-        0.0,
-        0.05,
-        shared_in_group=True,
+        "accuracy", "accuracy", "fraction correct", higher_is_better=True, kind="quality", aggregation="mean",
+        min_effect_abs=0.005, bounds=(0.0, 1.0),
     )
-)
-register(
-    Metric(
-        "train_tokens_per_s",
-        "train tokens/s",
-        "tokens/s",
-        True,
-        "cost",
-        "median",
-        0,
-        0.0,
-        0.05,
-        shared_in_group=True,
-    )
-)
-register(
-    Metric("infer_samples_per_s", "inference samples/s", "samples/s", True, "cost", "median", 0, 0.0, 0.05)
-)
-register(Metric("infer_tokens_per_s", "inference tokens/s", "tokens/s", True, "cost", "median", 0, 0.0, 0.05))
-register(
-    Metric(
-        "peak_train_mem_bytes",
-        "peak train memory",
-        "bytes",
-        False,
-        "cost",
-        "median",
-        0,
-        0.0,
-        0.05,
-        bytes=True,
-    )
-)
-register(
-    Metric(
-        "peak_infer_mem_bytes",
-        "peak inference memory",
-        "bytes",
-        False,
-        "cost",
-        "median",
-        0,
-        0.0,
-        0.05,
-        bytes=True,
-    )
-)
-register(
-    Metric("train_seconds", "training time", "s", False, "cost", "median", 2, 0.0, 0.05, shared_in_group=True)
-)
-register(Metric("params", "parameters", "count", False, "cost", "median", 0))
+)  # fmt: skip
+
+
+def _cost(name: str, label: str, unit: str, higher_is_better: bool, **extra) -> Metric:
+    """Speed, memory and size: medians over measurements; a 5% change is the smallest worth a word."""
+    extra = {"digits": 0, "min_effect_rel": 0.05} | extra
+    return register(Metric(name, label, unit, higher_is_better, kind="cost", aggregation="median", **extra))
+
+
+# Training speed and time come from one timed run per vectorized group: shared_in_group.
+_cost("train_samples_per_s", "train samples/s", "samples/s", True, shared_in_group=True)
+_cost("train_tokens_per_s", "train tokens/s", "tokens/s", True, shared_in_group=True)
+_cost("train_seconds", "training time", "s", False, digits=2, shared_in_group=True)
+_cost("infer_samples_per_s", "inference samples/s", "samples/s", True)
+_cost("infer_tokens_per_s", "inference tokens/s", "tokens/s", True)
+_cost("peak_train_mem_bytes", "peak train memory", "bytes", False, bytes=True)
+_cost("peak_infer_mem_bytes", "peak inference memory", "bytes", False, bytes=True)
+_cost("params", "parameters", "count", False, min_effect_rel=0.0)
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,10 @@ def measure(pairs: list[Pair], current: Worker, reference: Worker, rounds: int, 
     """Interleaved rounds: each visits every pair in a new order, and the two sides of a
     pair take their samples one right after the other, the first side alternating."""
     rng = random.Random(seed)
-    bar = tqdm(total=rounds * len(pairs), desc=desc, unit="pair", dynamic_ncols=True, leave=False)
+    # disable=None: a bar on a terminal only; CI logs get the header and the table, no \r flood
+    bar = tqdm(
+        total=rounds * len(pairs), desc=desc, unit="pair", dynamic_ncols=True, leave=False, disable=None
+    )
     for r in range(rounds):
         order = list(pairs)
         rng.shuffle(order)

@@ -118,3 +118,38 @@ def test_seeds_needed_grows_as_the_effect_shrinks():
     big, small = seeds_needed(0.05, 0.05, 0.01), seeds_needed(0.05, 0.01, 0.01)
     assert big < small and seeds_needed(0.0, 0.1, 0.01) == 8  # 2 / 2^8 ≤ 0.01: the exact test's floor
     assert seeds_needed(float("nan"), 0.1, 0.01) is None
+
+
+def test_curve_bands_are_the_tables_t_interval_and_a_line_where_seeds_agree():
+    import pandas as pd
+    from scipy import stats
+
+    from suite.report.figures import curve_bands
+
+    seeds = [0.2, 0.4, 0.9]  # epoch 1 spreads; epoch 2 is equal in every seed
+    history = pd.DataFrame(
+        {
+            "dataset": "d",
+            "variant": "v",
+            "seed": [0, 1, 2, 0, 1, 2],
+            "epoch": [1, 1, 1, 2, 2, 2],
+            "loss": [*seeds, 0.5, 0.5, 0.5],
+        }
+    )
+    bands = curve_bands(history, "loss").set_index("epoch")
+    half = stats.t.ppf(0.975, 2) * np.std(seeds, ddof=1) / np.sqrt(3)
+    assert bands.loc[1, "lo"] == pytest.approx(np.mean(seeds) - half)
+    assert bands.loc[1, "hi"] == pytest.approx(np.mean(seeds) + half)
+    assert bands.loc[2, "lo"] == bands.loc[2, "hi"] == 0.5
+
+
+def test_a_median_difference_gets_an_interval_only_from_enough_measurements():
+    from suite.report.compare import MIN_BOOTSTRAP, difference_ci
+
+    rng = np.random.default_rng(0)
+    few_a, few_b = rng.normal(10, 1, 3), rng.normal(20, 1, 3)
+    d, lo, hi = difference_ci(few_a, few_b)
+    assert d == pytest.approx(np.median(few_b) - np.median(few_a)) and np.isnan(lo) and np.isnan(hi)
+    many_a, many_b = rng.normal(10, 1, MIN_BOOTSTRAP), rng.normal(20, 1, MIN_BOOTSTRAP)
+    d, lo, hi = difference_ci(many_a, many_b)
+    assert lo < d < hi and lo > 0

@@ -1,7 +1,7 @@
 """Seaborn/matplotlib figures of a study's results. Each returns the path it wrote.
 
 Every figure has a title and axes labelled with units; intervals drawn are the
-report's own (bootstrap over seeds, `suite.report.stats`), never recomputed here.
+report's own (Student-t over seeds, `suite.report.stats`), never a method of their own.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from suite import metrics  # noqa: E402
 from suite.models.positional import rope_angles, sinusoidal_table  # noqa: E402
-from suite.report.stats import MIN_SEEDS, summarize  # noqa: E402
+from suite.report.stats import MIN_SEEDS, mean_intervals, summarize  # noqa: E402
 
 
 def spans_decades(values, decades: float = 2.0) -> bool:
@@ -37,29 +36,18 @@ def _save(fig, path: Path) -> Path:
 
 
 def curve_bands(history: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean and 95% percentile-bootstrap band over seeds of `metric` at each epoch, per
-    dataset and variant: one vectorised scipy bootstrap per curve (seaborn's per-point
-    bootstrap is too slow for long histories). history: dataset, variant, seed, epoch, metric."""
+    """Mean and 95% Student-t band over seeds of `metric` at each epoch, per dataset and
+    variant: the tables' interval (`stats.mean_intervals`), so a band never claims more than
+    the numbers beside it. history: dataset, variant, seed, epoch, metric."""
     rows = []
     for (dataset, variant), g in history.groupby(["dataset", "variant"], observed=True, sort=False):
         table = g.pivot_table(index="seed", columns="epoch", values=metric, aggfunc="mean").dropna(axis=1)
         x = table.to_numpy(float)  # (seeds, epochs)
         lo = hi = np.full(x.shape[1], np.nan)
         if len(x) >= MIN_SEEDS:
-            spread = np.ptp(x, axis=0) > 0
-            lo, hi = x.mean(axis=0), x.mean(axis=0)
-            if spread.any():
-                res = stats.bootstrap(
-                    (x[:, spread],),
-                    np.mean,
-                    axis=0,
-                    vectorized=True,
-                    n_resamples=999,
-                    method="percentile",
-                    rng=np.random.default_rng(0),
-                )
-                lo, hi = lo.copy(), hi.copy()
-                lo[spread], hi[spread] = res.confidence_interval
+            lo, hi = mean_intervals(x.T)
+            equal = np.isnan(lo)  # every seed the same value: a line, no band
+            lo[equal], hi[equal] = x.mean(axis=0)[equal], x.mean(axis=0)[equal]
         rows.append(
             pd.DataFrame(
                 {
@@ -189,7 +177,7 @@ def grid_axis(frame: pd.DataFrame, axis: str, column: str, label: str, path: Pat
 
 
 def point_plot(summary: pd.DataFrame, path: Path, title: str) -> Path:
-    """Final metrics per variant: means with their 95% bootstrap CIs, a row per metric and a
+    """Final metrics per variant: means with their 95% intervals (as in the tables), a row per metric and a
     column per dataset. summary: dataset, metric, label, variant, mean, lo, hi."""
     sns.set_theme(style="whitegrid", context="paper")
     datasets = list(dict.fromkeys(summary["dataset"]))

@@ -364,7 +364,7 @@ def holm(pvalues) -> np.ndarray:
 
 def correct(comparisons: list[Paired]) -> None:
     """Holm across one report's comparisons; a difference is significant only where the
-    corrected test rejects at 5% and the bootstrap interval excludes zero."""
+    corrected test rejects at 5% and the interval excludes zero."""
     adjusted = holm([c.p for c in comparisons])
     for c, q in zip(comparisons, adjusted, strict=True):
         c.p_holm = float(q)

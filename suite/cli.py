@@ -27,15 +27,6 @@ class Stopped(Exception):
         self.code = code
 
 
-def default_studies_dir() -> Path:
-    """The user's studies folder, else the built-in catalogue (see suite.paths)."""
-    return paths.user_studies_dir() or paths.builtin_studies_dir()
-
-
-def default_results_dir() -> Path:
-    return paths.results_dir()
-
-
 def _add_dirs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--studies",

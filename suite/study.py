@@ -551,29 +551,3 @@ def _keyed_training(training: dict[str, Any]) -> dict[str, Any]:
     if out.get("patience", 0) is None:
         del out["patience"]
     return out
-
-
-def find_studies(directory: Path) -> list[str]:
-    """The studies in `directory`; a link pointing outside it is not one of them."""
-    return sorted(p.stem for p in directory.glob("*.yaml") if not _outside(p, directory))
-
-
-def _outside(path: Path, directory: Path) -> bool:
-    return path.is_symlink() and not path.resolve().is_relative_to(directory.resolve())
-
-
-def study_path(name: str, directory: Path) -> Path:
-    """The file of a named study in `directory`; only plain names are accepted."""
-    available = find_studies(directory)
-    listing = ", ".join(available) or "none"
-    if not name or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or ".." in name:
-        raise StudyError(f"study name {name!r} is not a plain name; available studies: {listing}")
-    path = directory / f"{name}.yaml"
-    if _outside(path, directory):
-        raise StudyError(
-            f"{path} is a link to {path.resolve()}, outside {directory}; copy the study into {directory} "
-            "to run it"
-        )
-    if not path.is_file():
-        raise StudyError(f"unknown study {name!r} in {directory}; available studies: {listing}")
-    return path

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from suite.study import StudyError, load_study, study_path
+from suite.study import StudyError, load_study
 
 
 def test_expands_variants_datasets_seeds_and_grid(write_study):
@@ -70,14 +70,6 @@ def test_non_mapping_and_invalid_yaml(tmp_path):
     bad.write_text("description: [unclosed\n")
     with pytest.raises(StudyError, match="not valid YAML"):
         load_study(bad)
-
-
-def test_study_names_must_be_plain(write_study):
-    directory = write_study().parent
-    assert study_path("tiny", directory).name == "tiny.yaml"
-    for name in ("../x", "missing", "a/b", ""):
-        with pytest.raises(StudyError, match="available studies: tiny"):
-            study_path(name, directory)
 
 
 def test_committed_studies_are_valid():

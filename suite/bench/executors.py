@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 from tabulate import tabulate
 
-from suite.cli import default_results_dir, default_studies_dir
+from suite import paths
 from suite.executors import ExecutorSpec
 from suite.measure import cpu_name, git_commit
 from suite.runner import run_study
 from suite.store import Store
-from suite.study import load_study, study_path
+from suite.study import load_study
 
 METRICS = ["final_loss", "final_accuracy", "best_loss"]
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    study = load_study(study_path(args.study, default_studies_dir()))
+    study = load_study(paths.resolve_study(args.study))
     n = len(study.trials())
     print(f"{study.name}: {n} trials, {os.cpu_count()} cores, torch {torch.__version__}", flush=True)
     table, reference = [], None
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out = args.out
     elif args.record:
-        out = default_results_dir() / study.name / "executors.md"
+        out = paths.results_dir() / study.name / "executors.md"
     else:
         out = Path(tempfile.mkdtemp(prefix="ablate-executors-")) / "executors.md"
     out.parent.mkdir(parents=True, exist_ok=True)

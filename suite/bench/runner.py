@@ -34,10 +34,9 @@ import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
-from suite import data, vectorized
-from suite.cli import default_studies_dir
+from suite import data, paths, vectorized
 from suite.runner import _load, plan, seeded_model
-from suite.study import load_study, study_path
+from suite.study import load_study
 from suite.train import train
 
 
@@ -55,7 +54,7 @@ def run(
     end_to_end: bool = True,
 ) -> int:
     torch.set_num_threads(threads)
-    study = load_study(study_path(study_name, default_studies_dir()))
+    study = load_study(paths.resolve_study(study_name))
     trials = study.trials()
     if seeds is not None:
         trials = [t for t in trials if t.seed < seeds]

@@ -104,16 +104,18 @@ def run(
     workers: int | None = None,
 ) -> Results:
     """Run the trials of `study` (from `load`, or anything `load` takes) that its results
-    folder lacks; return the folder. Failed trials are rows, not exceptions."""
-    from suite import cli, paths
+    folder lacks; return the folder. Failed trials are rows, not exceptions; a folder that
+    another run is writing raises `suite.store.StoreLocked`."""
+    from suite import paths
     from suite.execution import executor_for
+    from suite.runner import run as run_trials
+    from suite.store import Store
 
     if not hasattr(study, "trials"):
         study = load(study)
     folder = paths.results_dir(Path(results) if results else None)
     spec = executor_for(study, executor, workers)
-    if cli._run(study, folder, force=force, progress=progress, executor=spec) != 0:
-        raise RuntimeError(f"{folder / study.name} is being written by another run; wait for it to finish")
+    run_trials(study, Store(folder / study.name), force=force, progress=progress, executor=spec)
     return Results(folder / study.name)
 
 

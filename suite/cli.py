@@ -8,7 +8,6 @@ the commands that need them, so `ablate --help` answers at once.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
@@ -282,19 +281,13 @@ def _list(what: str, studies_dir: Path | None) -> int:
 
 
 def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None) -> int:
-    from suite.runner import run_study
+    from suite.runner import run
     from suite.store import Store, free_space, is_disk_full
 
     signal.signal(signal.SIGTERM, _terminated)  # unwind as for Ctrl-C: stop workers, keep results
     store = Store(results_dir / study.name)
-    # A study of another kind (kernels) describes itself; a training study's meta is built here.
-    meta = study.meta() if hasattr(study, "meta") else _train_meta(study)
-    if getattr(study, "overrides", None):
-        meta["overrides"] = study.overrides
     try:
-        with store.lock():
-            store.write_meta(meta)
-            counts = run_study(study, store, force=force, progress=progress, executor=executor)
+        counts = run(study, store, force=force, progress=progress, executor=executor)
     except KeyboardInterrupt:
         raise Stopped(f"interrupted: {_kept(study, store)}; rerun to finish", INTERRUPTED) from None
     except OSError as err:
@@ -354,33 +347,6 @@ def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
     if remaining and not fix:
         print(f"repair with: ablate doctor {name or ''} --fix".replace("  ", " "))
     return 1 if remaining else 0
-
-
-def _train_meta(study) -> dict:
-    """What the report needs to know about a training study, stored beside its results."""
-    from suite import data
-
-    trials = study.trials()
-    return {
-        "name": study.name,
-        "description": study.description,
-        "keys": [t.key for t in trials],
-        "variants": list(dict.fromkeys(t.variant for t in trials)),
-        "baseline": study.spec.baseline,
-        "dataset_notes": {t.dataset: data.create(t.dataset, **t.dataset_params).note for t in trials},
-        "dataset_entries": [  # a note per dataset entry (one name may have several)
-            {
-                "name": name,
-                "params": json.loads(params),
-                "note": data.create(name, **json.loads(params)).note,
-            }
-            for name, params in dict.fromkeys(
-                (t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials
-            )
-        ],
-        "spec": study.spec.model_dump(),
-        "anchors": [a.model_dump() for a in study.spec.anchors],
-    }
 
 
 def _summary(study, store, counts) -> int:

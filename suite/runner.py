@@ -350,6 +350,19 @@ def _group_member_result(trial: Trial, model, splits, trained, size: int, device
     return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts, preds)
 
 
+def run(
+    study: Study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
+) -> dict[str, int]:
+    """What `ablate run` and `suite.run` do: hold the study's write lock (StoreLocked if another
+    run has it), record what the study is beside its results, and run what the folder lacks."""
+    meta = study.meta()
+    if getattr(study, "overrides", None):  # any kind of study may be run with overrides
+        meta["overrides"] = study.overrides
+    with store.lock():
+        store.write_meta(meta)
+        return run_study(study, store, force=force, progress=progress, executor=executor)
+
+
 def run_study(
     study: Study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
 ) -> dict[str, int]:

@@ -211,6 +211,7 @@ class Study:
     path: Path
     spec: StudySpec
     _trials: list[Trial] = field(default_factory=list, repr=False)
+    overrides: dict[str, Any] = field(default_factory=dict)  # `key.path=value`s applied (suite.overrides)
 
     @property
     def description(self) -> str:
@@ -218,6 +219,26 @@ class Study:
 
     def trials(self) -> list[Trial]:
         return list(self._trials)
+
+    def meta(self) -> dict[str, Any]:
+        """What the report needs to know about the study, stored beside its results."""
+        trials = self.trials()
+        entries = dict.fromkeys((t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials)
+        notes = {entry: data.create(entry[0], **json.loads(entry[1])).note for entry in entries}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "keys": [t.key for t in trials],
+            "variants": list(dict.fromkeys(t.variant for t in trials)),
+            "baseline": self.spec.baseline,
+            "dataset_notes": {name: note for (name, _), note in notes.items()},
+            "dataset_entries": [  # a note per dataset entry (one name may have several)
+                {"name": name, "params": json.loads(params), "note": note}
+                for (name, params), note in notes.items()
+            ],
+            "spec": self.spec.model_dump(),
+            "anchors": [a.model_dump() for a in self.spec.anchors],
+        }
 
 
 def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | None = None) -> Study:

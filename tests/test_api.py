@@ -50,3 +50,15 @@ def test_a_bad_dict_gets_the_files_messages():
 def test_results_of_a_study_never_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the study first"):
         ablate.results("nothing", results=tmp_path)
+
+
+def test_running_a_folder_that_another_run_is_writing_raises_and_keeps_its_rows(tmp_path):
+    from suite.store import Store, StoreLocked
+
+    study = ablate.load(TINY, name="nb")
+    ablate.run(study, results=tmp_path, progress=False)
+    before = ablate.results("nb", results=tmp_path).runs
+    with Store(tmp_path / "nb").lock(), pytest.raises(StoreLocked, match="being written"):
+        ablate.run(study, results=tmp_path, force=True, progress=False)
+    after = ablate.results("nb", results=tmp_path).runs
+    assert after.equals(before)

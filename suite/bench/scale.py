@@ -43,7 +43,6 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
     """Run one case in this process with timers around the parts; write them to `out`."""
     import suite.runner as runner
     import suite.vectorized as vectorized
-    from suite.cli import _train_meta
     from suite.store import Store
     from suite.study import load_study
 
@@ -84,7 +83,7 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
     study = load_study(Path(studies) / f"{name}.yaml")
     store = TimedStore(Path(results) / name)
     with store.lock():
-        store.write_meta(_train_meta(study))
+        store.write_meta(study.meta())
         counts = runner.run_study(study, store, progress=False)
     end = time.perf_counter()
     wall = time.time() - started  # since the parent started this process

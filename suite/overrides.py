@@ -73,6 +73,8 @@ def _check_key(key: str, raw: dict[str, Any]) -> None:
     if parts[0] in ("model", "grid") and len(parts) == 2:
         _known(key, parts[1], field_names(), "a model parameter")
         return
+    if parts[0] == "min_effect" and len(parts) == 2:
+        return  # a metric name: the schema's validator says which metrics take a threshold
     for depth, part in enumerate(parts):
         section = SECTIONS[tuple(parts[:depth])]
         where = ".".join(parts[:depth]) or "the study"
@@ -80,7 +82,7 @@ def _check_key(key: str, raw: dict[str, Any]) -> None:
         if depth < len(parts) - 1 and tuple(parts[: depth + 1]) not in SECTIONS:
             raise OverrideError(
                 f"override {key}: {'.'.join(parts[: depth + 1])} is not a section of keys; "
-                f"set it whole, e.g. {parts[0]}=[...]"
+                f"set it whole, e.g. {'.'.join(parts[: depth + 1])}=<a YAML value>"
             )
 
 

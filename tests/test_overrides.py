@@ -123,3 +123,12 @@ def test_overrides_may_follow_options(write_study, tmp_path, capsys):
     assert "tiny+" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["check", str(path), "--bogus"])
+
+
+def test_min_effect_takes_a_metric_by_key_path_checked_by_the_schema(write_study):
+    study = overrides.load(write_study(), {"min_effect.accuracy": 0.02})
+    assert study.spec.min_effect == {"accuracy": 0.02}
+    with pytest.raises(StudyError, match="did you mean 'accuracy'"):
+        overrides.load(write_study(), {"min_effect.accurcy": 0.02})
+    with pytest.raises(StudyError, match="training.lr=<a YAML value>"):
+        overrides.load(write_study(), {"training.lr.x": 1})

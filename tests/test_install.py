@@ -47,7 +47,9 @@ def installed(tmp_path_factory) -> Path:
     purelib = Path(
         sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp).stdout.strip()
     )
-    (purelib / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Dependencies live in this venv's site-packages, or on PYTHONPATH where a machine puts them there.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != ROOT]
+    (purelib / "zz_dependencies.pth").write_text("\n".join([sysconfig.get_paths()["purelib"], *extra]) + "\n")
     sh(*pip, "--python", python, "install", "--no-deps", "--no-index", wheel, cwd=tmp)
     return venv / "bin"
 

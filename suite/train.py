@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.measure import Stopwatch
-from suite.study import SELECT_DEFAULT
+
+EVAL_BATCH_SIZE = 4096  # rows per evaluation pass (training.eval_batch_size): bounds memory, not results
+SELECT_DEFAULT = "val_accuracy"  # the history point reported (training.select)
 
 
 def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +165,7 @@ def train(
     training: dict,
     device: torch.device,
     seed: int,
-    eval_batch: int = 4096,
+    eval_batch: int = EVAL_BATCH_SIZE,
 ) -> TrainResult:
     """Train on the first split; evaluate every split at each history point; leave the model
     with the weights of the point the validation split selects (`Selector`)."""

@@ -1,5 +1,6 @@
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -156,3 +157,12 @@ def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():
     assert out["T"].tolist()[:2] == [8, 32] and out["dim"].tolist()[0] == 4
     assert metric_name("final_test_long_accuracy") == "final accuracy on test_long"
     assert metric_name("final_loss", "test") == "final loss on test"
+
+
+def test_the_reports_fixed_position_tables_are_the_models():
+    from suite.models import positional
+    from suite.report import figures
+
+    assert np.allclose(figures.sinusoidal_table(12, 7), positional.sinusoidal_table(12, 7).numpy(), atol=1e-5)
+    for mine, theirs in zip(figures.rope_angles(9, 8), positional.rope_angles(9, 8), strict=True):
+        assert np.allclose(mine, theirs.numpy(), atol=1e-5)

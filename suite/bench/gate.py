@@ -64,7 +64,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from suite import kernels
-from suite.bench.cases import Shape, attention_flops, matching_gemm_flops
+from suite.kernels.cases import Shape, attention_flops, matching_gemm_flops
 from suite.measure import provenance
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from suite import identity
+
 ENCODERS = (
     "mlp",
     "attention",
@@ -30,26 +32,26 @@ SCALES = ("sqrt_d", "none")
 NORM_POSITIONS = ("post", "pre")
 CONV_PADDINGS = ("same", "valid")
 
-# Knobs added after results were committed: left out of a trial's key while at their default
-# (the value here), so the keys of those results stay valid.
-KEYED_ONLY_WHEN_SET = {
-    "attn_residual": None,
-    "mlp_residual": None,
-    "mask_padding": True,
-    "embedding_dropout": None,
-    "freeze_embedding": False,
-    "scale_embedding": False,
-    "pretrained": None,
-    "attn_dropout": 0.0,
-    "scale": "sqrt_d",
-    "causal": False,
-    "head_dim": None,
-    "qkv_bias": True,
-    "norm_position": "post",
-    "conv_padding": "same",
-    "proj_size": 0,
-    "input_len": None,
-}
+# The knobs a model has keyed since its first committed results; a later knob enters a trial's key
+# only away from its default (suite.identity), so adding one never changes an existing key.
+KEY_BASELINE = (
+    "encoder",
+    "dim",
+    "positional",
+    "max_len",
+    "heads",
+    "depth",
+    "residual",
+    "norm",
+    "dropout",
+    "ffn_mult",
+    "hidden",
+    "pooling",
+    "bidirectional",
+    "kernel_size",
+    "pool_size",
+    "kernel",
+)
 
 
 class ConfigError(ValueError):
@@ -101,14 +103,13 @@ class ModelConfig:
             raise ConfigError(f"unknown model parameter {unknown[0]!r}; allowed: {', '.join(field_names())}")
         return dataclasses.replace(self, **overrides)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every knob, defaults included: what a trial carries."""
+        return dataclasses.asdict(self)
+
     def to_dict(self) -> dict[str, Any]:
-        """The resolved configuration; knobs added after results existed are left out
-        while at their default, so the keys of those results stay valid."""
-        out = dataclasses.asdict(self)
-        for name, default in KEYED_ONLY_WHEN_SET.items():
-            if out[name] == default and type(out[name]) is type(default):
-                del out[name]
-        return out
+        """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""
+        return identity.section(self.as_dict(), defaults(), KEY_BASELINE)
 
     @property
     def skips(self) -> tuple[bool, bool]:
@@ -134,10 +135,10 @@ class ModelConfig:
         attention = self.encoder in ATTENTION_ENCODERS
         any_attention = attention or self.encoder == "plain_attention"
         for name in ("attn_dropout", "scale", "causal"):
-            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not any_attention:
+            if getattr(self, name) != defaults()[name] and not any_attention:
                 raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
         for name in ("head_dim", "qkv_bias"):
-            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not attention:
+            if getattr(self, name) != defaults()[name] and not attention:
                 raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
         if self.head_dim is not None and self.head_dim < 1:
             raise ConfigError(f"head_dim must be ≥ 1 or null, got {self.head_dim}")
@@ -262,6 +263,10 @@ class ModelConfig:
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(ModelConfig)]
+
+
+def defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

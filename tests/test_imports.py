@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "components",
         (
             "suite.train",
+            "suite.objective",
             "suite.vectorized",
             "suite.artifacts",
             "suite.measure",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from suite import objective
 from suite.models import register_variant
 from suite.models.config import ModelConfig
 
@@ -31,7 +32,7 @@ class BagOfWordsMLP(nn.Module):
             layers += [nn.Linear(width, cfg.width), nn.ReLU(), nn.Dropout(cfg.dropout)]
             width = cfg.width
         self.mlp = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1 if num_classes == 2 else num_classes)
+        self.head = nn.Linear(width, objective.logits_for(num_classes))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = multi_hot(tokens, self.vocab_size, self.pad_id)  # (B, V)

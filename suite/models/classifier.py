@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from suite import objective
 from suite.models import register_variant
 from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
 from suite.models.blocks import ResidualBlock, masked_max, masked_mean
@@ -156,7 +157,7 @@ class SequenceClassifier(nn.Module):
             self.positional = nn.Identity()
         self.dropout = nn.Dropout(cfg.input_dropout)
         self.encoder = ENCODERS[cfg.encoder](cfg)
-        self.head = nn.Linear(self.encoder_width(cfg), 1 if num_classes == 2 else num_classes)
+        self.head = nn.Linear(self.encoder_width(cfg), objective.logits_for(num_classes))
 
     @staticmethod
     def encoder_width(cfg: ModelConfig) -> int:

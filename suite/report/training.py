@@ -17,12 +17,12 @@ from suite import metrics
 from suite.report import figures
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
-    SCALING_COSTS,
     compare_to_baseline,
     comparison_findings,
     health_findings,
     healths,
     method_note,
+    scaling_costs,
     scaling_exponents,
     scaling_findings,
     scaling_frame,
@@ -206,7 +206,7 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     lines += _grid_figures(results, ok, directory, add)
     if scaling is not None:
         panels = {
-            c: label for c, (label, _) in SCALING_COSTS.items() if c in scaling and scaling[c].notna().any()
+            c: label for c, (label, _) in scaling_costs().items() if c in scaling and scaling[c].notna().any()
         }
         path = figures.scaling(
             scaling, panels, exponents, directory / "scaling.png", f"{results.name}: cost vs sequence length"

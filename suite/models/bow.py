@@ -7,7 +7,7 @@ from torch import nn
 
 from suite import objective
 from suite.models import register_variant
-from suite.models.config import ModelConfig
+from suite.models.config import ModelConfig, register_encoder
 
 
 def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torch.Tensor:
@@ -19,6 +19,7 @@ def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torc
     return out
 
 
+@register_encoder("bow", whole_model=True)
 class BagOfWordsMLP(nn.Module):
     """multi-hot(V) → Linear(V, hidden) → ReLU → dropout → … → head (the lecture's IMDB MLP)."""
 

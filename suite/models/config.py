@@ -134,8 +134,8 @@ class ModelConfig:
         return dataclasses.replace(self, **overrides)
 
     def as_dict(self) -> dict[str, Any]:
-        """Every knob, defaults included: what a trial carries."""
-        return dataclasses.asdict(self)
+        """Every knob, defaults included: what a trial carries (all scalars: a shallow copy)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_dict(self) -> dict[str, Any]:
         """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""

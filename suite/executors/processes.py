@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for_sentinels
 from pathlib import Path
 
+from suite import kinds
 from suite.executors.base import (
     POLL_S,
     SPOOL_PREFIX,
@@ -55,7 +56,7 @@ class ProcessExecutor:
         if spec.start_method == "forkserver":
             # The server imports torch once and never runs it; workers fork from it
             # in milliseconds, which makes rebuilding a pool after a death cheap.
-            self.context.set_forkserver_preload(["suite.runner"])
+            self.context.set_forkserver_preload(["suite.kinds", *kinds.BUILTIN.values()])
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:

@@ -71,6 +71,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HISTORY = ROOT / "results" / "kernels" / "bench_history.parquet"
 ACCEPTED = ROOT / "results" / "kernels" / "gate_reference"
 KERNEL_SOURCES = "suite/kernels"
+# The kernels' code: the folder, less the kernel study kind and the harness (the working tree's on both sides).
+KERNEL_PATHSPEC = (KERNEL_SOURCES, ":(exclude)suite/kernels/study.py", ":(exclude)suite/kernels/cases.py")
 WORKER = Path(__file__).with_name("gate_worker.py")
 
 ROUNDS = 9  # interleaved rounds per side and case
@@ -170,10 +172,10 @@ def find_reference(root: Path, against: str | None = None, accepted: Path | None
         if commit is None:
             raise SystemExit(f"bench-check: --against {against!r}: no such commit in {root}{unshallow}")
         return Reference(commit, f"--against {against}")
-    if git(root, "status", "--porcelain", "--", KERNEL_SOURCES):
+    if git(root, "status", "--porcelain", "--", *KERNEL_PATHSPEC):
         ref = Reference(head, f"HEAD, since {KERNEL_SOURCES}/ has uncommitted changes")
     else:
-        last = git(root, "log", "--first-parent", "-1", "--format=%H", "HEAD", "--", KERNEL_SOURCES)
+        last = git(root, "log", "--first-parent", "-1", "--format=%H", "HEAD", "--", *KERNEL_PATHSPEC)
         if not last:
             raise NoReference(f"no commit on HEAD's line changes {KERNEL_SOURCES}/")
         parent = commit_of(root, f"{last}^1")
@@ -218,8 +220,8 @@ def extract(root: Path, commit: str, dest: Path) -> Path:
 
 def same_kernels(root: Path, commit: str) -> bool:
     """Whether the working tree's kernel sources are the commit's (an A/A run)."""
-    return git(root, "diff", "--quiet", commit, "--", KERNEL_SOURCES) is not None and not git(
-        root, "ls-files", "--others", "--exclude-standard", "--", KERNEL_SOURCES
+    return git(root, "diff", "--quiet", commit, "--", *KERNEL_PATHSPEC) is not None and not git(
+        root, "ls-files", "--others", "--exclude-standard", "--", *KERNEL_PATHSPEC
     )
 
 
@@ -600,7 +602,7 @@ def provenance_commit() -> str:
 
 def accept(root: Path, path: Path) -> int:
     """Record HEAD as the accepted reference (to be committed): its kernels' speed is the new normal."""
-    if git(root, "status", "--porcelain", "--", KERNEL_SOURCES):
+    if git(root, "status", "--porcelain", "--", *KERNEL_PATHSPEC):
         raise SystemExit(f"bench-check: --accept: commit the changes in {KERNEL_SOURCES}/ first")
     head = commit_of(root, "HEAD")
     if head is None:

@@ -34,7 +34,7 @@ def load(
     `overrides` sets key paths as on the command line: {"training.lr": 0.01} or ["training.lr=0.01"]."""
     from suite import overrides as ov
     from suite import paths
-    from suite.study import study_from_mapping
+    from suite.kinds import study_from_mapping
 
     if overrides is None:
         changes = {}

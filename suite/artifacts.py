@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from suite import objective
 from suite.models.attention import SelfAttention
 from suite.models.positional import LearnedPositions
 
@@ -72,7 +73,7 @@ def record(model: nn.Module, x: torch.Tensor, inputs: int = INPUTS) -> list[dict
 def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[dict]:
     """Per-example rows on an eval split (index, label, predicted class, correct, probability of
     the true class), in compact dtypes: the report's test-set resampling and paired comparisons
-    on the same examples need each example, not the split's mean. One logit per row is binary."""
+    on the same examples need each example, not the split's mean."""
     was_training = model.training
     model.eval()
     preds, p_true = [], []
@@ -80,14 +81,9 @@ def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
         for start in range(0, len(x), batch_size):
             logits = model(x[start : start + batch_size]).float()
             yb = y[start : start + batch_size]
-            if logits.dim() == 1:
-                p1 = torch.sigmoid(logits)
-                preds.append((logits > 0).long())
-                p_true.append(torch.where(yb == 1, p1, 1 - p1))
-            else:
-                probs = torch.softmax(logits, dim=-1)
-                preds.append(probs.argmax(dim=-1))
-                p_true.append(probs.gather(1, yb.view(-1, 1)).squeeze(1))
+            pred, prob = objective.predictions(logits, yb)
+            preds.append(pred)
+            p_true.append(prob)
     finally:
         model.train(was_training)
     pred = torch.cat(preds).cpu().numpy().astype(np.int16)

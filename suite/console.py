@@ -9,14 +9,13 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import sys
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
+from suite.progress import LINE_EVERY_S, LineProgress, duration, progress_bar  # noqa: F401
+
 WIDTH = 100
-LINE_EVERY_S = 30.0
 LONG_S = 15 * 60  # `check` suggests faster settings past this estimate
 MIN_SEEDS_FOR_TESTS = 3  # suite.report gives no interval or test below this
 
@@ -49,7 +48,8 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
     lines = []
     if what == "studies":
         from suite import paths
-        from suite.study import StudyError, load_study
+        from suite.kinds import load_study
+        from suite.spec import StudyError
 
         for name, path in paths.find_all(studies_dir).items():
             where = "built-in" if paths.is_builtin(path) else str(path.parent)
@@ -115,7 +115,7 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     missing = [t for t in trials if t.key not in done]
     lines = [
         f"{path}: valid",
-        f"{study.name}: {len(trials)} trials{_shape(study, trials)}",
+        f"{study.name}: {len(trials)} trials{study.shape}",
         f"results in {store.dir}: {len(done)} done, {len(missing)} to run",
     ]
     estimate = estimate_seconds(missing, done_rows)
@@ -130,29 +130,19 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def _shape(study, trials) -> str:
-    if not hasattr(study.spec, "variants"):
-        return ""
-    variants = len(dict.fromkeys(t.variant for t in trials))
-    datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
-    seeds = len(dict.fromkeys(t.seed for t in trials))
-    devices = len(dict.fromkeys(t.device for t in trials))
-    return f" ({variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s))"
-
-
 def estimate_seconds(missing, done_rows) -> float | None:
     """Median wall seconds of earlier trials of the same variant (else of any), times what is missing."""
     if not missing or done_rows is None or not len(done_rows) or "wall_seconds" not in done_rows:
         return None
     by_variant = done_rows.groupby("variant")["wall_seconds"].median().to_dict()
     overall = float(done_rows["wall_seconds"].median())
-    return float(sum(by_variant.get(t.variant, overall) for t in missing))
+    return float(sum(by_variant.get(t.base_row().get("variant"), overall) for t in missing))
 
 
 def warnings(study, trials, estimate: float | None) -> list[str]:
     out = []
     spec = study.spec
-    if hasattr(spec, "description") and not study.description:
+    if not study.description:
         out.append("no description: the report will not open with the study's question (add `description:`)")
     baseline = getattr(spec, "baseline", None)
     seeds = len(dict.fromkeys(t.seed for t in trials))
@@ -180,13 +170,6 @@ def speedups(study) -> str:
     return "; ".join(tips)
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
-
-
 def summary(study, store, counts: dict[str, int]) -> tuple[str, str]:
     """The end of a run: counts on one line; skipped and failed trials grouped by reason (stderr)."""
     counted = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -207,47 +190,3 @@ def reason(error: str | None) -> str:
     """The line of an error that says why: a traceback's last line, a skip's whole reason."""
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else "no reason recorded"
-
-
-class LineProgress:
-    """tqdm's interface as one plain line every `every` seconds, for logs and pipes."""
-
-    def __init__(self, total: int, desc: str, every: float = LINE_EVERY_S, file=None):
-        self.total, self.desc, self.every = total, desc, every
-        self.file = file or sys.stderr
-        self.n = 0
-        self.postfix = ""
-        self.started = self.last = time.monotonic()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        now = time.monotonic()
-        if now - self.last >= self.every or self.n >= self.total:
-            self.last = now
-            self._line(now)
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        self.postfix = text
-
-    def _line(self, now: float) -> None:
-        elapsed = now - self.started
-        eta = elapsed / self.n * (self.total - self.n) if self.n else 0.0
-        pct = 100 * self.n / self.total if self.total else 100
-        print(
-            f"[ablate] {self.desc}: {self.n}/{self.total} trials ({pct:.0f}%), {duration(elapsed)} elapsed, "
-            f"ETA {duration(eta)}" + (f" · last: {self.postfix}" if self.postfix else ""),
-            file=self.file,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        pass
-
-
-def progress_bar(total: int, desc: str, enabled: bool = True):
-    """A tqdm bar on a terminal; plain periodic lines elsewhere; nothing when disabled."""
-    if enabled and not sys.stderr.isatty():
-        return LineProgress(total, desc)
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="trial", disable=not enabled, dynamic_ncols=True)

@@ -12,7 +12,7 @@ trial's key, so this changes how fast rows come, not which rows.
 
 from __future__ import annotations
 
-SERIAL_THREADS = 1
+from suite.study import SERIAL_THREADS  # noqa: F401 - the number; the reason is above
 
 
 def executor_for(study, kind: str | None = None, workers: int | None = None, address: str | None = None):
@@ -24,6 +24,6 @@ def executor_for(study, kind: str | None = None, workers: int | None = None, add
     )
     if spec.kind != "serial" or spec.threads is not None:
         return spec
-    if getattr(study.spec, "kind", "train") != "train" or "threads" in study.spec.model_fields_set:
+    if study.serial_threads is None:  # the study names its threads (or its kind runs them itself)
         return spec
-    return spec.model_copy(update={"threads": SERIAL_THREADS})
+    return spec.model_copy(update={"threads": study.serial_threads})

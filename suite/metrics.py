@@ -40,6 +40,14 @@ class Metric:
     shared_in_group: bool = False
     bytes: bool = False
     bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
+    # Which splits a quality metric is reported on: the eval split only, or every held-out split too.
+    splits: Literal["eval", "all"] = "eval"
+    # How one example's value comes from the predictions table (for paired per-example tests).
+    per_example: Literal["correct", "nll"] | None = None
+    headline: bool = False  # a cost shown in every dataset table and compared by `ablate compare`
+    reciprocal_of: str | None = None  # derived in the report as 1 / that column (time per sample)
+    # Fitted against sequence length where a study varies it: (axis label, what a finding calls it).
+    scaling: tuple[str, str] | None = None
 
     def clip(self, lo: float, hi: float) -> tuple[float, float]:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
@@ -82,6 +90,15 @@ def get(name: str) -> Metric:
     return REGISTRY.get(name)
 
 
+def every(kind: str | None = None, **has) -> list[Metric]:
+    """Registered metrics in the order they were declared, of one kind and with the given field
+    values (`every("cost", headline=True)`)."""
+    out = [REGISTRY.get(name) for name in REGISTRY._entries]
+    return [
+        m for m in out if (kind is None or m.kind == kind) and all(getattr(m, k) == v for k, v in has.items())
+    ]
+
+
 def human_bytes(n: float) -> str:
     if n is None or math.isnan(n):
         return "–"
@@ -96,13 +113,13 @@ def human_bytes(n: float) -> str:
 LOSS = register(
     Metric(
         "loss", "loss", "cross-entropy, nats", higher_is_better=False, kind="quality", aggregation="mean",
-        min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf),
+        min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf), per_example="nll",
     )
 )  # fmt: skip
 ACCURACY = register(
     Metric(
         "accuracy", "accuracy", "fraction correct", higher_is_better=True, kind="quality", aggregation="mean",
-        min_effect_abs=0.005, bounds=(0.0, 1.0),
+        min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct",
     )
 )  # fmt: skip
 
@@ -114,13 +131,27 @@ def _cost(name: str, label: str, unit: str, higher_is_better: bool, **extra) -> 
 
 
 # Training speed and time come from one timed run per vectorized group: shared_in_group.
-_cost("train_samples_per_s", "train samples/s", "samples/s", True, shared_in_group=True)
+_cost("train_samples_per_s", "train samples/s", "samples/s", True, shared_in_group=True, headline=True)
 _cost("train_tokens_per_s", "train tokens/s", "tokens/s", True, shared_in_group=True)
 _cost("train_seconds", "training time", "s", False, digits=2, shared_in_group=True)
-_cost("infer_samples_per_s", "inference samples/s", "samples/s", True)
+_cost("infer_samples_per_s", "inference samples/s", "samples/s", True, headline=True)
 _cost("infer_tokens_per_s", "inference tokens/s", "tokens/s", True)
-_cost("peak_train_mem_bytes", "peak train memory", "bytes", False, bytes=True)
-_cost("peak_infer_mem_bytes", "peak inference memory", "bytes", False, bytes=True)
+_cost(
+    "train_seconds_per_sample", "training time per sample", "s", False, digits=6, shared_in_group=True,
+    reciprocal_of="train_samples_per_s", scaling=("training time per sample (s)", "Training time per sample"),
+)  # fmt: skip
+_cost(
+    "infer_seconds_per_sample", "inference time per sample", "s", False, digits=6,
+    reciprocal_of="infer_samples_per_s", scaling=("inference time per sample (s)", "Inference time per sample"),
+)  # fmt: skip
+_cost(
+    "peak_train_mem_bytes", "peak train memory", "bytes", False, bytes=True, headline=True,
+    scaling=("peak memory of a training step (bytes)", "Peak training memory"),
+)  # fmt: skip
+_cost(
+    "peak_infer_mem_bytes", "peak inference memory", "bytes", False, bytes=True, headline=True,
+    scaling=("peak memory of an inference pass (bytes)", "Peak inference memory"),
+)  # fmt: skip
 _cost("params", "parameters", "count", False, min_effect_rel=0.0)
 
 

@@ -64,22 +64,24 @@ def apply(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def _check_key(key: str, raw: dict[str, Any]) -> None:
     """Refuse a key the schema does not know, naming the closest ones; values are left to the schema."""
-    from suite.models.config import field_names
-    from suite.study import SECTIONS
+    from suite import kinds
+    from suite.spec import StudyError
 
-    if raw.get("kind", "train") != "train":
-        return  # another kind of study (kernels) has its own schema, which checks every key
+    try:
+        sections = kinds.kind_of(raw, Path("study")).sections
+    except StudyError:
+        return  # an unknown kind: loading the study says so
     parts = key.split(".")
-    if parts[0] in ("model", "grid") and len(parts) == 2:
-        _known(key, parts[1], field_names(), "a model parameter")
-        return
-    if parts[0] == "min_effect" and len(parts) == 2:
-        return  # a metric name: the schema's validator says which metrics take a threshold
     for depth, part in enumerate(parts):
-        section = SECTIONS[tuple(parts[:depth])]
+        section = sections[tuple(parts[:depth])]
+        if section is None:
+            return  # a mapping of any keys (a metric name): the schema's validator checks it
         where = ".".join(parts[:depth]) or "the study"
+        if isinstance(section, list):  # the names of a free mapping (model parameters)
+            _known(key, part, section, "a model parameter")
+            return
         _known(key, part, list(section.model_fields), f"a key of {where}")
-        if depth < len(parts) - 1 and tuple(parts[: depth + 1]) not in SECTIONS:
+        if depth < len(parts) - 1 and tuple(parts[: depth + 1]) not in sections:
             raise OverrideError(
                 f"override {key}: {'.'.join(parts[: depth + 1])} is not a section of keys; "
                 f"set it whole, e.g. {'.'.join(parts[: depth + 1])}=<a YAML value>"
@@ -106,7 +108,8 @@ def describe(overrides: dict[str, Any]) -> str:
 
 def load(path: str | Path, overrides: dict[str, Any], *, vectorize: bool | None = None):
     """Load the study at `path` with `overrides` applied; without overrides this is `load_study`."""
-    from suite.study import StudyError, load_study, read_study_file, study_from_mapping
+    from suite.kinds import load_study, study_from_mapping
+    from suite.spec import StudyError, read_study_file
 
     if not overrides:
         return load_study(path, vectorize=vectorize)

@@ -115,7 +115,7 @@ def looks_like_path(text: str) -> bool:
 
 def resolve_study(name_or_path: str, given: Path | None = None) -> Path:
     """The file of a study named by a plain name (searched as above) or by a path to a YAML file."""
-    from suite.study import StudyError
+    from suite.spec import StudyError
 
     found = find_all(given)
     listing = ", ".join(found) or "none"

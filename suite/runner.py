@@ -1,362 +1,27 @@
-"""Running trials: seed, load, build, train, measure, and hand rows to the store.
+"""The runner: run what a study's results folder lacks, on an executor, keeping each result
+as it arrives.
 
-`run_trial` turns one `Trial` into one result row plus its history; it never
-raises for a failing trial (the row says `failed` and why). `run_study` runs
-the trials the store does not have yet, with a progress bar.
+It knows studies and trials only through the kind protocol (suite.kinds): the kind
+plans the units of work, and the executors' workers run them with the kind. Whatever
+the kind, a trial ends as one row with one of STATUSES.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import time
-import traceback
-from dataclasses import dataclass, field
-from functools import lru_cache
-
-import numpy as np
-import torch
-
-from suite import data, executors, models
-from suite.artifacts import predictions as record_predictions
-from suite.artifacts import record as record_artifacts
-from suite.console import progress_bar
+from suite import executors, kinds
 from suite.executors import ExecutorSpec
-from suite.measure import device_available, median, peak_memory, provenance, time_fn
-from suite.models.config import ModelConfig
-from suite.study import EVAL_BATCH_SIZE, Study, Trial, config_key
-from suite.train import loss_and_correct, make_optimizer, train
+from suite.progress import progress_bar
 
 STATUSES = ("ok", "diverged", "failed", "skipped")
 
 
-@dataclass
-class TrialResult:
-    row: dict
-    history: list[dict]
-    artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
-    predictions: list[dict] = field(default_factory=list)  # see suite.artifacts.predictions
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@lru_cache(maxsize=8)
-def _load(name: str, params_json: str):
-    """Load a dataset once per process; trials of one study share it."""
-    return data.create(name, **json.loads(params_json)).load()
-
-
-def base_row(trial: Trial) -> dict:
-    return {
-        "key": trial.key,
-        "study": trial.study,
-        "variant": trial.variant,
-        "variant_name": trial.variant_name,
-        "dataset": trial.dataset,
-        "seed": trial.seed,
-        "device": trial.device,
-        "status": "ok",
-        "error": None,
-        "config": json.dumps(trial.config(), sort_keys=True),
-        "train_group_size": 1,  # trials trained together in one vectorized step (suite.vectorized)
-        # The measurement a row shares: the id of its vectorized group, whose one training time every
-        # member's training speed copies; None when timed alone. Inference speed and memory are
-        # measured per trial, on its own model.
-        "timing_group": None,
-    }
-
-
-def run_trial(trial: Trial) -> TrialResult:
-    if getattr(trial, "kind", "train") == "kernels":  # a kernel benchmark, not a training run
-        from suite.bench.run import run_kernel_trial
-
-        return run_kernel_trial(trial)
-    started = time.perf_counter()
-    row = base_row(trial)
-    device = torch.device(trial.device)
-    dataset = data.create(trial.dataset, **trial.dataset_params)
-    reason = device_available(trial.device) or dataset.unavailable() or _pretrained_unavailable(trial)
-    if reason:
-        row.update(status="skipped", error=reason)
-        row.update(provenance(torch.device("cpu")) | {"device_name": None})
-        return TrialResult(row, [])
-    row.update(provenance(device))
-    history: list[dict] = []
-    artifacts: list[dict] = []
-    preds: list[dict] = []
-    try:
-        splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
-        splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
-        model = seeded_model(trial, dataset, device)
-        trained = train(
-            model,
-            splits,
-            trial.training,
-            device,
-            trial.seed,
-            trial.training.get("eval_batch_size", EVAL_BATCH_SIZE),
-        )
-        history = trained.history
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
-    except Exception:  # a failing trial is a result, not the end of the study
-        row.update(status="failed", error=traceback.format_exc())
-        preds = []
-    row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds)
-
-
-def _record_training(
-    row: dict, trial: Trial, model, splits, trained, device: torch.device
-) -> tuple[list[dict], list[dict]]:
-    """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
-    inference throughput and peak memory of the trained model; return its recorded artifacts
-    and its per-example predictions on the eval split, both at the reported (selected) epoch."""
-    row.update(_summarise(trained.history, list(splits), trained.selected_step))
-    row["selection"] = trained.selection
-    row["stopped_early"] = trained.stopped_early
-    row.update(_chance(splits))
-    row["params"] = sum(p.numel() for p in model.parameters())
-    row["steps"] = trained.steps
-    row["train_seconds"] = trained.timed_seconds
-    tokens_per_row = splits[next(iter(splits))][0].shape[1]
-    if trained.timed_seconds > 0:
-        row["train_samples_per_s"] = trained.timed_samples / trained.timed_seconds
-        row["train_tokens_per_s"] = row["train_samples_per_s"] * tokens_per_row
-    artifacts: list[dict] = []
-    if trained.diverged:
-        row.update(status="diverged", error="loss became NaN or infinite")
-        return artifacts, []
-    # Before _measure, whose memory step updates weights.
-    eval_x, eval_y = splits[list(splits)[-1]]
-    if trial.measure.get("artifacts"):
-        artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
-    batch = trial.training.get("eval_batch_size", EVAL_BATCH_SIZE)
-    preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
-    row.update(_measure(model, splits, trial, device))
-    return artifacts, preds
-
-
-def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
-    """Loss and accuracy per split at the final point, the best over points and the selected
-    point (chosen on val, see suite.train.Selector; the final one when not given); the
-    unprefixed ones are on the last split (test where there is one; train for the course's toy data)."""
-    out = {}
-    if selected_step is None:
-        selected_step = max(h["step"] for h in history)
-    for split in splits:
-        points = [h for h in history if h["split"] == split]
-        final = points[-1]
-        chosen = next(h for h in points if h["step"] == selected_step)
-        out[f"final_{split}_loss"] = final["loss"]
-        out[f"final_{split}_accuracy"] = final["accuracy"]
-        out[f"best_{split}_loss"] = min(h["loss"] for h in points)
-        out[f"best_{split}_accuracy"] = max(h["accuracy"] for h in points)
-        out[f"selected_{split}_loss"] = chosen["loss"]
-        out[f"selected_{split}_accuracy"] = chosen["accuracy"]
-        out["selected_epoch"] = chosen["epoch"]
-        out["final_epoch"] = final["epoch"]
-    last = splits[-1]
-    out["eval_split"] = last
-    for kind in ("final", "best", "selected"):
-        for metric in ("loss", "accuracy"):
-            out[f"{kind}_{metric}"] = out[f"{kind}_{last}_{metric}"]
-    return out
-
-
-def _chance(splits) -> dict:
-    """What a model that learned nothing scores on the eval split: the majority class's share
-    (accuracy) and the entropy of the label distribution (the best constant predictor's loss)."""
-    _, y = splits[list(splits)[-1]]
-    counts = torch.bincount(y.flatten().long().cpu()).double()
-    share = counts[counts > 0] / counts.sum()
-    return {
-        "chance_accuracy": float(share.max()),
-        "chance_loss": float(-(share * share.log()).sum()),
-    }
-
-
-def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
-    """Inference throughput and peak memory, on the trained model, after training."""
-    measure = trial.measure
-    x, y = splits[list(splits)[-1]]
-    xb = x[: measure["inference_batch"]]
-    out: dict = {}
-
-    def infer():
-        with torch.no_grad():
-            model(xb)
-
-    model.eval()
-    if measure["throughput"]:
-        times = time_fn(infer, device, measure["warmup"], measure["repeats"])
-        out["infer_samples_per_s"] = len(xb) / median(times)
-        out["infer_tokens_per_s"] = out["infer_samples_per_s"] * xb.shape[1]
-    if measure["memory"] and device.type in ("cpu", "cuda"):
-        out["peak_infer_mem_bytes"] = peak_memory(infer, device)
-        model.train()
-        xt, yt = splits[list(splits)[0]]
-        bs = trial.training["batch_size"] or len(xt)
-        optimizer = make_optimizer(model.parameters(), trial.training)
-
-        def train_step():
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = loss_and_correct(model(xt[:bs]), yt[:bs])
-            loss.backward()
-            optimizer.step()
-
-        train_step()  # the optimizer's state exists from here on, as in training
-        out["peak_train_mem_bytes"] = peak_memory(train_step, device)
-    return out
-
-
-def plan(trials: list[Trial]) -> list[list[Trial]]:
-    """Split trials into units of work, each run by one `run_unit` call.
-
-    Trials that can share one vectorized training step (one architecture, training and data
-    shape; different seeds or datasets: `suite.vectorized.group_key`) form one unit; the rest,
-    and every trial of a study with `training.vectorize: false`, are units of one.
-    """
-    from suite.vectorized import group_key
-
-    units: list[list[Trial]] = []
-    groups: dict[str, list[Trial]] = {}
-    for trial in trials:
-        key = group_key(trial)
-        if key is None:
-            units.append([trial])
-        elif key in groups:
-            groups[key].append(trial)
-        else:
-            groups[key] = [trial]
-            units.append(groups[key])
-    return units
-
-
-def run_unit(unit: list[Trial]) -> list[TrialResult]:
-    """Run one unit of work; it must not raise, and returns one result per trial, in unit order."""
-    before = torch.get_num_threads()
-    if unit[0].threads:
-        torch.set_num_threads(unit[0].threads)
-    try:
-        return _run_unit(unit)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _run_unit(unit: list[Trial]) -> list[TrialResult]:
-    if len(unit) > 1:
-        try:
-            return _run_group(unit)
-        except Exception as err:  # a bug in the stacked path must not cost the trials
-            from suite.vectorized import log_once
-
-            log_once(f"vectorized training failed ({type(err).__name__}: {err}); running one at a time")
-    return [run_trial(trial) for trial in unit]
-
-
-def _run_group(unit: list[Trial]) -> list[TrialResult]:
-    """Train a unit's trials together (`suite.vectorized`), then measure each trained model on
-    its own, as `run_trial` does. Members that cannot share a step run one at a time."""
-    from suite import vectorized
-
-    first = unit[0]
-    device = torch.device(first.device)
-    datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
-    if device_available(first.device) or any(d.unavailable() for d in datasets):
-        return [run_trial(trial) for trial in unit]  # each row says why it is skipped
-    on_device: dict[str, dict] = {}  # one device copy per dataset, shared by its members
-    splits = []
-    for trial in unit:
-        params = json.dumps(trial.dataset_params, sort_keys=True)
-        if (trial.dataset, params) not in on_device:
-            loaded = _load(trial.dataset, params)
-            on_device[trial.dataset, params] = {
-                n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
-            }
-        splits.append(on_device[trial.dataset, params])
-    members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
-    results: dict[int, TrialResult] = {}
-    for group in vectorized.partition(splits, first.training):
-        if len(group) == 1:
-            results[group[0]] = run_trial(unit[group[0]])
-            continue
-        group_started = time.perf_counter()  # wall time: the group's training, shared equally
-        try:
-            trained = vectorized.train_group(
-                [members[i] for i in group],
-                [splits[i] for i in group],
-                first.training,
-                device,
-                [unit[i].seed for i in group],
-                eval_batch=first.training.get("eval_batch_size", EVAL_BATCH_SIZE),
-            )
-        except vectorized.CannotStack as err:
-            vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")
-            results.update({i: run_trial(unit[i]) for i in group})
-            continue
-        shared = (time.perf_counter() - group_started) / len(group)
-        timing_group = "g" + config_key({"members": sorted(unit[i].key for i in group)})
-        for i, result in zip(group, trained, strict=True):
-            results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
-            results[i].row["wall_seconds"] += shared
-            results[i].row["timing_group"] = timing_group
-    return [results[i] for i in range(len(unit))]
-
-
-def seeded_model(trial: Trial, dataset, device: torch.device):
-    """The trial's model with its seed's initial weights, as `run_trial` builds it
-    (pretrained token vectors copied in where the model names some)."""
-    seed_everything(trial.seed)
-    cfg = ModelConfig(**trial.model)
-    model = models.build(
-        cfg,
-        vocab_size=dataset.vocab_size,
-        seq_len=dataset.seq_len,
-        num_classes=dataset.num_classes,
-        pad_id=dataset.pad_id,
-    )
-    if cfg.pretrained:
-        from suite.data import glove
-
-        glove.load_into(model.embedding, cfg.pretrained, dataset.vocabulary())
-    return model.to(device)
-
-
-def _pretrained_unavailable(trial: Trial) -> str | None:
-    name = trial.model.get("pretrained")
-    if not name:
-        return None
-    from suite.data import glove
-
-    return glove.unavailable(name)
-
-
-def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:
-    started = time.perf_counter()
-    row = base_row(trial)
-    row.update(provenance(device))
-    row["train_group_size"] = size
-    artifacts: list[dict] = []
-    preds: list[dict] = []
-    try:
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
-    except Exception:
-        row.update(status="failed", error=traceback.format_exc())
-    row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts, preds)
-
-
 def run(
-    study: Study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
+    study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
 ) -> dict[str, int]:
     """What `ablate run` and `suite.run` do: hold the study's write lock (StoreLocked if another
     run has it), record what the study is beside its results, and run what the folder lacks."""
     meta = study.meta()
-    if getattr(study, "overrides", None):  # any kind of study may be run with overrides
+    if getattr(study, "overrides", None):
         meta["overrides"] = study.overrides
     with store.lock():
         store.write_meta(meta)
@@ -364,7 +29,7 @@ def run(
 
 
 def run_study(
-    study: Study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
+    study, store, *, force: bool = False, progress: bool = True, executor: ExecutorSpec | None = None
 ) -> dict[str, int]:
     """Run what the store lacks (everything with force) on `executor` (default: the
     study's), keeping each result as it comes; return counts per status.
@@ -378,14 +43,14 @@ def run_study(
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
     bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
-    with executors.create(executor or getattr(study.spec, "executor", None) or ExecutorSpec()) as pool:
-        for finished in pool.run(plan(todo)):
+    spec = executor or getattr(study.spec, "executor", None) or ExecutorSpec()
+    with executors.create(spec) as pool:
+        for finished in pool.run(kinds.get(study.kind).plan(todo)):
             for result in finished.results:
                 result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)
                 counts[result.row["status"]] += 1
             store.write_many([(r.row, r.history, r.artifacts, r.predictions) for r in finished.results])
             bar.update(len(finished.results))
-            first = finished.unit[0]
-            bar.set_postfix_str(f"{first.variant} · {first.dataset} · seed {first.seed}", refresh=False)
+            bar.set_postfix_str(finished.unit[0].label, refresh=False)
     bar.close()
     return counts

@@ -1,56 +1,59 @@
-"""Study specs: a YAML file that fully determines a set of trials.
+"""The training study (`kind: train`, the default): variants × datasets × grid × seeds × devices.
 
-Data flows one way: `load_study(path)` → `Study` → `study.trials()` → runner.
+Its YAML fully determines its trials: `load(raw, path, name)` → `Study` → `study.trials()`.
 Every knob has its default here (training, measurement) or in
 `suite.models.config.ModelConfig` (models) or the dataset factory's signature.
-Everything is checked when the study loads, before any trial runs.
+Everything is checked when the study loads, before any trial runs. How a trial is run
+is `suite.train_kind`'s; which of its fields make its key is `suite.identity`'s.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import inspect
 import itertools
 import json
 import math
-import os
-import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from suite import data, models
+from suite import data, identity, models
 from suite.executors.spec import ExecutorSpec
+from suite.kinds import load_study, study_from_mapping  # noqa: F401 - where callers have found them
 from suite.models.config import ConfigError
 from suite.registry import UnknownNameError
+from suite.spec import (  # noqa: F401 - read_study_file and config_key: where callers have found them
+    MAX_TRIALS_ENV,
+    StudyError,
+    check_devices,
+    did_you_mean,
+    format_validation,
+    max_trials,
+    read_study_file,
+)
+from suite.train import EVAL_BATCH_SIZE, SELECT_DEFAULT
 
-DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
-
-
-EVAL_BATCH_SIZE = 4096  # left out of trial keys at this default, so earlier results keep their keys
-MAX_TRIALS = 100_000  # a study larger than this is refused before it is expanded ($ABLATE_MAX_TRIALS)
-MAX_TRIALS_ENV = "ABLATE_MAX_TRIALS"
-MAX_YAML_NODES = 100_000  # YAML aliases may not expand a study file past this many nodes
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
-SELECT_DEFAULT = "val_accuracy"  # as EVAL_BATCH_SIZE: training.select is left out of keys at this default
+SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
+config_key = identity.key
 
-
-def check_devices(devices: list[str]) -> list[str]:
-    """A study's device list: at least one, each cpu, cuda, cuda:N or mps."""
-    for d in devices:
-        if not DEVICE_PATTERN.match(d):
-            raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
-    if not devices:
-        raise ValueError("list at least one device")
-    return devices
-
-
-class StudyError(ValueError):
-    """A study that cannot run; the message names the file, key path and value."""
+# The fields each section has keyed since its first committed results; any later knob enters a
+# trial's key only away from its default (suite.identity, rule 2 and 3).
+TRAINING_BASELINE = (
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "epochs",
+    "steps",
+    "batch_size",
+    "history_every",
+    "grad_clip",
+)
+MEASURE_BASELINE = ("throughput", "memory", "warmup", "repeats", "inference_batch")
 
 
 class TrainingSpec(BaseModel):
@@ -123,7 +126,7 @@ class StudySpec(BaseModel):
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
-    kind: Literal["train"] = "train"  # `kind: kernels` studies have their own schema (suite.bench.spec)
+    kind: Literal["train"] = "train"  # other kinds have their own schema (suite.kinds)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
     # The smallest difference worth calling better or worse, per quality metric (accuracy: a
     # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
@@ -175,7 +178,10 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
 
 @dataclass(frozen=True)
 class Trial:
-    """One model × dataset × seed × device, fully resolved: what the runner needs, nothing more."""
+    """One model × dataset × seed × device, fully resolved (every knob, defaults included):
+    what `suite.train_kind` needs, nothing more."""
+
+    kind: ClassVar[str] = "train"
 
     study: str
     variant: str  # the label shown in reports
@@ -191,22 +197,61 @@ class Trial:
     threads: int | None = None  # torch threads while it runs (the study's `threads`)
 
     def config(self) -> dict[str, Any]:
-        """Everything that determines the result (the study's name and how it runs do not)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("study", "vectorize", "threads")}
+        """The trial's identity: what determines its result, as `suite.identity` keys it (the
+        study's name and how it runs, vectorized or on how many threads, do not)."""
+        return {
+            "variant": self.variant,
+            "variant_name": self.variant_name,
+            "model": identity.section(self.model, models.config.defaults(), models.config.KEY_BASELINE),
+            "dataset": self.dataset,
+            "dataset_params": identity.section(
+                self.dataset_params, {}, self.dataset_params, data.locations(self.dataset)
+            ),
+            "seed": self.seed,
+            "device": self.device,
+            "training": identity.section(self.training, _defaults(TrainingSpec), TRAINING_BASELINE),
+            "measure": identity.section(self.measure, _defaults(MeasureSpec), MEASURE_BASELINE),
+        }
+
+    @cached_property
+    def key(self) -> str:
+        """Computed once, where the study is loaded (it travels with the trial to workers, which
+        may not know a plugin's dataset until they have imported the plugins)."""
+        return identity.key(self.config())
 
     @property
-    def key(self) -> str:
-        return config_key(self.config())
+    def label(self) -> str:
+        return f"{self.variant} · {self.dataset} · seed {self.seed} · {self.device}"
+
+    def base_row(self) -> dict[str, Any]:
+        """The columns that say which trial a result row is, before it runs."""
+        return {
+            "key": self.key,
+            "study": self.study,
+            "variant": self.variant,
+            "variant_name": self.variant_name,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "device": self.device,
+            "status": "ok",
+            "error": None,
+            "config": json.dumps(self.config(), sort_keys=True),
+            "train_group_size": 1,  # trials trained together in one vectorized step (suite.vectorized)
+            # The measurement a row shares: the id of its vectorized group, whose one training time
+            # every member's training speed copies; None when timed alone. Inference speed and memory
+            # are measured per trial, on its own model.
+            "timing_group": None,
+        }
 
 
-def config_key(config: dict[str, Any]) -> str:
-    """A trial's key: a hash of the canonical JSON of its resolved configuration."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def _defaults(schema: type[BaseModel]) -> dict[str, Any]:
+    return {name: f.default for name, f in schema.model_fields.items()}
 
 
 @dataclass
 class Study:
+    kind: ClassVar[str] = "train"
+
     name: str
     path: Path
     spec: StudySpec
@@ -220,6 +265,21 @@ class Study:
     def trials(self) -> list[Trial]:
         return list(self._trials)
 
+    @property
+    def serial_threads(self) -> int | None:
+        """Torch threads for a serial run that names none: one, unless the study sets `threads`."""
+        return None if "threads" in self.spec.model_fields_set else SERIAL_THREADS
+
+    @property
+    def shape(self) -> str:
+        """How its trial count comes about, for `ablate check`."""
+        trials = self._trials
+        variants = len(dict.fromkeys(t.variant for t in trials))
+        datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
+        seeds = len(dict.fromkeys(t.seed for t in trials))
+        devices = len(dict.fromkeys(t.device for t in trials))
+        return f" ({variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s))"
+
     def meta(self) -> dict[str, Any]:
         """What the report needs to know about the study, stored beside its results."""
         trials = self.trials()
@@ -227,6 +287,7 @@ class Study:
         notes = {entry: data.create(entry[0], **json.loads(entry[1])).note for entry in entries}
         return {
             "name": self.name,
+            "kind": self.kind,
             "description": self.description,
             "keys": [t.key for t in trials],
             "variants": list(dict.fromkeys(t.variant for t in trials)),
@@ -241,36 +302,9 @@ class Study:
         }
 
 
-def load_study(path: str | Path, name: str | None = None, *, vectorize: bool | None = None) -> Study:
-    """Parse, validate and expand a study file; raise StudyError naming what is wrong.
-    `vectorize` overrides the file's training.vectorize (the CLI's --no-vectorize)."""
-    path = Path(path)
-    return study_from_mapping(read_study_file(path), path, name, vectorize=vectorize)
-
-
-def read_study_file(path: Path) -> dict[str, Any]:
-    """A study file's YAML mapping, loaded safely and not yet validated."""
-    try:
-        raw = load_yaml(path.read_text(), path)
-    except FileNotFoundError:
-        raise StudyError(f"{path}: no such study file") from None
-    except UnicodeDecodeError:
-        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
-    except yaml.YAMLError as err:
-        raise StudyError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
-    return raw
-
-
-def study_from_mapping(
-    raw: dict[str, Any], path: Path, name: str | None = None, *, vectorize: bool | None = None
-) -> Study:
-    """Validate and expand a study's mapping (from its file, perhaps with command-line overrides)."""
-    if raw.get("kind", "train") == "kernels":
-        from suite.bench.spec import load_kernel_study
-
-        return load_kernel_study(path, raw, name)
+def load(raw: dict[str, Any], path: Path, name: str, *, vectorize: bool | None = None) -> Study:
+    """Validate and expand a training study's mapping. `vectorize` overrides the file's
+    training.vectorize (the CLI's --no-vectorize)."""
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as err:
@@ -278,52 +312,10 @@ def study_from_mapping(
     if vectorize is not None:
         spec.training.vectorize = vectorize
     _check_size(path, spec)
-    study = Study(name=name or path.stem, path=path, spec=spec)
+    study = Study(name=name, path=path, spec=spec)
     study._trials = _expand(study)
     _check_anchors(study)
     return study
-
-
-def load_yaml(text: str, path: Path):
-    """Safe YAML whose aliases cannot expand past MAX_YAML_NODES (an alias bomb is refused
-    before it is built, where expanding it would take minutes and gigabytes)."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        size = _expanded_size(node, {})
-        if size > MAX_YAML_NODES:
-            raise StudyError(
-                f"{path}: its YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} values; "
-                "write the study out without nested aliases"
-            )
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(node, memo: dict[int, int]) -> int:
-    """Values a YAML node stands for once every alias is expanded (shared nodes counted each time)."""
-    if id(node) in memo:
-        return memo[id(node)]
-    memo[id(node)] = 1  # a node that contains itself (a cycle) counts once
-    if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    else:
-        size = 1
-    memo[id(node)] = min(size, MAX_YAML_NODES + 1)
-    return memo[id(node)]
-
-
-def max_trials() -> int:
-    value = os.environ.get(MAX_TRIALS_ENV)
-    try:
-        return int(value) if value else MAX_TRIALS
-    except ValueError:
-        raise StudyError(f"${MAX_TRIALS_ENV}={value!r}: must be a whole number") from None
 
 
 def _check_size(path: Path, spec: StudySpec) -> None:
@@ -385,38 +377,11 @@ def _check_anchors(study: Study) -> None:
 
 
 def _format_validation(path: Path, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        loc = e["loc"]
-        where = _key_path(loc)
-        if e["type"] == "extra_forbidden":
-            section = SECTIONS.get(tuple(loc[:-1]))
-            allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
-            hint = _did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
-            lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
-        elif e["type"] == "missing":
-            lines.append(f"{path}: {where}: {e['msg']}")  # its input is the whole mapping: not shown
-        else:
-            got = e.get("input")
-            lines.append(f"{path}: {where}: {e['msg']} (got {got!r})")
-    return "\n".join(dict.fromkeys(lines))
+    return format_validation(path, err, SECTIONS)
 
 
 def _did_you_mean(name: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-
-
-def _key_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("str", "int", "list[int]", "dict[str,any]") or "[" in str(part):
-            continue  # pydantic's union-branch labels, not keys in the file
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return did_you_mean(name, allowed)
 
 
 def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
@@ -536,19 +501,17 @@ def _expand(study: Study) -> list[Trial]:
         )
 
     measure = spec.measure.model_dump()
-    if not measure["artifacts"]:  # left out when off, so keys of earlier results stay valid
-        del measure["artifacts"]
-    return [
+    trials = [
         Trial(
             study=study.name,
             variant=label,
             variant_name=name,
-            model=cfg.to_dict(),
+            model=cfg.as_dict(),
             dataset=ds.name,
             dataset_params=ds.params,
             seed=seed,
             device=device,
-            training=_keyed_training(training),
+            training=training,
             measure=measure,
             vectorize=spec.training.vectorize,
             threads=spec.threads,
@@ -559,16 +522,6 @@ def _expand(study: Study) -> list[Trial]:
         for seed in seeds
         for device in spec.devices
     ]
-
-
-def _keyed_training(training: dict[str, Any]) -> dict[str, Any]:
-    """The training settings as a trial's key sees them: knobs added after results were committed
-    (eval_batch_size, select, patience) enter the key only away from their defaults."""
-    out = dict(training)
-    if out["eval_batch_size"] == EVAL_BATCH_SIZE:
-        del out["eval_batch_size"]
-    if out.get("select") == SELECT_DEFAULT:
-        del out["select"]
-    if out.get("patience", 0) is None:
-        del out["patience"]
-    return out
+    for trial in trials:
+        trial.key  # noqa: B018 - computed here, in the process that loaded the study and its plugins
+    return trials

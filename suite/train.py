@@ -11,23 +11,18 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from suite import objective
 from suite.measure import Stopwatch
-from suite.study import SELECT_DEFAULT
+
+EVAL_BATCH_SIZE = 4096  # rows per evaluation pass (training.eval_batch_size): bounds memory, not results
+SELECT_DEFAULT = "val_accuracy"  # the history point reported (training.select)
 
 
 def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and number of correct predictions. One logit per row means two
-    classes trained with binary cross-entropy, as the course; else cross-entropy."""
-    if logits.dim() == 1:
-        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
-        correct = ((logits > 0).long() == y).sum()
-    else:
-        loss = F.cross_entropy(logits, y)
-        correct = (logits.argmax(dim=-1) == y).sum()
-    return loss, correct
+    """Mean loss and number of correct predictions (the objective: suite.objective)."""
+    return objective.loss(logits, y), (objective.predicted(logits) == y).sum()
 
 
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
@@ -163,7 +158,7 @@ def train(
     training: dict,
     device: torch.device,
     seed: int,
-    eval_batch: int = 4096,
+    eval_batch: int = EVAL_BATCH_SIZE,
 ) -> TrainResult:
     """Train on the first split; evaluate every split at each history point; leave the model
     with the weights of the point the validation split selects (`Selector`)."""

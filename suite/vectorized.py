@@ -37,8 +37,7 @@ from torch import nn
 
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
-from suite.study import SELECT_DEFAULT
-from suite.train import Schedule, Selector, TrainResult
+from suite.train import SELECT_DEFAULT, Schedule, Selector, TrainResult
 
 log = logging.getLogger(__name__)
 

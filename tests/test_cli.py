@@ -52,7 +52,7 @@ def test_planning_a_study_does_not_import_dynamo():
     """Grouping seeds builds models on the meta device; that must not pull in torch._dynamo (~1 s)."""
     code = (
         "import sys\n"
-        "from suite.runner import plan\n"
+        "from suite.train_kind import plan\n"
         "from suite.study import load_study\n"
         "units = plan(load_study('studies/ablation_positional.yaml').trials())\n"
         "assert len(units) < 150 and 'torch._dynamo' not in sys.modules\n"

@@ -57,6 +57,9 @@ def test_estimate_uses_earlier_wall_times_per_variant():
         def __init__(self, variant):
             self.variant = variant
 
+        def base_row(self):
+            return {"variant": self.variant}
+
     done = pd.DataFrame({"variant": ["a", "a", "b"], "wall_seconds": [10.0, 30.0, 100.0]})
     assert console.estimate_seconds([T("a"), T("b"), T("c")], done) == 20 + 100 + 30  # c: the overall median
 

@@ -9,8 +9,8 @@ import torch
 
 from suite import data
 from suite.data.download import DataError, DataUnavailable
-from suite.runner import run_trial
 from suite.study import load_study
+from suite.train_kind import run_trial
 
 REVIEWS = {
     ("train", "pos"): ["A great film.<br /><br />Loved it!", "Wonderful, great acting.", "great great fun"],

@@ -102,3 +102,37 @@ def test_attention_and_mlp_skips_switch_separately():
     assert "attn_residual" not in models.resolve("attention").to_dict()  # keys of older results stay valid
     with pytest.raises(ConfigError, match="attn_residual applies only"):
         models.create("lstm", attn_residual=True, **TOY)
+
+
+# ── a new encoder is one module: its nn.Module and its registration ─────────────────────────
+from torch import nn  # noqa: E402
+
+from suite.models.config import register_encoder  # noqa: E402
+
+
+@register_encoder("gated_mlp", width=lambda cfg: 2 * cfg.dim)
+class GatedMlpEncoder(nn.Module):
+    """Each position through a gated linear unit, its output twice as wide (to test `width`)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.proj = nn.Linear(cfg.dim, 4 * cfg.dim)
+
+    def forward(self, x, keep):  # (B, T, D) → (B, T, 2D)
+        return nn.functional.glu(self.proj(x), dim=-1), keep
+
+
+def test_a_new_encoder_registered_in_one_module_runs_in_a_study(write_study, tmp_path):
+    from suite.kinds import load_study
+    from suite.runner import run_study
+    from suite.store import Store
+
+    assert "gated_mlp" in models.config.encoder_names()
+    path = write_study(variants=[{"name": "mean", "label": "gated", "encoder": "gated_mlp"}], seeds=1)
+    study = load_study(path)
+    store = Store(tmp_path / "results" / study.name)
+    with store.lock():
+        counts = run_study(study, store, progress=False)
+    assert counts["ok"] == len(study.trials()) > 0
+    with pytest.raises(ConfigError, match="heads=2 applies only to attention encoders"):
+        models.resolve("mean", encoder="gated_mlp", heads=2).check(vocab_size=5, seq_len=4)

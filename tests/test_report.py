@@ -1,5 +1,6 @@
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -156,3 +157,33 @@ def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():
     assert out["T"].tolist()[:2] == [8, 32] and out["dim"].tolist()[0] == 4
     assert metric_name("final_test_long_accuracy") == "final accuracy on test_long"
     assert metric_name("final_loss", "test") == "final loss on test"
+
+
+def test_the_reports_fixed_position_tables_are_the_models():
+    from suite.models import positional
+    from suite.report import figures
+
+    assert np.allclose(figures.sinusoidal_table(12, 7), positional.sinusoidal_table(12, 7).numpy(), atol=1e-5)
+    for mine, theirs in zip(figures.rope_angles(9, 8), positional.rope_angles(9, 8), strict=True):
+        assert np.allclose(mine, theirs.numpy(), atol=1e-5)
+
+
+def test_a_metric_declared_in_one_place_reaches_the_report_and_compare(baseline_run, tmp_path, monkeypatch):
+    """A new cost: one `Metric` in suite.metrics (here, registered by the test) and a column in
+    the rows; the dataset table and `ablate compare` show it with its label and format."""
+    from suite import metrics
+
+    energy = metrics.Metric(
+        "energy_joules", "energy per trial", "J", higher_is_better=False, kind="cost",
+        aggregation="median", digits=1, headline=True,
+    )  # fmt: skip
+    monkeypatch.setitem(metrics.REGISTRY._entries, energy.name, energy)
+    folder = tmp_path / "b"
+    shutil.copytree(baseline_run, folder)
+    runs = pd.read_parquet(folder / "runs.parquet")
+    runs["energy_joules"] = 1234.5 + runs["seed"]
+    runs.to_parquet(folder / "runs.parquet")
+    text = write_report(folder).read_text()
+    assert "energy per trial (median)" in text and "| 1235.5 " in text  # median of 1234.5, 1235.5, 1236.5
+    table = compare(folder, folder)
+    assert "energy per trial" in table

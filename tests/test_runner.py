@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from suite.runner import run_study, run_trial
+from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
+from suite.train_kind import run_trial
 
 TINY_TRAINING_FOR_KEYS = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}  # conftest's
 
@@ -73,7 +74,7 @@ def test_failed_diverged_and_skipped_trials_are_rows(write_study, monkeypatch):
     assert rows["cuda:7"]["status"] == "skipped" and "cuda" in rows["cuda:7"]["error"].lower()
     assert rows["cpu"]["status"] in ("diverged", "ok")
 
-    import suite.runner as runner
+    import suite.train_kind as runner
 
     def broken(*a, **k):
         raise RuntimeError("boom")

@@ -6,9 +6,9 @@ from torch import nn
 
 from suite import models
 from suite.models.positional import LearnedPositions
-from suite.runner import plan, run_trial, run_unit
 from suite.study import load_study
 from suite.train import make_optimizer
+from suite.train_kind import plan, run_trial, run_unit
 from suite.vectorized import CannotStack, FlatOptimizer, Stacked, train_group, unstackable
 
 

@@ -64,13 +64,15 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from suite import kernels
-from suite.bench.cases import Shape, attention_flops, matching_gemm_flops
+from suite.kernels.cases import Shape, attention_flops, matching_gemm_flops
 from suite.measure import provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY = ROOT / "results" / "kernels" / "bench_history.parquet"
 ACCEPTED = ROOT / "results" / "kernels" / "gate_reference"
 KERNEL_SOURCES = "suite/kernels"
+# The kernels' code: the folder, less the kernel study kind and the harness (the working tree's on both sides).
+KERNEL_PATHSPEC = (KERNEL_SOURCES, ":(exclude)suite/kernels/study.py", ":(exclude)suite/kernels/cases.py")
 WORKER = Path(__file__).with_name("gate_worker.py")
 
 ROUNDS = 9  # interleaved rounds per side and case
@@ -170,10 +172,10 @@ def find_reference(root: Path, against: str | None = None, accepted: Path | None
         if commit is None:
             raise SystemExit(f"bench-check: --against {against!r}: no such commit in {root}{unshallow}")
         return Reference(commit, f"--against {against}")
-    if git(root, "status", "--porcelain", "--", KERNEL_SOURCES):
+    if git(root, "status", "--porcelain", "--", *KERNEL_PATHSPEC):
         ref = Reference(head, f"HEAD, since {KERNEL_SOURCES}/ has uncommitted changes")
     else:
-        last = git(root, "log", "--first-parent", "-1", "--format=%H", "HEAD", "--", KERNEL_SOURCES)
+        last = git(root, "log", "--first-parent", "-1", "--format=%H", "HEAD", "--", *KERNEL_PATHSPEC)
         if not last:
             raise NoReference(f"no commit on HEAD's line changes {KERNEL_SOURCES}/")
         parent = commit_of(root, f"{last}^1")
@@ -218,8 +220,8 @@ def extract(root: Path, commit: str, dest: Path) -> Path:
 
 def same_kernels(root: Path, commit: str) -> bool:
     """Whether the working tree's kernel sources are the commit's (an A/A run)."""
-    return git(root, "diff", "--quiet", commit, "--", KERNEL_SOURCES) is not None and not git(
-        root, "ls-files", "--others", "--exclude-standard", "--", KERNEL_SOURCES
+    return git(root, "diff", "--quiet", commit, "--", *KERNEL_PATHSPEC) is not None and not git(
+        root, "ls-files", "--others", "--exclude-standard", "--", *KERNEL_PATHSPEC
     )
 
 
@@ -467,6 +469,36 @@ def _row(p: Pair, gemm_s: float) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The gate in four steps: what to measure, measure and judge it against the reference,
+    print the verdicts, and (with --record) keep them."""
+    names, cases, inject = _selection(args)
+    if args.accept:
+        return accept(ROOT, ACCEPTED)
+    try:
+        ref = find_reference(ROOT, args.against, ACCEPTED)
+    except NoReference as why:
+        print(f"bench-check: SKIPPED, nothing judged: no reference revision to compare with: {why}")
+        return 0
+    aa = same_kernels(ROOT, ref.commit)
+    _announce(ref, aa, inject)
+    started = time.perf_counter()
+    try:
+        results = _measure_and_judge(ref, names, cases, inject, args)
+    except NoReference as why:
+        print(f"bench-check: SKIPPED, nothing judged: {why}")
+        return 0
+    _print_results(results, args, time.perf_counter() - started)
+    if args.samples:
+        args.samples.write_text(
+            json.dumps({"reference": ref.commit, "inject": inject, "pairs": results}, indent=1)
+        )
+    if args.record:
+        record(HISTORY, results, ref.commit, aa, inject, args)
+    return _summary([r["verdict"] for r in results])
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[str], list[GateCase], dict[str, float]]:
+    """The kernels, cases and injected slowdowns the command line asks for, checked."""
     names = args.kernels or gate_kernels()
     unknown = [n for n in names if n not in kernels.REGISTRY]
     if unknown:
@@ -479,14 +511,10 @@ def run(args: argparse.Namespace) -> int:
     inject = dict(_parse_inject(s) for s in args.inject_slowdown)
     if args.rounds < 3 or args.remeasure_rounds < 3:
         raise SystemExit("bench-check: --rounds and --remeasure-rounds need at least 3 rounds")
-    if args.accept:
-        return accept(ROOT, ACCEPTED)
-    try:
-        ref = find_reference(ROOT, args.against, ACCEPTED)
-    except NoReference as why:
-        print(f"bench-check: SKIPPED, nothing judged: no reference revision to compare with: {why}")
-        return 0
-    aa = same_kernels(ROOT, ref.commit)
+    return names, cases, inject
+
+
+def _announce(ref: Reference, aa: bool, inject: dict[str, float]) -> None:
     print(
         f"bench-check: working tree ({provenance_commit()}) against {ref.commit[:12]}, {ref.why}"
         + (" — the same kernel code: an A/A run, it tests the gate itself" if aa else "")
@@ -495,12 +523,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench-check: note: {note}")
     if inject:
         print(f"bench-check: injecting slowdowns {inject} into the current side (a demonstration)")
-    started = time.perf_counter()
+
+
+def _measure_and_judge(ref: Reference, names, cases, inject, args) -> list[dict]:
+    """Both sides measured in interleaved rounds, each pair judged (`compare`)."""
     with tempfile.TemporaryDirectory(prefix="ablate-gate-") as tmp:
         try:
-            reference_root = extract(ROOT, ref.commit, Path(tmp))
-            results = compare(
-                reference_root,
+            return compare(
+                extract(ROOT, ref.commit, Path(tmp)),
                 names,
                 cases,
                 inject,
@@ -509,25 +539,17 @@ def run(args: argparse.Namespace) -> int:
                 margin=args.margin,
                 threads=args.threads,
             )
-        except NoReference as why:
-            print(f"bench-check: SKIPPED, nothing judged: {why}")
-            return 0
         except WorkerError as err:
             raise SystemExit(f"bench-check: {err}") from None
-    seconds = time.perf_counter() - started
+
+
+def _print_results(results: list[dict], args: argparse.Namespace, seconds: float) -> None:
     print(_table(results))
     print(
         f"({len(results)} kernel × case pairs × {args.rounds} interleaved rounds per side in {seconds:.0f} s, "
         f"{args.threads} thread(s), thread CPU time; margin {args.margin:.0%}, α = {ALPHA}, "
         f"re-measure {args.remeasure_rounds} rounds; load average {os.getloadavg()[0]:.1f})"
     )
-    if args.samples:
-        args.samples.write_text(
-            json.dumps({"reference": ref.commit, "inject": inject, "pairs": results}, indent=1)
-        )
-    if args.record:
-        record(HISTORY, results, ref.commit, aa, inject, args)
-    return _summary([r["verdict"] for r in results])
 
 
 def record(path: Path, results: list[dict], reference: str, aa: bool, inject: dict, args) -> None:
@@ -580,7 +602,7 @@ def provenance_commit() -> str:
 
 def accept(root: Path, path: Path) -> int:
     """Record HEAD as the accepted reference (to be committed): its kernels' speed is the new normal."""
-    if git(root, "status", "--porcelain", "--", KERNEL_SOURCES):
+    if git(root, "status", "--porcelain", "--", *KERNEL_PATHSPEC):
         raise SystemExit(f"bench-check: --accept: commit the changes in {KERNEL_SOURCES}/ first")
     head = commit_of(root, "HEAD")
     if head is None:

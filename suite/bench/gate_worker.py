@@ -4,7 +4,7 @@ Run as a script, never imported by the suite: `python gate_worker.py SIDE_ROOT`.
 SIDE_ROOT goes first on sys.path, so `suite.kernels` (and whatever part of
 `suite` the kernels import) comes from that checkout: the working tree for the
 current side, an extracted reference commit for the other. The harness — this
-file and `cases.py`, loaded by path — is the working tree's on both sides, so
+file and `suite/kernels/cases.py`, loaded by path — is the working tree's on both sides, so
 the only thing that differs between the sides is the kernels' code.
 
 Requests are JSON lines on stdin, answers JSON lines on the original stdout
@@ -74,7 +74,9 @@ class Side:
         origin = Path(kernels.__file__).resolve()
         if not origin.is_relative_to(root.resolve()):
             raise RuntimeError(f"suite.kernels came from {origin}, not from {root}")
-        spec = importlib.util.spec_from_file_location("_gate_cases", Path(__file__).with_name("cases.py"))
+        spec = importlib.util.spec_from_file_location(
+            "_gate_cases", Path(__file__).parents[1] / "kernels" / "cases.py"
+        )
         self.cases_module = sys.modules["_gate_cases"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(self.cases_module)
         self.torch, self.kernels = torch, kernels

@@ -35,9 +35,9 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from suite import data, paths, vectorized
-from suite.runner import _load, plan, seeded_model
 from suite.study import load_study
 from suite.train import train
+from suite.train_kind import _load, plan, seeded_model
 
 
 def _splits(trial, device):

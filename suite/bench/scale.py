@@ -41,7 +41,8 @@ def study_yaml(seeds: int, vectorize: bool) -> str:
 
 def child(results: str, studies: str, name: str, out: str, started: float) -> int:
     """Run one case in this process with timers around the parts; write them to `out`."""
-    import suite.runner as runner
+    import suite.runner as driver
+    import suite.train_kind as runner
     import suite.vectorized as vectorized
     from suite.store import Store
     from suite.study import load_study
@@ -84,7 +85,7 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
     store = TimedStore(Path(results) / name)
     with store.lock():
         store.write_meta(study.meta())
-        counts = runner.run_study(study, store, progress=False)
+        counts = driver.run_study(study, store, progress=False)
     end = time.perf_counter()
     wall = time.time() - started  # since the parent started this process
     startup = wall - (end - first_unit[0]) if first_unit else wall

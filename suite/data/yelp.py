@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from suite.data import Dataset, register_dataset
-from suite.data.download import DataError, Remote
+from suite.data.download import CacheDir, DataError, DataPath, Remote
 from suite.data.text import DownloadableCorpus, Texts, carve, read_parquet
 from suite.data.tokenize import TokenizerSpec
 
@@ -129,8 +129,8 @@ def yelp_full(
     val_fraction: float = 0.05,
     split_seed: int = 0,
     train_rows: int | None = None,
-    data_path: str | None = None,
-    cache_dir: str | None = None,
+    data_path: DataPath = None,
+    cache_dir: CacheDir = None,
     download: bool = True,
 ) -> Dataset:
     """Yelp review full, 1–5 stars as 5 classes: 650k train (val carved from it), the 50k test reviews."""
@@ -190,8 +190,8 @@ def yelp_neuromatch(
     train_rows: int = 10_000,
     test_rows: int = 5_000,
     val_rows: int = 1_000,
-    data_path: str | None = None,
-    cache_dir: str | None = None,
+    data_path: DataPath = None,
+    cache_dir: CacheDir = None,
     download: bool = True,
 ) -> Dataset:
     """Yelp review full as the Neuromatch tutorial loads it: the first 10,000 train and 5,000 test reviews, padded at the end to 512."""

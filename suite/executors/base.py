@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 
+from suite.kinds import Trial, TrialResult
 from suite.measure import provenance
-from suite.runner import TrialResult, base_row
-from suite.study import Trial
 
 POLL_S = 0.5  # how long the driver waits for a result before it checks timeouts again
 STARTUP_GRACE_S = 60.0  # a unit not started this long after its timeout is overdue too (a wedged worker)
@@ -93,7 +92,7 @@ def results_without_run(unit: list[Trial], status: str, error: str) -> list[Tria
     """Rows for trials that never returned from a worker (it died, timed out, or was refused)."""
     results = []
     for trial in unit:
-        row = base_row(trial)
+        row = trial.base_row()
         row.update(status=status, error=error)
         row.update(provenance(torch.device("cpu")) | {"device_name": None})
         results.append(TrialResult(row, []))
@@ -101,9 +100,8 @@ def results_without_run(unit: list[Trial], status: str, error: str) -> list[Tria
 
 
 def unit_label(unit: list[Trial]) -> str:
-    first = unit[0]
     more = f" (+{len(unit) - 1} more)" if len(unit) > 1 else ""
-    return f"{first.variant} · {first.dataset} · seed {first.seed} · {first.device}{more}"
+    return f"{unit[0].label}{more}"
 
 
 SPOOL_PREFIX = "ablate-spool-"  # then the driver's pid: a folder whose driver is gone is stale

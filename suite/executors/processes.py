@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import tempfile
 import time
 import traceback
@@ -28,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for_sentinels
 from pathlib import Path
 
+from suite import kinds
 from suite.executors.base import (
     POLL_S,
     SPOOL_PREFIX,
@@ -38,8 +38,8 @@ from suite.executors.base import (
     results_without_run,
 )
 from suite.executors.spec import ExecutorSpec
-from suite.executors.worker import STOPPED, init_pool_worker, run_logged
-from suite.study import Trial
+from suite.executors.worker import STOPPED, init_pool_worker, pid_file, run_logged, worker_pid
+from suite.kinds import Trial
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 STOP_GRACE_S = 10.0  # how long stopped workers get to exit before they are killed
@@ -56,7 +56,7 @@ class ProcessExecutor:
         if spec.start_method == "forkserver":
             # The server imports torch once and never runs it; workers fork from it
             # in milliseconds, which makes rebuilding a pool after a death cheap.
-            self.context.set_forkserver_preload(["suite.runner"])
+            self.context.set_forkserver_preload(["suite.kinds", *kinds.BUILTIN.values()])
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:
@@ -108,6 +108,7 @@ class ProcessExecutor:
         while queue and len(running) < self.workers:
             job = queue.popleft()
             job.submit()
+            pid_file(job.spool).unlink(missing_ok=True)  # an earlier attempt's worker is not this one's
             try:
                 future = self._pool.submit(run_logged, job.unit, str(job.spool), self.threads)
             except BrokenProcessPool:  # a worker died while idle, or a death not yet seen
@@ -183,8 +184,8 @@ class ProcessExecutor:
             if job.timed_out or not job.overdue(self.spec.timeout_s):
                 continue
             job.timed_out = True
-            pid = re.findall(r"\bpid (\d+)\b", job.attempt_output())
-            targets = [workers[int(pid[-1])]] if pid and int(pid[-1]) in workers else workers.values()
+            pid = worker_pid(job.spool)
+            targets = [workers[pid]] if pid in workers else workers.values()
             for worker in targets:  # all of them if its worker is unknown (it never started)
                 worker.kill()
 

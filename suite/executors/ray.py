@@ -30,7 +30,7 @@ from suite.executors.base import (
 )
 from suite.executors.spec import ExecutorError, ExecutorSpec
 from suite.executors.worker import PLUGINS_ENV, run_logged
-from suite.study import Trial
+from suite.kinds import Trial
 
 MAX_RETRIES = 1  # Ray's default is 3; a unit whose worker died is run again once
 GET_TIMEOUT_S = 300.0  # fetching a result that ray.wait reported ready

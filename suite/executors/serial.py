@@ -15,11 +15,11 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import torch
 
-from suite import runner
+from suite import kinds
 from suite.executors.base import Finished
 from suite.executors.spec import ExecutorSpec
 from suite.executors.worker import header, import_plugins
-from suite.study import Trial
+from suite.kinds import Trial
 
 
 class SerialExecutor:
@@ -41,5 +41,5 @@ class SerialExecutor:
             out = io.StringIO()
             out.write(header(unit))
             with redirect_stdout(out), redirect_stderr(out):
-                results = runner.run_unit(unit)
+                results = kinds.run_unit(unit)
             yield Finished(unit, results, out.getvalue())

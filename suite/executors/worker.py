@@ -124,26 +124,49 @@ def header(unit) -> str:
     )
 
 
+def pid_file(spool: Path) -> Path:
+    """Where the worker running a unit says which process it is (its driver may have to stop it)."""
+    return spool.with_name(spool.name + ".pid")
+
+
+def write_pid(spool: Path) -> None:
+    """Name this process as the one running the unit spooled to `spool` (each attempt anew)."""
+    target = pid_file(spool)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, target)
+
+
+def worker_pid(spool: Path) -> int | None:
+    """The process running the unit's latest attempt, or None if none has started."""
+    try:
+        return int(pid_file(spool).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def run_logged(unit, spool: str, threads: int) -> tuple[list, str]:
     """Run one unit with this process's output appended to `spool`; return the
     results and everything the spool holds (earlier attempts included)."""
     global _spool
-    from suite import runner
+    from suite import kinds
 
     set_threads(threads)
     path = Path(spool)
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_pid(path)
     with open(path, "ab", buffering=0) as log:
         log.write(header(unit).encode())
         _spool = log
         try:
             with _output_to(log):
                 import_plugins()
-                results = runner.run_unit(unit)
+                results = kinds.run_unit(unit)
         finally:
             _spool = None
     text = path.read_text(errors="replace")
     path.unlink(missing_ok=True)
+    pid_file(path).unlink(missing_ok=True)
     return results, text
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from suite import objective
 from suite.models import register_variant
-from suite.models.config import ModelConfig
+from suite.models.config import ModelConfig, register_encoder
 
 
 def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torch.Tensor:
@@ -18,6 +19,7 @@ def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torc
     return out
 
 
+@register_encoder("bow", whole_model=True)
 class BagOfWordsMLP(nn.Module):
     """multi-hot(V) → Linear(V, hidden) → ReLU → dropout → … → head (the lecture's IMDB MLP)."""
 
@@ -31,7 +33,7 @@ class BagOfWordsMLP(nn.Module):
             layers += [nn.Linear(width, cfg.width), nn.ReLU(), nn.Dropout(cfg.dropout)]
             width = cfg.width
         self.mlp = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1 if num_classes == 2 else num_classes)
+        self.head = nn.Linear(width, objective.logits_for(num_classes))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = multi_hot(tokens, self.vocab_size, self.pad_id)  # (B, V)

@@ -7,13 +7,13 @@ import math
 import torch
 from torch import nn
 
+from suite import objective
 from suite.models import register_variant
 from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
 from suite.models.blocks import ResidualBlock, masked_max, masked_mean
-from suite.models.config import ModelConfig
-from suite.models.conv import ConvEncoder
+from suite.models.config import ModelConfig, encoder, register_encoder
 from suite.models.positional import LearnedPositions, SinusoidalPositions
-from suite.models.recurrent import RecurrentEncoder, last_valid
+from suite.models.recurrent import last_valid
 
 
 def attention_options(cfg: ModelConfig) -> dict:
@@ -27,6 +27,7 @@ def attention_options(cfg: ModelConfig) -> dict:
     }
 
 
+@register_encoder("mlp")
 class MlpEncoder(nn.Module):
     """`depth` residual MLP blocks applied to each position on its own."""
 
@@ -42,6 +43,7 @@ class MlpEncoder(nn.Module):
         return x, keep
 
 
+@register_encoder("attention", family="attention")
 class AttentionEncoder(nn.Module):
     """The course's `ClassifierWithMHAPositionEncoding` body, `depth` times:
     x = x + attention(x); x = ResidualBlock(x)."""
@@ -68,6 +70,7 @@ class AttentionEncoder(nn.Module):
         return x, keep
 
 
+@register_encoder("transformer", family="attention")
 class TransformerEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -96,6 +99,7 @@ class TransformerEncoder(nn.Module):
         return self.final_norm(x), keep
 
 
+@register_encoder("identity")
 class IdentityEncoder(nn.Module):
     """No encoder: the embeddings go straight to pooling (the lecture's embedding → average → linear)."""
 
@@ -106,6 +110,7 @@ class IdentityEncoder(nn.Module):
         return x, keep
 
 
+@register_encoder("plain_attention")
 class PlainAttentionEncoder(nn.Module):
     """`depth` × softmax(XXᵀ)·X with no weights: what the embeddings alone make of each other."""
 
@@ -121,19 +126,6 @@ class PlainAttentionEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, keep)
         return x, keep
-
-
-ENCODERS = {
-    "mlp": MlpEncoder,
-    "attention": AttentionEncoder,
-    "transformer": TransformerEncoder,
-    "lstm": RecurrentEncoder,
-    "gru": RecurrentEncoder,
-    "rnn": RecurrentEncoder,
-    "conv1d": ConvEncoder,
-    "identity": IdentityEncoder,
-    "plain_attention": PlainAttentionEncoder,
-}
 
 
 class SequenceClassifier(nn.Module):
@@ -155,16 +147,10 @@ class SequenceClassifier(nn.Module):
         else:  # none, or rope (applied inside attention)
             self.positional = nn.Identity()
         self.dropout = nn.Dropout(cfg.input_dropout)
-        self.encoder = ENCODERS[cfg.encoder](cfg)
-        self.head = nn.Linear(self.encoder_width(cfg), 1 if num_classes == 2 else num_classes)
-
-    @staticmethod
-    def encoder_width(cfg: ModelConfig) -> int:
-        if cfg.encoder in ("lstm", "gru", "rnn"):
-            return (cfg.proj_size or cfg.width) * (2 if cfg.bidirectional else 1)
-        if cfg.encoder == "conv1d":
-            return cfg.width
-        return cfg.dim
+        chosen = encoder(cfg.encoder)
+        self.encoder = chosen.module(cfg)
+        width = chosen.width(cfg) if chosen.width else cfg.dim
+        self.head = nn.Linear(width, objective.logits_for(num_classes))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cfg.input_len is not None:
@@ -185,10 +171,9 @@ class SequenceClassifier(nn.Module):
 
 
 def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None) -> nn.Module:
-    if cfg.encoder == "bow":
-        from suite.models.bow import BagOfWordsMLP
-
-        return BagOfWordsMLP(cfg, vocab_size, num_classes, pad_id)
+    chosen = encoder(cfg.encoder)
+    if chosen.whole_model:
+        return chosen.module(cfg, vocab_size, num_classes, pad_id)
     return SequenceClassifier(cfg, vocab_size, seq_len, num_classes, pad_id)
 
 

@@ -7,49 +7,39 @@ any of them. `check` refuses impossible combinations before anything runs.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ENCODERS = (
-    "mlp",
-    "attention",
-    "transformer",
-    "lstm",
-    "gru",
-    "rnn",
-    "conv1d",
-    "bow",
-    "identity",
-    "plain_attention",
-)
+from suite import identity
+from suite.registry import Registry
+
 POSITIONAL = ("none", "learned", "sinusoidal", "rope")
 POOLING = ("mean", "last", "max")
-ATTENTION_ENCODERS = ("attention", "transformer")
-RECURRENT_ENCODERS = ("lstm", "gru", "rnn")
 SCALES = ("sqrt_d", "none")
 NORM_POSITIONS = ("post", "pre")
 CONV_PADDINGS = ("same", "valid")
 
-# Knobs added after results were committed: left out of a trial's key while at their default
-# (the value here), so the keys of those results stay valid.
-KEYED_ONLY_WHEN_SET = {
-    "attn_residual": None,
-    "mlp_residual": None,
-    "mask_padding": True,
-    "embedding_dropout": None,
-    "freeze_embedding": False,
-    "scale_embedding": False,
-    "pretrained": None,
-    "attn_dropout": 0.0,
-    "scale": "sqrt_d",
-    "causal": False,
-    "head_dim": None,
-    "qkv_bias": True,
-    "norm_position": "post",
-    "conv_padding": "same",
-    "proj_size": 0,
-    "input_len": None,
-}
+# The knobs a model has keyed since its first committed results; a later knob enters a trial's key
+# only away from its default (suite.identity), so adding one never changes an existing key.
+KEY_BASELINE = (
+    "encoder",
+    "dim",
+    "positional",
+    "max_len",
+    "heads",
+    "depth",
+    "residual",
+    "norm",
+    "dropout",
+    "ffn_mult",
+    "hidden",
+    "pooling",
+    "bidirectional",
+    "kernel_size",
+    "pool_size",
+    "kernel",
+)
 
 
 class ConfigError(ValueError):
@@ -57,8 +47,50 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Encoder:
+    """What the classifier needs to know about an encoder, registered beside its module."""
+
+    name: str
+    module: type  # built as module(cfg), called as (x (B, T, D), keep) → (h (B, T', D'), keep)
+    family: str = "other"  # "attention" and "recurrent" encoders share their knobs' rules
+    width: Callable[[ModelConfig], int] | None = None  # D' of its output; None: cfg.dim
+    # A whole classifier of its own, built as module(cfg, vocab_size, num_classes, pad_id) (bag of words).
+    whole_model: bool = False
+
+
+ENCODERS = Registry("encoder")  # the one list of encoders: name → Encoder
+
+
+def register_encoder(name: str, **traits: Any) -> Callable[[type], type]:
+    """`@register_encoder("lstm", family="recurrent")` on an encoder's nn.Module class."""
+
+    def decorator(module: type) -> type:
+        encoder = Encoder(name, module, **traits)
+        ENCODERS.register(name)(lambda: encoder)
+        return module
+
+    return decorator
+
+
+def encoder(name: str) -> Encoder:
+    import suite.models  # noqa: F401 - its modules register the built-in encoders
+
+    return ENCODERS.create(name)
+
+
+def family(name: str) -> str | None:
+    return encoder(name).family if name in encoder_names() else None
+
+
+def encoder_names() -> list[str]:
+    import suite.models  # noqa: F401
+
+    return list(ENCODERS._entries)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    encoder: str = "mlp"  # one of ENCODERS
+    encoder: str = "mlp"  # a registered encoder (`ablate list variants` names them)
     dim: int = 32  # token embedding width
     positional: str = "none"  # one of POSITIONAL
     max_len: int | None = None  # size of the learned position table; None → dataset length
@@ -101,14 +133,13 @@ class ModelConfig:
             raise ConfigError(f"unknown model parameter {unknown[0]!r}; allowed: {', '.join(field_names())}")
         return dataclasses.replace(self, **overrides)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every knob, defaults included: what a trial carries (all scalars: a shallow copy)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def to_dict(self) -> dict[str, Any]:
-        """The resolved configuration; knobs added after results existed are left out
-        while at their default, so the keys of those results stay valid."""
-        out = dataclasses.asdict(self)
-        for name, default in KEYED_ONLY_WHEN_SET.items():
-            if out[name] == default and type(out[name]) is type(default):
-                del out[name]
-        return out
+        """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""
+        return identity.section(self.as_dict(), defaults(), KEY_BASELINE)
 
     @property
     def skips(self) -> tuple[bool, bool]:
@@ -131,13 +162,13 @@ class ModelConfig:
 
     def _check_new_knobs(self, seq_len: int) -> None:
         """The knobs that reproduce the course's models: each applies to some encoders only."""
-        attention = self.encoder in ATTENTION_ENCODERS
+        attention = family(self.encoder) == "attention"
         any_attention = attention or self.encoder == "plain_attention"
         for name in ("attn_dropout", "scale", "causal"):
-            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not any_attention:
+            if getattr(self, name) != defaults()[name] and not any_attention:
                 raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
         for name in ("head_dim", "qkv_bias"):
-            if getattr(self, name) != KEYED_ONLY_WHEN_SET[name] and not attention:
+            if getattr(self, name) != defaults()[name] and not attention:
                 raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
         if self.head_dim is not None and self.head_dim < 1:
             raise ConfigError(f"head_dim must be ≥ 1 or null, got {self.head_dim}")
@@ -184,7 +215,7 @@ class ModelConfig:
     def check(self, *, vocab_size: int, seq_len: int) -> None:
         """Refuse what cannot be built or would silently mean nothing."""
         _check_types(self)
-        _one_of("encoder", self.encoder, ENCODERS)
+        _one_of("encoder", self.encoder, tuple(encoder_names()))
         _one_of("positional", self.positional, POSITIONAL)
         _one_of("pooling", self.pooling, POOLING)
         for name in ("dim", "depth", "heads", "ffn_mult", "kernel_size", "pool_size"):
@@ -200,17 +231,18 @@ class ModelConfig:
         _one_of("norm_position", self.norm_position, NORM_POSITIONS)
         _one_of("conv_padding", self.conv_padding, CONV_PADDINGS)
         self._check_new_knobs(seq_len)
-        attention = self.encoder in ATTENTION_ENCODERS
+        attention = family(self.encoder) == "attention"
         if self.attn_residual is not None and not attention:
             raise ConfigError(
                 f"attn_residual applies only to attention encoders, not encoder={self.encoder!r}"
             )
-        if self.mlp_residual is not None and self.encoder not in ("mlp", *ATTENTION_ENCODERS):
+        if self.mlp_residual is not None and self.encoder != "mlp" and family(self.encoder) != "attention":
             raise ConfigError(f"mlp_residual has no MLP skip to act on in encoder={self.encoder!r}")
         if self.heads != 1 and not attention:
             raise ConfigError(
                 f"heads={self.heads} applies only to attention encoders "
-                f"({', '.join(ATTENTION_ENCODERS)}), not encoder={self.encoder!r}"
+                f"({', '.join(n for n in encoder_names() if family(n) == 'attention')}), "
+                f"not encoder={self.encoder!r}"
             )
         if attention and self.head_dim is None and self.dim % self.heads:
             raise ConfigError(f"heads={self.heads} must divide dim={self.dim}")
@@ -224,11 +256,11 @@ class ModelConfig:
                 raise ConfigError(f"positional='rope' needs an even head width, got {self.head_width}")
         if self.encoder == "bow" and self.positional != "none":
             raise ConfigError("a bag of words has no positions: bow needs positional='none'")
-        if self.bidirectional and self.encoder not in RECURRENT_ENCODERS:
+        if self.bidirectional and family(self.encoder) != "recurrent":
             raise ConfigError(
                 f"bidirectional applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
             )
-        if self.pooling == "last" and self.encoder not in RECURRENT_ENCODERS:
+        if self.pooling == "last" and family(self.encoder) != "recurrent":
             raise ConfigError(
                 f"pooling='last' applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
             )
@@ -262,6 +294,10 @@ class ModelConfig:
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(ModelConfig)]
+
+
+def defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(ModelConfig)}
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.models import register_variant
-from suite.models.config import ModelConfig
+from suite.models.config import ModelConfig, register_encoder
 
 
+@register_encoder("conv1d", width=lambda cfg: cfg.width)
 class ConvEncoder(nn.Module):
     """`depth` × (Conv1d → ReLU), with max-pooling over time between layers.
 

@@ -7,11 +7,19 @@ import torch
 from torch import nn
 
 from suite.models import register_variant
-from suite.models.config import ModelConfig
+from suite.models.config import ModelConfig, register_encoder
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
+def _width(cfg: ModelConfig) -> int:
+    """Per direction, the hidden state (or its projection); both directions side by side."""
+    return (cfg.proj_size or cfg.width) * (2 if cfg.bidirectional else 1)
+
+
+@register_encoder("rnn", family="recurrent", width=_width)
+@register_encoder("gru", family="recurrent", width=_width)
+@register_encoder("lstm", family="recurrent", width=_width)  # decorators apply bottom-up: lstm first
 class RecurrentEncoder(nn.Module):
     """`depth` layers of the encoder's cell (`nn.LSTM`, `nn.GRU` or tanh `nn.RNN`)."""
 

@@ -36,9 +36,7 @@ from suite.report.stats import (
     summarize,
     t_interval,
 )
-from suite.report.tables import markdown, provenance_line
-
-COSTS = ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes")
+from suite.report.tables import headline_costs, markdown, provenance_line
 
 
 def welch_ci(a, b) -> tuple[float, float, float]:
@@ -149,7 +147,9 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
     for dataset in [d for d in a.datasets() if d in set(fb["dataset"])]:
         ga, gb = fa[fa["dataset"] == dataset], fb[fb["dataset"] == dataset]
         split = ga["eval_split"].iloc[0]
-        chosen = [m for m in quality_metrics(ga) if m in gb] + [m for m in COSTS if m in ga and m in gb]
+        chosen = [m for m in quality_metrics(ga) if m in gb] + [
+            m for m in headline_costs() if m in ga and m in gb
+        ]
         for variant in [v for v in ga["variant"].cat.categories if v in set(gb["variant"].astype(str))]:
             va, vb = ga[ga["variant"] == variant], gb[gb["variant"].astype(str) == variant]
             if va.empty or vb.empty:

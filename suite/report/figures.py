@@ -6,6 +6,7 @@ report's own (Student-t over seeds, `suite.report.stats`), never a method of the
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,8 +18,24 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from suite import metrics  # noqa: E402
-from suite.models.positional import rope_angles, sinusoidal_table  # noqa: E402
 from suite.report.stats import MIN_SEEDS, mean_intervals, summarize  # noqa: E402
+
+
+def sinusoidal_table(length: int, dim: int) -> np.ndarray:
+    """The fixed sin/cos table of suite.models.positional, in numpy (the report runs no model
+    code; tests/test_report.py checks the two agree): (T, D)."""
+    position = np.arange(length, dtype=np.float32)[:, None]
+    div = np.exp(np.arange(0, dim, 2, dtype=np.float32) * (-math.log(10000.0) / dim))
+    table = np.zeros((length, dim + dim % 2), dtype=np.float32)
+    table[:, 0::2], table[:, 1::2] = np.sin(position * div), np.cos(position * div)
+    return table[:, :dim]
+
+
+def rope_angles(length: int, head_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of RoPE's angle p·θ_i, θ_i = 10000^(-2i/d), as suite.models.positional: (T, d/2)."""
+    theta = 10000.0 ** (-np.arange(0, head_dim, 2, dtype=np.float32) / head_dim)
+    angles = np.arange(length, dtype=np.float32)[:, None] * theta
+    return np.cos(angles), np.sin(angles)
 
 
 def spans_decades(values, decades: float = 2.0) -> bool:
@@ -266,11 +283,11 @@ def positional_heatmaps(
     cos/sin(p·θ_i) for a head of width `rope_dim`, and each learned table (label → (positions,
     dim)) after training."""
     panels = [
-        ("sinusoidal (fixed)", sinusoidal_table(length, dim).numpy(), "embedding dimension"),
+        ("sinusoidal (fixed)", sinusoidal_table(length, dim), "embedding dimension"),
     ]
     if rope_dim % 2 == 0:
         cos, sin = rope_angles(length, rope_dim)
-        rope = np.concatenate([cos.numpy(), sin.numpy()], axis=1)
+        rope = np.concatenate([cos, sin], axis=1)
         panels.append(
             (
                 f"rope (fixed, head width {rope_dim}): cos | sin of p·θ_i",

@@ -31,12 +31,10 @@ from suite.report.stats import (
 )
 from suite.report.verdicts import Health, Verdict, health, judge, seeds_phrase, verdict_text
 
-SCALING_COSTS = {  # column → (axis label with unit, what the finding calls it)
-    "train_seconds_per_sample": ("training time per sample (s)", "Training time per sample"),
-    "infer_seconds_per_sample": ("inference time per sample (s)", "Inference time per sample"),
-    "peak_train_mem_bytes": ("peak memory of a training step (bytes)", "Peak training memory"),
-    "peak_infer_mem_bytes": ("peak memory of an inference pass (bytes)", "Peak inference memory"),
-}
+
+def scaling_costs() -> dict[str, tuple[str, str]]:
+    """Column → (axis label with unit, what the finding calls it): the costs fitted against T."""
+    return {m.name: m.scaling for m in metrics.every("cost") if m.scaling}
 
 
 def min_effects(results: Results) -> dict[str, float]:
@@ -305,10 +303,9 @@ def scaling_frame(results: Results) -> pd.DataFrame | None:
     frame = ok[ok["T"].notna()].copy()
     frame["T"] = frame["T"].astype(float)
     with np.errstate(divide="ignore"):
-        for kind in ("train", "infer"):
-            column = f"{kind}_samples_per_s"
-            if column in frame:
-                frame[f"{kind}_seconds_per_sample"] = 1.0 / frame[column]
+        for m in metrics.every("cost"):
+            if m.reciprocal_of and m.reciprocal_of in frame:
+                frame[m.name] = 1.0 / frame[m.reciprocal_of]
     frame["variant"] = frame["variant"].astype(str)
     return frame
 
@@ -339,7 +336,7 @@ def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float,
     lengths = fit_range(frame)
     fitted = frame[frame["T"].isin(lengths)]
     out = {}
-    for column in SCALING_COSTS:
+    for column in scaling_costs():
         if column not in frame:
             continue
         for variant, g in fitted.groupby("variant", sort=False):
@@ -353,7 +350,7 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
     lengths = fit_range(frame)
     span = f"T = {int(lengths[0])}–{int(lengths[-1])}"
     lines = []
-    for column, (_, what) in SCALING_COSTS.items():
+    for column, (_, what) in scaling_costs().items():
         found = [(v, k) for (c, v), k in exponents.items() if c == column and not math.isnan(k[0])]
         if not found:
             continue

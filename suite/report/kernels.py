@@ -212,7 +212,7 @@ def gate_history(history: pd.DataFrame, figure: Path) -> list[str]:
 
 
 def write_kernels_report(results_dir: str | Path) -> Path:
-    from suite.report import provenance_line
+    from suite.report.tables import provenance_line
 
     store = Store(results_dir)
     meta, runs = store.meta(), store.runs()

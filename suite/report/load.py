@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
+from suite.registry import UnknownNameError
 from suite.store import Store
 
 FINISHED = ("ok", "diverged")
@@ -83,7 +84,7 @@ def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> n
         mine = mine.sort_values("index")
         if rows and len(mine) != rows[0].shape[0]:
             return None
-        if metric == "accuracy":
+        if metrics.get(metric).per_example == "correct":
             rows.append(mine["correct"].to_numpy(float))
         else:
             rows.append(-np.log(np.clip(mine["p_true"].to_numpy(float), 1e-30, 1.0)))
@@ -93,7 +94,8 @@ def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> n
 def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
     """`dataset` becomes a label per dataset entry (`order(T=64)` where a study uses one
     dataset with several parameter sets); `dataset_name` keeps the registry name, and
-    `T`, `dim`, `positional`, `heads` come from each trial's configuration."""
+    `T` and each model parameter (`dim`, `positional`, …: whatever the configurations hold, named
+    by no one here) come from each trial's configuration, where no result column has the name."""
     config = runs["config"].map(json.loads)
     params = config.map(lambda c: c.get("dataset_params", {}))
     names = runs["dataset"]
@@ -108,25 +110,25 @@ def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
 
     out = runs.assign(dataset_name=names, dataset=[label(n, p) for n, p in zip(names, params, strict=True)])
     out["T"] = params.map(lambda p: p.get("T"))
-    for key in ("dim", "positional", "heads", "encoder", "depth"):
+    fields = dict.fromkeys(k for c in config for k in c.get("model", {}))
+    for key in [k for k in fields if k not in out]:
         out[key] = config.map(lambda c, key=key: c.get("model", {}).get(key))
     return out
 
 
 def held_out_splits(runs: pd.DataFrame) -> list[str]:
-    """Splits besides train and val with a final accuracy, the eval split last."""
+    """Splits besides train, val and the eval split on which a metric reported on every split
+    (suite.metrics: `splits="all"`) has a final value (e.g. longer test sequences)."""
     eval_split = runs["eval_split"].dropna().iloc[0]
-    found = [
-        c[len("final_") : -len("_accuracy")]
-        for c in runs.columns
-        if c.startswith("final_") and c.endswith("_accuracy") and c != "final_accuracy"
-    ]
-    extra = [
-        s
-        for s in found
-        if s not in ("train", "val", eval_split) and runs[f"final_{s}_accuracy"].notna().any()
-    ]
-    return extra
+    found = []
+    for c in runs.columns:
+        try:
+            col = metrics.column(c)
+        except UnknownNameError:
+            continue
+        if col.stage == "final" and col.split and col.metric.splits == "all" and runs[c].notna().any():
+            found.append(col.split)
+    return [s for s in dict.fromkeys(found) if s not in ("train", "val", eval_split)]
 
 
 def headline_stage(runs: pd.DataFrame) -> str:
@@ -138,7 +140,11 @@ def quality_metrics(runs: pd.DataFrame) -> list[str]:
     """What a study is compared on: loss and accuracy on the eval split at the reported epoch,
     and the accuracy on any further held-out split (e.g. longer sequences)."""
     stage = headline_stage(runs)
-    return [f"{stage}_loss", f"{stage}_accuracy"] + [f"{stage}_{s}_accuracy" for s in held_out_splits(runs)]
+    quality = metrics.every("quality")
+    held_out = [m.name for m in quality if m.splits == "all"]
+    return [f"{stage}_{m.name}" for m in quality] + [
+        f"{stage}_{s}_{m}" for s in held_out_splits(runs) for m in held_out
+    ]
 
 
 def metric_name(metric: str, eval_split: str | None = None) -> str:

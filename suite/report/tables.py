@@ -69,7 +69,9 @@ def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None)
     return summarize(g[column], bounds)
 
 
-COSTS = ("train_samples_per_s", "infer_samples_per_s", "peak_train_mem_bytes", "peak_infer_mem_bytes")
+def headline_costs() -> list[str]:
+    """The costs every dataset table shows and `ablate compare` compares (suite.metrics)."""
+    return [m.name for m in metrics.every("cost", headline=True)]
 
 
 def dataset_table(
@@ -80,13 +82,16 @@ def dataset_table(
     metrics_ = quality_metrics(runs)
     stage = headline_stage(runs)
     eval_split = runs["eval_split"].iloc[0]
+    every_split = [m.name for m in metrics.every("quality", splits="all")]
     sides = [
-        f"{stage}_{s}_accuracy"
+        f"{stage}_{s}_{m}"
+        for m in every_split
         for s in ("train", "val")
-        if s != eval_split and f"{stage}_{s}_accuracy" in runs and runs[f"{stage}_{s}_accuracy"].notna().any()
+        if s != eval_split and f"{stage}_{s}_{m}" in runs and runs[f"{stage}_{s}_{m}"].notna().any()
     ]
     moved = "selected_epoch" in runs and (runs["selected_epoch"] != runs["final_epoch"]).any()
-    final = "final_accuracy" if stage != "final" and moved else None
+    finals = [f"final_{m}" for m in every_split] if stage != "final" and moved else []
+    costs = headline_costs()
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
         h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
@@ -98,14 +103,14 @@ def dataset_table(
         row += [epoch] if stage == "selected" else []
         row += [_cell(g[c], c) for c in sides]
         row += [_summary_cell(eval_summary(g, m, predictions)) for m in metrics_]
-        row += [_cell(g[final], final)] if final else []
-        row += [cost_cell(g, c) for c in COSTS]
+        row += [_cell(g[final], final) for final in finals]
+        row += [cost_cell(g, c) for c in costs]
         row += [f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"]
         rows.append(row)
     headers = ["variant", "seeds", "health"] + (["reported epoch (median)"] if stage == "selected" else [])
     headers += [metric_name(c) for c in sides] + [metric_name(m, eval_split) for m in metrics_]
-    headers += [metric_name(final, eval_split)] if final else []
-    headers += [metrics.get(c).label + (" (median)") for c in COSTS] + ["parameters"]
+    headers += [metric_name(final, eval_split) for final in finals]
+    headers += [metrics.get(c).label + (" (median)") for c in costs] + ["parameters"]
     return markdown(rows, headers)
 
 

@@ -6,8 +6,8 @@ itself is `make bench-check` (suite/bench/gate.py)."""
 import pytest
 import torch
 
-from suite.bench.cases import attention_call, attention_flops
 from suite.bench.gate import CASES, gate_kernels
+from suite.kernels.cases import attention_call, attention_flops
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from suite.bench.spec import KernelTrial
 from suite.cli import main
-from suite.runner import run_trial
+from suite.kernels.study import KernelTrial, run_kernel_trial
 from suite.study import StudyError, load_study
 
 TINY = {
@@ -64,9 +63,9 @@ def test_training_studies_still_load_and_may_say_kind_train(write_study):
 
 def test_unavailable_kernels_and_devices_are_skipped_with_the_reason(tmp_path):
     trials = {(t.kernel, t.device, t.mode, t.seq_len): t for t in load_study(write(tmp_path)).trials()}
-    flash = run_trial(trials[("sdpa_flash", "cpu", "forward", 16)]).row
+    flash = run_kernel_trial(trials[("sdpa_flash", "cpu", "forward", 16)]).row
     assert flash["status"] == "skipped" and "only on CUDA" in flash["error"]
-    cuda = run_trial(trials[("naive", "cuda", "forward", 16)])
+    cuda = run_kernel_trial(trials[("naive", "cuda", "forward", 16)])
     assert cuda.row["status"] in ("skipped", "ok") and cuda.history == []
 
 

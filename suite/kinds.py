@@ -1,0 +1,101 @@
+"""Study kinds: what a study file can be (`kind:` at its top; training when absent).
+
+A kind is one object, registered beside its code with `@register_kind("name")`, that
+knows how to
+
+- `load(raw, path, name, **options)`: validate its YAML mapping and expand it to a study
+  (an object with `name`, `kind`, `description`, `spec`, `trials()` and `meta()`, the last
+  being what the store keeps beside the rows and the report reads);
+- `plan(trials)`: split trials into units of work (trials run together, e.g. stacked seeds);
+- `run_unit(unit)`: run one unit, returning one `TrialResult` per trial and never raising.
+
+A trial (any kind) has `key`, `study`, `device`, `threads`, `kind`, a `label` for progress
+lines and `base_row()`: the identifying columns of its result row. The runner, the executors,
+the store and the CLI see only this; the report picks its writer by `meta()["kind"]`.
+
+Built-in kinds are imported on first use (listing them needs neither torch nor model code).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from suite.registry import Registry, UnknownNameError
+from suite.spec import StudyError, read_study_file
+
+DEFAULT = "train"
+BUILTIN = {"train": "suite.train_kind", "kernels": "suite.kernels.study"}  # imported when first named
+REGISTRY = Registry("study kind")
+register_kind = REGISTRY.register
+
+
+@dataclass
+class TrialResult:
+    """What running one trial gives the store: its row, and the tables keyed by its key."""
+
+    row: dict
+    history: list[dict] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
+    predictions: list[dict] = field(default_factory=list)  # see suite.artifacts.predictions
+
+
+class Trial(Protocol):
+    kind: str
+    study: str
+    device: str
+    threads: int | None
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    def base_row(self) -> dict[str, Any]: ...
+
+
+class StudyKind(Protocol):
+    sections: dict[tuple, Any]  # key path → pydantic schema, for overrides and error messages
+
+    def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any): ...
+    def plan(self, trials: list) -> list[list]: ...
+    def run_unit(self, unit: list) -> list[TrialResult]: ...
+
+
+def get(name: str) -> StudyKind:
+    if name not in REGISTRY and name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    return REGISTRY.create(name)
+
+
+def names() -> list[str]:
+    return sorted(set(BUILTIN) | set(REGISTRY.list()))
+
+
+def kind_of(raw: dict[str, Any], path: Path) -> StudyKind:
+    """The kind a study mapping names, or a one-line error listing the kinds."""
+    name = raw.get("kind", DEFAULT)
+    try:
+        if not isinstance(name, str):
+            raise UnknownNameError(f"unknown study kind {name!r}")
+        return get(name)
+    except UnknownNameError:
+        raise StudyError(f"{path}: kind: {name!r} is not a study kind; valid: {', '.join(names())}") from None
+
+
+def load_study(path: str | Path, name: str | None = None, **options: Any):
+    """Parse, validate and expand a study file of any kind; raise StudyError naming what is wrong.
+    `options` go to the kind (training takes `vectorize`, the CLI's --no-vectorize)."""
+    path = Path(path)
+    return study_from_mapping(read_study_file(path), path, name, **options)
+
+
+def study_from_mapping(raw: dict[str, Any], path: Path, name: str | None = None, **options: Any):
+    """Validate and expand a study's mapping (from its file, perhaps with command-line overrides)."""
+    return kind_of(raw, path).load(raw, path, name or path.stem, **options)
+
+
+def run_unit(unit: list) -> list[TrialResult]:
+    """Run one unit of work with its kind; what executors call in their workers."""
+    return get(unit[0].kind).run_unit(unit)

@@ -1,0 +1,339 @@
+"""The report of a training study: findings, markdown tables and figures.
+
+`write_training_report` assembles sections, each made by one small function: findings
+(`findings.py`, from the statistics in `stats.py`), tables (`tables.py`) and figures
+(`figures.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from suite import metrics
+from suite.report import figures
+from suite.report.anchors import anchor_section
+from suite.report.findings import (
+    compare_to_baseline,
+    comparison_findings,
+    health_findings,
+    healths,
+    method_note,
+    scaling_costs,
+    scaling_exponents,
+    scaling_findings,
+    scaling_frame,
+    summary_findings,
+)
+from suite.report.load import Results, headline_stage, load, quality_metrics
+from suite.report.stats import MIN_SEEDS
+from suite.report.tables import (
+    comparisons_table,
+    dataset_table,
+    eval_summary,
+    failures_table,
+    provenance_line,
+)
+
+
+def write_training_report(results_dir: str | Path) -> Path:
+    """Write report.md and figures/*.png for the training study whose results are in results_dir."""
+    results = load(Path(results_dir))
+    figures_dir = results.dir / "figures"
+    ok = results.finished
+    comparisons = compare_to_baseline(results)
+    state = healths(results) if not ok.empty else {}
+    scaling = scaling_frame(results)
+    exponents = scaling_exponents(scaling) if scaling is not None else {}
+
+    lines = [f"# {results.name}", ""]
+    if results.meta.get("description"):
+        lines += [f"**Question.** {results.meta['description'].strip()}", ""]
+    counts = results.runs["status"].value_counts().to_dict()
+    lines += [
+        f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
+        "",
+    ]
+
+    lines += ["## Findings", ""]
+    lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
+    note = method_note(results, comparisons)
+    lines += ["", note, ""] if note else [""]
+
+    lines += _dataset_sections(results, state)
+    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
+    if comparisons:
+        lines += [
+            "## Comparisons with the baseline",
+            "",
+            comparisons_table(comparisons),
+            "",
+        ]
+    lines += _figure_section(results, ok, scaling, exponents, figures_dir)
+
+    bad = results.runs[results.runs["status"] != "ok"]
+    if not bad.empty:
+        lines += ["## Trials that did not finish normally", "", failures_table(bad), ""]
+    measured = results.runs[results.runs["status"] != "skipped"]
+    if not measured.empty:
+        lines += ["## Provenance", "", provenance_line(measured), ""]
+    path = results.dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _findings(results: Results, comparisons, scaling, exponents, state) -> list[str]:
+    """Top-down: health first, one summary line per dataset, then the detailed comparisons."""
+    ok = results.finished
+    if ok.empty:
+        return ["No trial finished, so there is nothing to report."]
+    lines = health_findings(results, state) + summary_findings(results, state)
+    seeds = ok.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
+    if seeds.min() < MIN_SEEDS:
+        lines.append(
+            f"Some variants have only {seeds.min()} seed(s) on a dataset: with fewer than {MIN_SEEDS} "
+            "seeds no interval can be trusted, so none is given for them."
+        )
+    if results.baseline is None:
+        lines.append("The study names no baseline, so no variant is tested against another.")
+    else:
+        lines += comparison_findings(comparisons, results.baseline)
+    lines += scaling_findings(scaling, exponents) if scaling is not None else []
+    return lines
+
+
+def _dataset_sections(results: Results, state) -> list[str]:
+    lines = [
+        "## Results per dataset",
+        "",
+        "Loss and accuracy: mean ± standard deviation over seeds [95% Student-t interval of the mean]. "
+        "On the eval split, where every trial recorded its per-example predictions, the interval covers "
+        "seeds and test examples (two-level), else seeds only. 'all n equal' where every seed gave the "
+        "same value (no interval: the spread is unknown, not zero). Health: learned, overfit (train "
+        "accuracy more than 0.10 above eval), failed to learn (eval accuracy not clearly above the "
+        "majority class, or eval loss no better than the best constant predictor's) or diverged. "
+        "Speeds and memory are medians over independent measurements: a training speed measured once "
+        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
+        "as one measurement; inference speed and memory are measured per trial. Peak memory is the most "
+        "one training step (or inference pass) allocated beyond what was live before it.",
+        "",
+    ]
+    for dataset in results.datasets():
+        group = results.finished[results.finished["dataset"] == dataset]
+        split = group["eval_split"].iloc[0]
+        note = _note(results.meta, group)
+        lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
+        lines += [dataset_table(group, results.predictions, state), ""]
+    return lines
+
+
+def _epoch_note(group: pd.DataFrame, split: str) -> str:
+    """Which epoch the headline numbers are at, and how it was chosen."""
+    if headline_stage(group) == "final":
+        return f"Metrics on the `{split}` split at the final epoch"
+    how = sorted(set(group["selection"].dropna())) if "selection" in group else []
+    if how and all(h.startswith("final epoch") for h in how):
+        return (
+            f"Metrics on the `{split}` split at the final epoch ({'; '.join(how)}): this study has no "
+            "validation split to choose an epoch on"
+        )
+    return (
+        f"Metrics on the `{split}` split at the epoch chosen on the validation split "
+        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}`; the final epoch's accuracy beside it"
+    )
+
+
+def _note(meta: dict, group: pd.DataFrame) -> str | None:
+    """What the runner said about this dataset entry (older results: per dataset name)."""
+    name = group["dataset_name"].iloc[0]
+    params = json.loads(group["config"].iloc[0]).get("dataset_params", {})
+    for entry in meta.get("dataset_entries", []):
+        if entry["name"] == name and entry["params"] == params:
+            return entry["note"]
+    if "dataset_entries" in meta or group["dataset"].iloc[0] != name:
+        return None  # older results keep one note per name, which may be another entry's
+    return meta.get("dataset_notes", {}).get(name)
+
+
+def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, directory: Path) -> list[str]:
+    if ok.empty:
+        return []
+    lines = ["## Figures", ""]
+
+    def add(path: Path, caption: str):
+        lines.extend([f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""])
+
+    summary = _summary_frame(ok, results.predictions)
+    add(
+        figures.point_plot(
+            summary,
+            directory / "final_metrics.png",
+            f"{results.name}: metrics per variant at the reported epoch",
+        ),
+        "Metrics per variant at the reported epoch: mean and 95% Student-t interval (over seeds and test "
+        "examples where per-example predictions were recorded, else over seeds).",
+    )
+    history = results.history
+    if not history.empty:
+        h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
+        eval_h = h[h["split"] == h["eval_split"]]
+        for metric in ("loss", "accuracy"):
+            path = figures.curves(
+                eval_h,
+                metric,
+                directory / f"{metric}_curves.png",
+                f"{results.name}: {metric} on the eval split (95% CI over seeds)",
+            )
+            add(
+                path,
+                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
+                + (" (log axis: values span decades)." if figures.spans_decades(eval_h[metric]) else "."),
+            )
+        several = h.groupby("dataset")["split"].transform("nunique") > 1
+        if several.any():
+            path = figures.split_curves(
+                h[several], "accuracy", directory / "train_vs_eval.png", f"{results.name}: accuracy per split"
+            )
+            if path is not None:
+                add(
+                    path,
+                    "Accuracy on every split over training (mean over seeds), a panel per variant and "
+                    "dataset: a widening gap between train and the held-out splits is overfitting.",
+                )
+    lines += _grid_figures(results, ok, directory, add)
+    if scaling is not None:
+        panels = {
+            c: label for c, (label, _) in scaling_costs().items() if c in scaling and scaling[c].notna().any()
+        }
+        path = figures.scaling(
+            scaling, panels, exponents, directory / "scaling.png", f"{results.name}: cost vs sequence length"
+        )
+        add(
+            path,
+            "Cost vs sequence length on log-log axes, mean and 95% CI over seeds; legends give fitted exponents.",
+        )
+    lines += _positional_figure(results, ok, directory, add)
+    lines += _attention_figures(results, ok, directory, add)
+    return lines
+
+
+def _summary_frame(ok: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for dataset in dict.fromkeys(ok["dataset"]):
+        g = ok[ok["dataset"] == dataset]
+        for metric in quality_metrics(g):
+            column = metrics.column(metric)
+            for variant, v in g.groupby("variant", observed=True):
+                s = eval_summary(v, metric, predictions)
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "label": column.label("eval split" if column.split is None else None),
+                        "unit": column.metric.unit,
+                        "variant": str(variant),
+                        "mean": s.mean,
+                        "lo": s.lo,
+                        "hi": s.hi,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    """The headline accuracy against each numeric grid axis, a line per variant (and other axes)."""
+    grid = (results.meta.get("spec") or {}).get("grid") or {}
+    numeric = [
+        a
+        for a, values in grid.items()
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    ]
+    if not numeric:
+        return []
+    config = ok["config"].map(json.loads)
+    frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
+    column = quality_metrics(ok)[1]
+    for i, axis in enumerate(numeric):
+        others = [a for a in grid if a != axis]
+        frame["line"] = frame["variant"].astype(str).str.replace(r"\[.*\]$", "", regex=True) + frame[
+            others
+        ].apply(lambda r, others=others: "".join(f", {a}={r[a]}" for a in others), axis=1)
+        path = figures.grid_axis(
+            frame,
+            axis,
+            column,
+            metrics.column(column).label(),
+            directory / f"grid_{i}.png",
+            f"{results.name}: {metrics.column(column).label()} against {axis}",
+        )
+        add(
+            path,
+            f"{metrics.column(column).label().capitalize()} against the grid axis `{axis}`: mean and 95% "
+            "Student-t interval over seeds, a line per variant and value of the other axes, a panel per dataset.",
+        )
+    return []
+
+
+def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    """Only where a variant uses one of the drawn encodings."""
+    kinds = set(ok["positional"].dropna())
+    if not kinds & {"learned", "sinusoidal", "rope"}:
+        return []
+    art = results.artifacts
+    learned = {}
+    if not art.empty:
+        tables = art[art["kind"] == "learned_positions"].merge(
+            ok[["key", "variant", "dataset", "seed"]], on="key"
+        )
+        for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
+            first = g.sort_values("seed").iloc[0]
+            learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
+                first["rows"], first["cols"]
+            )
+    length = max([8, *ok["T"].dropna().astype(int), *(v.shape[0] for v in learned.values())])
+    dim = int(ok["dim"].dropna().max())
+    rope = ok[ok["positional"] == "rope"]
+    rope_dim = dim // int(rope["heads"].max()) if not rope.empty else dim
+    path = figures.positional_heatmaps(
+        length,
+        dim,
+        rope_dim,
+        learned,
+        directory / "positional_encodings.png",
+        f"{results.name}: positional encodings (dim {dim})",
+    )
+    add(
+        path,
+        "Positional encodings as heatmaps: the fixed sinusoidal and rotary "
+        "tables, and learned tables after training (first seed; positions past the training length "
+        "are never trained).",
+    )
+    return []
+
+
+def _attention_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
+    art = results.artifacts
+    if art.empty or not (art["kind"] == "attention").any():
+        return []
+    att = art[(art["kind"] == "attention") & (art["input"] == 0) & (art["layer"] == 0)]
+    att = att.merge(ok[["key", "variant", "dataset", "seed"]], on="key")
+    for i, (dataset, g) in enumerate(att.groupby("dataset", sort=False)):
+        first_seed = g.groupby("variant", observed=True)["seed"].transform("min")
+        g = g[g["seed"] == first_seed].sort_values(["variant", "head"])
+        panels = [
+            (str(r.variant), int(r.head), np.asarray(r.values).reshape(r.rows, r.cols), list(r.tokens))
+            for r in g.itertuples()
+        ]
+        path = figures.attention_heads(
+            panels,
+            directory / f"attention_{i}.png",
+            f"{results.name}: attention weights on {dataset} (first test row, layer 1, first seed)",
+        )
+        add(
+            path,
+            f"Attention weights per head on {dataset}: the first row of the eval split, layer 1, the "
+            "first seed of each variant; ticks are position:token.",
+        )
+    return []

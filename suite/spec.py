@@ -1,0 +1,129 @@
+"""What every study file shares, whatever its kind: safe YAML, one-line errors that name the
+file, key and value, and the checks (devices, size) common to all kinds.
+
+The kinds themselves (`suite.study` for training, `suite.kernels.study` for kernel
+benchmarks) validate their own sections with pydantic and report through `format_validation`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+MAX_TRIALS = 100_000  # a study larger than this is refused before it is expanded ($ABLATE_MAX_TRIALS)
+MAX_TRIALS_ENV = "ABLATE_MAX_TRIALS"
+MAX_YAML_NODES = 100_000  # YAML aliases may not expand a study file past this many nodes
+
+
+class StudyError(ValueError):
+    """A study that cannot run; the message names the file, key path and value."""
+
+
+def check_devices(devices: list[str]) -> list[str]:
+    """A study's device list: at least one, each cpu, cuda, cuda:N or mps."""
+    for d in devices:
+        if not DEVICE_PATTERN.match(d):
+            raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
+    if not devices:
+        raise ValueError("list at least one device")
+    return devices
+
+
+def read_study_file(path: Path) -> dict[str, Any]:
+    """A study file's YAML mapping, loaded safely and not yet validated."""
+    try:
+        raw = load_yaml(path.read_text(), path)
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no such study file") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
+    except yaml.YAMLError as err:
+        raise StudyError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def load_yaml(text: str, path: Path):
+    """Safe YAML whose aliases cannot expand past MAX_YAML_NODES (an alias bomb is refused
+    before it is built, where expanding it would take minutes and gigabytes)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise StudyError(
+                f"{path}: its YAML aliases (*name) expand to more than {MAX_YAML_NODES:,} values; "
+                "write the study out without nested aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node, memo: dict[int, int]) -> int:
+    """Values a YAML node stands for once every alias is expanded (shared nodes counted each time)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a node that contains itself (a cycle) counts once
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = min(size, MAX_YAML_NODES + 1)
+    return memo[id(node)]
+
+
+def max_trials() -> int:
+    value = os.environ.get(MAX_TRIALS_ENV)
+    try:
+        return int(value) if value else MAX_TRIALS
+    except ValueError:
+        raise StudyError(f"${MAX_TRIALS_ENV}={value!r}: must be a whole number") from None
+
+
+def format_validation(path: Path, err: ValidationError, sections: dict[tuple, type[BaseModel]]) -> str:
+    """pydantic's errors as one line each: file, key path, what is wrong, what is allowed.
+    `sections` maps a key path (without list indices) to the schema that holds its keys."""
+    lines = []
+    for e in err.errors():
+        loc = e["loc"]
+        where = key_path(loc)
+        if e["type"] == "extra_forbidden":
+            section = sections.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
+            allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
+            hint = did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
+            lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
+        elif e["type"] == "missing":
+            lines.append(f"{path}: {where}: {e['msg']}")  # its input is the whole mapping: not shown
+        else:
+            lines.append(f"{path}: {where}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def did_you_mean(name: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+def key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "int", "list[int]", "dict[str,any]") or "[" in str(part):
+            continue  # pydantic's union-branch labels, not keys in the file
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"

@@ -225,7 +225,7 @@ def plan(trials: list[Trial]) -> list[list[Trial]]:
     units: list[list[Trial]] = []
     groups: dict[str, list[Trial]] = {}
     for trial in trials:
-        key = group_key(trial)
+        key = group_key(trial) if isinstance(trial, Trial) else None  # training trials only
         if key is None:
             units.append([trial])
         elif key in groups:

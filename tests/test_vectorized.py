@@ -9,7 +9,7 @@ from suite.models.positional import LearnedPositions
 from suite.runner import plan, run_trial, run_unit
 from suite.study import load_study
 from suite.train import make_optimizer
-from suite.vectorized import CannotStack, FlatOptimizer, Stacked, train_group, unstackable
+from suite.vectorized import CannotStack, FlatParameters, Stacked, train_group, unstackable
 
 
 @pytest.fixture(autouse=True)
@@ -107,12 +107,13 @@ def test_minibatches_clipping_and_sgd_follow_each_seed(write_study):
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay, momentum):
+def test_one_flat_tensor_is_torch_optim_per_tensor_to_the_bit(name, weight_decay, momentum):
+    """Moving the parameters into one flat buffer changes nothing in the arithmetic."""
     training = {"optimizer": name, "lr": 0.01, "weight_decay": weight_decay, "momentum": momentum}
     torch.manual_seed(0)
     ref = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
     mine = [nn.Parameter(p.detach().clone()) for p in ref]
-    reference, flat = make_optimizer(ref, training), FlatOptimizer(mine, training)
+    reference, flat = make_optimizer(ref, training), FlatParameters(mine, training)
     for _ in range(30):
         grads = [torch.randn_like(p) for p in ref]
         for p, g in zip(ref, grads, strict=True):
@@ -122,6 +123,7 @@ def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay, momentum):
             p.grad.add_(g)
         reference.step()
         flat.step()
+    assert flat.grads_in_place()
     assert all(torch.equal(a, b) for a, b in zip(ref, mine, strict=True))
 
 

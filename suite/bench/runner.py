@@ -190,7 +190,7 @@ def _profile(unit, device, steps: int = 200) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from suite.vectorized import FlatOptimizer, SplitStack, Stacked, member_losses
+    from suite.vectorized import FlatParameters, SplitStack, Stacked, member_losses
 
     datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
     splits = [_splits(t, device) for t in unit]
@@ -199,7 +199,7 @@ def _profile(unit, device, steps: int = 200) -> None:
     split = SplitStack([next(iter(splits[i].values())) for i in group])
     stacked = Stacked(members)
     model = stacked.module
-    optimizer = FlatOptimizer(list(model.parameters()), unit[0].training)
+    optimizer = FlatParameters(list(model.parameters()), unit[0].training)
     x = split.x.reshape(-1, split.x.shape[-1])
     y, padded = split.y.contiguous(), (split if split.padded else None)
     parts = {"forward + loss": 0.0, "backward": 0.0, "optimizer": 0.0}

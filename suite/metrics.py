@@ -38,6 +38,7 @@ class Metric:
     # Measured once per vectorized training group (every member gets the group's value), so
     # statistics use one value per `timing_group`, not one per row.
     shared_in_group: bool = False
+    shared_by: str = "timing_group"  # the row column that names the shared measurement
     bytes: bool = False
     bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
 
@@ -119,8 +120,10 @@ _cost("train_tokens_per_s", "train tokens/s", "tokens/s", True, shared_in_group=
 _cost("train_seconds", "training time", "s", False, digits=2, shared_in_group=True)
 _cost("infer_samples_per_s", "inference samples/s", "samples/s", True)
 _cost("infer_tokens_per_s", "inference tokens/s", "tokens/s", True)
-_cost("peak_train_mem_bytes", "peak train memory", "bytes", False, bytes=True)
-_cost("peak_infer_mem_bytes", "peak inference memory", "bytes", False, bytes=True)
+# Peak memory is measured once per `memory_group` (one architecture, data and input shapes).
+_memory = {"bytes": True, "shared_in_group": True, "shared_by": "memory_group"}
+_cost("peak_train_mem_bytes", "peak train memory", "bytes", False, **_memory)
+_cost("peak_infer_mem_bytes", "peak inference memory", "bytes", False, **_memory)
 _cost("params", "parameters", "count", False, min_effect_rel=0.0)
 
 

@@ -67,6 +67,9 @@ def base_row(trial: Trial) -> dict:
         # member's training speed copies; None when timed alone. Inference speed and memory are
         # measured per trial, on its own model.
         "timing_group": None,
+        # The peak-memory measurement a row shares: rows with one id (same architecture, data and input
+        # shapes, optimizer) got the same measurement, taken once per process (suite.measure.peak_memory).
+        "memory_group": None,
     }
 
 
@@ -196,10 +199,12 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
         out["infer_samples_per_s"] = len(xb) / median(times)
         out["infer_tokens_per_s"] = out["infer_samples_per_s"] * xb.shape[1]
     if measure["memory"] and device.type in ("cpu", "cuda"):
-        out["peak_infer_mem_bytes"] = peak_memory(infer, device)
-        model.train()
         xt, yt = splits[list(splits)[0]]
         bs = trial.training["batch_size"] or len(xt)
+        shapes = _memory_key(trial, model, xb, xt[:bs])
+        out["memory_group"] = "m" + config_key(shapes)
+        out["peak_infer_mem_bytes"] = peak_memory(infer, device, key=("infer", out["memory_group"]))
+        model.train()
         optimizer = make_optimizer(model.parameters(), trial.training)
 
         def train_step():
@@ -208,9 +213,24 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
             loss.backward()
             optimizer.step()
 
-        train_step()  # the optimizer's state exists from here on, as in training
-        out["peak_train_mem_bytes"] = peak_memory(train_step, device)
+        # setup: the optimizer's state exists before the measured step, as in training
+        out["peak_train_mem_bytes"] = peak_memory(
+            train_step, device, key=("train", out["memory_group"]), setup=train_step
+        )
     return out
+
+
+def _memory_key(trial: Trial, model, infer_x: torch.Tensor, train_x: torch.Tensor) -> dict:
+    """What decides the sizes a measured step allocates: architecture, parameter shapes, data (for
+    any data-dependent shape), input shapes, optimizer and device; not seeds or weight values."""
+    return {
+        "model": trial.model,
+        "parameters": [[n, list(p.shape), str(p.dtype)] for n, p in model.named_parameters()],
+        "dataset": [trial.dataset, trial.dataset_params],
+        "inputs": [list(infer_x.shape), list(train_x.shape), str(infer_x.dtype)],
+        "optimizer": [trial.training["optimizer"], trial.training["momentum"]],
+        "device": trial.device,
+    }
 
 
 def plan(trials: list[Trial]) -> list[list[Trial]]:

@@ -310,3 +310,19 @@ def test_val_selection_and_early_stopping_match_one_at_a_time(write_study, train
             assert result.row[col] == pytest.approx(alone.row[col], abs=1e-5), col
         assert [p["pred"] for p in result.predictions] == [p["pred"] for p in alone.predictions]
     assert len({r.row["timing_group"] for r in results}) == 1
+
+
+def test_group_members_share_one_memory_measurement_counted_once(write_study):
+    """Peak memory is measured once per shape (suite.measure.peak_memory's key); the report
+    treats the rows that share it as one measurement, not as independent samples."""
+    import pandas as pd
+
+    from suite.report.stats import independent
+
+    study = load_study(write_study(variants=["mean"], seeds=3, model={"dim": 3}))
+    (unit,) = plan(study.trials())
+    rows = [r.row for r in run_unit(unit)]
+    assert len({r["memory_group"] for r in rows}) == 1 and rows[0]["memory_group"]
+    assert len({r["peak_train_mem_bytes"] for r in rows}) == 1 and rows[0]["peak_train_mem_bytes"] > 0
+    values, per = independent(pd.DataFrame(rows), "peak_train_mem_bytes")
+    assert len(values) == 1 and per == 3

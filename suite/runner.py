@@ -205,18 +205,20 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
         out["memory_group"] = "m" + config_key(shapes)
         out["peak_infer_mem_bytes"] = peak_memory(infer, device, key=("infer", out["memory_group"]))
         model.train()
-        optimizer = make_optimizer(model.parameters(), trial.training)
+        optimizer = []  # made only when this shape is measured, not for every row that shares it
 
         def train_step():
-            optimizer.zero_grad(set_to_none=True)
+            optimizer[0].zero_grad(set_to_none=True)
             loss, _ = loss_and_correct(model(xt[:bs]), yt[:bs])
             loss.backward()
-            optimizer.step()
+            optimizer[0].step()
 
-        # setup: the optimizer's state exists before the measured step, as in training
-        out["peak_train_mem_bytes"] = peak_memory(
-            train_step, device, key=("train", out["memory_group"]), setup=train_step
-        )
+        def setup():  # the optimizer's state exists before the measured step, as in training
+            optimizer.append(make_optimizer(model.parameters(), trial.training))
+            train_step()
+
+        key = ("train", out["memory_group"])
+        out["peak_train_mem_bytes"] = peak_memory(train_step, device, key=key, setup=setup)
     return out
 
 

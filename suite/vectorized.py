@@ -11,9 +11,15 @@ the other pay that overhead ten times. Here they pay it once:
    pooling, residuals) runs unchanged; only the twins know which rows belong to which member.
 3. The members' losses are summed before `backward`: they share no parameter, so each member's
    gradient is exactly its own.
-4. All stacked parameters live in one flat buffer and their gradients in another, so the optimizer
-   is a handful of elementwise operations per step: the same operations, in the same order, as
-   torch.optim's single-tensor Adam, AdamW, SGD and RMSprop.
+4. All stacked parameters live in one flat buffer and their gradients in another, and the optimizer
+   that `suite.train.make_optimizer` builds for one trial updates that one tensor (`FlatParameters`).
+
+Why twins and not torch.func: `stack_module_state` + `functional_call` + `vmap` over the members
+was measured (`python -m suite.bench.stacking`, 1 thread, load ~4) at 1.78× the twins' time per
+step for ablation_positional's mean and 2.16× for its attention (10 seeds; per-op dispatch through
+vmap dominates models this small, and scaled_dot_product_attention has no batching rule), and 0.96×
+for text_encoders' Conv1d on IMDB-shaped batches (3 seeds), where arithmetic dominates and the two
+are even. The twins stay, for five module types; what has no twin runs one at a time.
 
 What cannot be stacked says why (`CannotStack`, `unstackable`) and is trained one at a time by the
 caller: modules with parameters and no stacked twin (nn.LSTM), dropout (its random masks would come
@@ -277,10 +283,14 @@ class FlatParameters:
     per tensor. Its single-tensor update is elementwise, so each member's values are the ones its
     one-at-a-time run computes, to the bit.
 
-    Measured (ablation_positional's attention, 10 seeds, 1 thread, `python -m suite.bench.stacking`):
-    torch.optim over the 13 stacked tensors costs ~700 µs a step single-tensor, ~530 µs foreach and
-    ~160 µs fused, against ~110 µs for the one flat tensor, on steps of ~1–2 ms. Fused is faster on
-    large models but is not the one-at-a-time path's arithmetic (CPU training uses single-tensor)."""
+    Measured with `python -m suite.bench.stacking` (1 thread, 2-core Xeon, load ~4; full steps,
+    µs relative to this layout): torch.optim over the stacked tensors instead costs 1.27–1.32×
+    (single-tensor, foreach) and 1.04–1.09× (fused) per step on ablation_positional's mean and
+    attention with 10 seeds; fused is also not the arithmetic of the one-at-a-time run (CPU training
+    is single-tensor). Against the hand-written flat Adam this replaced, torch.optim's per-call
+    overhead costs ~87 µs CPU a step (30 seeds: 660 vs 574 µs for mean, 1,469 vs 1,381 µs for
+    attention; ~5% of ablation_positional's vectorized training), kept for its exactness by construction.
+    """
 
     def __init__(self, params: list[nn.Parameter], training: dict):
         self.flat = torch.cat([p.detach().reshape(-1) for p in params])

@@ -118,6 +118,41 @@ def test_no_ray_process_outlives_its_killed_driver_by_more_than_5_s(write_study,
             driver.kill()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_reaper_ends_a_killed_drivers_orphans_within_5_s(tmp_path):
+    """The mechanism behind the Ray test, without Ray: a driver starts the reaper and a child
+    that outlives it; kill -9 of the driver ends the orphan, and only it."""
+    from suite.executors import reaper
+
+    marker = tmp_path / "orphan.pid"
+    driver_code = (
+        "import subprocess, sys, time\n"
+        f"r = subprocess.Popen([sys.executable, {str(Path(reaper.__file__))!r}, str(__import__('os').getpid())],"
+        " stdin=subprocess.PIPE, start_new_session=True)\n"
+        "c = subprocess.Popen(['sleep', '120'])\n"
+        f"open({str(marker)!r}, 'w').write(str(c.pid))\n"
+        "time.sleep(120)\n"
+    )
+    bystander = subprocess.Popen(["sleep", "120"])  # not the driver's: must survive
+    driver = subprocess.Popen([sys.executable, "-c", driver_code])
+    try:
+        _wait_for(lambda: marker.exists() and marker.read_text().strip(), timeout=60)
+        orphan = int(marker.read_text())
+        time.sleep(1.0)  # the reaper notes the family every 0.5 s
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 5.0
+        while time.time() < deadline and _alive(orphan):
+            time.sleep(0.1)
+        assert not _alive(orphan), "the orphan outlived its driver by more than 5 s"
+        assert _alive(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
+        if driver.poll() is None:
+            driver.kill()
+
+
 def _name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]

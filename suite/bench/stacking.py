@@ -125,9 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cases", nargs="+", default=["mean", "attention", "conv1d"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cases = [toy_case("mean"), toy_case("attention"), imdb_conv_case()]
+    cases = [imdb_conv_case() if name == "conv1d" else toy_case(name) for name in args.cases]
     rows = []
     for case in cases:
         steps = args.steps if "ablation" in case[0] else max(3, args.steps // 20)

@@ -95,14 +95,23 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def peak_memory(fn: Callable[[], object], device: torch.device, *, key: Hashable | None = None) -> int:
+def peak_memory(
+    fn: Callable[[], object],
+    device: torch.device,
+    *,
+    key: Hashable | None = None,
+    setup: Callable[[], object] | None = None,
+) -> int:
     """Peak bytes allocated while fn runs, above what was allocated when it started.
 
     `key`, if given, names everything that decides the sizes fn allocates (architecture,
     input shape, dtype, optimizer; not weight values or seeds): fn is then measured once
-    per key and process, and later calls with that key return the same measurement."""
+    per key and process, and later calls with that key return the same measurement.
+    `setup` runs once, unmeasured, before fn is measured (never when the key's value is known)."""
     if key is not None and (device.type, key) in _PEAKS:
         return _PEAKS[device.type, key]
+    if setup is not None:
+        setup()
     if device.type == "cuda":
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)

@@ -38,6 +38,7 @@ class Metric:
     # Measured once per vectorized training group (every member gets the group's value), so
     # statistics use one value per `timing_group`, not one per row.
     shared_in_group: bool = False
+    shared_by: str = "timing_group"  # the row column that names the shared measurement
     bytes: bool = False
     bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
     # Which splits a quality metric is reported on: the eval split only, or every held-out split too.
@@ -144,12 +145,14 @@ _cost(
     "infer_seconds_per_sample", "inference time per sample", "s", False, digits=6,
     reciprocal_of="infer_samples_per_s", scaling=("inference time per sample (s)", "Inference time per sample"),
 )  # fmt: skip
+# Peak memory is measured once per `memory_group` (one architecture, data and input shapes).
+_memory = {"bytes": True, "shared_in_group": True, "shared_by": "memory_group", "headline": True}
 _cost(
-    "peak_train_mem_bytes", "peak train memory", "bytes", False, bytes=True, headline=True,
+    "peak_train_mem_bytes", "peak train memory", "bytes", False, **_memory,
     scaling=("peak memory of a training step (bytes)", "Peak training memory"),
 )  # fmt: skip
 _cost(
-    "peak_infer_mem_bytes", "peak inference memory", "bytes", False, bytes=True, headline=True,
+    "peak_infer_mem_bytes", "peak inference memory", "bytes", False, **_memory,
     scaling=("peak memory of an inference pass (bytes)", "Peak inference memory"),
 )  # fmt: skip
 _cost("params", "parameters", "count", False, min_effect_rel=0.0)

@@ -45,10 +45,17 @@ def read_study_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise StudyError(f"{path}: not a text file (not UTF-8)") from None
     except yaml.YAMLError as err:
-        raise StudyError(f"{path}: not valid YAML: {err}") from None
+        raise StudyError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(raw, dict):
         raise StudyError(f"{path}: a study must be a YAML mapping of keys, got {type(raw).__name__}")
     return raw
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: what is wrong, and where (its own message spans several)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def load_yaml(text: str, path: Path):

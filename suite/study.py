@@ -238,9 +238,13 @@ class Trial:
             "config": json.dumps(self.config(), sort_keys=True),
             "train_group_size": 1,  # trials trained together in one vectorized step (suite.vectorized)
             # The measurement a row shares: the id of its vectorized group, whose one training time
-            # every member's training speed copies; None when timed alone. Inference speed and memory
-            # are measured per trial, on its own model.
+            # every member's training speed copies; None when timed alone. Inference speed is
+            # measured per trial, on its own model.
             "timing_group": None,
+            # The peak-memory measurement a row shares: rows with one id (same architecture, data and
+            # input shapes, optimizer) got the same measurement, taken once per process
+            # (suite.measure.peak_memory).
+            "memory_group": None,
         }
 
 

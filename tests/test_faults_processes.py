@@ -85,6 +85,94 @@ def test_no_worker_outlives_its_driver_by_more_than_5_s(write_study, tmp_path, s
         assert not any(s.exists() for s in spools)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_no_ray_process_outlives_its_killed_driver_by_more_than_5_s(write_study, tmp_path):
+    """kill -9 of a driver that started a local Ray cluster: its agents (DashboardAgent,
+    RuntimeEnvAgent), raylet and workers all end within 5 s (suite.executors.reaper)."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ablate[ray]')")
+    from suite.executors.reaper import descendants
+
+    path, markers = _hanging_study(write_study, tmp_path, n=1)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "suite", "run", "hangs", "--results", str(tmp_path / "r"), "--no-progress"]
+        + ["--executor", "ray", "--workers", "1"],
+        env=_env(path.parent),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: all(m.exists() and m.read_text().strip() for m in markers), timeout=240)
+        time.sleep(1.0)  # the reaper notes the family every 0.5 s
+        family = descendants(driver.pid)
+        names = {pid: _name(pid) for pid in family}
+        assert any("raylet" in n for n in names.values()), names
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 5.0
+        while time.time() < deadline and _survivors(family):
+            time.sleep(0.1)
+        assert not _survivors(family), {pid: names[pid] for pid in _survivors(family)}
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_reaper_ends_a_killed_drivers_orphans_within_5_s(tmp_path):
+    """The mechanism behind the Ray test, without Ray: a driver starts the reaper and a child
+    that outlives it; kill -9 of the driver ends the orphan, and only it."""
+    from suite.executors import reaper
+
+    marker = tmp_path / "orphan.pid"
+    driver_code = (
+        "import subprocess, sys, time\n"
+        f"r = subprocess.Popen([sys.executable, {str(Path(reaper.__file__))!r}, str(__import__('os').getpid())],"
+        " stdin=subprocess.PIPE, start_new_session=True)\n"
+        "c = subprocess.Popen(['sleep', '120'])\n"
+        f"open({str(marker)!r}, 'w').write(str(c.pid))\n"
+        "time.sleep(120)\n"
+    )
+    bystander = subprocess.Popen(["sleep", "120"])  # not the driver's: must survive
+    driver = subprocess.Popen([sys.executable, "-c", driver_code])
+    try:
+        _wait_for(lambda: marker.exists() and marker.read_text().strip(), timeout=60)
+        orphan = int(marker.read_text())
+        time.sleep(1.0)  # the reaper notes the family every 0.5 s
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 5.0
+        while time.time() < deadline and _alive(orphan):
+            time.sleep(0.1)
+        assert not _alive(orphan), "the orphan outlived its driver by more than 5 s"
+        assert _alive(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
+        if driver.poll() is None:
+            driver.kill()
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return "?"
+
+
+def _survivors(family: dict[int, str]) -> list[int]:
+    """The processes of `family` that are still running and still the same processes."""
+    out = []
+    for pid, start in family.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and fields[19] == start:
+            out.append(pid)
+    return out
+
+
 def test_stale_spools_are_removed_and_live_ones_kept(tmp_path):
     dead = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}999999999-"))  # above Linux's pid_max
     live = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getppid()}-"))

@@ -9,7 +9,7 @@ from suite.models.positional import LearnedPositions
 from suite.study import load_study
 from suite.train import make_optimizer
 from suite.train_kind import plan, run_trial, run_unit
-from suite.vectorized import CannotStack, FlatOptimizer, Stacked, train_group, unstackable
+from suite.vectorized import CannotStack, FlatParameters, Stacked, train_group, unstackable
 
 
 @pytest.fixture(autouse=True)
@@ -107,12 +107,13 @@ def test_minibatches_clipping_and_sgd_follow_each_seed(write_study):
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay, momentum):
+def test_one_flat_tensor_is_torch_optim_per_tensor_to_the_bit(name, weight_decay, momentum):
+    """Moving the parameters into one flat buffer changes nothing in the arithmetic."""
     training = {"optimizer": name, "lr": 0.01, "weight_decay": weight_decay, "momentum": momentum}
     torch.manual_seed(0)
     ref = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
     mine = [nn.Parameter(p.detach().clone()) for p in ref]
-    reference, flat = make_optimizer(ref, training), FlatOptimizer(mine, training)
+    reference, flat = make_optimizer(ref, training), FlatParameters(mine, training)
     for _ in range(30):
         grads = [torch.randn_like(p) for p in ref]
         for p, g in zip(ref, grads, strict=True):
@@ -122,6 +123,7 @@ def test_flat_optimizer_is_torch_optim_to_the_bit(name, weight_decay, momentum):
             p.grad.add_(g)
         reference.step()
         flat.step()
+    assert flat.grads_in_place()
     assert all(torch.equal(a, b) for a, b in zip(ref, mine, strict=True))
 
 
@@ -308,3 +310,19 @@ def test_val_selection_and_early_stopping_match_one_at_a_time(write_study, train
             assert result.row[col] == pytest.approx(alone.row[col], abs=1e-5), col
         assert [p["pred"] for p in result.predictions] == [p["pred"] for p in alone.predictions]
     assert len({r.row["timing_group"] for r in results}) == 1
+
+
+def test_group_members_share_one_memory_measurement_counted_once(write_study):
+    """Peak memory is measured once per shape (suite.measure.peak_memory's key); the report
+    treats the rows that share it as one measurement, not as independent samples."""
+    import pandas as pd
+
+    from suite.report.stats import independent
+
+    study = load_study(write_study(variants=["mean"], seeds=3, model={"dim": 3}))
+    (unit,) = plan(study.trials())
+    rows = [r.row for r in run_unit(unit)]
+    assert len({r["memory_group"] for r in rows}) == 1 and rows[0]["memory_group"]
+    assert len({r["peak_train_mem_bytes"] for r in rows}) == 1 and rows[0]["peak_train_mem_bytes"] > 0
+    values, per = independent(pd.DataFrame(rows), "peak_train_mem_bytes")
+    assert len(values) == 1 and per == 3

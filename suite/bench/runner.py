@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def run(
     )
 
     per_cell = defaultdict(lambda: {"alone": [], "stacked": [], "steps": [], "gap": [], "group": set()})
-    totals = {"alone": 0.0, "stacked": 0.0, "steps": 0}
+    totals = {"alone": 0.0, "stacked": 0.0, "steps": 0, "alone_cpu": 0.0}
     bar = tqdm(total=len(trials), desc="bench", unit="trial", dynamic_ncols=True)
     for unit in units:
         datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
@@ -95,9 +96,10 @@ def run(
                 stacked[i] = (result, seconds / len(group), len(group))
         for i, trial in enumerate(unit):
             model = seeded_model(trial, datasets[i], device)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             alone = train(model, splits[i], trial.training, device, trial.seed)
             seconds = time.perf_counter() - started
+            totals["alone_cpu"] += time.process_time() - cpu
             result, share, size = stacked.get(i, (alone, seconds, 1))
             cell = per_cell[trial.variant, trial.dataset]
             cell["alone"].append(alone.steps / seconds)
@@ -150,20 +152,25 @@ def run(
         "(wall clock of training calls, measured on this machine as it was loaded at the time)"
     )
     if end_to_end:
-        whole = _whole_run(study, seeds, epochs, threads)
+        whole, whole_cpu = _whole_run(study, seeds, epochs, threads)
         print(
             f"end to end: `ablate run {study.name}` into an empty results folder took {whole:.1f} s "
             f"(start-up, training, measurement, store); the one-at-a-time loop's training alone "
             f"{totals['alone']:.1f} s: {totals['alone'] / whole:.1f}× "
             f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
+        print(
+            f"end to end in CPU time (steadier on a loaded machine; one thread, so CPU time is what the "
+            f"wall clock would be on an idle one): `ablate run` {whole_cpu:.1f} s, the one-at-a-time loop's "
+            f"training {totals['alone_cpu']:.1f} s: {totals['alone_cpu'] / whole_cpu:.1f}×"
+        )
     if profile:
         _profile(units[0], device)
     return 0
 
 
-def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> float:
-    """Wall seconds of a whole `ablate run` of the same trials, in a fresh process and results folder."""
+def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of a whole `ablate run` of the same trials, in a fresh process and results folder."""
     import yaml
 
     raw = yaml.safe_load(study.path.read_text())
@@ -180,9 +187,13 @@ def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> fl
         (Path(tmp) / "studies" / f"{study.name}.yaml").write_text(yaml.safe_dump(raw))
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "ABLATE_STUDIES": str(Path(tmp) / "studies")}
         command = [sys.executable, "-m", "suite", "run", study.name, "--results", str(Path(tmp) / "results")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run([*command, "--no-progress"], env=env, check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return wall, cpu
 
 
 def _profile(unit, device, steps: int = 200) -> None:
@@ -190,7 +201,7 @@ def _profile(unit, device, steps: int = 200) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from suite.vectorized import FlatOptimizer, SplitStack, Stacked, member_losses
+    from suite.vectorized import FlatParameters, SplitStack, Stacked, member_losses
 
     datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
     splits = [_splits(t, device) for t in unit]
@@ -199,7 +210,7 @@ def _profile(unit, device, steps: int = 200) -> None:
     split = SplitStack([next(iter(splits[i].values())) for i in group])
     stacked = Stacked(members)
     model = stacked.module
-    optimizer = FlatOptimizer(list(model.parameters()), unit[0].training)
+    optimizer = FlatParameters(list(model.parameters()), unit[0].training)
     x = split.x.reshape(-1, split.x.shape[-1])
     y, padded = split.y.contiguous(), (split if split.padded else None)
     parts = {"forward + loss": 0.0, "backward": 0.0, "optimizer": 0.0}

@@ -6,8 +6,8 @@ Each case is a fresh `ablate run` in its own process, on a generated study of on
 with N seeds and one epoch each, into a temporary results folder. The process's wall clock is
 split into start-up (everything before the first unit starts: imports, loading and planning
 the study), the store (fragment writes, the compaction at the end, the lock's checks),
-training (`train` and `vectorized.train_group`), measurement (inference timing and peak
-memory) and the rest (data, models, logs). Prints ms per trial for each part, and the ratio of
+training (`train` and `vectorized.train_group`), measurement (peak memory, and inference
+throughput: `time_fn`) and the rest (data, models, logs). Prints ms per trial for each part, and the ratio of
 the cost per trial at the largest size to the smallest. Numbers are this machine's, under its
 load at the time: the load average is printed beside them.
 """
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("start-up", "store", "training", "measurement", "other")
+PARTS = ("start-up", "store", "training", "memory", "throughput", "other")
 
 
 def study_yaml(seeds: int, vectorize: bool) -> str:
@@ -60,9 +60,8 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
 
         return wrapper
 
-    for name_ in ("peak_memory", "time_fn"):
-        if hasattr(runner, name_):
-            setattr(runner, name_, timed("measurement", getattr(runner, name_)))
+    runner.peak_memory = timed("memory", runner.peak_memory)
+    runner.time_fn = timed("throughput", runner.time_fn)
     runner.train = timed("training", runner.train)
     vectorized.train_group = timed("training", vectorized.train_group)
     real_run_unit = runner.run_unit

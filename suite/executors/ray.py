@@ -6,13 +6,16 @@ Each task reserves `cpus_per_unit` CPUs, and `gpus_per_unit` GPUs when its
 trials are on CUDA; Ray picks the GPU, so name `cuda` (not `cuda:1`) in such
 studies. A worker that dies is retried once by Ray (`max_retries=1`), then the
 unit is recorded `failed`. A CUDA unit on a cluster without GPUs would wait
-forever: it is recorded `skipped` with the cluster's resources instead.
+forever: it is recorded `skipped` with the cluster's resources instead. A local
+cluster that this driver started ends with it, even when it is killed (`reaper.py`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Iterator
@@ -64,6 +67,21 @@ def _reachable(address: str | None) -> None:
         ) from None
 
 
+def _start_reaper() -> subprocess.Popen | None:
+    """A watcher that ends the local cluster's processes if this driver dies without shutting
+    Ray down (kill -9): Ray's own agents outlive their driver by about a minute (suite.executors.reaper)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    script = Path(__file__).with_name("reaper.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 class RayExecutor:
     def __init__(self, spec: ExecutorSpec):
         self.spec = spec
@@ -80,6 +98,8 @@ class RayExecutor:
         if not ray.is_initialized():
             where = self.spec.address or "a new local cluster"
             _reachable(self.spec.address)
+            if self.spec.address is None:
+                self._reaper = _start_reaper()
             try:
                 ray.init(
                     address=self.spec.address,
@@ -126,6 +146,11 @@ class RayExecutor:
         if self._started:
             self.ray.shutdown()
             self._started = False
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None:  # its pipe closes: it ends whatever the shutdown left
+            reaper.stdin.close()
+            reaper.wait(timeout=30)
+            self._reaper = None
 
     def _job_env(self) -> dict:
         """The job's runtime_env: the user's, and this checkout's `suite` package

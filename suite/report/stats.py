@@ -160,13 +160,16 @@ def format_summary(s: Summary, digits: int = 3) -> str:
     return f"{fmt(s.mean, digits)} [{fmt(s.lo, digits)}, {fmt(s.hi, digits)}]"
 
 
-def measurement_ids(frame: pd.DataFrame, values: pd.Series | None = None) -> list[str]:
-    """An id per row naming the measurement it copies: its `timing_group`, or for older results
-    without one, its group size and value (members of a group got the same number)."""
-    if "timing_group" in frame:
-        groups = frame["timing_group"].astype(object).where(frame["timing_group"].notna(), None)
+def measurement_ids(
+    frame: pd.DataFrame, values: pd.Series | None = None, column: str = "timing_group"
+) -> list[str]:
+    """An id per row naming the measurement it copies: its `column` (`timing_group`, or
+    `memory_group`), or for older results without a timing group, its group size and value
+    (members of a group got the same number)."""
+    if column in frame:
+        groups = frame[column].astype(object).where(frame[column].notna(), None)
         return [g if g is not None else f"alone-{i}" for i, g in enumerate(groups)]
-    if "train_group_size" in frame and values is not None:
+    if column == "timing_group" and "train_group_size" in frame and values is not None:
         return [
             f"{size}:{v}" if size > 1 else f"alone-{i}"
             for i, (size, v) in enumerate(zip(frame["train_group_size"], values, strict=True))
@@ -182,7 +185,8 @@ def independent(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
     values = frame[column]
     if not metric.shared_in_group:
         return clean(values), 1
-    table = pd.DataFrame({"id": measurement_ids(frame, values), "v": values.to_numpy()}).dropna()
+    ids = measurement_ids(frame, values, metric.shared_by)
+    table = pd.DataFrame({"id": ids, "v": values.to_numpy()}).dropna()
     per = table.groupby("id", sort=False)["v"]
     return clean(per.first()), int(per.size().max()) if len(table) else 1
 

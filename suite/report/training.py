@@ -106,6 +106,14 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
 
 
 def _dataset_sections(results: Results, state) -> list[str]:
+    finished = results.finished
+    shared = "memory_group" in finished and finished["memory_group"].notna().any()
+    memory = "is" if shared else "and memory are"
+    memory_shared = (
+        ", measured once per architecture, data and input shapes (`memory_group`) and counted once"
+        if shared
+        else ""
+    )
     lines = [
         "## Results per dataset",
         "",
@@ -117,8 +125,8 @@ def _dataset_sections(results: Results, state) -> list[str]:
         "majority class, or eval loss no better than the best constant predictor's) or diverged. "
         "Speeds and memory are medians over independent measurements: a training speed measured once "
         "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
-        "as one measurement; inference speed and memory are measured per trial. Peak memory is the most "
-        "one training step (or inference pass) allocated beyond what was live before it.",
+        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
+        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
         "",
     ]
     for dataset in results.datasets():

@@ -253,6 +253,12 @@ def _dispatch(args) -> int:
     if args.command == "check":
         from suite.console import check_report
 
+        if getattr(study, "tuning", None) is not None:  # the configurations tuning chose add trials
+            from suite import tune
+            from suite.store import Store
+
+            tune.resolve(study, Store(results_dir / study.name))
+
         print(check_report(study, path, results_dir))
         return 0
     from suite.execution import executor_for

@@ -355,12 +355,20 @@ def run(
 ) -> dict[str, int]:
     """What `ablate run` and `suite.run` do: hold the study's write lock (StoreLocked if another
     run has it), record what the study is beside its results, and run what the folder lacks."""
-    meta = study.meta()
-    if getattr(study, "overrides", None):  # any kind of study may be run with overrides
-        meta["overrides"] = study.overrides
-    with store.lock():
+
+    def run_once(force: bool = force) -> dict[str, int]:
+        meta = study.meta()
+        if getattr(study, "overrides", None):  # any kind of study may be run with overrides
+            meta["overrides"] = study.overrides
         store.write_meta(meta)
         return run_study(study, store, force=force, progress=progress, executor=executor)
+
+    with store.lock():
+        if getattr(study, "tuning", None) is not None:  # tuning trials, then the chosen configurations
+            from suite import tune
+
+            return tune.run(study, store, run_once)
+        return run_once()
 
 
 def run_study(

@@ -15,19 +15,50 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.measure import Stopwatch
-from suite.study import SELECT_DEFAULT
+from suite.study import ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_and_correct(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and number of correct predictions. One logit per row means two
-    classes trained with binary cross-entropy, as the course; else cross-entropy."""
+    classes trained with binary cross-entropy, as the course; else cross-entropy.
+    Label smoothing ε aims at (1 − ε)·one-hot + ε/C, for one logit as for C (C = 2)."""
     if logits.dim() == 1:
-        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
+        target = y.to(logits.dtype) * (1 - label_smoothing) + label_smoothing / 2
+        loss = F.binary_cross_entropy_with_logits(logits, target)
         correct = ((logits > 0).long() == y).sum()
     else:
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         correct = (logits.argmax(dim=-1) == y).sum()
     return loss, correct
+
+
+def knob(training: dict, name: str):
+    """A knob left out of the trial's training dict at its default (study.ONE_AT_A_TIME_KNOBS)."""
+    return training.get(name, ONE_AT_A_TIME_KNOBS[name])
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
+    """The learning rate's multiplier for optimizer step `step` (0-based) of `total`: a linear
+    warm-up over the first ⌈warmup · total⌉ steps, then constant, cosine or linear decay to 0."""
+    warm = math.ceil(warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, training: dict, total: int):
+    """torch's LambdaLR over `lr_factor`, or None for a constant rate without warm-up."""
+    schedule, warmup = knob(training, "lr_schedule"), knob(training, "warmup")
+    if schedule == "constant" and not warmup:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, schedule, warmup))
 
 
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
@@ -171,6 +202,8 @@ def train(
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
+    scheduler = make_scheduler(optimizer, training, schedule.total_steps)
+    smoothing = knob(training, "label_smoothing")
     generator = torch.Generator().manual_seed(seed)
     stream = batches(x, y, schedule, generator)
     result = TrainResult()
@@ -203,11 +236,13 @@ def train(
             while step < target:
                 xb, yb = next(stream)
                 optimizer.zero_grad(set_to_none=True)
-                loss, _ = loss_and_correct(model(xb), yb)
+                loss, _ = loss_and_correct(model(xb), yb, smoothing)
                 loss.backward()
                 if training["grad_clip"]:
                     nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 samples += len(xb)
                 step += 1
         # The first segment pays for warm-up (allocations, lazy init); time the rest,

@@ -37,7 +37,7 @@ from torch import nn
 
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
-from suite.study import SELECT_DEFAULT
+from suite.study import ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 from suite.train import Schedule, Selector, TrainResult
 
 log = logging.getLogger(__name__)
@@ -656,6 +656,10 @@ def group_key(trial) -> str | None:
     and declared data shape; they differ in seed or dataset. None: train it alone (and say why once)."""
     if getattr(trial, "kind", "train") != "train" or not getattr(trial, "vectorize", True):
         return None  # kernel benchmarks, and studies that turned vectorizing off
+    if any(trial.training.get(name, default) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
+        return _alone(
+            trial, f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
+        )
     from suite import data
 
     try:

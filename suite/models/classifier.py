@@ -189,6 +189,10 @@ def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, 
         from suite.models.bow import BagOfWordsMLP
 
         return BagOfWordsMLP(cfg, vocab_size, num_classes, pad_id)
+    if cfg.encoder == "ngram":
+        from suite.models.ngram import NgramLinear
+
+        return NgramLinear(cfg, vocab_size, num_classes, pad_id)
     return SequenceClassifier(cfg, vocab_size, seq_len, num_classes, pad_id)
 
 

@@ -237,5 +237,8 @@ def run(study, store, run_once: Callable[..., dict[str, int]]) -> dict[str, int]
     if len(study.trials()) == before:
         return first
     second = run_once(force=False)
-    ran_first = sum(v for k, v in first.items() if k != "cached")
-    return {k: (second[k] - ran_first if k == "cached" else second[k] + first.get(k, 0)) for k in second}
+    # A skipped trial is never kept as finished, so the second pass tried every skip again.
+    counts = {k: first[k] + second[k] for k in second if k not in ("cached", "skipped")}
+    counts["skipped"] = second["skipped"]
+    counts["cached"] = len(study.trials()) - sum(counts.values())
+    return counts

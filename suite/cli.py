@@ -258,7 +258,8 @@ def _dispatch(args) -> int:
             from suite.store import Store
 
             tune.resolve(study, Store(results_dir / study.name))
-
+            print(check_report(study, path, results_dir) + tune.pending_note(study))
+            return 0
         print(check_report(study, path, results_dir))
         return 0
     from suite.execution import executor_for

@@ -226,6 +226,19 @@ def resolve(study, store) -> None:
     study._trials = plan.trials()
 
 
+def pending_note(study) -> str:
+    """For `ablate check`: what tuning has yet to add (a chosen configuration is not known yet)."""
+    plan: Plan = study.tuning
+    waiting = [g for g in plan.groups if g.chosen is None]
+    if not waiting:
+        return ""
+    per_group = len(waiting[0].finals)
+    return (
+        f"\ntuning: {len(waiting)} of {len(plan.groups)} variant × dataset groups still tuning; each adds "
+        f"{per_group} trial(s) at the study's seeds once its configurations have run"
+    )
+
+
 def run(study, store, run_once: Callable[..., dict[str, int]]) -> dict[str, int]:
     """Tuning trials first (with any chosen configurations an earlier run could already resolve),
     then the chosen configurations; `run_once` writes the study's meta and runs what the store

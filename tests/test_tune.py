@@ -101,9 +101,10 @@ def test_no_choice_until_every_tuning_trial_finished_and_a_diverged_one_never_wi
     (a,), (b,) = group.tuning
     tune.resolve(study, FakeStore([{"key": a.key, "status": "ok", "selected_val_accuracy": 0.8}]))
     assert group.chosen is None and len(study.trials()) == 2
+    assert "1 of 1 variant × dataset groups still tuning; each adds 2 trial(s)" in tune.pending_note(study)
     rows = [
         {"key": a.key, "status": "diverged", "selected_val_accuracy": 0.9},
         {"key": b.key, "status": "ok", "selected_val_accuracy": 0.6},
     ]
     tune.resolve(study, FakeStore(rows))
-    assert group.chosen == 1 and len(study.trials()) == 4
+    assert group.chosen == 1 and len(study.trials()) == 4 and tune.pending_note(study) == ""

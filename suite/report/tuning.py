@@ -127,6 +127,9 @@ def tuning_section(results: Results) -> list[str]:
     ]
     table = []
     for g in groups:
+        keys = [k for point in g["points"] for k in point["keys"]]
+        if len(latest) and set(latest.loc[latest.index.intersection(keys), "status"]) == {"skipped"}:
+            continue  # a dataset that was not run: stated once, at the top of the report
         for i, point in enumerate(g["points"]):
             rows = latest.loc[[k for k in point["keys"] if k in latest.index]] if len(latest) else latest
             ok = rows[rows["status"] == "ok"] if len(rows) else rows

@@ -251,9 +251,12 @@ def _dispatch(args) -> int:
         vectorize=False if getattr(args, "no_vectorize", False) else None,
     )
     if args.command == "check":
+        from suite import kinds
         from suite.console import check_report
+        from suite.store import Store
 
-        print(check_report(study, path, results_dir))
+        waiting = kinds.pending(study, Store(results_dir / study.name))  # e.g. tuning's chosen trials
+        print(check_report(study, path, results_dir) + waiting)
         return 0
     from suite.execution import executor_for
 

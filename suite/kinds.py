@@ -62,6 +62,11 @@ class StudyKind(Protocol):
     def plan(self, trials: list) -> list[list]: ...
     def run_unit(self, unit: list) -> list[TrialResult]: ...
 
+    # Optional, for a study whose trials depend on results already stored (tuning adds the
+    # configurations it chose); without them a study is run in one pass and has nothing pending:
+    # def run_passes(self, study, store, run_pass) -> dict[str, int]: ...
+    # def pending(self, study, store) -> str: ...  (adds the trials results allow; says what waits)
+
 
 def get(name: str) -> StudyKind:
     if name not in REGISTRY and name in BUILTIN:
@@ -99,3 +104,17 @@ def study_from_mapping(raw: dict[str, Any], path: Path, name: str | None = None,
 def run_unit(unit: list) -> list[TrialResult]:
     """Run one unit of work with its kind; what executors call in their workers."""
     return get(unit[0].kind).run_unit(unit)
+
+
+def run_passes(study, store, run_pass) -> dict[str, int]:
+    """Run a study with `run_pass()` (run what the store lacks; counts per status) as often as its
+    kind needs: once, unless the kind defines `run_passes`."""
+    kind = get(study.kind)
+    return kind.run_passes(study, store, run_pass) if hasattr(kind, "run_passes") else run_pass()
+
+
+def pending(study, store) -> str:
+    """Add the trials that stored results already decide, and say what is still waiting ("" when
+    nothing is), for `ablate check`."""
+    kind = get(study.kind)
+    return kind.pending(study, store) if hasattr(kind, "pending") else ""

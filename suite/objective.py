@@ -20,11 +20,17 @@ def binary(logits: torch.Tensor) -> bool:
     return logits.dim() == 1
 
 
-def loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy in nats (binary on one logit); `reduction` as torch's."""
+def loss(
+    logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean", label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Cross-entropy in nats (binary on one logit); `reduction` as torch's. Label smoothing ε aims
+    at (1 − ε)·one-hot + ε/C, for one logit as for C logits (one logit: C = 2)."""
     if binary(logits):
-        return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction=reduction)
-    return F.cross_entropy(logits, y, reduction=reduction)
+        target = y.to(logits.dtype)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
+    return F.cross_entropy(logits, y, reduction=reduction, label_smoothing=label_smoothing)
 
 
 def predicted(logits: torch.Tensor) -> torch.Tensor:

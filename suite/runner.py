@@ -20,12 +20,16 @@ def run(
 ) -> dict[str, int]:
     """What `ablate run` and `suite.run` do: hold the study's write lock (StoreLocked if another
     run has it), record what the study is beside its results, and run what the folder lacks."""
-    meta = study.meta()
-    if getattr(study, "overrides", None):
-        meta["overrides"] = study.overrides
-    with store.lock():
+
+    def run_pass(force: bool = force) -> dict[str, int]:
+        meta = study.meta()
+        if getattr(study, "overrides", None):
+            meta["overrides"] = study.overrides
         store.write_meta(meta)
         return run_study(study, store, force=force, progress=progress, executor=executor)
+
+    with store.lock():  # one pass, or those the kind runs (tuning: its trials, then the chosen ones)
+        return kinds.run_passes(study, store, run_pass)
 
 
 def run_study(

@@ -34,11 +34,12 @@ from suite.spec import (  # noqa: F401 - read_study_file and config_key: where c
     max_trials,
     read_study_file,
 )
-from suite.train import EVAL_BATCH_SIZE, SELECT_DEFAULT
+from suite.train import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
 config_key = identity.key
+TUNE_SEED_BASE = 10_000  # tuning seeds count up from here, clear of the study's (suite.tune)
 
 # The fields each section has keyed since its first committed results; any later knob enters a
 # trial's key only away from its default (suite.identity, rule 2 and 3).
@@ -67,7 +68,14 @@ class TrainingSpec(BaseModel):
     steps: int | None = Field(None, ge=1)  # if set, train this many steps instead of epochs
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
     history_every: int = Field(1, ge=1)  # epochs (or steps, with `steps`) between history points
-    grad_clip: float | None = Field(None, gt=0)
+    grad_clip: float | None = Field(None, gt=0)  # max global gradient norm per step (null: none)
+    # Learning rate over the run (suite.train.lr_factor): linear warm-up over the first `warmup`
+    # fraction of steps, then constant, cosine decay to 0 or linear decay to 0.
+    lr_schedule: Literal["constant", "cosine", "linear"] = ONE_AT_A_TIME_KNOBS["lr_schedule"]
+    warmup: float = Field(ONE_AT_A_TIME_KNOBS["warmup"], ge=0, lt=1)
+    label_smoothing: float = Field(
+        ONE_AT_A_TIME_KNOBS["label_smoothing"], ge=0, lt=1
+    )  # on the training loss only
     # Train seeds of one variant together in one stacked step (suite.vectorized) where the model
     # allows; how trials run, not what they compute, so it is not part of a trial's key.
     vectorize: bool = True
@@ -79,6 +87,40 @@ class TrainingSpec(BaseModel):
     select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
+
+
+class TuneSpec(BaseModel):
+    """An equal tuning budget per variant (suite.tune): the grid's points, each tried at `seeds`
+    fresh seeds and scored on the validation split; the best then runs at the study's seeds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # knob → values; a knob is a training key (lr, weight_decay, label_smoothing, …) or a model one
+    grid: dict[str, list[Any]] = Field(min_length=1)
+    seeds: int | list[int] = Field(2)  # a count (from seed_base up) or the seeds themselves
+    seed_base: int = Field(TUNE_SEED_BASE, ge=0, lt=SEED_LIMIT)  # tuning seeds count up from here
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"  # never a test metric
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v):
+        allowed = set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
+        allowed |= set(models.config.field_names())
+        for key, values in v.items():
+            if key not in allowed:
+                raise ValueError(
+                    f"{key!r} is not a training or model knob{_did_you_mean(key, sorted(allowed))}"
+                )
+            if not values:
+                raise ValueError(f"{key}: list at least one value")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if isinstance(v, int) and v < 1 or isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("tuning seeds: a count ≥ 1, or a non-empty list without repeats")
+        return v
 
 
 class MeasureSpec(BaseModel):
@@ -131,6 +173,7 @@ class StudySpec(BaseModel):
     # The smallest difference worth calling better or worse, per quality metric (accuracy: a
     # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
     min_effect: dict[str, float] = {}
+    tune: TuneSpec | None = None  # an equal tuning budget per variant before the comparison (suite.tune)
 
     @field_validator("min_effect")
     @classmethod
@@ -173,6 +216,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     ("training",): TrainingSpec,
     ("measure",): MeasureSpec,
     ("executor",): ExecutorSpec,
+    ("tune",): TuneSpec,
 }
 
 
@@ -261,6 +305,8 @@ class Study:
     spec: StudySpec
     _trials: list[Trial] = field(default_factory=list, repr=False)
     overrides: dict[str, Any] = field(default_factory=dict)  # `key.path=value`s applied (suite.overrides)
+    tuning: Any = None  # suite.tune.Plan where the study has `tune:`; its choices add trials
+    _own_tune: dict[str, dict] = field(default_factory=dict, repr=False)  # variants[i].tune by label
 
     @property
     def description(self) -> str:
@@ -303,6 +349,7 @@ class Study:
             ],
             "spec": self.spec.model_dump(),
             "anchors": [a.model_dump() for a in self.spec.anchors],
+            **({"tuning": self.tuning.describe()} if self.tuning is not None else {}),
         }
 
 
@@ -455,6 +502,7 @@ def _expand(study: Study) -> list[Trial]:
         # the study's, and its trials' keys are what they were.
         own_training = own.pop("training", None)
         own_dataset = own.pop("dataset", None)
+        own_tune = own.pop("tune", None)
         training = base_training
         if own_training is not None:
             if not isinstance(own_training, dict):
@@ -492,6 +540,12 @@ def _expand(study: Study) -> list[Trial]:
                 except ConfigError as err:
                     raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
             variants.append((text, name, cfg, training, variant_datasets))
+            if own_tune is not None:
+                if not isinstance(own_tune, dict) or spec.tune is None:
+                    raise StudyError(
+                        f"{path}: {where}.tune: a mapping of knob → values, beside a study-level tune.grid"
+                    )
+                study._own_tune[text] = own_tune
 
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

@@ -18,11 +18,45 @@ from suite.measure import Stopwatch
 
 EVAL_BATCH_SIZE = 4096  # rows per evaluation pass (training.eval_batch_size): bounds memory, not results
 SELECT_DEFAULT = "val_accuracy"  # the history point reported (training.select)
+# Knobs only this module implements (suite.vectorized does not): a trial with any of them away
+# from its default trains one at a time. Their defaults, which study.TrainingSpec uses too.
+ONE_AT_A_TIME_KNOBS = {"lr_schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0}
 
 
-def loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_and_correct(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and number of correct predictions (the objective: suite.objective)."""
-    return objective.loss(logits, y), (objective.predicted(logits) == y).sum()
+    return objective.loss(logits, y, label_smoothing=label_smoothing), (
+        objective.predicted(logits) == y
+    ).sum()
+
+
+def knob(training: dict, name: str):
+    """A knob of ONE_AT_A_TIME_KNOBS, at its default where a caller's training dict omits it."""
+    return training.get(name, ONE_AT_A_TIME_KNOBS[name])
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
+    """The learning rate's multiplier for optimizer step `step` (0-based) of `total`: a linear
+    warm-up over the first ⌈warmup · total⌉ steps, then constant, cosine or linear decay to 0."""
+    warm = math.ceil(warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, training: dict, total: int):
+    """torch's LambdaLR over `lr_factor`, or None for a constant rate without warm-up."""
+    schedule, warmup = knob(training, "lr_schedule"), knob(training, "warmup")
+    if schedule == "constant" and not warmup:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, schedule, warmup))
 
 
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
@@ -166,6 +200,8 @@ def train(
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
+    scheduler = make_scheduler(optimizer, training, schedule.total_steps)
+    smoothing = knob(training, "label_smoothing")
     generator = torch.Generator().manual_seed(seed)
     stream = batches(x, y, schedule, generator)
     result = TrainResult()
@@ -198,11 +234,13 @@ def train(
             while step < target:
                 xb, yb = next(stream)
                 optimizer.zero_grad(set_to_none=True)
-                loss, _ = loss_and_correct(model(xb), yb)
+                loss, _ = loss_and_correct(model(xb), yb, smoothing)
                 loss.backward()
                 if training["grad_clip"]:
                     nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 samples += len(xb)
                 step += 1
         # The first segment pays for warm-up (allocations, lazy init); time the rest,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from suite import data, identity, models, study
+from suite import data, identity, models, study, tune
 from suite.artifacts import predictions as record_predictions
 from suite.artifacts import record as record_artifacts
 from suite.kinds import TrialResult, register_kind
@@ -359,7 +359,22 @@ class TrainKind:
     }
 
     def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any) -> study.Study:
-        return study.load(raw, path, name, **options)
+        loaded = study.load(raw, path, name, **options)
+        if loaded.spec.tune is not None:  # the trials become the tuning trials; tuning adds the chosen ones
+            spec = loaded.spec
+            seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
+            loaded.tuning = tune.expand(spec.tune, loaded._trials, loaded._own_tune, seeds, path)
+            loaded._trials = loaded.tuning.trials()
+        return loaded
+
+    def run_passes(self, loaded: study.Study, store, run_pass) -> dict[str, int]:
+        return run_pass() if loaded.tuning is None else tune.run(loaded, store, run_pass)
+
+    def pending(self, loaded: study.Study, store) -> str:
+        if loaded.tuning is None:
+            return ""
+        tune.resolve(loaded, store)
+        return tune.pending_note(loaded)
 
     def plan(self, trials: list[Trial]) -> list[list[Trial]]:
         return plan(trials)

@@ -43,7 +43,7 @@ from torch import nn
 
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
-from suite.train import SELECT_DEFAULT, Schedule, Selector, TrainResult, make_optimizer
+from suite.train import ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT, Schedule, Selector, TrainResult, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -631,6 +631,8 @@ def group_key(trial) -> str | None:
 def why_alone(trial) -> str | None:
     """Why this training trial cannot share a stacked step (None: it can). The one eligibility check:
     a new condition goes here."""
+    if any(trial.training.get(name, default) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
+        return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
     try:
         vocab_size, seq_len, num_classes, pad_id, _ = _data_shape(
             trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)

@@ -54,7 +54,7 @@ def test_section_sets_ours_beside_published_and_says_why_a_dataset_did_not_run()
     assert ours and float(ours[1]) < 72.0 < float(ours[2])  # the mean with its t interval over seeds
     assert "inside our interval" in rows["CNN-rand"]  # 76.1 against [67.0, 77.0]
     assert "no counterpart in this study" in text
-    assert "Not run here: place aclImdb_v1.tar.gz in /cache/imdb" in text
+    assert "Not run here: its trials were skipped" in text  # the reason: once, in skipped_lines
     assert "not run here" in text
     assert anchor_section([], runs) == []
 

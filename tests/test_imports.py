@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),
     ("study loading", ("suite.overrides",)),
-    ("study kinds", ("suite.study", "suite.train_kind", "suite.kernels.study")),
+    ("study kinds", ("suite.study", "suite.tune", "suite.train_kind", "suite.kernels.study")),
     ("kind protocol", ("suite.kinds",)),
     (
         "components",

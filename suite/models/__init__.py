@@ -43,7 +43,7 @@ def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.l
     return REGISTRY.list()
 
 
-from suite.models import attention, bow, classifier, conv, recurrent  # noqa: E402,F401
+from suite.models import attention, bow, classifier, conv, ngram, recurrent  # noqa: E402,F401
 from suite.models.classifier import build  # noqa: E402
 
 __all__ = ["REGISTRY", "ConfigError", "ModelConfig", "build", "create", "list", "register_variant", "resolve"]

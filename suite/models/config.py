@@ -126,6 +126,7 @@ class ModelConfig:
     # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
     # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
     input_len: int | None = None
+    ngram_buckets: int = 2**18  # ngram only: hash slots for the bigrams (suite.models.ngram)
 
     def replace(self, **overrides: Any) -> ModelConfig:
         unknown = sorted(set(overrides) - set(field_names()))
@@ -254,8 +255,10 @@ class ModelConfig:
                 )
             if self.head_width % 2:
                 raise ConfigError(f"positional='rope' needs an even head width, got {self.head_width}")
-        if self.encoder == "bow" and self.positional != "none":
-            raise ConfigError("a bag of words has no positions: bow needs positional='none'")
+        if self.encoder in ("bow", "ngram") and self.positional != "none":
+            raise ConfigError(f"a bag of words has no positions: {self.encoder} needs positional='none'")
+        if self.ngram_buckets < 1:
+            raise ConfigError(f"ngram_buckets must be ≥ 1, got {self.ngram_buckets}")
         if self.bidirectional and family(self.encoder) != "recurrent":
             raise ConfigError(
                 f"bidirectional applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"

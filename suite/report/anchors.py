@@ -96,7 +96,9 @@ def anchor_section(
         lines += [f"### {dataset}", ""]
         reason = _not_run_reason(runs, dataset)
         if reason:
-            lines += [f"Not run here: {reason}", ""]
+            skipped = (runs.loc[runs["dataset"] == dataset, "status"] == "skipped").all()
+            said = "its trials were skipped (the reason is stated once, at the top of the report)"
+            lines += [f"Not run here: {said if skipped else reason}", ""]
         balance = _balance(predictions, runs, dataset)
         if balance:
             lines += [

@@ -50,6 +50,9 @@ def load(results_dir: str | Path) -> Results:
         raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
     if meta.get("keys"):
         runs = runs[runs["key"].isin(meta["keys"])]
+    tuning = (meta.get("tuning") or {}).get("keys")
+    if tuning:  # tuning trials have their own table (suite.report.tuning), not the comparison's
+        runs = runs[~runs["key"].isin(tuning)]
     runs = with_labels(runs)
     order = [v for v in meta.get("variants") or [] if v in set(runs["variant"])]
     order += sorted(set(runs["variant"]) - set(order))

@@ -37,6 +37,7 @@ from suite.report.tables import (
     failures_table,
     provenance_line,
 )
+from suite.report.tuning import lead_section, skipped_lines, tuning_section
 
 
 def write_training_report(results_dir: str | Path) -> Path:
@@ -57,6 +58,8 @@ def write_training_report(results_dir: str | Path) -> Path:
         f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
         "",
     ]
+    lines += skipped_lines(results.runs)
+    lines += lead_section(results)
 
     lines += ["## Findings", ""]
     lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
@@ -65,6 +68,7 @@ def write_training_report(results_dir: str | Path) -> Path:
 
     lines += _dataset_sections(results, state)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
+    lines += tuning_section(results)
     if comparisons:
         lines += [
             "## Comparisons with the baseline",
@@ -74,7 +78,7 @@ def write_training_report(results_dir: str | Path) -> Path:
         ]
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
-    bad = results.runs[results.runs["status"] != "ok"]
+    bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
     if not bad.empty:
         lines += ["## Trials that did not finish normally", "", failures_table(bad), ""]
     measured = results.runs[results.runs["status"] != "skipped"]

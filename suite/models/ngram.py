@@ -1,0 +1,65 @@
+"""The linear baseline a reviewer asks for first: a bag of unigrams and hashed bigrams.
+
+Each review becomes the set of its words and of its adjacent word pairs; a pair is hashed into
+`ngram_buckets` slots after the vocabulary (Weinberger et al. 2009; fastText's bigrams). The
+model is one weight per n-gram and class, averaged over the n-grams present (binary features,
+as NBSVM's), plus a bias: a logistic regression, trained with the study's optimizer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from suite.models import register_variant
+from suite.models.config import ModelConfig, register_encoder
+
+HASH_MULTIPLIER = 1_000_003  # a prime: (previous · M + current) mod buckets spreads pairs evenly
+
+
+def ngram_ids(tokens: torch.Tensor, vocab_size: int, buckets: int, pad_id: int | None) -> torch.Tensor:
+    """(B, T) token ids → (B, 2T − 1) n-gram ids: the unigrams as they are, then each bigram
+    hashed into [vocab_size, vocab_size + buckets). An n-gram touching PAD gets id −1."""
+    prev, cur = tokens[:, :-1], tokens[:, 1:]
+    bigrams = vocab_size + (prev * HASH_MULTIPLIER + cur) % buckets  # (B, T − 1)
+    ids = torch.cat([tokens, bigrams], dim=1)  # (B, 2T − 1)
+    if pad_id is not None:
+        pad = tokens == pad_id
+        ids = ids.masked_fill(torch.cat([pad, pad[:, :-1] | pad[:, 1:]], dim=1), -1)
+    return ids
+
+
+def binary_weights(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted ids and a weight per position that averages each row over its *distinct* valid
+    n-grams: a repeated n-gram counts once (multi-hot), padding (−1) not at all."""
+    ids, _ = ids.sort(dim=1)  # (B, N)
+    first = torch.ones_like(ids, dtype=torch.bool)
+    first[:, 1:] = ids[:, 1:] != ids[:, :-1]
+    keep = (first & (ids >= 0)).float()
+    weights = keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return ids.clamp(min=0), weights
+
+
+@register_encoder("ngram", whole_model=True)
+class NgramLinear(nn.Module):
+    """Token ids (B, T) → logits (B,) or (B, C): mean of the weights of the row's distinct n-grams."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, num_classes: int, pad_id):
+        super().__init__()
+        self.vocab_size, self.buckets, self.pad_id = vocab_size, cfg.ngram_buckets, pad_id
+        self.out = 1 if num_classes == 2 else num_classes
+        self.weights = nn.EmbeddingBag(vocab_size + cfg.ngram_buckets, self.out, mode="sum")
+        nn.init.zeros_(self.weights.weight)  # a linear model needs no symmetry breaking
+        self.bias = nn.Parameter(torch.zeros(self.out))
+        self.dropout = nn.Dropout(cfg.dropout)  # drops whole n-grams from a row while training
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        ids, weights = binary_weights(ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id))
+        logits = self.weights(ids, per_sample_weights=self.dropout(weights)) + self.bias  # (B, out)
+        return logits.squeeze(-1)
+
+
+@register_variant("ngram_linear")
+def ngram_linear(**overrides) -> ModelConfig:
+    """Linear model over multi-hot unigrams + hashed bigrams (2^18 buckets), averaged per review: the NBSVM/fastText-style baseline."""
+    return ModelConfig(encoder="ngram").replace(**overrides)

@@ -1,0 +1,68 @@
+import torch
+
+from suite import models
+from suite.models.ngram import HASH_MULTIPLIER, binary_weights, ngram_ids
+from suite.train import train
+
+
+def test_bigrams_are_hashed_after_the_vocabulary_and_padding_is_dropped():
+    tokens = torch.tensor([[0, 3, 4, 3], [5, 6, 5, 6]])  # PAD = 0
+    ids = ngram_ids(tokens, vocab_size=10, buckets=7, pad_id=0)
+    assert ids.shape == (2, 7)
+    assert ids[0, :4].tolist() == [-1, 3, 4, 3]  # unigrams as they are, PAD masked
+    assert ids[0, 4].item() == -1  # (PAD, 3) touches padding
+    assert ids[0, 5].item() == 10 + (3 * HASH_MULTIPLIER + 4) % 7
+    assert ((ids[:, 4:] == -1) | ((ids[:, 4:] >= 10) & (ids[:, 4:] < 17))).all()
+    # order matters: (5, 6) and (6, 5) are different bigrams
+    assert ids[1, 4].item() == 10 + (5 * HASH_MULTIPLIER + 6) % 7
+    assert ids[1, 5].item() == 10 + (6 * HASH_MULTIPLIER + 5) % 7
+
+
+def test_repeated_ngrams_count_once():
+    ids, weights = binary_weights(torch.tensor([[4, 4, 4, -1, 9]]))
+    # distinct valid n-grams: 4 and 9, each weighing 1/2
+    by_id = {}
+    for i, w in zip(ids[0].tolist(), weights[0].tolist(), strict=True):
+        by_id[i] = by_id.get(i, 0.0) + w
+    assert by_id[4] == 0.5 and by_id[9] == 0.5 and sum(weights[0].tolist()) == 1.0
+
+
+def test_ngram_linear_learns_a_task_only_bigrams_solve():
+    """Label 1 iff the bigram (1, 2) occurs; every row holds both words 1 and 2, so unigrams can't tell."""
+    g = torch.Generator().manual_seed(0)
+    n, t = 512, 8
+    x = torch.randint(3, 20, (n, t), generator=g)
+    y = torch.randint(0, 2, (n,), generator=g)
+    for i in range(n):
+        p = torch.randint(0, t - 1, (1,), generator=g).item()
+        if y[i]:
+            x[i, p], x[i, p + 1] = 1, 2
+        else:
+            x[i, p], x[i, (p + 3) % t] = 2, 1  # both words, never 1 directly before 2
+            if x[i, (p + 4) % t] == 2:
+                x[i, (p + 4) % t] = 3
+    torch.manual_seed(0)
+    model = models.create("ngram_linear", vocab_size=20, seq_len=t, pad_id=0, ngram_buckets=4096)
+    training = {
+        "optimizer": "adam",
+        "lr": 0.5,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "epochs": 30,
+        "steps": None,
+        "batch_size": 64,
+        "history_every": 10,
+        "grad_clip": None,
+    }
+    splits = {"train": (x[:384], y[:384]), "val": (x[384:], y[384:])}
+    result = train(model, splits, training, torch.device("cpu"), seed=0)
+    val = [h["accuracy"] for h in result.history if h["split"] == "val"]
+    assert val[0] < 0.7 and max(val) > 0.95
+
+
+def test_ngram_linear_is_a_registered_variant_with_a_key_stable_default():
+    cfg = models.resolve("ngram_linear")
+    assert cfg.encoder == "ngram" and "ngram_buckets" not in cfg.to_dict()
+    assert models.resolve("ngram_linear", ngram_buckets=64).to_dict()["ngram_buckets"] == 64
+    model = models.create("ngram_linear", vocab_size=50, seq_len=6, num_classes=3, pad_id=0)
+    assert model(torch.randint(0, 50, (4, 6))).shape == (4, 3)

@@ -1,0 +1,48 @@
+import pandas as pd
+
+from suite.report import write_report
+from suite.report.tuning import skipped_lines
+from suite.runner import run
+from suite.store import Store
+from suite.study import load_study
+
+
+def test_skipped_trials_are_one_line_per_dataset_and_reason():
+    runs = pd.DataFrame(
+        {
+            "dataset": ["yelp_full"] * 3 + ["imdb"] * 2,
+            "variant": ["a", "b", "c", "a", "b"],
+            "status": ["skipped"] * 3 + ["ok", "skipped"],
+            "error": ["place yelp.tgz in X"] * 3 + [None, "no glove"],
+        }
+    )
+    lines = skipped_lines(runs)
+    assert lines[:2] == [
+        "**yelp_full not run** (all its trials: 3 skipped): place yelp.tgz in X",
+        "**imdb not run** (b: 1 skipped): no glove",
+    ]
+    assert skipped_lines(runs[runs["status"] == "ok"]) == []
+
+
+def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_study, tmp_path):
+    study = load_study(
+        write_study(
+            variants=["mean", {"name": "ngram_linear", "tune": {"lr": [0.3], "dropout": [0.0, 0.5]}}],
+            datasets=["order"],
+            seeds=2,
+            baseline="ngram_linear",
+            training={"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1},
+            measure={"repeats": 1, "warmup": 0, "memory": False},
+            tune={"grid": {"lr": [0.01, 0.03]}, "seeds": 1},
+        )
+    )
+    store = Store(tmp_path / "tiny")
+    run(study, store, progress=False)
+    text = write_report(store.dir).read_text()
+    lead = text.index("## Against the linear baseline (ngram_linear)")
+    assert lead < text.index("## Findings")
+    assert "4 trials" in text  # the comparison counts the chosen configurations' trials only
+    record = text[text.index("## Tuning record") :]
+    assert "| order     | mean         | lr=0.01" in record and "| dropout=0.5, lr=0.3" in record
+    assert record.count("| ✓") == 2  # one chosen configuration per variant
+    assert "never read to choose" in record

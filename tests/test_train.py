@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite import identity
+from suite.study import TRAINING_BASELINE, TrainingSpec, _defaults
+from suite.train import Schedule, Selector, loss_and_correct, lr_factor, make_scheduler, train
+
+BASE = TrainingSpec(epochs=3, batch_size=8).model_dump(exclude={"vectorize"})
+
+
+def _splits(n=32, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = (x[:, 0] > 0).long()
+    return {"train": (x, y), "val": (x[:8], y[:8])}
+
+
+def _manual(training: dict, optimizer_factory, clip=None, scheduler_factory=None):
+    """The loop train() runs, written out with torch's own optimizer, clipping and scheduler."""
+    torch.manual_seed(0)
+    model = nn.Linear(5, 1)
+    splits = _splits()
+    x, y = splits["train"]
+    schedule = Schedule.from_spec(training, len(x))
+    opt = optimizer_factory(model.parameters())
+    sched = scheduler_factory(opt, schedule.total_steps) if scheduler_factory else None
+    g = torch.Generator().manual_seed(7)
+    lrs = []
+    for _ in range(training["epochs"]):
+        order = torch.randperm(len(x), generator=g)
+        for start in range(0, len(x), schedule.batch_size):
+            idx = order[start : start + schedule.batch_size]
+            opt.zero_grad()
+            F.binary_cross_entropy_with_logits(model(x[idx]).squeeze(-1), y[idx].float()).backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if sched:
+                sched.step()
+    return model, lrs
+
+
+def _ours(training: dict):
+    torch.manual_seed(0)
+    model = nn.Linear(5, 1)
+    wrapped = nn.Sequential(model, nn.Flatten(0))
+    train(wrapped, _splits(), {**training, "select": "final"}, torch.device("cpu"), seed=7)
+    return model
+
+
+def test_rmsprop_matches_torch_optim_rmsprop():
+    training = {**BASE, "optimizer": "rmsprop", "lr": 0.01, "momentum": 0.5, "weight_decay": 0.01}
+    ours = _ours(training)
+    ref, _ = _manual(training, lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5, weight_decay=0.01))
+    assert torch.allclose(ours.weight, ref.weight, atol=1e-6)
+    adam, _ = _manual(training, lambda p: torch.optim.Adam(p, lr=0.01))
+    assert not torch.allclose(ours.weight, adam.weight, atol=1e-4)  # the test can tell them apart
+
+
+def test_gradient_clipping_matches_clip_grad_norm():
+    training = {**BASE, "optimizer": "sgd", "lr": 0.5, "grad_clip": 0.05}
+    ours = _ours(training)
+    ref, _ = _manual(training, lambda p: torch.optim.SGD(p, lr=0.5), clip=0.05)
+    unclipped, _ = _manual(training, lambda p: torch.optim.SGD(p, lr=0.5))
+    assert torch.allclose(ours.weight, ref.weight, atol=1e-6)
+    assert not torch.allclose(ours.weight, unclipped.weight, atol=1e-3)
+
+
+def test_warmup_cosine_matches_torch_schedulers():
+    total, warmup = 20, 0.2  # 4 warm-up steps, then cosine over 16
+    ours = [lr_factor(s, total, "cosine", warmup) for s in range(total)]
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    ref_sched = torch.optim.lr_scheduler.SequentialLR(
+        opt,
+        [
+            torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3),
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=16),
+        ],
+        milestones=[4],
+    )
+    ref = []
+    for _ in range(total):
+        ref.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref_sched.step()
+    assert ours == pytest.approx(ref, abs=1e-9)
+
+
+def test_linear_decay_matches_torch_linear_lr_and_train_applies_it():
+    total = 12
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    ref_sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=total)
+    ref = []
+    for _ in range(total):
+        ref.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref_sched.step()
+    assert [lr_factor(s, total, "linear", 0.0) for s in range(total)] == pytest.approx(ref)
+    training = {**BASE, "optimizer": "sgd", "lr": 0.3, "lr_schedule": "linear"}
+    ours = _ours(training)
+    ref_model, lrs = _manual(
+        training,
+        lambda p: torch.optim.SGD(p, lr=0.3),
+        scheduler_factory=lambda o, n: torch.optim.lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=n),
+    )
+    assert lrs[0] == 0.3 and lrs[-1] < 0.03
+    assert torch.allclose(ours.weight, ref_model.weight, atol=1e-6)
+
+
+def test_constant_without_warmup_needs_no_scheduler():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    assert make_scheduler(opt, BASE, 10) is None
+    assert make_scheduler(opt, {**BASE, "warmup": 0.1}, 10) is not None
+    assert [lr_factor(s, 10, "constant", 0.3) for s in range(5)] == pytest.approx([1 / 3, 2 / 3, 1, 1, 1])
+
+
+def test_label_smoothing_one_logit_equals_two_class_cross_entropy():
+    z = torch.tensor([2.0, -1.0, 0.3, 4.0])
+    y = torch.tensor([1, 0, 0, 1])
+    ours, correct = loss_and_correct(z, y, label_smoothing=0.2)
+    two_class = torch.stack([torch.zeros_like(z), z], dim=1)
+    ref = F.cross_entropy(two_class, y, label_smoothing=0.2)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert correct.item() == 3
+    plain, _ = loss_and_correct(z, y)
+    assert plain.item() != pytest.approx(ours.item())
+    multi, _ = loss_and_correct(two_class, y, label_smoothing=0.2)
+    assert multi.item() == pytest.approx(ref.item())
+
+
+def test_new_knobs_stay_out_of_keys_at_their_defaults():
+    def keyed(training):
+        return identity.section(training, _defaults(TrainingSpec), TRAINING_BASELINE)
+
+    assert not {"lr_schedule", "warmup", "label_smoothing"} & set(keyed(BASE))
+    changed = keyed({**BASE, "lr_schedule": "cosine", "label_smoothing": 0.1})
+    assert changed["lr_schedule"] == "cosine" and changed["label_smoothing"] == 0.1
+
+
+def test_selector_keeps_the_best_val_point_and_stops_with_patience():
+    s = Selector("val_accuracy", ["train", "val", "test"])
+    assert s.offer(0, 0.7, 0.5)
+    assert s.offer(1, 0.6, 0.8)
+    assert s.offer(2, 0.5, 0.8)  # same accuracy, lower loss: the later point wins the tie
+    assert s.best_step == 2
+    assert not s.offer(3, 0.4, 0.7)
+    assert not s.exhausted(2) and not s.offer(4, math.nan, math.nan) and s.exhausted(2)
+    assert s.best_step == 2
+    loss = Selector("val_loss", ["train", "val"])
+    loss.offer(0, 1.0, 0.9)
+    loss.offer(1, 0.5, 0.1)
+    assert loss.best_step == 1
+    assert Selector("val_accuracy", ["train", "test"]).reason == "final epoch (no val split)"

@@ -1,0 +1,110 @@
+import pandas as pd
+import pytest
+
+from suite import tune
+from suite.runner import run
+from suite.store import Store
+from suite.study import StudyError, load_study
+
+TUNE = {"grid": {"lr": [0.01, 0.03]}, "seeds": 1}
+
+
+def tuned(write_study, **spec):
+    base = {
+        "variants": ["mean", {"name": "ngram_linear", "tune": {"lr": [0.3], "dropout": [0.0, 0.5]}}],
+        "datasets": ["order"],
+        "seeds": 2,
+        "training": {"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False},
+        "tune": TUNE,
+    }
+    return load_study(write_study(**{**base, **spec}))
+
+
+def test_every_variant_gets_the_same_number_of_configurations_at_fresh_seeds(write_study):
+    study = tuned(write_study)
+    groups = study.tuning.groups
+    assert [len(g.points) for g in groups] == [2, 2]
+    trials = study.trials()
+    assert len(trials) == 4 and not study.tuning.groups[0].final  # only tuning trials until they ran
+    assert {t.seed for t in trials} == {10_000}  # clear of the study's seeds 0 and 1
+    assert {t.training["lr"] for t in trials if t.variant == "mean"} == {0.01, 0.03}
+    assert {t.model["dropout"] for t in trials if t.variant == "ngram_linear"} == {0.0, 0.5}
+
+
+def test_an_unequal_budget_is_refused(write_study):
+    with pytest.raises(StudyError, match="equal budget"):
+        tuned(write_study, variants=["mean", {"name": "ngram_linear", "tune": {"lr": [0.1, 0.2, 0.3]}}])
+
+
+def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_study):
+    with pytest.raises(StudyError, match="fresh seeds"):
+        tuned(write_study, tune={"grid": {"lr": [0.01]}, "seeds": [1, 10_000]})
+    with pytest.raises(StudyError, match="no val split"):
+        tuned(write_study, datasets=["reversal"])
+    with pytest.raises(StudyError, match="not a training or model knob"):
+        tuned(write_study, tune={"grid": {"learning_rate": [0.01]}})
+
+
+def test_keys_follow_the_general_rule(write_study):
+    plain = load_study(write_study(variants=["mean"], datasets=["order"], training={"lr": 0.01, "epochs": 2}))
+    trial = plain.trials()[0]
+    assert tune.configure(trial, {"lr": 0.01}, trial.seed).key == trial.key  # the default point: same key
+    assert tune.configure(trial, {"label_smoothing": 0.0}, trial.seed).key == trial.key
+    smoothed = tune.configure(trial, {"label_smoothing": 0.1}, trial.seed)
+    assert smoothed.key != trial.key and smoothed.training["label_smoothing"] == 0.1
+    assert plain.tuning is None and "tuning" not in plain.meta()
+
+
+def test_run_tunes_then_runs_the_chosen_configuration_and_resumes(write_study, tmp_path):
+    study = tuned(write_study)
+    store = Store(tmp_path / "results")
+    counts = run(study, store, progress=False)
+    assert counts["ok"] == 4 + 4 and counts["cached"] == 0  # 4 tuning trials, 2 variants × 2 seeds
+    meta = store.meta()
+    for group in study.tuning.groups:
+        chosen = group.points[group.chosen]
+        assert [t.seed for t in group.final] == [0, 1]
+        for t in group.final:
+            assert all(t.training.get(k, t.model.get(k)) == v for k, v in chosen.items())
+    assert set(meta["keys"]) == {t.key for t in study.trials()}
+    assert set(meta["tuning"]["keys"]) < set(meta["keys"])
+    assert all(g["chosen"] is not None for g in meta["tuning"]["groups"])
+    again = run(tuned(write_study), store, progress=False)
+    assert again["ok"] == 0 and again["cached"] == 8
+
+
+class FakeStore:
+    def __init__(self, rows):
+        self.rows = pd.DataFrame(rows)
+
+    def runs(self):
+        return self.rows
+
+
+def test_the_choice_reads_val_never_test(write_study):
+    study = tuned(write_study, variants=["mean"])
+    (group,) = study.tuning.groups
+    (a,), (b,) = group.tuning
+    rows = [  # a is better on val, b on test
+        {"key": a.key, "status": "ok", "selected_val_accuracy": 0.8, "selected_accuracy": 0.5},
+        {"key": b.key, "status": "ok", "selected_val_accuracy": 0.7, "selected_accuracy": 0.99},
+    ]
+    tune.resolve(study, FakeStore(rows))
+    assert group.chosen == 0 and group.scores == [0.8, 0.7]
+    assert [t.training["lr"] for t in group.final] == [0.01, 0.01]
+
+
+def test_no_choice_until_every_tuning_trial_finished_and_a_diverged_one_never_wins(write_study):
+    study = tuned(write_study, variants=["mean"])
+    (group,) = study.tuning.groups
+    (a,), (b,) = group.tuning
+    tune.resolve(study, FakeStore([{"key": a.key, "status": "ok", "selected_val_accuracy": 0.8}]))
+    assert group.chosen is None and len(study.trials()) == 2
+    assert "1 of 1 variant × dataset groups still tuning; each adds 2 trial(s)" in tune.pending_note(study)
+    rows = [
+        {"key": a.key, "status": "diverged", "selected_val_accuracy": 0.9},
+        {"key": b.key, "status": "ok", "selected_val_accuracy": 0.6},
+    ]
+    tune.resolve(study, FakeStore(rows))
+    assert group.chosen == 1 and len(study.trials()) == 4 and tune.pending_note(study) == ""

@@ -113,18 +113,26 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(("ok", "diverged"))] if len(runs) else runs
     done = set(done_rows["key"]) if len(done_rows) else set()
     missing = [t for t in trials if t.key not in done]
+    latest = runs.drop_duplicates("key", keep="last").set_index("key")["status"] if len(runs) else {}
+    skipped = [t for t in missing if latest.get(t.key) == "skipped"]  # retried: costs nothing unless it runs
+    fresh = [t for t in missing if latest.get(t.key) != "skipped"]
     lines = [
         f"{path}: valid",
         f"{study.name}: {len(trials)} trials{study.shape}",
-        f"results in {store.dir}: {len(done)} done, {len(missing)} to run",
+        f"results in {store.dir}: {len(done)} done, {len(missing)} to run"
+        + (
+            f" ({len(skipped)} skipped last time: their data or device was absent; retried)"
+            if skipped
+            else ""
+        ),
     ]
-    estimate = estimate_seconds(missing, done_rows)
-    if missing and estimate is not None:
+    estimate = estimate_seconds(fresh, done_rows)
+    if fresh and estimate is not None:
         lines.append(
-            f"estimate for the {len(missing)} to run: {duration(estimate)} (from the wall time of "
+            f"estimate for the {len(fresh)} not run before: {duration(estimate)} (from the wall time of "
             f"{len(done_rows)} earlier trial(s); load and executor change it)"
         )
-    elif missing:
+    elif fresh:
         lines.append("estimate: none yet (no earlier runs of these trials in the results folder)")
     lines += [f"warning: {w}" for w in warnings(study, trials, estimate)]
     return "\n".join(lines)

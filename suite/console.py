@@ -77,9 +77,9 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
             lines.append(entry("", f"parameters: {params or 'none'}"))
     elif what == "variants":
         from suite.models import REGISTRY
-        from suite.models.config import ModelConfig
+        from suite.models.config import parse
 
-        defaults = ModelConfig().to_dict()
+        defaults = parse().to_dict()
         for name in REGISTRY.list():
             factory = REGISTRY.get(name)
             preset = REGISTRY.create(name).to_dict()

@@ -1,10 +1,10 @@
 """The variant registry: named presets of one composable classifier.
 
 @register_variant("attention")
-def attention(**overrides) -> ModelConfig: ...
+def attention(**overrides) -> ModelConfig: return parse({"encoder": "attention", ...}, **overrides)
 
 create("attention", vocab_size=5, seq_len=3, positional="none")  # an nn.Module
-resolve("attention", heads=2)                                    # its ModelConfig
+resolve("attention", heads=2)                                    # its AttentionConfig
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ register_variant = REGISTRY.register
 
 
 def resolve(name: str, **overrides: Any) -> ModelConfig:
-    """The preset's configuration with overrides applied (not yet checked)."""
+    """The preset's configuration with overrides applied (checked against the dataset by `create`)."""
     return REGISTRY.create(name, **overrides)
 
 

@@ -89,8 +89,8 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
         lines.append(
             entry(
                 "",
-                "every variant takes any ModelConfig knob; defaults: "
-                + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
+                "every variant takes the knobs every encoder shares and its encoder's own "
+                "(ARCHITECTURE.md); defaults: " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
             )
         )
     else:

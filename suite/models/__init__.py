@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from suite.models.config import ConfigError, ModelConfig
+from suite.models.config import ConfigError, ModelConfig, parse
 from suite.registry import Registry
 
 REGISTRY = Registry("variant")
@@ -46,4 +46,14 @@ def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.l
 from suite.models import attention, bow, classifier, conv, recurrent  # noqa: E402,F401
 from suite.models.classifier import build  # noqa: E402
 
-__all__ = ["REGISTRY", "ConfigError", "ModelConfig", "build", "create", "list", "register_variant", "resolve"]
+__all__ = [
+    "REGISTRY",
+    "ConfigError",
+    "ModelConfig",
+    "build",
+    "create",
+    "list",
+    "parse",
+    "register_variant",
+    "resolve",
+]

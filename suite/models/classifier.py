@@ -180,11 +180,17 @@ class TransformerEncoder(nn.Module):
         return self.final_norm(x), keep
 
 
-@register_encoder("identity")
+class IdentityConfig(ModelConfig):
+    """No encoder: only the shared knobs."""
+
+    encoder: Literal["identity"] = "identity"
+
+
+@register_encoder("identity", config=IdentityConfig)
 class IdentityEncoder(nn.Module):
     """No encoder: the embeddings go straight to pooling (the lecture's embedding → average → linear)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: IdentityConfig):
         super().__init__()
 
     def forward(self, x, keep):

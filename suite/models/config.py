@@ -205,6 +205,7 @@ def register_encoder(
         entry = Encoder(name, module, config, **traits)
         ENCODERS.register(name)(lambda: entry)
         _union.cache_clear()
+        _defaults.cache_clear()
         return module
 
     return decorator
@@ -233,6 +234,11 @@ def _configs() -> list[type[ModelConfig]]:
 
 def defaults() -> dict[str, Any]:
     """Every knob of every registered encoder with its default, in one flat dict (the key's schema)."""
+    return dict(_defaults())
+
+
+@lru_cache(maxsize=1)  # cleared when an encoder registers: every trial's key reads it
+def _defaults() -> dict[str, Any]:
     out = {"encoder": ModelConfig.model_fields["encoder"].default}
     for cls in [ModelConfig, *_configs()]:
         for key, name in cls.knobs().items():

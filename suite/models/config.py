@@ -155,12 +155,14 @@ class ModelConfig(BaseModel):
         return {field.alias or name: name for name, field in cls.model_fields.items()}
 
     def as_dict(self) -> dict[str, Any]:
-        """The flat dict of every knob that a trial carries and its key is made from
-        (suite.identity): each registered encoder's knobs by their study spelling, those this
-        encoder lacks at their default. With the built-in encoders it is exactly what the flat
-        ModelConfig of the committed results gave, so their keys stay."""
+        """The flat dict a trial carries and its key is made from (suite.identity): this encoder's
+        knobs by their study spelling (`hidden`, not `hidden_size`), plus each KEY_BASELINE knob it
+        lacks at the default the flat ModelConfig of the committed results gave it (`heads=1` on
+        an LSTM), so their keys stay. Other encoders' knobs are left out: a worker that never
+        imported a plugin encoder can still rebuild every other trial's configuration."""
         own = {key: getattr(self, name) for key, name in self.knobs().items()}
-        return {**defaults(), **own}
+        baseline = {key: value for key, value in defaults().items() if key in KEY_BASELINE}
+        return {**baseline, **own}
 
     def to_dict(self) -> dict[str, Any]:
         """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""

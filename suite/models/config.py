@@ -100,6 +100,8 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _combinations(self) -> ModelConfig:
+        if type(self) is ModelConfig:
+            raise TypeError("ModelConfig holds the shared knobs only; use models.config.parse({...})")
         self.validate_knobs()
         return self
 
@@ -269,7 +271,7 @@ def _union() -> TypeAdapter:
 def parse(values: Mapping[str, Any] | None = None, /, **overrides: Any) -> ModelConfig:
     """The configuration a flat dict of knobs describes (a study's keys, a preset's, a trial's
     `model`): validated by the encoder's class. A knob the encoder lacks is refused, unless it is
-    at its default (a trial's flat dict carries every knob)."""
+    at its default (a trial's flat dict carries the key baseline: `heads=1` on an LSTM)."""
     values = {"encoder": defaults()["encoder"], **(values or {}), **overrides}
     name = values["encoder"]
     if name not in encoder_names():

@@ -77,9 +77,9 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
             lines.append(entry("", f"parameters: {params or 'none'}"))
     elif what == "variants":
         from suite.models import REGISTRY
-        from suite.models.config import ModelConfig
+        from suite.models.config import parse
 
-        defaults = ModelConfig().to_dict()
+        defaults = parse().to_dict()
         for name in REGISTRY.list():
             factory = REGISTRY.get(name)
             preset = REGISTRY.create(name).to_dict()
@@ -89,8 +89,8 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
         lines.append(
             entry(
                 "",
-                "every variant takes any ModelConfig knob; defaults: "
-                + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
+                "every variant takes the knobs every encoder shares and its encoder's own "
+                "(ARCHITECTURE.md); defaults: " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
             )
         )
     else:

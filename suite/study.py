@@ -1,8 +1,8 @@
 """The training study (`kind: train`, the default): variants × datasets × grid × seeds × devices.
 
 Its YAML fully determines its trials: `load(raw, path, name)` → `Study` → `study.trials()`.
-Every knob has its default here (training, measurement) or in
-`suite.models.config.ModelConfig` (models) or the dataset factory's signature.
+Every knob has its default here (training, measurement), in `suite.models.config.ModelConfig`
+and each encoder's config class (models) or in the dataset factory's signature.
 Everything is checked when the study loads, before any trial runs. How a trial is run
 is `suite.train_kind`'s; which of its fields make its key is `suite.identity`'s.
 """

@@ -24,7 +24,7 @@ from suite.artifacts import predictions as record_predictions
 from suite.artifacts import record as record_artifacts
 from suite.kinds import TrialResult, register_kind
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
-from suite.models.config import ModelConfig
+from suite.models.config import parse
 from suite.study import Trial
 from suite.train import loss_and_correct, make_optimizer, train
 
@@ -306,7 +306,7 @@ def seeded_model(trial: Trial, dataset, device: torch.device):
     """The trial's model with its seed's initial weights, as `run_trial` builds it
     (pretrained token vectors copied in where the model names some)."""
     seed_everything(trial.seed)
-    cfg = ModelConfig(**trial.model)
+    cfg = parse(trial.model)
     model = models.build(
         cfg,
         vocab_size=dataset.vocab_size,

@@ -58,7 +58,7 @@ def configure(trial: Trial, point: dict[str, Any], seed: int) -> Trial:
         training = spec.model_dump(exclude={"vectorize"})
     model = trial.model
     if model_knobs:
-        model = models.ModelConfig(**trial.model).replace(**model_knobs).as_dict()
+        model = models.config.parse(trial.model, **model_knobs).as_dict()
     return dataclasses.replace(trial, model=model, seed=seed, training=training)
 
 
@@ -150,7 +150,7 @@ def expand(
         try:
             tuning = [[configure(trial, point, seed) for seed in seeds] for point in points]
             for point_trials in tuning:
-                cfg = models.ModelConfig(**point_trials[0].model)
+                cfg = models.config.parse(point_trials[0].model)
                 cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
         except (ConfigError, ValueError, TypeError) as err:
             message = str(err) if not isinstance(err, ValidationError) else _first_error(err)

@@ -684,7 +684,7 @@ def _config_unstackable(
     """`unstackable` of the architecture, built on the meta device (no memory, no random numbers)."""
     from suite import models
 
-    cfg = models.ModelConfig(**json.loads(model_json))
+    cfg = models.config.parse(json.loads(model_json))
     with torch.device("meta"), _NoFill():
         model = models.build(
             cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id

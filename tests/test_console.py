@@ -18,7 +18,10 @@ def test_listings_keep_whole_sentences_and_show_parameters(capsys):
     assert main(["list", "variants"]) == 0
     out = capsys.readouterr().out
     assert "sets: encoder='lstm', pooling='last'" in out
-    assert "every variant takes any ModelConfig knob; defaults: encoder='mlp'" in " ".join(out.split())
+    assert (
+        "every variant takes the knobs every encoder shares and its encoder's own (ARCHITECTURE.md); defaults: encoder='mlp'"
+        in " ".join(out.split())
+    )
     assert all(len(line) <= console.WIDTH for line in out.splitlines())
 
 

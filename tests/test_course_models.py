@@ -328,11 +328,11 @@ def test_neuromatch_transformer_exactly():
 
 
 def test_new_knobs_stay_out_of_keys_at_their_defaults():
-    keys = set(models.ModelConfig().to_dict())
+    keys = set(models.resolve("attention").to_dict()) | set(models.resolve("transformer").to_dict())
     for name in ("mask_padding", "attn_dropout", "scale", "causal", "head_dim", "qkv_bias", "norm_position"):
         assert name not in keys
-    assert models.ModelConfig(causal=True).to_dict()["causal"] is True
-    assert models.ModelConfig(scale="none").to_dict()["scale"] == "none"
+    assert models.resolve("attention", causal=True).to_dict()["causal"] is True
+    assert models.resolve("attention", scale="none").to_dict()["scale"] == "none"
 
 
 def test_frozen_embedding_is_not_trained():
@@ -372,7 +372,7 @@ def test_input_len_reads_the_last_tokens_as_keras_maxlen():
     x = torch.randint(1, 50, (3, 300))
     x[0, :250] = 0  # a short review, pre-padded
     assert torch.allclose(cropped(x), short(x[:, -100:]), atol=1e-6)
-    assert "input_len" not in models.ModelConfig().to_dict()
+    assert "input_len" not in models.resolve("lecture_conv1d").to_dict()
     with pytest.raises(ConfigError, match="input_len must be between"):
         models.create("fasttext", vocab_size=50, seq_len=80, input_len=100)
     with pytest.raises(ConfigError, match="bag of words reads every token"):

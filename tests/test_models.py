@@ -15,7 +15,7 @@ def test_every_variant_builds_and_runs():
     shape = dict(vocab_size=5, seq_len=64)
     for name in models.list():
         cfg = models.resolve(name)
-        small = {"dim": 8, "heads": 2} if cfg.head_dim else {"dim": 4}
+        small = {"dim": 8, "heads": 2} if getattr(cfg, "head_dim", None) else {"dim": 4}
         if cfg.pretrained:  # the vectors are loaded by the runner; the architecture builds without them
             small["pretrained"] = None
         model = models.create(name, **small, **shape)
@@ -100,25 +100,37 @@ def test_attention_and_mlp_skips_switch_separately():
     t = models.create("transformer", dim=4, mlp_residual=False, **TOY)
     assert t.encoder.blocks[0].residual is True and t.encoder.blocks[0].ffn_residual is False
     assert "attn_residual" not in models.resolve("attention").to_dict()  # keys of older results stay valid
-    with pytest.raises(ConfigError, match="attn_residual applies only"):
+    with pytest.raises(
+        ConfigError, match=r"attn_residual=True applies only to attention encoders \(attention,"
+    ):
         models.create("lstm", attn_residual=True, **TOY)
 
 
-# ── a new encoder is one module: its nn.Module and its registration ─────────────────────────
+# ── a new encoder is one module: its config class, its nn.Module and their registration ───────
+from typing import Literal  # noqa: E402
+
+from pydantic import Field  # noqa: E402
 from torch import nn  # noqa: E402
 
-from suite.models.config import register_encoder  # noqa: E402
+from suite.models.config import ModelConfig, register_encoder  # noqa: E402
 
 
-@register_encoder("gated_mlp", width=lambda cfg: 2 * cfg.dim)
+class GatedMlpConfig(ModelConfig):
+    """The shared knobs, plus this encoder's own."""
+
+    encoder: Literal["gated_mlp"] = "gated_mlp"
+    widen: int = Field(2, ge=1)  # output width = widen · dim
+
+
+@register_encoder("gated_mlp", config=GatedMlpConfig, width=lambda cfg: cfg.widen * cfg.dim)
 class GatedMlpEncoder(nn.Module):
-    """Each position through a gated linear unit, its output twice as wide (to test `width`)."""
+    """Each position through a gated linear unit, its output `widen` times wider (to test `width`)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: GatedMlpConfig):
         super().__init__()
-        self.proj = nn.Linear(cfg.dim, 4 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, 2 * cfg.widen * cfg.dim)
 
-    def forward(self, x, keep):  # (B, T, D) → (B, T, 2D)
+    def forward(self, x, keep):  # (B, T, D) → (B, T, widen·D)
         return nn.functional.glu(self.proj(x), dim=-1), keep
 
 
@@ -128,11 +140,52 @@ def test_a_new_encoder_registered_in_one_module_runs_in_a_study(write_study, tmp
     from suite.store import Store
 
     assert "gated_mlp" in models.config.encoder_names()
-    path = write_study(variants=[{"name": "mean", "label": "gated", "encoder": "gated_mlp"}], seeds=1)
+    gated = {"name": "mean", "label": "gated", "encoder": "gated_mlp", "widen": 3}
+    path = write_study(variants=[gated, "mean"], seeds=1)
     study = load_study(path)
     store = Store(tmp_path / "results" / study.name)
     with store.lock():
         counts = run_study(study, store, progress=False)
     assert counts["ok"] == len(study.trials()) > 0
+    by_label = {t.variant: t for t in study.trials()}
+    assert by_label["gated"].config()["model"]["widen"] == 3
+    assert "widen" not in by_label["mean"].config()["model"]  # other encoders' keys stay as they were
+    model = models.create("mean", encoder="gated_mlp", widen=3, dim=4, **TOY)
+    assert model.head.in_features == 12
+
+
+def test_a_new_encoders_own_knob_is_validated_with_one_clear_line(write_study):
+    from suite.kinds import load_study
+    from suite.study import StudyError
+
+    with pytest.raises(ConfigError, match=r"^widen must be ≥ 1, got 0$"):
+        models.resolve("mean", encoder="gated_mlp", widen=0)
+    with pytest.raises(ConfigError, match=r"^widen must be int, got 'wide'$"):
+        models.resolve("mean", encoder="gated_mlp", widen="wide")
+    with pytest.raises(
+        ConfigError, match=r"^widen=3 applies only to encoder='gated_mlp', not encoder='lstm'$"
+    ):
+        models.resolve("lstm", widen=3)
     with pytest.raises(ConfigError, match="heads=2 applies only to attention encoders"):
-        models.resolve("mean", encoder="gated_mlp", heads=2).check(vocab_size=5, seq_len=4)
+        models.resolve("mean", encoder="gated_mlp", heads=2)
+    path = write_study(variants=[{"name": "mean", "encoder": "gated_mlp", "widen": 0}], seeds=1)
+    with pytest.raises(StudyError) as err:
+        load_study(path).trials()
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message and "variants[0]: widen must be ≥ 1, got 0" in message
+
+
+def test_encoder_knobs_have_one_meaning_each_and_keep_their_study_spelling():
+    """`hidden` in a study is the LSTM's hidden size, the convolution's channels or the bag of
+    words' layer width: each encoder's own field, keyed as `hidden` as before."""
+    lstm, conv, bow = (models.resolve(n, hidden=12) for n in ("lstm", "conv1d", "bow_mlp"))
+    assert (lstm.hidden_size, conv.channels, bow.units) == (12, 12, 12)
+    assert lstm.to_dict()["hidden"] == conv.to_dict()["hidden"] == bow.to_dict()["hidden"] == 12
+    assert models.create("conv1d", hidden=12, **TOY).encoder.convs[0].out_channels == 12
+    assert models.resolve("attention").to_dict()["hidden"] is None  # keyed at the old default
+    flat = models.resolve("lstm", hidden=12).as_dict()
+    assert models.config.parse(flat) == lstm  # a trial's flat dict rebuilds its configuration
+    with pytest.raises(
+        ConfigError, match=r"^hidden=12 applies only to encoders .*lstm.*, not encoder='attention'$"
+    ):
+        models.resolve("attention", hidden=12)

@@ -44,7 +44,7 @@ def test_trial_key_is_stable_and_depends_on_config(write_study):
         ({"datasets": ["reversl"]}, r"datasets\[0\]: unknown dataset 'reversl'"),
         (
             {"variants": [{"name": "lstm", "positional": "rope"}]},
-            r"variants\[0\] \(lstm\(positional=rope\)\) on dataset 'reversal': .*rope",
+            r"variants\[0\]: positional='rope' rotates attention queries and keys; encoder='lstm' has none",
         ),
         ({"variants": [{"name": "multihead", "heads": 3}]}, r"heads=3 must divide dim=2"),
         (

@@ -1,10 +1,10 @@
 """The variant registry: named presets of one composable classifier.
 
 @register_variant("attention")
-def attention(**overrides) -> ModelConfig: ...
+def attention(**overrides) -> ModelConfig: return parse({"encoder": "attention", ...}, **overrides)
 
 create("attention", vocab_size=5, seq_len=3, positional="none")  # an nn.Module
-resolve("attention", heads=2)                                    # its ModelConfig
+resolve("attention", heads=2)                                    # its AttentionConfig
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from suite.models.config import ConfigError, ModelConfig
+from suite.models.config import ConfigError, ModelConfig, parse
 from suite.registry import Registry
 
 REGISTRY = Registry("variant")
@@ -21,7 +21,7 @@ register_variant = REGISTRY.register
 
 
 def resolve(name: str, **overrides: Any) -> ModelConfig:
-    """The preset's configuration with overrides applied (not yet checked)."""
+    """The preset's configuration with overrides applied (checked against the dataset by `create`)."""
     return REGISTRY.create(name, **overrides)
 
 
@@ -46,4 +46,14 @@ def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.l
 from suite.models import attention, bow, classifier, conv, ngram, recurrent  # noqa: E402,F401
 from suite.models.classifier import build  # noqa: E402
 
-__all__ = ["REGISTRY", "ConfigError", "ModelConfig", "build", "create", "list", "register_variant", "resolve"]
+__all__ = [
+    "REGISTRY",
+    "ConfigError",
+    "ModelConfig",
+    "build",
+    "create",
+    "list",
+    "parse",
+    "register_variant",
+    "resolve",
+]

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
 from suite import objective
 from suite.models import register_variant
-from suite.models.config import ModelConfig, register_encoder
+from suite.models.config import ConfigError, ModelConfig, parse, register_encoder
+
+
+class BowConfig(ModelConfig):
+    """A multi-hot bag of words through an MLP: no token embedding, no positions."""
+
+    encoder: Literal["bow"] = "bow"
+    units: int | None = Field(None, alias="hidden", ge=1)  # width of each hidden layer; None → dim
+
+    @property
+    def width(self) -> int:
+        return self.units if self.units is not None else self.dim
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.positional != "none":
+            raise ConfigError("a bag of words has no positions: bow needs positional='none'")
+        if self.input_len is not None:
+            raise ConfigError("input_len: a bag of words reads every token; set the dataset's max_len")
+        if self.freeze_embedding or self.pretrained:
+            raise ConfigError("a bag of words has no token embedding to freeze or load")
 
 
 def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torch.Tensor:
@@ -19,11 +42,11 @@ def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torc
     return out
 
 
-@register_encoder("bow", whole_model=True)
+@register_encoder("bow", config=BowConfig, whole_model=True)
 class BagOfWordsMLP(nn.Module):
     """multi-hot(V) → Linear(V, hidden) → ReLU → dropout → … → head (the lecture's IMDB MLP)."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, num_classes: int, pad_id):
+    def __init__(self, cfg: BowConfig, vocab_size: int, num_classes: int, pad_id):
         super().__init__()
         self.vocab_size = vocab_size
         self.pad_id = pad_id
@@ -43,10 +66,10 @@ class BagOfWordsMLP(nn.Module):
 @register_variant("bow_mlp")
 def bow_mlp(**overrides) -> ModelConfig:
     """Multi-hot bag of words → one hidden layer of 16 with dropout 0.5 (the lecture's IMDB MLP with one hidden layer; lecture_bow_mlp has its two)."""
-    return ModelConfig(encoder="bow", hidden=16, dropout=0.5).replace(**overrides)
+    return parse({"encoder": "bow", "hidden": 16, "dropout": 0.5}, **overrides)
 
 
 @register_variant("lecture_bow_mlp")
 def lecture_bow_mlp(**overrides) -> ModelConfig:
     """The lecture's IMDB bag-of-words MLP exactly: multi-hot 10,000 → 16 → ReLU → dropout 0.5 → 16 → ReLU → dropout 0.5 → 1."""
-    return ModelConfig(encoder="bow", hidden=16, depth=2, dropout=0.5).replace(**overrides)
+    return parse({"encoder": "bow", "hidden": 16, "depth": 2, "dropout": 0.5}, **overrides)

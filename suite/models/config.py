@@ -1,24 +1,36 @@
-"""Every knob of the composable classifier, with its default, in one place.
+"""A model's configuration: the knobs every encoder shares, plus its encoder's own.
 
-A variant preset is a name for a handful of these values; a study may override
-any of them. `check` refuses impossible combinations before anything runs.
+`ModelConfig` holds the shared knobs. Each encoder declares its own knobs in a subclass beside
+its module and registers it with the module (`@register_encoder("lstm", config=RecurrentConfig)`);
+a configuration is one of these classes, picked by `encoder` (a pydantic discriminated union), so
+types, defaults and messages come from pydantic. `validate_knobs` refuses impossible combinations
+as soon as a configuration is made; `check` what only the dataset can tell.
+
+Trials carry, and keys are made from, one flat dict of knobs (`as_dict`), as before the split.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticUndefined
 
 from suite import identity
 from suite.registry import Registry
-
-POSITIONAL = ("none", "learned", "sinusoidal", "rope")
-POOLING = ("mean", "last", "max")
-SCALES = ("sqrt_d", "none")
-NORM_POSITIONS = ("post", "pre")
-CONV_PADDINGS = ("same", "valid")
 
 # The knobs a model has keyed since its first committed results; a later knob enters a trial's key
 # only away from its default (suite.identity), so adding one never changes an existing key.
@@ -46,14 +58,128 @@ class ConfigError(ValueError):
     """A model configuration that cannot be built; the message names the key."""
 
 
+def _keep_int(value: Any, handler: Callable[[Any], Any]) -> Any:
+    checked = handler(value)
+    return value if type(value) is int else checked  # `dropout: 0` stays 0: keys tell 0 from 0.0
+
+
+def _probability(value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise ValueError("must be in [0, 1)")
+    return value
+
+
+Rate = Annotated[float, AfterValidator(_probability), WrapValidator(_keep_int)]  # a dropout probability
+
+
+class ModelConfig(BaseModel):
+    """The knobs of the classifier around the encoder, which every encoder shares."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
+
+    encoder: str = "mlp"  # a registered encoder (`ablate list variants` names them)
+    dim: int = Field(32, ge=1)  # token embedding width
+    positional: Literal["none", "learned", "sinusoidal", "rope"] = "none"
+    max_len: int | None = None  # size of the learned position table; None → dataset length
+    depth: int = Field(1, ge=1)  # number of encoder blocks / layers
+    dropout: Rate = 0.0
+    pooling: Literal["mean", "last", "max"] = "mean"
+    # False: padding is an ordinary token (trainable embedding, attended to, averaged over), as in
+    # models without masks (the lecture's GlobalAveragePooling1D, the Neuromatch transformer)
+    mask_padding: bool = True
+    embedding_dropout: Rate | None = None  # dropout after embedding + positions; None → dropout
+    freeze_embedding: bool = False  # the token embedding is not trained (pretrained vectors)
+    scale_embedding: bool = False  # multiply the token embeddings by √dim (Neuromatch Transformer)
+    pretrained: str | None = None  # token vectors to start from, see suite.data.glove (e.g. glove.6B.300d)
+    # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
+    # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
+    input_len: int | None = None
+
+    rope: ClassVar[bool] = False  # the encoder has attention queries and keys to rotate
+    reads_last: ClassVar[bool] = False  # its output may be read at the last position (pooling="last")
+
+    @model_validator(mode="after")
+    def _combinations(self) -> ModelConfig:
+        if type(self) is ModelConfig:
+            raise TypeError("ModelConfig holds the shared knobs only; use models.config.parse({...})")
+        self.validate_knobs()
+        return self
+
+    def validate_knobs(self) -> None:
+        """Refuse what cannot be built or would silently mean nothing (an encoder's class extends it)."""
+        if self.positional == "rope" and not self.rope:
+            raise ConfigError(
+                f"positional='rope' rotates attention queries and keys; encoder={self.encoder!r} "
+                f"has none (use none, learned or sinusoidal)"
+            )
+        if self.pooling == "last" and not self.reads_last:
+            readers = [n for n in encoder_names() if encoder(n).config.reads_last]
+            raise ConfigError(
+                f"pooling='last' applies only to recurrent encoders ({', '.join(readers)}), "
+                f"not {self.encoder!r}"
+            )
+
+    def check(self, *, vocab_size: int, seq_len: int) -> None:
+        """Refuse what the dataset makes impossible (an encoder's class may extend it)."""
+        if self.input_len is not None and not 1 <= self.input_len <= seq_len:
+            raise ConfigError(
+                f"input_len must be between 1 and the dataset's length {seq_len}, got {self.input_len}"
+            )
+        if self.positional == "learned" and self.max_len is not None and self.max_len < self.length(seq_len):
+            raise ConfigError(
+                f"max_len={self.max_len} is shorter than the dataset's sequence length {seq_len}"
+            )
+        if self.pretrained is not None:
+            from suite.data import glove
+
+            try:
+                width = glove.dimension(self.pretrained)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            if width != self.dim:
+                raise ConfigError(f"pretrained={self.pretrained!r} vectors are {width} wide; set dim={width}")
+
+    def length(self, seq_len: int) -> int:
+        """How many tokens of a dataset row the encoder reads."""
+        return min(seq_len, self.input_len or seq_len)
+
+    def replace(self, **overrides: Any) -> ModelConfig:
+        """A copy with some knobs changed, checked again (`encoder=` may switch the class)."""
+        return parse(self.as_dict(), **overrides)
+
+    @property
+    def input_dropout(self) -> float:
+        return self.dropout if self.embedding_dropout is None else self.embedding_dropout
+
+    @classmethod
+    def knobs(cls) -> dict[str, str]:
+        """This class's knobs as studies spell them (a field's alias: `hidden`) → field name."""
+        return {field.alias or name: name for name, field in cls.model_fields.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat dict a trial carries and its key is made from (suite.identity): this encoder's
+        knobs by their study spelling (`hidden`, not `hidden_size`), plus each KEY_BASELINE knob it
+        lacks at the default the flat ModelConfig of the committed results gave it (`heads=1` on
+        an LSTM), so their keys stay. Other encoders' knobs are left out: a worker that never
+        imported a plugin encoder can still rebuild every other trial's configuration."""
+        own = {key: getattr(self, name) for key, name in self.knobs().items()}
+        baseline = {key: value for key, value in defaults().items() if key in KEY_BASELINE}
+        return {**baseline, **own}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""
+        return identity.section(self.as_dict(), defaults(), KEY_BASELINE)
+
+
 @dataclass(frozen=True)
 class Encoder:
     """What the classifier needs to know about an encoder, registered beside its module."""
 
     name: str
     module: type  # built as module(cfg), called as (x (B, T, D), keep) → (h (B, T', D'), keep)
-    family: str = "other"  # "attention" and "recurrent" encoders share their knobs' rules
-    width: Callable[[ModelConfig], int] | None = None  # D' of its output; None: cfg.dim
+    config: type[ModelConfig]  # its knobs: ModelConfig's plus its own
+    family: str = "other"  # "attention", "recurrent", …: how messages group encoders
+    width: Callable[[Any], int] | None = None  # D' of its output; None: cfg.dim
     # A whole classifier of its own, built as module(cfg, vocab_size, num_classes, pad_id) (bag of words).
     whole_model: bool = False
 
@@ -61,12 +187,29 @@ class Encoder:
 ENCODERS = Registry("encoder")  # the one list of encoders: name → Encoder
 
 
-def register_encoder(name: str, **traits: Any) -> Callable[[type], type]:
-    """`@register_encoder("lstm", family="recurrent")` on an encoder's nn.Module class."""
+def register_encoder(
+    name: str, config: type[ModelConfig] | None = None, **traits: Any
+) -> Callable[[type], type]:
+    """`@register_encoder("lstm", config=RecurrentConfig, family="recurrent")` on an encoder's
+    nn.Module class. `config` declares the encoder's own knobs: a ModelConfig subclass whose
+    `encoder` field is a Literal naming it; without one the encoder takes the shared knobs only."""
+    if config is None:
+        from pydantic import create_model
+
+        config = create_model(f"{name.title()}Config", __base__=ModelConfig, encoder=(Literal[name], name))
+    if name not in get_args(config.model_fields["encoder"].annotation):
+        raise TypeError(f"{config.__name__}.encoder must be a Literal that includes {name!r}")
+    known = defaults()
+    for key, field in config.knobs().items():
+        default = config.model_fields[field].default
+        if key != "encoder" and key in known and not identity.at_default(default, known[key]):
+            raise TypeError(f"{config.__name__}.{field}: default {default!r}, elsewhere {known[key]!r}")
 
     def decorator(module: type) -> type:
-        encoder = Encoder(name, module, **traits)
-        ENCODERS.register(name)(lambda: encoder)
+        entry = Encoder(name, module, config, **traits)
+        ENCODERS.register(name)(lambda: entry)
+        _union.cache_clear()
+        _defaults.cache_clear()
         return module
 
     return decorator
@@ -88,237 +231,97 @@ def encoder_names() -> list[str]:
     return list(ENCODERS._entries)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    encoder: str = "mlp"  # a registered encoder (`ablate list variants` names them)
-    dim: int = 32  # token embedding width
-    positional: str = "none"  # one of POSITIONAL
-    max_len: int | None = None  # size of the learned position table; None → dataset length
-    heads: int = 1  # attention heads (attention encoders only)
-    depth: int = 1  # number of encoder blocks / LSTM layers / conv layers
-    residual: bool = True  # skip connections around attention and MLP blocks
-    attn_residual: bool | None = None  # the skip around attention alone; None → residual
-    mlp_residual: bool | None = None  # the skip in the MLP / feed-forward alone; None → residual
-    norm: bool = False  # LayerNorm after each residual (post-norm, as the Neuromatch block)
-    dropout: float = 0.0
-    ffn_mult: int = 2  # transformer feed-forward width = ffn_mult · dim
-    hidden: int | None = None  # LSTM hidden size, conv channels, bag-of-words MLP width; None → dim
-    pooling: str = "mean"  # one of POOLING
-    bidirectional: bool = False  # LSTM only
-    kernel_size: int = 3  # conv1d only
-    pool_size: int = 2  # conv1d max-pool between layers
-    kernel: str = "sdpa"  # attention kernel, see suite.kernels
-    # False: padding is an ordinary token (trainable embedding, attended to, averaged over), as in
-    # models without masks (the lecture's GlobalAveragePooling1D, the Neuromatch transformer)
-    mask_padding: bool = True
-    embedding_dropout: float | None = None  # dropout after embedding + positions; None → dropout
-    freeze_embedding: bool = False  # the token embedding is not trained (pretrained vectors)
-    scale_embedding: bool = False  # multiply the token embeddings by √dim (Neuromatch Transformer)
-    pretrained: str | None = None  # token vectors to start from, see suite.data.glove (e.g. glove.6B.300d)
-    attn_dropout: float = 0.0  # dropout on the attention weights (Neuromatch DotProductAttention)
-    scale: str = "sqrt_d"  # attention scores divided by √head_dim, or not scaled ("none")
-    causal: bool = False  # each position attends only to itself and earlier positions
-    head_dim: int | None = None  # width of each attention head; None → dim / heads
-    qkv_bias: bool = True  # bias on the query, key and value projections
-    norm_position: str = "post"  # LayerNorm after each residual (post) or before each sublayer (pre)
-    conv_padding: str = "same"  # conv1d: "same" keeps the length, "valid" (Keras' default) shrinks it
-    proj_size: int = 0  # LSTM only: project the hidden state to this width (0: no projection)
-    # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
-    # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
-    input_len: int | None = None
-    ngram_buckets: int = 2**18  # ngram only: hash slots for the bigrams (suite.models.ngram)
-
-    def replace(self, **overrides: Any) -> ModelConfig:
-        unknown = sorted(set(overrides) - set(field_names()))
-        if unknown:
-            raise ConfigError(f"unknown model parameter {unknown[0]!r}; allowed: {', '.join(field_names())}")
-        return dataclasses.replace(self, **overrides)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every knob, defaults included: what a trial carries (all scalars: a shallow copy)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The knobs as a trial's key sees them (suite.identity): later knobs only when set."""
-        return identity.section(self.as_dict(), defaults(), KEY_BASELINE)
-
-    @property
-    def skips(self) -> tuple[bool, bool]:
-        """(skip around attention, skip in the MLP), each falling back to `residual`."""
-        attn = self.residual if self.attn_residual is None else self.attn_residual
-        mlp = self.residual if self.mlp_residual is None else self.mlp_residual
-        return attn, mlp
-
-    @property
-    def width(self) -> int:
-        return self.hidden if self.hidden is not None else self.dim
-
-    @property
-    def head_width(self) -> int:
-        return self.head_dim if self.head_dim is not None else self.dim // self.heads
-
-    @property
-    def input_dropout(self) -> float:
-        return self.dropout if self.embedding_dropout is None else self.embedding_dropout
-
-    def _check_new_knobs(self, seq_len: int) -> None:
-        """The knobs that reproduce the course's models: each applies to some encoders only."""
-        attention = family(self.encoder) == "attention"
-        any_attention = attention or self.encoder == "plain_attention"
-        for name in ("attn_dropout", "scale", "causal"):
-            if getattr(self, name) != defaults()[name] and not any_attention:
-                raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
-        for name in ("head_dim", "qkv_bias"):
-            if getattr(self, name) != defaults()[name] and not attention:
-                raise ConfigError(f"{name} applies only to attention encoders, not encoder={self.encoder!r}")
-        if self.head_dim is not None and self.head_dim < 1:
-            raise ConfigError(f"head_dim must be ≥ 1 or null, got {self.head_dim}")
-        if self.norm_position == "pre" and self.encoder != "transformer":
-            raise ConfigError(
-                f"norm_position='pre' applies only to encoder='transformer', not {self.encoder!r}"
-            )
-        if self.norm_position == "pre" and not self.norm:
-            raise ConfigError("norm_position='pre' needs norm=true (there is no LayerNorm to move)")
-        if self.conv_padding != "same" and self.encoder != "conv1d":
-            raise ConfigError(f"conv_padding applies only to encoder='conv1d', not {self.encoder!r}")
-        if self.proj_size:
-            if self.encoder != "lstm":
-                raise ConfigError(f"proj_size applies only to encoder='lstm', not {self.encoder!r}")
-            if not 0 < self.proj_size < self.width:
-                raise ConfigError(
-                    f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
-                )
-        if self.input_len is not None:
-            if self.encoder == "bow":
-                raise ConfigError("input_len: a bag of words reads every token; set the dataset's max_len")
-            if not 1 <= self.input_len <= seq_len:
-                raise ConfigError(
-                    f"input_len must be between 1 and the dataset's length {seq_len}, got {self.input_len}"
-                )
-        if self.encoder == "bow" and (self.freeze_embedding or self.pretrained):
-            raise ConfigError("a bag of words has no token embedding to freeze or load")
-        if self.pretrained is not None:
-            from suite.data import glove
-
-            try:
-                width = glove.dimension(self.pretrained)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-            if width != self.dim:
-                raise ConfigError(f"pretrained={self.pretrained!r} vectors are {width} wide; set dim={width}")
-        if self.attn_dropout and self.kernel == "chunked":
-            raise ConfigError(
-                "attn_dropout needs a kernel that forms the weights (not chunked): naive, sdpa, …"
-            )
-        if self.encoder == "plain_attention" and self.positional == "rope":
-            raise ConfigError("positional='rope' needs query and key projections; plain_attention has none")
-
-    def check(self, *, vocab_size: int, seq_len: int) -> None:
-        """Refuse what cannot be built or would silently mean nothing."""
-        _check_types(self)
-        _one_of("encoder", self.encoder, tuple(encoder_names()))
-        _one_of("positional", self.positional, POSITIONAL)
-        _one_of("pooling", self.pooling, POOLING)
-        for name in ("dim", "depth", "heads", "ffn_mult", "kernel_size", "pool_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.hidden is not None and self.hidden < 1:
-            raise ConfigError(f"hidden must be ≥ 1 or null, got {self.hidden}")
-        for name in ("dropout", "embedding_dropout", "attn_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        _one_of("scale", self.scale, SCALES)
-        _one_of("norm_position", self.norm_position, NORM_POSITIONS)
-        _one_of("conv_padding", self.conv_padding, CONV_PADDINGS)
-        self._check_new_knobs(seq_len)
-        attention = family(self.encoder) == "attention"
-        if self.attn_residual is not None and not attention:
-            raise ConfigError(
-                f"attn_residual applies only to attention encoders, not encoder={self.encoder!r}"
-            )
-        if self.mlp_residual is not None and self.encoder != "mlp" and family(self.encoder) != "attention":
-            raise ConfigError(f"mlp_residual has no MLP skip to act on in encoder={self.encoder!r}")
-        if self.heads != 1 and not attention:
-            raise ConfigError(
-                f"heads={self.heads} applies only to attention encoders "
-                f"({', '.join(n for n in encoder_names() if family(n) == 'attention')}), "
-                f"not encoder={self.encoder!r}"
-            )
-        if attention and self.head_dim is None and self.dim % self.heads:
-            raise ConfigError(f"heads={self.heads} must divide dim={self.dim}")
-        if self.positional == "rope":
-            if not attention:
-                raise ConfigError(
-                    f"positional='rope' rotates attention queries and keys; "
-                    f"encoder={self.encoder!r} has no attention (use none, learned or sinusoidal)"
-                )
-            if self.head_width % 2:
-                raise ConfigError(f"positional='rope' needs an even head width, got {self.head_width}")
-        if self.encoder in ("bow", "ngram") and self.positional != "none":
-            raise ConfigError(f"a bag of words has no positions: {self.encoder} needs positional='none'")
-        if self.ngram_buckets < 1:
-            raise ConfigError(f"ngram_buckets must be ≥ 1, got {self.ngram_buckets}")
-        if self.bidirectional and family(self.encoder) != "recurrent":
-            raise ConfigError(
-                f"bidirectional applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
-            )
-        if self.pooling == "last" and family(self.encoder) != "recurrent":
-            raise ConfigError(
-                f"pooling='last' applies only to recurrent encoders (lstm, gru, rnn), not {self.encoder!r}"
-            )
-        if (
-            self.positional == "learned"
-            and self.max_len is not None
-            and self.max_len < min(seq_len, self.input_len or seq_len)
-        ):
-            raise ConfigError(
-                f"max_len={self.max_len} is shorter than the dataset's sequence length {seq_len}"
-            )
-        if self.encoder == "conv1d":
-            remaining = min(seq_len, self.input_len or seq_len)
-            shrink = self.kernel_size - 1 if self.conv_padding == "valid" else 0
-            for i in range(self.depth):
-                if i > 0:
-                    remaining //= self.pool_size
-                remaining -= shrink
-            if remaining < 1:
-                raise ConfigError(
-                    f"conv1d with depth={self.depth}, pool_size={self.pool_size} and "
-                    f"conv_padding={self.conv_padding!r} shrinks a length-{seq_len} sequence away; "
-                    f"lower depth, pool_size or kernel_size"
-                )
-        if attention:
-            from suite import kernels
-
-            if self.kernel not in kernels.REGISTRY:
-                raise ConfigError(f"kernel: {kernels.REGISTRY.unknown_message(self.kernel)}")
-
-
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(ModelConfig)]
+def _configs() -> list[type[ModelConfig]]:
+    classes = [ENCODERS._entries[n]().config for n in ENCODERS._entries]
+    return list(dict.fromkeys(classes))  # lstm, gru and rnn share one
 
 
 def defaults() -> dict[str, Any]:
-    return {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    """Every knob of every registered encoder with its default, in one flat dict (the key's schema)."""
+    return dict(_defaults())
 
 
-def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+@lru_cache(maxsize=1)  # cleared when an encoder registers: every trial's key reads it
+def _defaults() -> dict[str, Any]:
+    out = {"encoder": ModelConfig.model_fields["encoder"].default}
+    for cls in [ModelConfig, *_configs()]:
+        for key, name in cls.knobs().items():
+            out.setdefault(key, cls.model_fields[name].default)
+    return {k: None if v is PydanticUndefined else v for k, v in out.items()}
 
 
-_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
+def field_names() -> list[str]:
+    return list(defaults())
 
 
-def _check_types(cfg: ModelConfig) -> None:
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        base, _, optional = str(f.type).partition(" | ")
-        if value is None and optional == "None":
-            continue
-        expected = _TYPES[base]
-        wrong_bool = isinstance(value, bool) and base in ("int", "float")
-        if wrong_bool or not isinstance(value, expected):
-            allowed = f"{base} or null" if optional else base
-            raise ConfigError(f"{f.name} must be {allowed}, got {value!r}")
+def owners(key: str) -> str:
+    """Which encoders have a knob, for a message: "attention encoders (attention, transformer)"."""
+    names = [n for n in encoder_names() if key in encoder(n).config.knobs()]
+    families = {family(n) for n in names}
+    if len(families) == 1 and families != {"other"} and len(names) > 1:
+        return f"{families.pop()} encoders ({', '.join(names)})"
+    return f"encoder={names[0]!r}" if len(names) == 1 else f"encoders {', '.join(names)}"
+
+
+@lru_cache(maxsize=1)
+def _union() -> TypeAdapter:
+    return TypeAdapter(Annotated[Union[tuple(_configs())], Field(discriminator="encoder")])  # noqa: UP007
+
+
+def parse(values: Mapping[str, Any] | None = None, /, **overrides: Any) -> ModelConfig:
+    """The configuration a flat dict of knobs describes (a study's keys, a preset's, a trial's
+    `model`): validated by the encoder's class. A knob the encoder lacks is refused, unless it is
+    at its default (a trial's flat dict carries the key baseline: `heads=1` on an LSTM)."""
+    values = {"encoder": defaults()["encoder"], **(values or {}), **overrides}
+    name = values["encoder"]
+    if name not in encoder_names():
+        raise ConfigError(f"encoder: {ENCODERS.unknown_message(name)}")
+    cls, known = encoder(name).config, defaults()
+    own, fields = cls.knobs(), {}
+    for key, value in values.items():
+        if key in own:
+            fields[own[key]] = value
+        elif key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown model parameter {key!r}{hint}; allowed: {', '.join(known)}")
+        elif not identity.at_default(value, known[key]):
+            raise ConfigError(f"{key}={value!r} applies only to {owners(key)}, not encoder={name!r}")
+    try:
+        return _union().validate_python(fields)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, cls)) from None
+
+
+_EXPECTED = {
+    "int_type": "int",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+}
+
+
+_BOUNDS = {"greater_than_equal": ("ge", "≥"), "greater_than": ("gt", ">"), "less_than": ("lt", "<")}
+
+
+def _one_line(err: ValidationError, cls: type[ModelConfig]) -> str:
+    """pydantic's first complaint as one line naming the key and what would be valid."""
+    first = err.errors(include_url=False)[0]
+    error = first.get("ctx", {}).get("error")
+    if first["type"] == "value_error" and isinstance(error, ConfigError):
+        return str(error)
+    loc = [part for part in first["loc"][1:] if isinstance(part, str)]  # [0] is the union's tag
+    field = loc[0] if loc else "model"
+    key = cls.model_fields[field].alias or field if field in cls.model_fields else field
+    value = first.get("input")
+    if first["type"] in _EXPECTED:
+        optional = field in cls.model_fields and cls.model_fields[field].default is None
+        return f"{key} must be {_EXPECTED[first['type']]}{' or null' if optional else ''}, got {value!r}"
+    if first["type"] == "value_error":
+        return f"{key} {error}, got {value!r}"
+    if first["type"] in _BOUNDS:
+        bound, sign = _BOUNDS[first["type"]]
+        return f"{key} must be {sign} {first['ctx'][bound]}, got {value!r}"
+    if first["type"] == "literal_error":
+        return f"{key}={value!r} is not one of {first['ctx']['expected']}"
+    return f"{key}={value!r}: {first['msg'][0].lower()}{first['msg'][1:]}"

@@ -8,11 +8,14 @@ as NBSVM's), plus a bias: a logistic regression, trained with the study's optimi
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
 from suite.models import register_variant
-from suite.models.config import ModelConfig, register_encoder
+from suite.models.config import ConfigError, ModelConfig, parse, register_encoder
 
 HASH_MULTIPLIER = 1_000_003  # a prime: (previous · M + current) mod buckets spreads pairs evenly
 
@@ -40,11 +43,27 @@ def binary_weights(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ids.clamp(min=0), weights
 
 
-@register_encoder("ngram", whole_model=True)
+class NgramConfig(ModelConfig):
+    """A linear model over unigrams and hashed bigrams: no token embedding, no positions."""
+
+    encoder: Literal["ngram"] = "ngram"
+    ngram_buckets: int = Field(2**18, ge=1)  # hash slots for the bigrams
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.positional != "none":
+            raise ConfigError("a bag of words has no positions: ngram needs positional='none'")
+        if self.input_len is not None:
+            raise ConfigError("input_len: a bag of n-grams reads every token; set the dataset's max_len")
+        if self.freeze_embedding or self.pretrained:
+            raise ConfigError("a bag of n-grams has no token embedding to freeze or load")
+
+
+@register_encoder("ngram", config=NgramConfig, whole_model=True)
 class NgramLinear(nn.Module):
     """Token ids (B, T) → logits (B,) or (B, C): mean of the weights of the row's distinct n-grams."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, num_classes: int, pad_id):
+    def __init__(self, cfg: NgramConfig, vocab_size: int, num_classes: int, pad_id):
         super().__init__()
         self.vocab_size, self.buckets, self.pad_id = vocab_size, cfg.ngram_buckets, pad_id
         self.out = 1 if num_classes == 2 else num_classes
@@ -62,4 +81,4 @@ class NgramLinear(nn.Module):
 @register_variant("ngram_linear")
 def ngram_linear(**overrides) -> ModelConfig:
     """Linear model over multi-hot unigrams + hashed bigrams (2^18 buckets), averaged per review: the NBSVM/fastText-style baseline."""
-    return ModelConfig(encoder="ngram").replace(**overrides)
+    return parse({"encoder": "ngram"}, **overrides)

@@ -19,7 +19,7 @@ def test_skipped_trials_are_one_line_per_dataset_and_reason():
     lines = skipped_lines(runs)
     assert lines[:2] == [
         "**yelp_full not run** (all its trials: 3 skipped): place yelp.tgz in X",
-        "**imdb not run** (b: 1 skipped): no glove",
+        "**b on imdb not run** (1 skipped): no glove",
     ]
     assert skipped_lines(runs[runs["status"] == "ok"]) == []
 
@@ -39,7 +39,7 @@ def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_stu
     store = Store(tmp_path / "tiny")
     run(study, store, progress=False)
     text = write_report(store.dir).read_text()
-    lead = text.index("## Against the linear baseline (ngram_linear)")
+    lead = text.index("## Against the baseline (ngram_linear)")
     assert lead < text.index("## Findings")
     assert "4 trials" in text  # the comparison counts the chosen configurations' trials only
     record = text[text.index("## Tuning record") :]

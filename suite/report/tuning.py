@@ -30,9 +30,11 @@ def skipped_lines(runs: pd.DataFrame) -> list[str]:
             if isinstance(error, str) and error.strip()
             else "no reason recorded"
         )
-        everything = len(group) == (runs["dataset"] == dataset).sum()
-        which = "all its trials" if everything else ", ".join(map(str, dict.fromkeys(group["variant"])))
-        lines.append(f"**{dataset} not run** ({which}: {len(group)} skipped): {reason}")
+        if len(group) == (runs["dataset"] == dataset).sum():
+            lines.append(f"**{dataset} not run** (all its trials: {len(group)} skipped): {reason}")
+        else:
+            variants = ", ".join(map(str, dict.fromkeys(group["variant"])))
+            lines.append(f"**{variants} on {dataset} not run** ({len(group)} skipped): {reason}")
     return [*lines, ""] if lines else []
 
 
@@ -46,16 +48,18 @@ def lead_section(results: Results) -> list[str]:
     its difference from the linear baseline and the published figures for models of its kind."""
     baseline = results.baseline
     ok = results.runs[results.runs["status"] == "ok"]
-    if ok.empty or baseline is None:
-        return []
     anchors = results.meta.get("anchors") or []
+    tuned = bool(results.meta.get("tuning"))
+    if ok.empty or baseline is None or not (tuned or anchors):  # a real-data study's opening table
+        return []
     lines = [
-        f"## Against the linear baseline ({baseline}) and the published anchors",
+        f"## Against the baseline ({baseline})" + (" and the published anchors" if anchors else ""),
         "",
-        "Test accuracy at the epoch chosen on the validation split, mean [95% interval over seeds and "
-        "the finite test set where predictions were recorded, else seeds]; Δ: difference of means "
-        f"from {baseline} in points (intervals and tests in 'Comparisons with the baseline'). "
-        "Every variant had the same tuning budget (see 'Tuning record').",
+        "Accuracy on the eval split at the reported epoch (chosen on the validation split where the "
+        "data has one), mean [95% interval over seeds and the finite test set where predictions were "
+        f"recorded, else seeds]; Δ: difference of means from {baseline} in points (intervals and tests "
+        "in 'Comparisons with the baseline')."
+        + (" Every variant had the same tuning budget (see 'Tuning record')." if tuned else ""),
         "",
     ]
     for dataset in dict.fromkeys(ok["dataset"]):

@@ -1,79 +1,16 @@
-"""The dataset registry.
+"""Datasets: `create(name, **params)` a registered dataset, `list()` their names.
 
-A registered factory takes the dataset's parameters (with their defaults in its
-signature) and returns a `Dataset`: cheap to create, it declares its shapes so
-a study can be checked before anything is loaded; `load()` does the work.
+The registry and the `Dataset` type are in `suite.data.registry`; each dataset module registers
+its factories with `@register_dataset("name")` and is imported below.
 """
 
-from __future__ import annotations
-
-import inspect
-from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
-
-import torch
-
-from suite.identity import Location
-from suite.registry import Registry
-
-REGISTRY = Registry("dataset")
-register_dataset = REGISTRY.register
-
-
-@dataclass
-class Dataset:
-    name: str
-    vocab_size: int
-    seq_len: int
-    num_classes: int
-    splits: tuple[str, ...]  # the first is trained on; all are evaluated
-    pad_id: int | None = None  # token id that marks padding, if any
-    note: str = ""  # what a reader of the report must know (e.g. train = test)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Split name → (tokens (N, T) int64, labels (N,) int64)."""
-        raise NotImplementedError
-
-    def unavailable(self) -> str | None:
-        """Why this dataset cannot be loaded here (data not present, …), or None."""
-        return None
-
-
-def create(name: str, **params: Any) -> Dataset:
-    dataset = REGISTRY.create(name, **params)
-    dataset.params = resolve_params(name, params)
-    return dataset
-
-
-def resolve_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The dataset's parameters with defaults filled in; an unknown one is refused."""
-    signature = inspect.signature(REGISTRY.get(name))
-    allowed = [*signature.parameters]
-    for key in params:
-        if key not in signature.parameters:
-            shown = ", ".join(allowed) if allowed else "none"
-            raise ValueError(f"dataset {name!r} has no parameter {key!r} (allowed: {shown})")
-    bound = signature.bind(**params)
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
-@cache
-def locations(name: str) -> dict[str, Location]:
-    """The parameters of a dataset that name a place on disk (marked `Location` in its signature)."""
-    signature = inspect.signature(REGISTRY.get(name), eval_str=True)
-    return {
-        key: mark
-        for key, param in signature.parameters.items()
-        for mark in getattr(param.annotation, "__metadata__", ())
-        if isinstance(mark, Location)
-    }
-
-
-def list() -> list[str]:  # noqa: A001 - the registry API reads best as data.list()
-    return REGISTRY.list()
-
-
-from suite.data import imdb, rotten_tomatoes, synthetic, toy, yelp  # noqa: E402,F401  (registers the datasets)
+from suite.data import imdb, rotten_tomatoes, synthetic, toy, yelp  # noqa: F401  (registers the datasets)
+from suite.data.registry import (  # noqa: F401 - the package's API
+    REGISTRY,
+    Dataset,
+    create,
+    list,  # noqa: A004 - the registry API reads best as data.list()
+    locations,
+    register_dataset,
+    resolve_params,
+)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from suite.data import Dataset, register_dataset
 from suite.data.download import CacheDir, DataError, DataPath, Remote
+from suite.data.registry import Dataset, register_dataset
 from suite.data.text import DownloadableCorpus, Texts, read_parquet
 from suite.data.tokenize import TokenizerSpec
 

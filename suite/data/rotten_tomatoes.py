@@ -16,8 +16,8 @@ import csv
 import importlib.metadata
 from pathlib import Path
 
-from suite.data import Dataset, register_dataset
 from suite.data.download import CacheDir, DataError, DataPath, DataUnavailable
+from suite.data.registry import Dataset, register_dataset
 from suite.data.text import TextCorpus, Texts, carve, check_fraction
 from suite.data.tokenize import TokenizerSpec
 

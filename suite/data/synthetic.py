@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from suite.data import Dataset, register_dataset
+from suite.data.registry import Dataset, register_dataset
 
 FRACTIONS = (0.8, 0.1, 0.1)
 

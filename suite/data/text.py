@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from suite.data import Dataset
 from suite.data.download import (
     DATA_ENV,
     DataError,
@@ -32,6 +31,7 @@ from suite.data.download import (
     fetch,
     file_digest,
 )
+from suite.data.registry import Dataset
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
 
 # disable=None: a bar on a terminal only, so logs and pipes get no carriage-return floods

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from suite.data import Dataset, register_dataset
+from suite.data.registry import Dataset, register_dataset
 
 SAME_ROWS = "trained and evaluated on the same rows, as in the course"
 

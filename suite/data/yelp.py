@@ -18,8 +18,8 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from suite.data import Dataset, register_dataset
 from suite.data.download import CacheDir, DataError, DataPath, Remote
+from suite.data.registry import Dataset, register_dataset
 from suite.data.text import DownloadableCorpus, Texts, carve, read_parquet
 from suite.data.tokenize import TokenizerSpec
 

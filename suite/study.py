@@ -381,10 +381,15 @@ def _check_size(path: Path, spec: StudySpec) -> None:
         "seeds": seeds,
         "devices": len(spec.devices),
     }
+    if spec.tune is not None:  # each seed's trial, plus every tuning configuration at every tuning seed
+        tune_seeds = spec.tune.seeds if isinstance(spec.tune.seeds, int) else len(spec.tune.seeds)
+        points = math.prod(len(v) for v in spec.tune.grid.values())
+        factors["seeds"] = seeds + points * tune_seeds
+        factors = {("seeds and tuning runs" if k == "seeds" else k): v for k, v in factors.items()}
     count = math.prod(factors.values())
     limit = max_trials()
     if count > limit:
-        shown = " × ".join(f"{n:,} {what}" for what, n in factors.items() if n != 1 or what == "seeds")
+        shown = " × ".join(f"{n:,} {what}" for what, n in factors.items() if n != 1 or what.startswith("seeds"))
         raise StudyError(
             f"{path}: {count:,} trials ({shown}) is more than the limit of {limit:,}; "
             f"if that is meant, run with {MAX_TRIALS_ENV}={count}"

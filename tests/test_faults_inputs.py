@@ -58,6 +58,13 @@ def test_ten_million_seeds_do_not_hang_check_and_the_limit_can_be_raised(
     assert ablate(capsys, "check", "tiny", "--studies", str(path.parent))[0] == 0
 
 
+def test_a_huge_tuning_grid_is_counted_and_refused_before_expanding(write_study, tmp_path, capsys):
+    values = [0.001 * (i + 1) for i in range(100)]
+    grid = {"lr": values, "weight_decay": values, "dropout": [v / 10 for v in values], "momentum": [0.0] * 100}
+    path = write_study(seeds=2, tune={"grid": grid, "seeds": 1})  # 10^8 configurations per variant
+    refused(capsys, path.parent, tmp_path, "seeds and tuning runs", "limit of 100,000")
+
+
 def test_seeds_outside_0_to_2_32_are_refused(write_study, tmp_path, capsys):
     path = write_study(seeds=[-1, 2])
     refused(capsys, path.parent, tmp_path, "seeds", "seed -1 is out of range")

@@ -389,7 +389,9 @@ def _check_size(path: Path, spec: StudySpec) -> None:
     count = math.prod(factors.values())
     limit = max_trials()
     if count > limit:
-        shown = " × ".join(f"{n:,} {what}" for what, n in factors.items() if n != 1 or what.startswith("seeds"))
+        shown = " × ".join(
+            f"{n:,} {what}" for what, n in factors.items() if n != 1 or what.startswith("seeds")
+        )
         raise StudyError(
             f"{path}: {count:,} trials ({shown}) is more than the limit of {limit:,}; "
             f"if that is meant, run with {MAX_TRIALS_ENV}={count}"

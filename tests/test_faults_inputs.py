@@ -60,7 +60,12 @@ def test_ten_million_seeds_do_not_hang_check_and_the_limit_can_be_raised(
 
 def test_a_huge_tuning_grid_is_counted_and_refused_before_expanding(write_study, tmp_path, capsys):
     values = [0.001 * (i + 1) for i in range(100)]
-    grid = {"lr": values, "weight_decay": values, "dropout": [v / 10 for v in values], "momentum": [0.0] * 100}
+    grid = {
+        "lr": values,
+        "weight_decay": values,
+        "dropout": [v / 10 for v in values],
+        "momentum": [0.0] * 100,
+    }
     path = write_study(seeds=2, tune={"grid": grid, "seeds": 1})  # 10^8 configurations per variant
     refused(capsys, path.parent, tmp_path, "seeds and tuning runs", "limit of 100,000")
 

@@ -23,7 +23,7 @@ INTRO = (
 )
 
 
-def _summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
+def accuracy_summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
     stage = headline_stage(rows)
     held_out = "eval_split" not in rows or rows["eval_split"].iloc[0] != "train"
     matrix = (
@@ -46,7 +46,7 @@ def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, va
     rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == variant) & (runs["status"] == "ok")]
     if rows.empty:
         return ["not run here", "–"]
-    s = _summary(rows, predictions)
+    s = accuracy_summary(rows, predictions)
     spread = f" [{s.lo * 100:.1f}, {s.hi * 100:.1f}]" if s.has_ci else ""
     over = "" if s.sources == "seeds" else f"; interval over {s.sources}"
     ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {len(rows)} seeds{over})"

@@ -1,5 +1,5 @@
-"""Report sections for tuned studies: the headline against the linear baseline and the published
-anchors, the tuning record (what was tried, on val only, and what was chosen), and one line per
+"""Report sections for real-data studies: the opening table against the baseline and the published
+anchors (where a study is tuned or has anchors), the tuning record (what was tried, on val only, and what was chosen), and one line per
 dataset whose trials were skipped.
 
 Reads the tuning record the runner kept in study.json (`tuning`, see suite.tune) and the tuning
@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.anchors import _summary
+from suite import metrics
+from suite.report.anchors import accuracy_summary
 from suite.report.load import Results
 from suite.store import Store
 
@@ -65,11 +66,11 @@ def lead_section(results: Results) -> list[str]:
     for dataset in dict.fromkeys(ok["dataset"]):
         mine = ok[ok["dataset"] == dataset]
         base_rows = mine[mine["variant"] == baseline]
-        base = _summary(base_rows, results.predictions) if len(base_rows) else None
+        base = accuracy_summary(base_rows, results.predictions) if len(base_rows) else None
         table = []
         for variant in dict.fromkeys(mine["variant"]):
             rows = mine[mine["variant"] == variant]
-            s = _summary(rows, results.predictions)
+            s = accuracy_summary(rows, results.predictions)
             delta = "–" if base is None or variant == baseline else f"{(s.mean - base.mean) * 100:+.1f}"
             published = "; ".join(
                 f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
@@ -118,6 +119,7 @@ def tuning_section(results: Results) -> list[str]:
     latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else pd.DataFrame()
     metric = record["metric"]
     column = f"selected_{metric}"
+    declared = metrics.column(column).metric  # its display format, from the registry
     groups = record["groups"]
     budgets = sorted({len(g["points"]) for g in groups})
     lines = [
@@ -139,14 +141,13 @@ def tuning_section(results: Results) -> list[str]:
             ok = rows[rows["status"] == "ok"] if len(rows) else rows
             if len(ok) and column in ok:
                 values = ok[column].astype(float)
-                score = f"{values.mean() * (100 if 'accuracy' in metric else 1):.2f}"
+                score = declared.format(values.mean())
                 epoch = ", ".join(f"{e:g}" for e in ok["selected_epoch"])
             else:
                 statuses = ", ".join(sorted(set(rows["status"]))) if len(rows) else "not run"
                 score, epoch = statuses, "–"
             chosen = "✓" if g.get("chosen") == i else ""
             table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch, chosen])
-    unit = " (%)" if "accuracy" in metric else ""
-    headers = ["dataset", "variant", "configuration", f"{metric}{unit}", "val-chosen epoch", "chosen"]
+    headers = ["dataset", "variant", "configuration", metric, "val-chosen epoch", "chosen"]
     lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

@@ -41,3 +41,18 @@ def write_study(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def finished(write_study, tmp_path, capsys):
+    """A finished tiny study, for faults met beside results: (studies dir, results dir, its store)."""
+    from suite.cli import main
+    from suite.store import Store
+
+    path = write_study(training={"optimizer": "adam", "lr": 0.01, "epochs": 3, "history_every": 3})
+    results = tmp_path / "r"
+    assert (
+        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
+    )
+    capsys.readouterr()
+    return path.parent, results, Store(results / "tiny")

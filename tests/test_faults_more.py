@@ -14,18 +14,6 @@ from suite.cli import main
 from suite.store import Store
 
 
-@pytest.fixture
-def finished(write_study, tmp_path, capsys):
-    """A finished tiny study: (studies dir, results dir)."""
-    path = write_study(training={"optimizer": "adam", "lr": 0.01, "epochs": 3, "history_every": 3})
-    results = tmp_path / "r"
-    assert (
-        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
-    )
-    capsys.readouterr()
-    return path.parent, results
-
-
 def snapshot(results: Path) -> dict[str, str]:
     """Every file under the results folder (logs aside), by content."""
     return {
@@ -79,7 +67,7 @@ def rewrite(studies: Path, **changes) -> None:
 def test_a_mistyped_study_beside_its_results_is_one_line_and_writes_nothing(
     finished, capsys, changes, needles
 ):
-    studies, results = finished
+    studies, results, _ = finished
     before = snapshot(results)
     rewrite(studies, **changes)
     lines = 2 if "seeds" in changes else 1  # seeds is a count or a list: one line for each reading
@@ -99,7 +87,7 @@ def test_a_mistyped_study_beside_its_results_is_one_line_and_writes_nothing(
     ids=["empty", "a_list", "yaml_syntax", "not_utf8"],
 )
 def test_a_broken_study_file_is_one_line_naming_it(finished, capsys, text, needle):
-    studies, results = finished
+    studies, results, _ = finished
     before = snapshot(results)
     path = studies / "tiny.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -108,7 +96,7 @@ def test_a_broken_study_file_is_one_line_naming_it(finished, capsys, text, needl
 
 
 def test_an_unknown_study_name_is_one_line_with_close_matches(finished, capsys):
-    studies, results = finished
+    studies, results, _ = finished
     before = snapshot(results)
     for command in ("run", "check", "report"):
         one_line(capsys, [command, "tinny", "--studies", studies, "--results", results], "tinny", "tiny")
@@ -116,7 +104,7 @@ def test_an_unknown_study_name_is_one_line_with_close_matches(finished, capsys):
 
 
 def test_a_study_path_that_is_a_folder_is_one_line(finished, capsys, tmp_path):
-    studies, results = finished
+    studies, results, _ = finished
     one_line(capsys, ["check", str(studies), "--studies", studies], str(studies))
 
 
@@ -128,7 +116,7 @@ def test_report_of_a_study_never_run_is_one_line(write_study, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage", ["empty", "garbage"])
 def test_a_runs_table_that_is_not_parquet_is_set_aside_and_its_trials_rerun(finished, capsys, damage):
-    studies, results = finished
+    studies, results, _ = finished
     runs = results / "tiny" / "runs.parquet"
     runs.write_bytes(b"" if damage == "empty" else b"this is not a parquet file\n" * 40)
     code = main(["run", "tiny", "--studies", str(studies), "--results", str(results), "--no-progress"])
@@ -139,7 +127,7 @@ def test_a_runs_table_that_is_not_parquet_is_set_aside_and_its_trials_rerun(fini
 
 
 def test_a_second_writer_is_refused_in_one_line_and_the_first_keeps_its_lock(finished, capsys):
-    studies, results = finished
+    studies, results, _ = finished
     before = snapshot(results)
     store = Store(results / "tiny")
     with store.lock():
@@ -153,7 +141,7 @@ def test_a_second_writer_is_refused_in_one_line_and_the_first_keeps_its_lock(fin
 
 
 def test_a_study_json_that_is_not_an_object_is_one_line_in_report(finished, capsys):
-    studies, results = finished
+    studies, results, _ = finished
     (results / "tiny" / "study.json").write_text("[1, 2, 3]\n")
     before = snapshot(results)
     one_line(capsys, ["report", "tiny", "--studies", studies, "--results", results], "study.json", code=2)
@@ -161,7 +149,7 @@ def test_a_study_json_that_is_not_an_object_is_one_line_in_report(finished, caps
 
 
 def test_an_unknown_executor_is_refused_by_the_argument_parser(finished, capsys):
-    studies, results = finished
+    studies, results, _ = finished
     before = snapshot(results)
     with pytest.raises(SystemExit) as exit_:
         main(["run", "tiny", "--studies", str(studies), "--results", str(results), "--executor", "slurm"])

@@ -15,18 +15,6 @@ from suite.cli import main
 from suite.store import DAMAGED, SCHEMA_KEY, Store
 
 
-@pytest.fixture
-def finished(write_study, tmp_path, capsys):
-    """A finished tiny study: (studies dir, results dir, its store)."""
-    path = write_study(training={"optimizer": "adam", "lr": 0.01, "epochs": 3, "history_every": 3})
-    results = tmp_path / "r"
-    assert (
-        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
-    )
-    capsys.readouterr()
-    return path.parent, results, Store(results / "tiny")
-
-
 def ablate(capsys, *args):
     code = main([str(a) for a in args])
     out = capsys.readouterr()

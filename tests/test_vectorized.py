@@ -9,7 +9,7 @@ from suite.models.positional import LearnedPositions
 from suite.study import load_study
 from suite.train import make_optimizer
 from suite.train_kind import plan, run_trial, run_unit
-from suite.vectorized import CannotStack, FlatParameters, Stacked, train_group, unstackable
+from suite.vectorized import CannotStack, FlatParameters, Stacked, train_group, unstackable, why_alone
 
 
 @pytest.fixture(autouse=True)
@@ -326,3 +326,14 @@ def test_group_members_share_one_memory_measurement_counted_once(write_study):
     assert len({r["peak_train_mem_bytes"] for r in rows}) == 1 and rows[0]["peak_train_mem_bytes"] > 0
     values, per = independent(pd.DataFrame(rows), "peak_train_mem_bytes")
     assert len(values) == 1 and per == 3
+
+
+@pytest.mark.parametrize("knob", [{"label_smoothing": 0.1}, {"lr_schedule": "cosine"}, {"warmup": 0.2}])
+def test_a_knob_only_the_loop_implements_trains_alone(write_study, knob):
+    """The stacked step does not implement these: such trials run one at a time, and say why."""
+    training = {"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1}
+    plain = load_study(write_study(variants=["mean"], seeds=3, training=training))
+    assert [len(u) for u in plan(plain.trials())] == [3]  # at their defaults the seeds stack
+    tuned = load_study(write_study(variants=["mean"], seeds=3, training={**training, **knob}))
+    assert [len(u) for u in plan(tuned.trials())] == [1, 1, 1]
+    assert "only suite.train implements" in why_alone(tuned.trials()[0])

@@ -22,23 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from suite import data, identity, models
 from suite.executors.spec import ExecutorSpec
-from suite.kinds import load_study, study_from_mapping  # noqa: F401 - where callers have found them
+from suite.kinds import load_study  # noqa: F401 - where callers have found it
 from suite.models.config import ConfigError
 from suite.registry import UnknownNameError
-from suite.spec import (  # noqa: F401 - read_study_file and config_key: where callers have found them
+from suite.spec import (
     MAX_TRIALS_ENV,
     StudyError,
     check_devices,
     did_you_mean,
     format_validation,
     max_trials,
-    read_study_file,
 )
 from suite.train import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
-config_key = identity.key
 TUNE_SEED_BASE = 10_000  # tuning seeds count up from here, clear of the study's (suite.tune)
 
 # The fields each section has keyed since its first committed results; any later knob enters a
@@ -109,7 +107,7 @@ class TuneSpec(BaseModel):
         for key, values in v.items():
             if key not in allowed:
                 raise ValueError(
-                    f"{key!r} is not a training or model knob{_did_you_mean(key, sorted(allowed))}"
+                    f"{key!r} is not a training or model knob{did_you_mean(key, sorted(allowed))}"
                 )
             if not values:
                 raise ValueError(f"{key}: list at least one value")
@@ -438,10 +436,6 @@ def _format_validation(path: Path, err: ValidationError) -> str:
     return format_validation(path, err, SECTIONS)
 
 
-def _did_you_mean(name: str, allowed: list[str]) -> str:
-    return did_you_mean(name, allowed)
-
-
 def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
     """A variant or dataset entry: a bare name, or {name, label?, ...params}."""
     if isinstance(item, str):
@@ -490,7 +484,7 @@ def _expand(study: Study) -> list[Trial]:
         if key not in models.config.field_names():
             raise StudyError(
                 f"{path}: grid.{key}: unknown model parameter"
-                f"{_did_you_mean(key, models.config.field_names())}; "
+                f"{did_you_mean(key, models.config.field_names())}; "
                 f"allowed: {', '.join(models.config.field_names())}"
             )
         if not values:

@@ -26,7 +26,7 @@ from suite.kinds import TrialResult, register_kind
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import parse
 from suite.study import Trial
-from suite.train import loss_and_correct, make_optimizer, train
+from suite.train import loss_and_correct, make_optimizer, stepper, train
 
 
 def seed_everything(seed: int) -> None:
@@ -178,16 +178,16 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
         out["memory_group"] = "m" + identity.key(shapes)
         out["peak_infer_mem_bytes"] = peak_memory(infer, device, key=("infer", out["memory_group"]))
         model.train()
-        optimizer = []  # made only when this shape is measured, not for every row that shares it
+        step = []  # made only when this shape is measured, not for every row that shares it
 
-        def train_step():
-            optimizer[0].zero_grad(set_to_none=True)
+        def train_step():  # as suite.train.train steps
+            model.zero_grad(set_to_none=True)
             loss, _ = loss_and_correct(model(xt[:bs]), yt[:bs])
             loss.backward()
-            optimizer[0].step()
+            step[0]()
 
         def setup():  # the optimizer's state exists before the measured step, as in training
-            optimizer.append(make_optimizer(model.parameters(), trial.training))
+            step.append(stepper(make_optimizer(model.parameters(), trial.training)))
             train_step()
 
         key = ("train", out["memory_group"])

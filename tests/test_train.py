@@ -1,4 +1,7 @@
 import math
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -7,7 +10,16 @@ from torch import nn
 
 from suite import identity
 from suite.study import TRAINING_BASELINE, TrainingSpec, _defaults
-from suite.train import Schedule, Selector, loss_and_correct, lr_factor, make_scheduler, train
+from suite.train import (
+    Schedule,
+    Selector,
+    loss_and_correct,
+    lr_factor,
+    make_optimizer,
+    make_scheduler,
+    stepper,
+    train,
+)
 
 BASE = TrainingSpec(epochs=3, batch_size=8).model_dump(exclude={"vectorize"})
 
@@ -156,3 +168,65 @@ def test_selector_keeps_the_best_val_point_and_stops_with_patience():
     loss.offer(1, 0.5, 0.1)
     assert loss.best_step == 1
     assert Selector("val_accuracy", ["train", "test"]).reason == "final epoch (no val split)"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"optimizer": "adam", "weight_decay": 0.0, "momentum": 0.0},
+        {"optimizer": "adamw", "weight_decay": 0.1, "momentum": 0.0},
+        {"optimizer": "sgd", "weight_decay": 0.01, "momentum": 0.9},
+        {"optimizer": "rmsprop", "weight_decay": 0.0, "momentum": 0.5},
+    ],
+)
+def test_stepper_is_the_optimizers_own_update_to_the_bit(options):
+    training = {"lr": 0.01, **options}
+    torch.manual_seed(0)
+    ours = torch.randn(40, requires_grad=True)
+    ref = ours.detach().clone().requires_grad_()
+    plain = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    extra = {"momentum": options["momentum"]} if options["optimizer"] in ("sgd", "rmsprop") else {}
+    ref_optimizer = plain.get(options["optimizer"], torch.optim.RMSprop)(
+        [ref], lr=0.01, weight_decay=options["weight_decay"], **extra
+    )
+    step = stepper(make_optimizer([ours], training))
+    for _ in range(25):
+        grad = torch.randn(40)
+        ours.grad, ref.grad = grad.clone(), grad.clone()
+        step()
+        ref_optimizer.step()
+    assert torch.equal(ours, ref)
+    assert not torch.equal(ours, torch.zeros_like(ours))  # it moved
+
+
+def test_stepper_keeps_step_where_something_observes_it():
+    param = torch.zeros(3, requires_grad=True)
+    hooked = make_optimizer([param], {**BASE, "lr": 0.1})
+    hooked.register_step_post_hook(lambda *args: None)
+    assert stepper(hooked) == hooked.step
+    scheduled = make_optimizer([param], {**BASE, "lr": 0.1})
+    make_scheduler(scheduled, {**BASE, "lr_schedule": "cosine"}, 10)  # patches step to count calls
+    assert stepper(scheduled) == scheduled.step
+    plain = make_optimizer([param], {**BASE, "lr": 0.1})
+    assert stepper(plain) != plain.step
+
+
+def test_training_and_measuring_import_no_compiler(tmp_path):
+    """torch._dynamo costs ~1 s to import; nothing on the run path may pull it in."""
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "tiny.yaml").write_text(
+        "variants: [mean, attention]\ndatasets: [reversal]\nseeds: 2\nmodel: {dim: 2}\n"
+        "training: {epochs: 3, history_every: 1}\nmeasure: {repeats: 1, warmup: 0}\n"
+    )
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        os.environ["ABLATE_STUDIES"] = {str(studies)!r}
+        from suite.cli import main
+        assert main(["run", "tiny", "--results", {str(tmp_path / "results")!r}, "--no-progress"]) == 0
+        print("compiler imported:", "torch._dynamo" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "compiler imported: False" in out

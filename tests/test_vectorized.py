@@ -9,7 +9,15 @@ from suite.models.positional import LearnedPositions
 from suite.study import load_study
 from suite.train import make_optimizer
 from suite.train_kind import plan, run_trial, run_unit
-from suite.vectorized import CannotStack, FlatParameters, Stacked, train_group, unstackable, why_alone
+from suite.vectorized import (
+    CannotStack,
+    FlatParameters,
+    Stacked,
+    probed,
+    train_group,
+    unstackable,
+    why_alone,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -198,6 +206,31 @@ def test_models_that_mix_rows_are_refused_before_training():
     training = {**load_training(), "epochs": 2}
     with pytest.raises(CannotStack, match="differs"):
         train_group(members, [{"train": (x, y)}] * 2, training, torch.device("cpu"), [0, 1])
+
+
+def test_the_probe_checks_both_ends_and_catches_a_fault_in_the_last_member():
+    assert probed(2) == [0, 1] and probed(30) == [0, 10, 19, 29] and probed(5) == [0, 1, 3, 4]
+
+    class TouchesTheLastRows(nn.Module):
+        """Shifts the last four rows of whatever batch it gets: in a stack, only the last member's."""
+
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(5, 2)
+            self.head = nn.Linear(2, 1)
+
+        def forward(self, tokens):
+            h = self.embedding(tokens).mean(dim=1)
+            shift = torch.zeros_like(h)
+            shift[-4:] = 1.0
+            return self.head(h + shift * (len(h) > 4)).squeeze(-1)
+
+    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
+    y = torch.tensor([1, 0, 1, 0])
+    training = {**load_training(), "epochs": 2}
+    members = [TouchesTheLastRows() for _ in range(10)]
+    with pytest.raises(CannotStack, match="member 9"):
+        train_group(members, [{"train": (x, y)}] * 10, training, torch.device("cpu"), list(range(10)))
 
 
 def load_training() -> dict:

@@ -12,8 +12,10 @@ group's size. Only training is timed: inference and memory measurement are the s
 Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
 largest gap between a seed's two loss curves. Then it times a whole `ablate run` of the same
 trials in a fresh process (start-up, measurement and store included) and prints the end-to-end
-ratio against the one-at-a-time loop's training time. `--profile` adds where a vectorized step
-spends its time.
+ratio against the one-at-a-time loop's training time, serially and on the machine's cores (a
+process per core). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
+torch.optim's per-call wrappers (`suite.train.stepper`): a plain loop calling `optimizer.step()` is
+slower, so the ratios are conservative. `--profile` adds where a vectorized step spends its time.
 """
 
 from __future__ import annotations
@@ -164,13 +166,26 @@ def run(
             f"wall clock would be on an idle one): `ablate run` {whole_cpu:.1f} s, the one-at-a-time loop's "
             f"training {totals['alone_cpu']:.1f} s: {totals['alone_cpu'] / whole_cpu:.1f}×"
         )
+        cores = os.cpu_count() or 1
+        if cores > 1:
+            pooled, _ = _whole_run(
+                study, seeds, epochs, threads, ["--executor", "processes", "--workers", str(cores)]
+            )
+            print(
+                f"end to end on this machine's {cores} cores (`--executor processes --workers {cores}`, "
+                f"{threads} thread(s) each; the loop uses one core): {pooled:.1f} s wall, "
+                f"{totals['alone'] / pooled:.1f}× (load average {os.getloadavg()[0]:.1f})"
+            )
     if profile:
         _profile(units[0], device)
     return 0
 
 
-def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of a whole `ablate run` of the same trials, in a fresh process and results folder."""
+def _whole_run(
+    study, seeds: int | None, epochs: int | None, threads: int, extra: list[str] | None = None
+) -> tuple[float, float]:
+    """(wall, CPU) seconds of a whole `ablate run` of the same trials, in a fresh process and results
+    folder; `extra` are more `ablate run` arguments (an executor). CPU time counts waited-for children."""
     import yaml
 
     raw = yaml.safe_load(study.path.read_text())
@@ -186,7 +201,16 @@ def _whole_run(study, seeds: int | None, epochs: int | None, threads: int) -> tu
         (Path(tmp) / "studies").mkdir()
         (Path(tmp) / "studies" / f"{study.name}.yaml").write_text(yaml.safe_dump(raw))
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "ABLATE_STUDIES": str(Path(tmp) / "studies")}
-        command = [sys.executable, "-m", "suite", "run", study.name, "--results", str(Path(tmp) / "results")]
+        command = [
+            sys.executable,
+            "-m",
+            "suite",
+            "run",
+            study.name,
+            "--results",
+            str(Path(tmp) / "results"),
+            *(extra or []),
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run([*command, "--no-progress"], env=env, check=True, stdout=subprocess.DEVNULL)

@@ -282,7 +282,7 @@ def train(
         with Stopwatch(device) as sw:
             while step < target:
                 xb, yb = next(stream)
-                model.zero_grad(set_to_none=True)  # not optimizer.zero_grad: see `_build`
+                model.zero_grad(set_to_none=True)  # optimizer.zero_grad would import torch._dynamo (`_build`)
                 loss, _ = loss_and_correct(model(xb), yb, smoothing)
                 loss.backward()
                 if training["grad_clip"]:

@@ -42,6 +42,28 @@ def _wait_for(check, timeout: float = 120.0) -> None:
     raise AssertionError("timed out waiting")
 
 
+def _communicate_or_explain(driver: subprocess.Popen, timeout: float) -> str:
+    """The driver's stderr once it exits; if it does not within `timeout`, kill it and fail with
+    what /proc said about it (signal masks, where it waits), so a rare hang can be diagnosed."""
+    try:
+        return driver.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        status = Path(f"/proc/{driver.pid}/status")
+        wchan = Path(f"/proc/{driver.pid}/wchan")
+        state = [
+            line
+            for line in (status.read_text().splitlines() if status.exists() else [])
+            if line.startswith("Sig")
+        ]
+        where = wchan.read_text() if wchan.exists() else "?"
+        driver.kill()  # its workers follow it (PR_SET_PDEATHSIG)
+        _, err = driver.communicate()
+        pytest.fail(
+            f"the driver did not exit {timeout:g} s after the signal; waiting in {where}; {state}; "
+            f"pytest's own SIGINT handler: {signal.getsignal(signal.SIGINT)}; stderr: {err[-2000:]}"
+        )
+
+
 def _hanging_study(write_study, tmp_path: Path, n: int = 2) -> tuple[Path, list[Path]]:
     markers = [tmp_path / f"hang{i}.pids" for i in range(n)]
     datasets = [{"name": "fault", "mode": "hang", "marker": str(m)} for m in markers]
@@ -216,7 +238,7 @@ def test_ctrl_c_is_one_line_exit_130_and_keeps_the_finished_trials(write_study, 
     _wait_for(lambda: markers[0].exists() and len(store.runs()) == 1)
     before = store.runs()
     os.killpg(driver.pid, signal.SIGINT)
-    _, err = driver.communicate(timeout=60)
+    err = _communicate_or_explain(driver, 60)
     assert driver.returncode == 130
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith(

@@ -171,9 +171,13 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
     assert runs["raise"]["status"] == "failed" and "RuntimeError: injected fault" in runs["raise"]["error"]
     for mode in ("exit", "sigkill"):
         assert runs[mode]["status"] == "failed" and runs[mode]["error"].startswith("worker died"), mode
-        assert attempts(tmp_path, mode) == 2, mode  # retried once, never more
         log = log_text(runs[mode], tmp_path)
-        assert log.count("[ablate] start ") == 2 and "running it again, once" in log
+        # Retried once, never more; an attempt that the other one's death stopped is run again for
+        # free (it may have been stopped before its worker started it, or after it loaded its data).
+        stops = log.count("stopped because another unit's worker died")
+        assert 2 <= attempts(tmp_path, mode) <= 2 + stops, (mode, log)
+        assert 2 <= log.count("[ablate] start ") <= 2 + stops, log
+        assert log.count("running it again, once") == 1, log
     # died once, ran again and finished (a third load if another unit's death stopped it)
     assert runs["exit_once"]["status"] == "ok" and attempts(tmp_path, "exit_once") >= 2
     assert "C-level stderr line" in log_text(runs["print"], tmp_path)

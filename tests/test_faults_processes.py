@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from subprocess import DEVNULL, PIPE
 
 import pytest
 from conftest import TINY_TRAINING
@@ -23,6 +24,12 @@ TESTS = Path(__file__).resolve().parent
 def _env(studies: Path) -> dict:
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "ABLATE_STUDIES": str(studies), "ABLATE_PLUGINS": "faults", "PYTHONPATH": path}
+
+
+def _driver(study: Path, results: Path, *args: str, **popen) -> subprocess.Popen:
+    """`ablate run` of the study file `study` in a child process, as a user starts it."""
+    command = [sys.executable, "-m", "suite", "run", study.stem, "--results", str(results), "--no-progress"]
+    return subprocess.Popen([*command, *args], env=_env(study.parent), **popen)
 
 
 def _alive(pid: int) -> bool:
@@ -78,13 +85,8 @@ def _hanging_study(write_study, tmp_path: Path, n: int = 2) -> tuple[Path, list[
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 def test_no_worker_outlives_its_driver_by_more_than_5_s(write_study, tmp_path, signum):
     path, markers = _hanging_study(write_study, tmp_path)
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "suite", "run", "hangs", "--results", str(tmp_path / "r"), "--no-progress"]
-        + ["--executor", "processes", "--workers", "2"],
-        env=_env(path.parent),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    driver = _driver(
+        path, tmp_path / "r", "--executor", "processes", "--workers", "2", stdout=PIPE, stderr=PIPE, text=True
     )
     _wait_for(lambda: all(m.exists() and m.read_text().strip() for m in markers))
     workers = [int(m.read_text().split()[0]) for m in markers]
@@ -116,12 +118,8 @@ def test_no_ray_process_outlives_its_killed_driver_by_more_than_5_s(write_study,
     from suite.executors.reaper import descendants
 
     path, markers = _hanging_study(write_study, tmp_path, n=1)
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "suite", "run", "hangs", "--results", str(tmp_path / "r"), "--no-progress"]
-        + ["--executor", "ray", "--workers", "1"],
-        env=_env(path.parent),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    driver = _driver(
+        path, tmp_path / "r", "--executor", "ray", "--workers", "1", stdout=DEVNULL, stderr=DEVNULL
     )
     try:
         _wait_for(lambda: all(m.exists() and m.read_text().strip() for m in markers), timeout=240)
@@ -216,21 +214,12 @@ def test_ctrl_c_is_one_line_exit_130_and_keeps_the_finished_trials(write_study, 
         "mixed", variants=["mean"], seeds=1, datasets=datasets, training={**TINY_TRAINING, "vectorize": False}
     )
     args = ["--executor", "processes", "--workers", "1"] if executor == "processes" else []
-    driver = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "suite",
-            "run",
-            "mixed",
-            "--results",
-            str(tmp_path / "r"),
-            "--no-progress",
-            *args,
-        ],
-        env=_env(path.parent),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    driver = _driver(
+        path,
+        tmp_path / "r",
+        *args,
+        stdout=PIPE,
+        stderr=PIPE,
         text=True,
         start_new_session=True,  # Ctrl-C reaches the whole foreground group, workers included
     )

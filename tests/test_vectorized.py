@@ -187,50 +187,53 @@ def test_twins_reproduce_members_with_padding_tokens():
         torch.testing.assert_close(stacked.module.positions.table.grad[g], member.positions.table.weight.grad)
 
 
+class _Tiny(nn.Module):
+    """Embedding → mean over time → linear head; a subclass tampers with the pooled rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(5, 2)
+        self.head = nn.Linear(2, 1)
+
+    def tamper(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def forward(self, tokens):
+        return self.head(self.tamper(self.embedding(tokens).mean(dim=1))).squeeze(-1)
+
+
+def _train_stack_of(model: type[nn.Module], size: int) -> None:
+    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
+    y = torch.tensor([1, 0, 1, 0])
+    members = [model() for _ in range(size)]
+    training = {**load_training(), "epochs": 2}
+    train_group(members, [{"train": (x, y)}] * size, training, torch.device("cpu"), list(range(size)))
+
+
 def test_models_that_mix_rows_are_refused_before_training():
     """The probe compares the stacked losses and gradients with each member's own."""
 
-    class MixesRows(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Embedding(5, 2)
-            self.head = nn.Linear(2, 1)
+    class MixesRows(_Tiny):
+        def tamper(self, h):
+            return h - h.mean(dim=0)  # couples every row of the batch
 
-        def forward(self, tokens):
-            h = self.embedding(tokens).mean(dim=1)
-            return self.head(h - h.mean(dim=0)).squeeze(-1)  # couples every row of the batch
-
-    members = [MixesRows() for _ in range(2)]
-    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
-    y = torch.tensor([1, 0, 1, 0])
-    training = {**load_training(), "epochs": 2}
     with pytest.raises(CannotStack, match="differs"):
-        train_group(members, [{"train": (x, y)}] * 2, training, torch.device("cpu"), [0, 1])
+        _train_stack_of(MixesRows, 2)
 
 
 def test_the_probe_checks_both_ends_and_catches_a_fault_in_the_last_member():
     assert probed(2) == [0, 1] and probed(30) == [0, 10, 19, 29] and probed(5) == [0, 1, 3, 4]
 
-    class TouchesTheLastRows(nn.Module):
-        """Shifts the last four rows of whatever batch it gets: in a stack, only the last member's."""
+    class TouchesTheLastRows(_Tiny):
+        """Shifts the last four rows of a batch of more than four: in a stack, only the last member's."""
 
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Embedding(5, 2)
-            self.head = nn.Linear(2, 1)
-
-        def forward(self, tokens):
-            h = self.embedding(tokens).mean(dim=1)
+        def tamper(self, h):
             shift = torch.zeros_like(h)
             shift[-4:] = 1.0
-            return self.head(h + shift * (len(h) > 4)).squeeze(-1)
+            return h + shift * (len(h) > 4)
 
-    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
-    y = torch.tensor([1, 0, 1, 0])
-    training = {**load_training(), "epochs": 2}
-    members = [TouchesTheLastRows() for _ in range(10)]
     with pytest.raises(CannotStack, match="member 9"):
-        train_group(members, [{"train": (x, y)}] * 10, training, torch.device("cpu"), list(range(10)))
+        _train_stack_of(TouchesTheLastRows, 10)
 
 
 def load_training() -> dict:

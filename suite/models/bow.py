@@ -25,12 +25,18 @@ class BowConfig(ModelConfig):
 
     def validate_knobs(self) -> None:
         super().validate_knobs()
-        if self.positional != "none":
-            raise ConfigError("a bag of words has no positions: bow needs positional='none'")
-        if self.input_len is not None:
-            raise ConfigError("input_len: a bag of words reads every token; set the dataset's max_len")
-        if self.freeze_embedding or self.pretrained:
-            raise ConfigError("a bag of words has no token embedding to freeze or load")
+        refuse_sequence_knobs(self, "a bag of words")
+
+
+def refuse_sequence_knobs(cfg: ModelConfig, what: str) -> None:
+    """The shared knobs a model that reads its tokens as an unordered bag, with no token embedding,
+    cannot honour (bow, ngram)."""
+    if cfg.positional != "none":
+        raise ConfigError(f"{what} has no positions: {cfg.encoder} needs positional='none'")
+    if cfg.input_len is not None:
+        raise ConfigError(f"input_len: {what} reads every token; set the dataset's max_len")
+    if cfg.freeze_embedding or cfg.pretrained:
+        raise ConfigError(f"{what} has no token embedding to freeze or load")
 
 
 def multi_hot(tokens: torch.Tensor, vocab_size: int, pad_id: int | None) -> torch.Tensor:

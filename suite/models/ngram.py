@@ -15,7 +15,8 @@ from pydantic import Field
 from torch import nn
 
 from suite.models import register_variant
-from suite.models.config import ConfigError, ModelConfig, parse, register_encoder
+from suite.models.bow import refuse_sequence_knobs
+from suite.models.config import ModelConfig, parse, register_encoder
 
 HASH_MULTIPLIER = 1_000_003  # a prime: (previous · M + current) mod buckets spreads pairs evenly
 
@@ -51,12 +52,7 @@ class NgramConfig(ModelConfig):
 
     def validate_knobs(self) -> None:
         super().validate_knobs()
-        if self.positional != "none":
-            raise ConfigError("a bag of words has no positions: ngram needs positional='none'")
-        if self.input_len is not None:
-            raise ConfigError("input_len: a bag of n-grams reads every token; set the dataset's max_len")
-        if self.freeze_embedding or self.pretrained:
-            raise ConfigError("a bag of n-grams has no token embedding to freeze or load")
+        refuse_sequence_knobs(self, "a bag of n-grams")
 
 
 @register_encoder("ngram", config=NgramConfig, whole_model=True)

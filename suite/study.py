@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from suite import data, identity, models
 from suite.executors.spec import ExecutorSpec
@@ -102,23 +102,46 @@ class TuneSpec(BaseModel):
     @field_validator("grid")
     @classmethod
     def _grid(cls, v):
-        allowed = set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
-        allowed |= set(models.config.field_names())
-        for key, values in v.items():
-            if key not in allowed:
-                raise ValueError(
-                    f"{key!r} is not a training or model knob{did_you_mean(key, sorted(allowed))}"
-                )
-            if not values:
-                raise ValueError(f"{key}: list at least one value")
-        return v
+        return check_grid(v)
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, int) and v < 1 or isinstance(v, list) and (not v or len(set(v)) != len(v)):
-            raise ValueError("tuning seeds: a count ≥ 1, or a non-empty list without repeats")
-        return v
+        return check_seeds(v)
+
+    @model_validator(mode="after")
+    def _seeds_fit(self):
+        if isinstance(self.seeds, int) and self.seed_base + self.seeds > SEED_LIMIT:
+            raise ValueError(f"seed_base + seeds must stay below 2^32 = {SEED_LIMIT}")
+        return self
+
+
+def check_grid(grid) -> dict[str, list]:
+    """A tuning grid (the study's `tune.grid`, or a variant's own `tune:`): knob → non-empty list."""
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError("a mapping of knob → list of values, e.g. {lr: [0.001, 0.01]}")
+    allowed = set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
+    allowed |= set(models.config.field_names())
+    for key, values in grid.items():
+        if key not in allowed:
+            raise ValueError(f"{key!r} is not a training or model knob{did_you_mean(key, sorted(allowed))}")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{key}: a non-empty list of values, e.g. {key}: [{values!r}]")
+    return grid
+
+
+def check_seeds(v: int | list[int]) -> int | list[int]:
+    """A seed count (1 … 2³²) or a non-empty list of distinct seeds in 0 ≤ s < 2³² (numpy's range)."""
+    if isinstance(v, int):
+        if not 1 <= v <= SEED_LIMIT:
+            raise ValueError(f"a seed count must be between 1 and 2^32 = {SEED_LIMIT}")
+    elif len(set(v)) != len(v) or not v:
+        raise ValueError("a seed list must be non-empty and without repeats")
+    else:
+        bad = [s for s in v if not 0 <= s < SEED_LIMIT]
+        if bad:
+            raise ValueError(f"seed {bad[0]} is out of range: seeds are 0 ≤ s < 2^32 = {SEED_LIMIT}")
+    return v
 
 
 class MeasureSpec(BaseModel):
@@ -192,16 +215,7 @@ class StudySpec(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, int):
-            if not 1 <= v <= SEED_LIMIT:
-                raise ValueError(f"a seed count must be between 1 and 2^32 = {SEED_LIMIT}")
-        elif len(set(v)) != len(v) or not v:
-            raise ValueError("a seed list must be non-empty and without repeats")
-        else:
-            bad = [s for s in v if not 0 <= s < SEED_LIMIT]
-            if bad:
-                raise ValueError(f"seed {bad[0]} is out of range: seeds are 0 ≤ s < 2^32 = {SEED_LIMIT}")
-        return v
+        return check_seeds(v)
 
     @field_validator("devices")
     @classmethod
@@ -542,11 +556,14 @@ def _expand(study: Study) -> list[Trial]:
                     raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
             variants.append((text, name, cfg, training, variant_datasets))
             if own_tune is not None:
-                if not isinstance(own_tune, dict) or spec.tune is None:
+                if spec.tune is None:
                     raise StudyError(
-                        f"{path}: {where}.tune: a mapping of knob → values, beside a study-level tune.grid"
+                        f"{path}: {where}.tune: a variant's own grid needs a study-level tune.grid"
                     )
-                study._own_tune[text] = own_tune
+                try:
+                    study._own_tune[text] = check_grid(own_tune)
+                except ValueError as err:
+                    raise StudyError(f"{path}: {where}.tune: {err}") from None
 
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

@@ -54,12 +54,21 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
     return 1.0 - progress
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, training: dict, total: int):
-    """torch's LambdaLR over `lr_factor`, or None for a constant rate without warm-up."""
+def make_schedule(optimizer: torch.optim.Optimizer, training: dict, total: int) -> Callable[[int], None] | None:
+    """What sets the learning rate before optimizer step `step`: each group's initial rate ×
+    `lr_factor` (what torch's LambdaLR computes), or None for a constant rate without warm-up.
+    Not LambdaLR itself: it patches `optimizer.step` to count calls, which `stepper` must then keep."""
     schedule, warmup = knob(training, "lr_schedule"), knob(training, "warmup")
     if schedule == "constant" and not warmup:
         return None
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, schedule, warmup))
+    initial = [group["lr"] for group in optimizer.param_groups]
+
+    def set_rate(step: int) -> None:
+        factor = lr_factor(step, total, schedule, warmup)
+        for group, lr in zip(optimizer.param_groups, initial, strict=True):
+            group["lr"] = lr * factor
+
+    return set_rate
 
 
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
@@ -97,8 +106,8 @@ def stepper(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
     `torch._dynamo.graph_break()`s, whose first call imports torch._dynamo (~1.1 s a process, for a
     compiler the suite never uses). The update is the same code on the same tensors, so the same
     numbers (tests/test_train.py). Measured on Adam over one 30,000-float tensor (1 thread): 86 → 67 µs
-    a step. Build it after registering any hook: those (and an LR scheduler, which patches `step`
-    to count its calls, or `differentiable=True`) keep `optimizer.step`."""
+    a step. Build it after registering any hook: those (and a torch LR scheduler, which patches
+    `step` to count its calls, or `differentiable=True`) keep `optimizer.step`."""
     from torch.optim import optimizer as base
 
     update = inspect.unwrap(type(optimizer).step)
@@ -248,7 +257,7 @@ def train(
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
-    scheduler = make_scheduler(optimizer, training, schedule.total_steps)
+    set_rate = make_schedule(optimizer, training, schedule.total_steps)
     step_optimizer = stepper(optimizer)
     smoothing = knob(training, "label_smoothing")
     generator = torch.Generator().manual_seed(seed)
@@ -282,14 +291,14 @@ def train(
         with Stopwatch(device) as sw:
             while step < target:
                 xb, yb = next(stream)
+                if set_rate is not None:
+                    set_rate(step)
                 model.zero_grad(set_to_none=True)  # optimizer.zero_grad would import torch._dynamo (`_build`)
                 loss, _ = loss_and_correct(model(xb), yb, smoothing)
                 loss.backward()
                 if training["grad_clip"]:
                     nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
                 step_optimizer()
-                if scheduler is not None:
-                    scheduler.step()
                 samples += len(xb)
                 step += 1
         # The first segment pays for warm-up (allocations, lazy init); time the rest,

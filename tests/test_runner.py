@@ -1,16 +1,17 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_TRAINING
 
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
 from suite.train_kind import run_trial
-
-TINY_TRAINING_FOR_KEYS = {"optimizer": "adam", "lr": 0.01, "epochs": 20, "history_every": 5}  # conftest's
 
 
 def test_trial_row_has_metrics_speed_memory_and_provenance(write_study):
@@ -147,7 +148,22 @@ def test_no_val_split_reports_the_final_epoch_and_says_so(write_study):
 
 def test_selection_knobs_stay_out_of_keys_at_their_defaults(write_study):
     plain = load_study(write_study(seeds=1))
-    explicit = load_study(write_study(seeds=1, training={**TINY_TRAINING_FOR_KEYS, "select": "val_accuracy"}))
-    other = load_study(write_study(seeds=1, training={**TINY_TRAINING_FOR_KEYS, "select": "val_loss"}))
+    explicit = load_study(write_study(seeds=1, training={**TINY_TRAINING, "select": "val_accuracy"}))
+    other = load_study(write_study(seeds=1, training={**TINY_TRAINING, "select": "val_loss"}))
     assert [t.key for t in plain.trials()] == [t.key for t in explicit.trials()]
     assert [t.key for t in plain.trials()] != [t.key for t in other.trials()]
+
+
+def test_a_run_never_imports_the_compiler(write_study, tmp_path):
+    """torch._dynamo costs ~1 s to import: planning (meta-device builds), stacked and one-at-a-time
+    training, a learning-rate schedule and the measurements must not pull it in."""
+    scheduled = {"name": "mean", "label": "cosine", "training": {"lr_schedule": "cosine", "warmup": 0.1}}
+    path = write_study(variants=["mean", "attention", scheduled], training={**TINY_TRAINING, "epochs": 3})
+    code = (
+        "import sys\n"
+        "from suite.cli import main\n"
+        f"code = main(['run', {str(path)!r}, '--results', {str(tmp_path / 'r')!r}, '--no-progress'])\n"
+        "print('exit', code, 'compiler imported:', 'torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "exit 0 compiler imported: False" in out.stdout, out.stdout + out.stderr

@@ -46,6 +46,28 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
         tuned(write_study, tune={"grid": {"learning_rate": [0.01]}})
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"variants": ["mean", {"name": "ngram_linear", "tune": {"lr": 0.3}}]},
+            r"variants\[1\].tune: lr: a non-empty",
+        ),
+        (
+            {"variants": ["mean", {"name": "ngram_linear", "tune": {"lr": []}}]},
+            r"variants\[1\].tune: lr: a non-empty",
+        ),
+        ({"variants": ["mean", {"name": "ngram_linear", "tune": {"vectorize": [False]}}]}, "not a training"),
+        ({"tune": {"grid": {"lr": [0.01]}, "seeds": [-1]}}, "out of range"),
+        ({"tune": {"grid": {"lr": [0.01]}, "seeds": 2, "seed_base": 2**32 - 1}}, "below 2"),
+    ],
+)
+def test_a_bad_tuning_grid_or_seed_is_one_line_at_load(write_study, spec, message):
+    with pytest.raises(StudyError, match=message) as err:
+        tuned(write_study, **spec)
+    assert "\n" not in str(err.value)
+
+
 def test_keys_follow_the_general_rule(write_study):
     plain = load_study(write_study(variants=["mean"], datasets=["order"], training={"lr": 0.01, "epochs": 2}))
     trial = plain.trials()[0]

@@ -54,7 +54,9 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
     return 1.0 - progress
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, training: dict, total: int) -> Callable[[int], None] | None:
+def make_schedule(
+    optimizer: torch.optim.Optimizer, training: dict, total: int
+) -> Callable[[int], None] | None:
     """What sets the learning rate before optimizer step `step`: each group's initial rate ×
     `lr_factor` (what torch's LambdaLR computes), or None for a constant rate without warm-up.
     Not LambdaLR itself: it patches `optimizer.step` to count calls, which `stepper` must then keep."""

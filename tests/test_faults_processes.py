@@ -141,12 +141,14 @@ def test_no_ray_process_outlives_its_killed_driver_by_more_than_5_s(write_study,
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_reaper_ends_a_killed_drivers_orphans_within_5_s(tmp_path):
     """The mechanism behind the Ray test, without Ray: a driver starts the reaper and a child
-    that outlives it; kill -9 of the driver ends the orphan, and only it."""
+    that outlives it; kill -9 of the driver ends the orphan, and only it: a child the driver
+    started before the reaper is not the reaper's."""
     from suite.executors import reaper
 
-    marker = tmp_path / "orphan.pid"
+    marker, earlier = tmp_path / "orphan.pid", tmp_path / "earlier.pid"
     driver_code = (
         "import subprocess, sys, time\n"
+        f"e = subprocess.Popen(['sleep', '120']); open({str(earlier)!r}, 'w').write(str(e.pid)); time.sleep(0.05)\n"
         f"r = subprocess.Popen([sys.executable, {str(Path(reaper.__file__))!r}, str(__import__('os').getpid())],"
         " stdin=subprocess.PIPE, start_new_session=True)\n"
         "c = subprocess.Popen(['sleep', '120'])\n"
@@ -166,9 +168,12 @@ def test_the_reaper_ends_a_killed_drivers_orphans_within_5_s(tmp_path):
             time.sleep(0.1)
         assert not _alive(orphan), "the orphan outlived its driver by more than 5 s"
         assert _alive(bystander.pid)
+        assert _alive(int(earlier.read_text())), "the reaper ended a child the driver had before it"
     finally:
         bystander.kill()
         bystander.wait()
+        if earlier.exists():
+            os.kill(int(earlier.read_text()), signal.SIGKILL)
         if driver.poll() is None:
             driver.kill()
 

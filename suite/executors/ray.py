@@ -87,6 +87,7 @@ class RayExecutor:
         self.spec = spec
         self.threads = spec.threads or max(1, int(spec.cpus_per_unit))
         self._started = False
+        self._reaper: subprocess.Popen | None = None
 
     def __enter__(self) -> RayExecutor:
         self.ray = _import_ray()
@@ -146,10 +147,9 @@ class RayExecutor:
         if self._started:
             self.ray.shutdown()
             self._started = False
-        reaper = getattr(self, "_reaper", None)
-        if reaper is not None:  # its pipe closes: it ends whatever the shutdown left
-            reaper.stdin.close()
-            reaper.wait(timeout=30)
+        if self._reaper is not None:  # its pipe closes: it ends whatever the shutdown left
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=30)
             self._reaper = None
 
     def _job_env(self) -> dict:

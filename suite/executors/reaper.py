@@ -3,8 +3,9 @@
     python reaper.py DRIVER_PID     (stdin: a pipe that only the driver holds open)
 
 A local Ray cluster's agents (DashboardAgent, RuntimeEnvAgent) outlive a killed driver by about a
-minute. While the driver lives, this process notes its descendants (pid and start time) every
-POLL_S; when the pipe closes (the driver ended, however it ended), it sends SIGTERM to those still
+minute. While the driver lives, this process notes its descendants started after this process
+(pid and start time) every POLL_S, so a child the driver had before (a notebook's, another
+executor's) is left alone; when the pipe closes (the driver ended, however it ended), it sends SIGTERM to those still
 alive, and SIGKILL to any left after GRACE_S. It runs as a file, not as a package module, so that
 it starts in milliseconds and imports nothing of the suite; it runs in its own session, so that a
 Ctrl-C to the driver's terminal does not end it before the driver. Linux only (reads /proc).
@@ -79,9 +80,10 @@ def main(driver: int) -> int:
         closed.set()
 
     threading.Thread(target=watch, daemon=True).start()
+    born = int(_table()[os.getpid()][1])  # what the driver started before this watcher is not its to end
     seen: dict[int, str] = {}
     while not closed.wait(POLL_S):
-        seen.update(descendants(driver))
+        seen.update((pid, start) for pid, start in descendants(driver).items() if int(start) >= born)
     seen.pop(os.getpid(), None)
     end(seen)
     return 0

@@ -149,3 +149,9 @@ def test_a_variants_dataset_parameters_apply_to_it_alone(write_study):
 def test_bad_variant_overrides_name_the_key(write_study, entry, message):
     with pytest.raises(StudyError, match=re.escape(message)):
         load_study(write_study(variants=[entry], datasets=["reversal"]))
+
+
+def test_a_data_path_that_is_not_a_path_is_one_line(write_study):
+    message = "datasets[0]: dataset 'imdb': data_path must be a path (a string) or null, got 3"
+    with pytest.raises(StudyError, match=re.escape(message)):
+        load_study(write_study(datasets=[{"name": "imdb", "data_path": 3}]))

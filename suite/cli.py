@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from suite import paths
+from suite.arguments import positive_int
 
 INTERRUPTED = 130  # the shell's code for a Ctrl-C
 DISK_FULL = 4
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["serial", "processes", "ray"],
         help="where trials run (default: the study's executor.kind, else serial); results are the same",
     )
-    run.add_argument("--workers", type=_positive, metavar="N", help="parallel workers (processes, ray)")
+    run.add_argument("--workers", type=positive_int, metavar="N", help="parallel workers (processes, ray)")
     run.add_argument(
         "--address", metavar="HOST:PORT", help="a running Ray cluster to join (with --executor ray)"
     )
@@ -177,16 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fix", action="store_true", help="repair what can be repaired")
     _add_dirs(doctor)
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,5 @@
-"""What `ablate` prints: listings, `check`'s plan, progress, and the end-of-run summary.
-
-Progress is a tqdm bar on a terminal and a plain line every `LINE_EVERY_S` seconds
-otherwise (a log file or a pipe gets no carriage returns or empty bars).
-"""
+"""What `ablate` prints: listings, `check`'s plan and the end-of-run summary (progress while a
+study runs is suite.progress)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from suite.progress import LINE_EVERY_S, LineProgress, duration, progress_bar  # noqa: F401
+from suite.progress import duration
 
 WIDTH = 100
 LONG_S = 15 * 60  # `check` suggests faster settings past this estimate

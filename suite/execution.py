@@ -1,7 +1,7 @@
 """How a study runs when it does not say: the executor the command line and the API hand to the runner.
 
 A serial run of a training study that sets no `threads` uses one torch thread
-(`SERIAL_THREADS`). Small models spend their time in per-op overhead: a second
+(`suite.study.SERIAL_THREADS`). Small models spend their time in per-op overhead: a second
 torch thread costs more to wake than it saves, and on a busy machine its
 spin-waiting makes a study many times slower (README, "Fast defaults", has the
 measurements). A study that writes `threads:` (a number, or null for torch's
@@ -11,8 +11,6 @@ trial's key, so this changes how fast rows come, not which rows.
 """
 
 from __future__ import annotations
-
-from suite.study import SERIAL_THREADS  # noqa: F401 - the number; the reason is above
 
 
 def executor_for(study, kind: str | None = None, workers: int | None = None, address: str | None = None):

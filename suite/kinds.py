@@ -56,16 +56,17 @@ class Trial(Protocol):
 
 
 class StudyKind(Protocol):
+    """What a kind provides. Two hooks are optional, for a study whose trials depend on results
+    already stored (tuning adds the configurations it chose): `run_passes(study, store, run_pass)
+    -> counts` runs it in several passes, and `pending(study, store) -> str` adds the trials the
+    results allow and says what still waits. Without them a study runs in one pass and has nothing
+    pending (`run_passes` and `pending` below)."""
+
     sections: dict[tuple, Any]  # key path → pydantic schema, for overrides and error messages
 
     def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any): ...
     def plan(self, trials: list) -> list[list]: ...
     def run_unit(self, unit: list) -> list[TrialResult]: ...
-
-    # Optional, for a study whose trials depend on results already stored (tuning adds the
-    # configurations it chose); without them a study is run in one pass and has nothing pending:
-    # def run_passes(self, study, store, run_pass) -> dict[str, int]: ...
-    # def pending(self, study, store) -> str: ...  (adds the trials results allow; says what waits)
 
 
 def get(name: str) -> StudyKind:

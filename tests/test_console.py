@@ -1,5 +1,3 @@
-import io
-
 import pandas as pd
 
 from suite import console
@@ -95,18 +93,6 @@ def test_summary_groups_skipped_and_failed_trials_by_reason(write_study, tmp_pat
     assert out.startswith(f"{study.name}: 3 skipped, 3 failed; results in")
     assert "ablate: 3 skipped: CUDA is not available" in problems
     assert "ablate: 3 failed: ValueError: boom" in problems
-
-
-def test_progress_off_a_terminal_is_plain_lines():
-    stream = io.StringIO()
-    bar = console.LineProgress(total=4, desc="tiny", every=0.0, file=stream)
-    bar.set_postfix_str("mean · reversal · seed 0")
-    bar.update(1)
-    bar.update(3)
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("[ablate] tiny: 1/4 trials (25%)") and "seed 0" in lines[0]
-    assert lines[-1].startswith("[ablate] tiny: 4/4 trials (100%)")
-    assert "\r" not in stream.getvalue()
 
 
 def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_path):

@@ -1,8 +1,8 @@
 import pandas as pd
 
 from suite.cli import main
-from suite.execution import SERIAL_THREADS, executor_for
-from suite.study import load_study
+from suite.execution import executor_for
+from suite.study import SERIAL_THREADS, load_study
 
 
 def test_a_serial_study_that_says_nothing_runs_on_one_thread(write_study):

@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "suite",  # the package itself: its version (it reaches up to suite.api only when asked)
             "suite.spec",
+            "suite.arguments",
             "suite.identity",
             "suite.executors.spec",
             "suite.paths",

@@ -28,6 +28,7 @@ import torch
 from tabulate import tabulate
 
 from suite import paths
+from suite.arguments import positive_int
 from suite.executors import ExecutorSpec
 from suite.measure import cpu_name, git_commit
 from suite.runner import run_study
@@ -77,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m suite.bench.executors", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--study", default="bench_executors")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=positive_int, default=2)
     parser.add_argument(
-        "--repeats", type=int, default=1, help="from-scratch runs per executor; the median is shown"
+        "--repeats", type=positive_int, default=1, help="from-scratch runs per executor; the median is shown"
     )
     parser.add_argument(
         "--executors", default="serial,processes,ray", help="comma-separated kinds to compare"

@@ -38,6 +38,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from suite import data, paths, vectorized
+from suite.arguments import positive_int
 from suite.study import load_study
 from suite.train import train
 from suite.train_kind import _load, plan, seeded_model
@@ -270,9 +271,15 @@ def _profile(unit, device, steps: int = 200) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suite.bench.runner", description=__doc__.split("\n")[0])
     parser.add_argument("study", nargs="?", default="ablation_positional")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the issue)")
-    parser.add_argument("--seeds", type=int, default=None, help="only seeds below this (default: all)")
-    parser.add_argument("--epochs", type=int, default=None, help="override training.epochs (quick runs)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (default 1, as the issue)"
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=None, help="only seeds below this (default: all)"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, default=None, help="override training.epochs (quick runs)"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile one vectorized step")
     parser.add_argument(
         "--no-end-to-end", action="store_true", help="skip timing a whole `ablate run` of the same trials"

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from suite.arguments import positive_int
+
 PARTS = ("start-up", "store", "training", "memory", "throughput", "other")
 
 
@@ -149,7 +151,7 @@ def store_only(sizes: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suite.bench.scale", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument(
         "--modes", nargs="+", choices=["alone", "vectorized"], default=["alone", "vectorized"]
     )

@@ -26,6 +26,7 @@ from tabulate import tabulate
 from torch.func import functional_call, stack_module_state, vmap
 
 from suite import models
+from suite.arguments import positive_int
 from suite.vectorized import FlatParameters, Stacked, member_losses
 
 TRAINING = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0}
@@ -122,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m suite.bench.stacking", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cases", nargs="+", default=["mean", "attention", "conv1d"])
+    parser.add_argument("--steps", type=positive_int, default=100)
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--threads", type=positive_int, default=1)
+    parser.add_argument(
+        "--cases", nargs="+", default=["mean", "attention", "conv1d"], choices=["mean", "attention", "conv1d"]
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cases = [imdb_conv_case() if name == "conv1d" else toy_case(name) for name in args.cases]

@@ -57,7 +57,9 @@ def resolve_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"dataset {name!r} has no parameter {key!r} (allowed: {shown})")
     for key in locations(name):
         if params.get(key) is not None and not isinstance(params[key], str):
-            raise ValueError(f"dataset {name!r}: {key} must be a path (a string) or null, got {params[key]!r}")
+            raise ValueError(
+                f"dataset {name!r}: {key} must be a path (a string) or null, got {params[key]!r}"
+            )
     bound = signature.bind(**params)
     bound.apply_defaults()
     return dict(bound.arguments)

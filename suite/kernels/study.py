@@ -14,7 +14,7 @@ import statistics
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -122,7 +122,9 @@ class KernelTrial:
     def config(self) -> dict[str, Any]:
         """Its identity: everything but the study's name (threads included: a kernel's speed
         depends on them)."""
-        return {"kind": self.kind} | {k: v for k, v in self.__dict__.items() if k != "study"}
+        return {"kind": self.kind} | {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "study"
+        }
 
     @property
     def key(self) -> str:

@@ -143,10 +143,6 @@ class ModelConfig(BaseModel):
         """How many tokens of a dataset row the encoder reads."""
         return min(seq_len, self.input_len or seq_len)
 
-    def replace(self, **overrides: Any) -> ModelConfig:
-        """A copy with some knobs changed, checked again (`encoder=` may switch the class)."""
-        return parse(self.as_dict(), **overrides)
-
     @property
     def input_dropout(self) -> float:
         return self.dropout if self.embedding_dropout is None else self.embedding_dropout

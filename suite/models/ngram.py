@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from suite import objective
 from suite.models import register_variant
 from suite.models.bow import refuse_sequence_knobs
 from suite.models.config import ModelConfig, parse, register_encoder
@@ -62,7 +63,7 @@ class NgramLinear(nn.Module):
     def __init__(self, cfg: NgramConfig, vocab_size: int, num_classes: int, pad_id):
         super().__init__()
         self.vocab_size, self.buckets, self.pad_id = vocab_size, cfg.ngram_buckets, pad_id
-        self.out = 1 if num_classes == 2 else num_classes
+        self.out = objective.logits_for(num_classes)
         self.weights = nn.EmbeddingBag(vocab_size + cfg.ngram_buckets, self.out, mode="sum")
         nn.init.zeros_(self.weights.weight)  # a linear model needs no symmetry breaking
         self.bias = nn.Parameter(torch.zeros(self.out))

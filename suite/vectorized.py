@@ -92,25 +92,10 @@ class Twin(nn.Module):
         super().__init__()
         self.size = len(members)
         self.sources: dict[str, list[torch.Tensor]] = {}
-        self.layouts: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
 
-    def stack(
-        self,
-        name: str,
-        tensors: list[torch.Tensor],
-        layout: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> None:
-        """Parameter `name` (G, ...): each member's tensor, laid out by `layout` as the twin's forward
-        wants it (a view that is its own inverse, such as a transpose; default: as it is)."""
+    def stack(self, name: str, tensors: list[torch.Tensor]) -> None:
         self.sources[name] = tensors
-        self.layouts[name] = layout or (lambda t: t)
-        self.register_parameter(
-            name, nn.Parameter(torch.stack([self.layouts[name](t.detach()) for t in tensors]))
-        )
-
-    def member(self, name: str, stacked: torch.Tensor, g: int) -> torch.Tensor:
-        """Member g's slice of `stacked` (parameter `name`, or its gradient), in the member's layout."""
-        return self.layouts[name](stacked[g])
+        self.register_parameter(name, nn.Parameter(torch.stack([t.detach() for t in tensors])))
 
     @torch.no_grad()
     def unstack(self) -> None:
@@ -118,37 +103,30 @@ class Twin(nn.Module):
         for name, tensors in self.sources.items():
             stacked = getattr(self, name)
             for g, tensor in enumerate(tensors):
-                tensor.copy_(self.member(name, stacked, g))
+                tensor.copy_(stacked[g])
 
 
 @twin_of(nn.Linear)
 class StackedLinear(Twin):
     def __init__(self, members: list[nn.Linear]):
         super().__init__(members)
-        # Kept as the product wants them, so a step needs no transpose or unsqueeze (and no autograd
-        # node for one): measured 1–5% of a stacked step on ablation_positional's models.
-        self.stack("weight", [m.weight for m in members], layout=_transposed)  # (G, in, out)
+        # Stored as the members' (out, in) and transposed in the product: keeping (G, in, out) saves
+        # an autograd node (1–5% of an ablation_positional step) but changes the GEMM's rounding at
+        # dim > 2, so reruns would no longer reproduce the committed results.
+        self.stack("weight", [m.weight for m in members])  # (G, out, in)
         self.has_bias = members[0].bias is not None
         if self.has_bias:
-            self.stack("bias", [m.bias for m in members], layout=_as_row)  # (G, 1, out)
+            self.stack("bias", [m.bias for m in members])  # (G, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (G·B, ..., in)
         shape = x.shape
         rows = x.reshape(self.size, -1, shape[-1])  # (G, B·…, in)
+        weight = self.weight.transpose(1, 2)  # (G, in, out)
         if self.has_bias:
-            y = torch.baddbmm(self.bias, rows, self.weight)  # (G, B·…, out)
+            y = torch.baddbmm(self.bias.unsqueeze(1), rows, weight)
         else:
-            y = torch.bmm(rows, self.weight)
+            y = torch.bmm(rows, weight)
         return y.view(*shape[:-1], y.shape[-1])
-
-
-def _transposed(t: torch.Tensor) -> torch.Tensor:
-    return t.transpose(-2, -1)
-
-
-def _as_row(t: torch.Tensor) -> torch.Tensor:
-    """(out,) ↔ (1, out): a member's bias as a row the batched product broadcasts."""
-    return t.view(1, -1) if t.dim() == 1 else t.view(-1)
 
 
 @twin_of(nn.Embedding)
@@ -291,13 +269,13 @@ class Stacked:
                 self.twins.append(twin)
                 covered.append(name)
 
-    def origins(self) -> dict[int, tuple[Twin, str, int]]:
-        """id(member tensor) → (its twin, the stacked parameter's name, member index)."""
+    def origins(self) -> dict[int, tuple[nn.Parameter, int]]:
+        """id(member tensor) → (stacked parameter, member index)."""
         out = {}
         for twin in self.twins:
             for name, tensors in twin.sources.items():
                 for g, tensor in enumerate(tensors):
-                    out[id(tensor)] = (twin, name, g)
+                    out[id(tensor)] = (getattr(twin, name), g)
         return out
 
     def unstack(self) -> None:
@@ -470,25 +448,27 @@ def train_group(
     recorded: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []  # step, split, loss (G,), acc (G,)
     selectors = [Selector(training.get("select", SELECT_DEFAULT), names) for _ in range(size)]
     patience = training.get("patience")
-    best = [p.detach().clone() for p in params]  # each member's selected weights, (G, ...) per tensor
+    # Each member's selected weights, (G, ...) per tensor; nothing to keep without a val split to select on.
+    best = [p.detach().clone() for p in params] if selectors[0].active else []
 
     def record(step: int) -> list[bool]:
         for name in names:
             loss, acc = evaluate_group(model, data[name], eval_batch)
             recorded.append((step, name, loss, acc))
-        if selectors[0].active:  # one more copy to the host per history point, for model selection
-            val = recorded[names.index("val") - len(names)]
-            losses, accs = val[2].tolist(), val[3].tolist()
-            improved = [g for g in range(size) if alive[g] and selectors[g].offer(step, losses[g], accs[g])]
-            if improved:
-                with torch.no_grad():
-                    for p, b in zip(params, best, strict=True):
-                        b[improved] = p[improved]
-        else:
+        finite = torch.isfinite(recorded[-len(names)][2])  # the training split's losses
+        if not selectors[0].active:
             for g in range(size):
                 if alive[g]:
                     selectors[g].offer(step, math.nan, math.nan)
-        return torch.isfinite(recorded[-len(names)][2]).tolist()  # the one sync of a history point
+            return finite.tolist()  # the one copy to the host of a history point
+        _, _, val_loss, val_acc = recorded[names.index("val") - len(names)]
+        losses, accs, ok = torch.stack((val_loss.double(), val_acc.double(), finite.double())).tolist()
+        improved = [g for g in range(size) if alive[g] and selectors[g].offer(step, losses[g], accs[g])]
+        if improved:
+            with torch.no_grad():
+                for p, b in zip(params, best, strict=True):
+                    b[improved] = p[improved]
+        return [bool(x) for x in ok]
 
     results = [TrainResult() for _ in range(size)]
     alive = [True] * size  # still training: neither diverged nor stopped early
@@ -651,8 +631,8 @@ def _probe(stacked: Stacked, members, optimizer: FlatParameters, data: SplitStac
                 raise CannotStack(
                     f"parameter {name} gets no gradient; torch.optim skips it, a flat buffer would not"
                 )
-            twin, twin_name, index = origins[id(p)]
-            mine = twin.member(twin_name, stacked_grads[id(getattr(twin, twin_name))], index)
+            twin_param, index = origins[id(p)]
+            mine = stacked_grads[id(twin_param)][index]
             if not torch.allclose(mine, grad, rtol=PROBE_RTOL, atol=PROBE_ATOL):
                 worst = (mine - grad).abs().max().item()
                 raise CannotStack(f"the stacked gradient of {name} differs by {worst:.3g} for member {g}")

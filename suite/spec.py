@@ -112,11 +112,16 @@ def format_validation(path: Path, err: ValidationError, sections: dict[tuple, ty
             allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
             hint = did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
             lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
-        elif e["type"] == "missing":
-            lines.append(f"{path}: {where}: {e['msg']}")  # its input is the whole mapping: not shown
+        elif e["type"] == "missing" or isinstance(e.get("input"), dict):  # the whole mapping: not shown
+            lines.append(f"{path}: {where}: {_message(e)}")
         else:
-            lines.append(f"{path}: {where}: {e['msg']} (got {e.get('input')!r})")
+            lines.append(f"{path}: {where}: {_message(e)} (got {e.get('input')!r})")
     return "\n".join(dict.fromkeys(lines))
+
+
+def _message(error: dict) -> str:
+    """pydantic's message, without the "Value error, " it puts before our validators' own words."""
+    return error["msg"].removeprefix("Value error, ")
 
 
 def did_you_mean(name: str, allowed: list[str]) -> str:

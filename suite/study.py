@@ -86,6 +86,12 @@ class TrainingSpec(BaseModel):
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
 
+    @model_validator(mode="after")
+    def _patience_needs_selection(self):
+        if self.patience is not None and self.select == "final":
+            raise ValueError("patience stops on the val metric that select names; select: final has none")
+        return self
+
 
 class TuneSpec(BaseModel):
     """An equal tuning budget per variant (suite.tune): the grid's points, each tried at `seeds`
@@ -554,6 +560,11 @@ def _expand(study: Study) -> list[Trial]:
                     cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
                 except ConfigError as err:
                     raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
+                if training.get("patience") is not None and "val" not in ds.splits:
+                    raise StudyError(
+                        f"{path}: {where} ({text}) on dataset {ds.name!r}: patience stops on the val split, "
+                        f"which this dataset lacks (its splits: {', '.join(ds.splits)})"
+                    )
             variants.append((text, name, cfg, training, variant_datasets))
             if own_tune is not None:
                 if spec.tune is None:

@@ -155,3 +155,12 @@ def test_a_data_path_that_is_not_a_path_is_one_line(write_study):
     message = "datasets[0]: dataset 'imdb': data_path must be a path (a string) or null, got 3"
     with pytest.raises(StudyError, match=re.escape(message)):
         load_study(write_study(datasets=[{"name": "imdb", "data_path": 3}]))
+
+
+def test_patience_needs_a_val_metric_to_stop_on(write_study):
+    with pytest.raises(StudyError, match="select: final has none") as err:
+        load_study(write_study(datasets=["order"], training={"patience": 2, "select": "final"}))
+    assert "Value error" not in str(err.value)
+    with pytest.raises(StudyError, match=r"on dataset 'reversal': patience stops on the val split"):
+        load_study(write_study(datasets=["reversal"], training={"patience": 2}))
+    assert load_study(write_study(datasets=["order"], training={"patience": 2})).trials()

@@ -316,15 +316,14 @@ def fit_range(frame: pd.DataFrame) -> list[float]:
     return sorted(frame["T"].unique())[-3:]
 
 
-SHARED_SCALING = {"train_seconds_per_sample"}  # derived from the group-shared training time
-
-
 def measurements(g: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """Rows (seed, T, column) with one row per independent measurement: a time shared by a
-    vectorized group counts once; the second value is the most trials one measurement covers."""
-    if column not in SHARED_SCALING:
+    """Rows (seed, T, column) with one row per independent measurement: a value the registry
+    says is shared (a vectorized group's training time, a memory group's peak memory) counts
+    once; the second value is the most trials one measurement covers."""
+    metric = metrics.get(column)
+    if not metric.shared_in_group:
         return g[["seed", "T", column]], 1
-    frame = g.assign(_m=measurement_ids(g, g[column]))
+    frame = g.assign(_m=measurement_ids(g, g[column], metric.shared_by))
     per = frame.groupby(["T", "_m"], sort=False)
     one = per.first().reset_index()
     one["seed"] = one.groupby("T").cumcount()  # measurements at one length, numbered
@@ -360,7 +359,7 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
             if not math.isnan(lo):
                 ci = f" [{lo:.2f}, {hi:.2f}]"
             elif shared > 1:
-                ci = f" (1 measurement per length, {shared} trials trained together; no CI)"
+                ci = f" (1 measurement per length, shared by {shared} trials; no CI)"
             else:
                 ci = " (no CI: fewer than 3 measurements per length)"
             parts.append(f"{variant} T^{k:.2f}{ci}")

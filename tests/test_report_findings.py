@@ -1,8 +1,10 @@
 import math
 
 import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
 
-from suite.report.findings import measurements, scaling_exponents
+from suite.report.findings import measurements, scaling_exponents, scaling_points
 
 
 def _scaling_frame(seeds=3, lengths=(16, 32, 64)):
@@ -32,3 +34,29 @@ def test_peak_memory_copies_of_one_measurement_count_once():
     assert len(rows) == 9 and shared == 1
     k, lo, hi, shared = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
     assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and shared == 3
+
+
+def test_the_scaling_figure_draws_the_reports_own_interval_over_independent_measurements(
+    tmp_path, monkeypatch
+):
+    from suite.report import figures
+    from suite.report.stats import t_interval
+
+    frame = _scaling_frame()
+    points = scaling_points(frame)
+    memory = points[points["column"] == "peak_train_mem_bytes"]
+    assert list(memory["n"]) == [1, 1, 1] and memory["lo"].isna().all()  # one measurement: no band
+    infer = points[(points["column"] == "infer_seconds_per_sample") & (points["T"] == 32)].iloc[0]
+    expected = t_interval(frame.loc[frame["T"] == 32, "infer_seconds_per_sample"].to_numpy())
+    assert infer["n"] == 3 and (infer["lo"], infer["hi"]) == pytest.approx(expected)
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault("fig", fig) and path)
+    panels = {"peak_train_mem_bytes": "memory", "infer_seconds_per_sample": "time"}
+    figures.scaling(points, panels, scaling_exponents(frame), tmp_path / "s.png", "t")
+    mem_ax, time_ax = drawn["fig"].axes[:2]
+    assert not [c for c in mem_ax.collections if isinstance(c, PolyCollection)]
+    (band,) = [c for c in time_ax.collections if isinstance(c, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "lo"].min())
+    assert ys.max() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "hi"].max())

@@ -28,6 +28,7 @@ from suite.report.stats import (
     paired,
     paired_examples,
     signed,
+    t_interval,
 )
 from suite.report.verdicts import Health, Verdict, health, judge, seeds_phrase, verdict_text
 
@@ -328,6 +329,27 @@ def measurements(g: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     one = per.first().reset_index()
     one["seed"] = one.groupby("T").cumcount()  # measurements at one length, numbered
     return one[["seed", "T", column]], int(per.size().max())
+
+
+def scaling_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the scaling figure draws: per (column, variant, T) the mean of the independent
+    measurements and its 95% Student-t interval over them (NaN below MIN_SEEDS measurements,
+    e.g. one shared by the whole group). Columns: column, variant, T, mean, lo, hi, n."""
+    rows = []
+    for column in scaling_costs():
+        if column not in frame:
+            continue
+        data = frame[frame[column].notna() & (frame[column] > 0)]
+        for variant, g in data.groupby("variant", sort=False):
+            one, _ = measurements(g, column)
+            for t, v in one.groupby("T", sort=True):
+                values = v[column].to_numpy(float)
+                lo, hi = t_interval(values)
+                rows.append(
+                    {"column": column, "variant": variant, "T": t, "mean": values.mean(), "lo": lo, "hi": hi,
+                     "n": len(values)}
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=["column", "variant", "T", "mean", "lo", "hi", "n"])
 
 
 def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:

@@ -99,6 +99,8 @@ def test_two_failed_variants_are_never_ranked():
     words, text = _verdicts(results)
     assert set(words.values()) == {"both failed"}
     assert "both failed to learn" in text and "**better**" not in text
+    assert "not compared with base (no verdict): both failed to learn the task" in text
+    assert "neither is better" not in text  # no test was run, so no claim of no difference
     state = healths(results)
     assert state[("task", "base")].state == "failed to learn"
     assert "failed to learn" in health_findings(results, state)[0]

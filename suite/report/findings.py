@@ -244,7 +244,7 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
         "equivalent": "equivalent to {b} (TOST at 5%)",
         "inconclusive": "inconclusive against {b} (neither a difference nor equivalence is shown; not "
         "evidence of no effect)",
-        "both failed": "not compared with {b}, because both failed to learn the task (neither is better)",
+        "both failed": "not compared with {b} (no verdict): both failed to learn the task",
         "identical": "identical to {b} in every seed",
         "too few seeds": f"fewer than {MIN_SEEDS} paired seeds with {{b}}, so no interval or test can be trusted",
     }

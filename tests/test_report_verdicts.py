@@ -122,3 +122,19 @@ def test_grid_variants_are_compared_at_their_own_grid_point():
     assert grid_baseline("b[dim=16]", "a[dim=8]", labels) == "a[dim=16]"
     assert grid_baseline("a[dim=16]", "a[dim=8]", labels) == "a[dim=8]"  # one variant: the baseline point
     assert grid_baseline("c", "a", {"a", "c"}) == "a"
+
+
+def test_the_same_difference_in_every_seed_gets_no_interval_and_no_equivalence():
+    from suite.report.stats import correct, paired
+    from suite.report.verdicts import judge
+
+    base = 0.80 + _noise(0.01)
+    words, text = _verdicts(_results(base, base + 0.10))
+    assert words["selected_accuracy"] == "better"  # the exact sign-flip test decides
+    assert "Δ +0.100 in every seed" in text and "[0.100, 0.100]" not in text  # no zero-width interval
+    assert "– (same Δ in every seed)" in text
+    few = paired(pd.Series(base[:4]), pd.Series(base[:4] + 0.001), "selected_accuracy")
+    correct([few])
+    assert not few.significant and not few.has_ci
+    # |Δ| < min_effect, but a spread of zero is unknown, not evidence of equivalence
+    assert judge(few, "selected_accuracy", 1).word == "inconclusive"

@@ -136,7 +136,7 @@ def _clause(c: Comparison) -> str:
     metric = metrics.column(c.metric).metric
     improved = metric.better(r.diff)
     count = f"{'better' if improved else 'worse'} in {r.better if improved else r.worse}/{r.n} seeds"
-    if r.lo == r.hi:
+    if r.constant:
         spread = f"Δ {signed(r.diff)} in every seed"
     else:
         spread = f"Δ {signed(r.diff)}, 95% CI [{fmt(r.lo)}, {fmt(r.hi)}] over {r.sources}"
@@ -281,7 +281,8 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
     )
     return (
         f"Each variant is compared with the baseline **{results.baseline}** (at the same grid point, if "
-        f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval, "
+        f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval "
+        f"(none where Δ is the same in every seed: its spread is unknown, and the exact test alone decides), "
         f"the seeds in which the variant is better, P(improvement) (rliable's P(X > Y), ties half) and a "
         f"two-sided paired permutation (sign-flip) test. {level}p values are Holm-corrected across the "
         f"{m} comparisons of this report. Verdicts: **better/worse** when the corrected p < 0.05, the CI "

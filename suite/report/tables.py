@@ -119,7 +119,7 @@ def comparisons_table(comparisons) -> str:
     rows = []
     for c in comparisons:
         r = c.result
-        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "–"
+        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "– (same Δ in every seed)" if r.constant else "–"
         word = verdict_text(c.verdict, r, c.metric) if c.verdict else "–"
         if c.notes and c.verdict and c.verdict.word != "both failed":
             word += f" ({'; '.join(c.notes)})"

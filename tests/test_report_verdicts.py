@@ -83,6 +83,7 @@ def test_a_noisy_difference_reads_inconclusive_with_the_seeds_needed():
     words, text = _verdicts(_results(base, base - 0.03 + _noise(0.06, 1)))
     assert words["selected_accuracy"] == "inconclusive"
     assert "inconclusive against base" in text and "seeds to resolve" in text
+    assert "] over seeds (Holm p = " in text  # the interval says which variation it covers
     assert "no significant difference" not in text.lower()
 
 
@@ -138,3 +139,16 @@ def test_the_same_difference_in_every_seed_gets_no_interval_and_no_equivalence()
     assert not few.significant and not few.has_ci
     # |Δ| < min_effect, but a spread of zero is unknown, not evidence of equivalence
     assert judge(few, "selected_accuracy", 1).word == "inconclusive"
+
+
+def test_the_ranking_is_by_the_headline_accuracy_whatever_the_registry_order(monkeypatch):
+    from suite import metrics
+    from suite.report.findings import summary_findings
+
+    base = 0.80 + _noise(0.01)
+    results = _results(base, base + 0.10 + _noise(0.01, 1))
+    entries = metrics.REGISTRY._entries
+    reordered = {"accuracy": entries["accuracy"]} | {k: v for k, v in entries.items() if k != "accuracy"}
+    monkeypatch.setattr(metrics.REGISTRY, "_entries", reordered)
+    (line,) = summary_findings(results, healths(results))
+    assert "**task**, accuracy on test, ranked by mean" in line and line.index("other") < line.index("base")

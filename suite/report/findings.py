@@ -176,7 +176,7 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
     lines = []
     for dataset in results.datasets():
         g = ok[ok["dataset"] == dataset]
-        column = quality_metrics(g)[1]  # the headline accuracy
+        column = f"{headline_stage(g)}_accuracy"
         metric = metrics.column(column).metric
         means = g.groupby("variant", observed=True)[column].mean().dropna()
         if means.empty:
@@ -231,7 +231,11 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
             elif word == "equivalent":
                 clause = f"{what} (within ±{metric.format(c.verdict.min_effect)})"
             elif word == "inconclusive":
-                ci = f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}]" if c.result.has_ci else ""
+                ci = (
+                    f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}] over {c.result.sources}"
+                    if c.result.has_ci
+                    else ""
+                )
                 clause = f"{what}{ci} (Holm p = {fmt(c.result.p_holm, 4)}{seeds_phrase(c.verdict)})"
             elif word in ("both failed", "too few seeds"):
                 clause = variant

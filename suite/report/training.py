@@ -274,7 +274,7 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
         return []
     config = ok["config"].map(json.loads)
     frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
-    column = quality_metrics(ok)[1]
+    column = f"{headline_stage(ok)}_accuracy"
     for i, axis in enumerate(numeric):
         others = [a for a in grid if a != axis]
         frame["line"] = frame["variant"].astype(str).str.replace(r"\[.*\]$", "", regex=True) + frame[

@@ -116,7 +116,7 @@ def summarize(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Su
     if len(x) == 0:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
     std = 0.0 if constant(x) else (float(x.std(ddof=1)) if len(x) > 1 else math.nan)
-    lo, hi = _cut(*t_interval(x), bounds)
+    lo, hi = metrics.clip(*t_interval(x), bounds)
     return Summary(len(x), float(x.mean()), std, lo, hi)
 
 
@@ -125,14 +125,8 @@ def summarize_examples(matrix: np.ndarray, bounds: tuple[float, float] = (-math.
     seed_means = matrix.mean(axis=1)
     s = summarize(seed_means)
     mean, lo, hi, _ = two_level(matrix)
-    lo, hi = _cut(lo, hi, bounds)
+    lo, hi = metrics.clip(lo, hi, bounds)
     return Summary(s.n, mean, s.std, lo, hi, "seeds × test examples")
-
-
-def _cut(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, float]:
-    if math.isnan(lo):
-        return lo, hi
-    return max(lo, bounds[0]), min(hi, bounds[1])
 
 
 def fmt(value: float, digits: int = 3) -> str:

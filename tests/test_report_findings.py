@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from suite.report.findings import measurements, scaling_exponents, scaling_points
+from suite.report.findings import measurements, scaling_exponents, scaling_findings, scaling_points
 
 
 def _scaling_frame(seeds=3, lengths=(16, 32, 64)):
@@ -32,8 +32,24 @@ def test_peak_memory_copies_of_one_measurement_count_once():
     assert len(rows) == 3 and shared == 3  # one measurement per length, three trials share it
     rows, shared = measurements(frame, "infer_seconds_per_sample")
     assert len(rows) == 9 and shared == 1
-    k, lo, hi, shared = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
-    assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and shared == 3
+    k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
+    assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (3, 1)
+    assert "T^2.00 (1 measurement per length, shared by 3 trials; no CI)" in " ".join(
+        scaling_findings(frame, scaling_exponents(frame))
+    )
+
+
+def test_equal_curves_in_every_seed_give_no_zero_width_exponent_interval():
+    """Results without a memory_group column: the rows cannot be told apart from independent
+    measurements, but the same value in every seed still gets no interval."""
+    frame = _scaling_frame().drop(columns="memory_group")
+    k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
+    assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (1, 3)
+    text = " ".join(scaling_findings(frame, scaling_exponents(frame)))
+    assert "T^2.00 (the same value in every measurement at each length; no CI)" in text
+    assert "[2.00, 2.00]" not in text
+    k, lo, hi, *_ = scaling_exponents(frame)[("infer_seconds_per_sample", "attention")]
+    assert lo < k < hi  # seeds that differ keep their interval
 
 
 def test_the_scaling_figure_draws_the_reports_own_interval_over_independent_measurements(

@@ -357,8 +357,8 @@ def scaling_points(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["column", "variant", "T", "mean", "lo", "hi", "n"])
 
 
-def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:
-    """(column, variant) → (exponent, lo, hi, trials per measurement)."""
+def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int, int]]:
+    """(column, variant) → (exponent, lo, hi, trials per measurement, fewest measurements at a length)."""
     lengths = fit_range(frame)
     fitted = frame[frame["T"].isin(lengths)]
     out = {}
@@ -368,7 +368,8 @@ def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float,
         for variant, g in fitted.groupby("variant", sort=False):
             if g[column].notna().sum() >= 2:
                 rows, shared = measurements(g, column)
-                out[(column, variant)] = (*exponent(rows, "T", column), shared)
+                fewest = int(rows.groupby("T")[column].count().min())
+                out[(column, variant)] = (*exponent(rows, "T", column), shared, fewest)
     return out
 
 
@@ -382,13 +383,15 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
             continue
         found.sort(key=lambda x: -x[1][0])
         parts = []
-        for variant, (k, lo, hi, shared) in found:
+        for variant, (k, lo, hi, shared, fewest) in found:
             if not math.isnan(lo):
                 ci = f" [{lo:.2f}, {hi:.2f}]"
-            elif shared > 1:
+            elif shared > 1 and fewest < MIN_SEEDS:
                 ci = f" (1 measurement per length, shared by {shared} trials; no CI)"
+            elif fewest < MIN_SEEDS:
+                ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:
-                ci = " (no CI: fewer than 3 measurements per length)"
+                ci = " (the same value in every measurement at each length; no CI)"
             parts.append(f"{variant} T^{k:.2f}{ci}")
         lines.append(
             f"{what} grows as (fitted over {span}, 95% CI over independent measurements): "

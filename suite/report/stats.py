@@ -399,10 +399,13 @@ def loglog_slope(t: np.ndarray, y: np.ndarray) -> float:
 
 def exponent(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float, float]:
     """Exponent of y against x over all rows, with a 95% percentile-bootstrap CI that
-    resamples seeds (each seed's whole curve kept together). frame: seed, x, y."""
+    resamples seeds (each seed's whole curve kept together); none where every seed has the
+    same curve (a zero-width interval would claim a spread of zero). frame: seed, x, y."""
     k = loglog_slope(frame[x].to_numpy(float), frame[y].to_numpy(float))
     curves = [(g[x].to_numpy(float), g[y].to_numpy(float)) for _, g in frame.groupby("seed")]
     if len(curves) < MIN_SEEDS or math.isnan(k):
+        return k, math.nan, math.nan
+    if all(constant(clean(g[y])) for _, g in frame.groupby(x)):  # one curve, copied: spread unknown
         return k, math.nan, math.nan
 
     def statistic(index):

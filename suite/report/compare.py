@@ -4,7 +4,7 @@ A and B are two results folders: two studies, or one study's results from two
 commits or machines. Rows are matched by variant, dataset and metric. Where both
 sides hold the same trial keys (one study's results compared with a rerun, or with
 themselves) the trials are paired by key: Δ is the mean per-trial difference with a
-Student-t interval, exactly 0 [0, 0] for identical results. Otherwise the sides are
+Student-t interval (none for identical results, or the same Δ in every pair). Otherwise the sides are
 independent runs: the difference of means gets a Welch t interval. Speeds and memory
 use one value per independent measurement (suite.report.stats.independent) and the
 difference of medians with a percentile bootstrap over measurements.

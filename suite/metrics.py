@@ -16,11 +16,13 @@ from typing import Literal
 from suite.registry import Registry, UnknownNameError
 
 STAGES = ("selected", "final", "best")
-STAGE_WORDS = {
-    "selected": "at the val-chosen epoch",
-    "final": "at the final epoch",
-    "best": "best over epochs",
-}
+
+
+def clip(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """An interval cut to `bounds` (NaN, no interval, stays NaN)."""
+    if math.isnan(lo):
+        return lo, hi
+    return max(lo, bounds[0]), min(hi, bounds[1])
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,7 @@ class Metric:
 
     def clip(self, lo: float, hi: float) -> tuple[float, float]:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
-        if math.isnan(lo):
-            return lo, hi
-        return max(lo, self.bounds[0]), min(hi, self.bounds[1])
+        return clip(lo, hi, self.bounds)
 
     def min_effect(self, baseline: float, override: float | None = None) -> float:
         """The practical-significance threshold at this baseline (a study's override is absolute)."""
@@ -107,7 +107,6 @@ def human_bytes(n: float) -> str:
         if abs(n) < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GiB"
 
 
 # Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
@@ -193,11 +192,3 @@ def column(name: str) -> Column:
         f"{name!r} is not a metric column: <stage>_<split>_<metric>, <stage>_<metric> "
         f"(stage {', '.join(STAGES)}) or one of {', '.join(REGISTRY.list())}"
     )
-
-
-def is_metric(name: str) -> bool:
-    try:
-        column(name)
-    except UnknownNameError:
-        return False
-    return True

@@ -89,8 +89,10 @@ def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
     shutil.copytree(baseline_run, copy)
     text = compare(baseline_run, copy)
     assert "| reversal " in text and "B − A" in text and "## Provenance" in text
-    assert "+0.000 [+0.000, +0.000]" in text and "paired by key" in text  # itself: Δ = 0, zero width
-    assert "| yes " not in text
+    assert "+0.000 (paired by trial key, identical in all 3 pairs; no CI)" in text and "paired by key" in text
+    assert "[+0.000, +0.000]" not in text and "[+0, +0]" not in text  # no zero-width interval for itself
+    assert "+0 (the very same measurements; no CI)" in text
+    assert "| yes " not in text and "| no " not in text and "| – (no CI) " in text  # no CI: not a "no"
     out = tmp_path / "cmp.md"
     assert main(["compare", str(baseline_run), str(copy), "--out", str(out), "--fail-on-difference"]) == 0
     assert out.read_text() == text

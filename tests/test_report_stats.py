@@ -38,10 +38,13 @@ def test_degenerate_and_too_few_seeds_give_no_nonsense_interval():
 def test_paired_constant_difference_reaches_the_exact_floor():
     base, other = pd.Series([math.log(2)] * 10), pd.Series([0.0] * 10)
     r = paired(base, other, "final_loss")
-    assert r.p == pytest.approx(min_p(10)) and r.lo == r.hi == pytest.approx(-math.log(2))
+    assert r.p == pytest.approx(min_p(10)) and r.diff == pytest.approx(-math.log(2))
+    assert r.constant and not r.has_ci  # the same Δ in every seed: spread unknown, not zero
     assert (r.better, r.worse) == (10, 0) and r.p_improve == 1.0
+    correct([r])
+    assert r.significant  # the exact test alone decides a constant, nonzero Δ
     same = paired(base, base, "final_loss")
-    assert same.p == 1.0 and same.diff == 0.0 and same.lo == same.hi == 0.0
+    assert same.p == 1.0 and same.diff == 0.0 and same.constant and not same.has_ci
     few = paired(base[:2], other[:2], "final_loss")
     assert math.isnan(few.p) and math.isnan(few.lo)
 
@@ -105,7 +108,9 @@ def test_paired_examples_pairs_seeds_and_examples():
     rng = np.random.default_rng(0)
     base = (rng.random((5, 400)) < 0.7).astype(float)
     same = paired_examples(base, base.copy(), "selected_accuracy")
-    assert same.diff == same.lo == same.hi == 0.0 and same.p_improve == 0.5
+    assert same.diff == 0.0 and same.constant and not same.has_ci and same.p_improve == 0.5
+    shifted = paired_examples(base, base - 0.01, "selected_loss")  # the same Δ on every example
+    assert shifted.constant and not shifted.has_ci and shifted.p == pytest.approx(min_p(5))
     better = np.maximum(base, (rng.random((5, 400)) < 0.3).astype(float))
     r = paired_examples(base, better, "selected_accuracy")
     assert r.diff > 0 and r.lo > 0 and r.p < 0.01 and r.p_improve > 0.5 and r.examples == 400

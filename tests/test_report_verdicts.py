@@ -83,6 +83,7 @@ def test_a_noisy_difference_reads_inconclusive_with_the_seeds_needed():
     words, text = _verdicts(_results(base, base - 0.03 + _noise(0.06, 1)))
     assert words["selected_accuracy"] == "inconclusive"
     assert "inconclusive against base" in text and "seeds to resolve" in text
+    assert "] over seeds (Holm p = " in text  # the interval says which variation it covers
     assert "no significant difference" not in text.lower()
 
 
@@ -99,6 +100,8 @@ def test_two_failed_variants_are_never_ranked():
     words, text = _verdicts(results)
     assert set(words.values()) == {"both failed"}
     assert "both failed to learn" in text and "**better**" not in text
+    assert "not compared with base (no verdict): both failed to learn the task" in text
+    assert "neither is better" not in text  # no test was run, so no claim of no difference
     state = healths(results)
     assert state[("task", "base")].state == "failed to learn"
     assert "failed to learn" in health_findings(results, state)[0]
@@ -120,3 +123,32 @@ def test_grid_variants_are_compared_at_their_own_grid_point():
     assert grid_baseline("b[dim=16]", "a[dim=8]", labels) == "a[dim=16]"
     assert grid_baseline("a[dim=16]", "a[dim=8]", labels) == "a[dim=8]"  # one variant: the baseline point
     assert grid_baseline("c", "a", {"a", "c"}) == "a"
+
+
+def test_the_same_difference_in_every_seed_gets_no_interval_and_no_equivalence():
+    from suite.report.stats import correct, paired
+    from suite.report.verdicts import judge
+
+    base = 0.80 + _noise(0.01)
+    words, text = _verdicts(_results(base, base + 0.10))
+    assert words["selected_accuracy"] == "better"  # the exact sign-flip test decides
+    assert "Δ +0.100 in every seed" in text and "[0.100, 0.100]" not in text  # no zero-width interval
+    assert "– (same Δ in every seed)" in text
+    few = paired(pd.Series(base[:4]), pd.Series(base[:4] + 0.001), "selected_accuracy")
+    correct([few])
+    assert not few.significant and not few.has_ci
+    # |Δ| < min_effect, but a spread of zero is unknown, not evidence of equivalence
+    assert judge(few, "selected_accuracy", 1).word == "inconclusive"
+
+
+def test_the_ranking_is_by_the_headline_accuracy_whatever_the_registry_order(monkeypatch):
+    from suite import metrics
+    from suite.report.findings import summary_findings
+
+    base = 0.80 + _noise(0.01)
+    results = _results(base, base + 0.10 + _noise(0.01, 1))
+    entries = metrics.REGISTRY._entries
+    reordered = {"accuracy": entries["accuracy"]} | {k: v for k, v in entries.items() if k != "accuracy"}
+    monkeypatch.setattr(metrics.REGISTRY, "_entries", reordered)
+    (line,) = summary_findings(results, healths(results))
+    assert "**task**, accuracy on test, ranked by mean" in line and line.index("other") < line.index("base")

@@ -20,11 +20,6 @@ WRITERS = {
 }
 
 
-def register_writer(kind: str, target: str) -> None:
-    """Name the writer of another kind's report (`module:function`)."""
-    WRITERS[kind] = target
-
-
 def write_report(results_dir: str | Path) -> Path:
     """Write report.md (and figures) for the study whose results are in results_dir."""
     results_dir = Path(results_dir)

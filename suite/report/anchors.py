@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.load import example_matrix, headline_stage
-from suite.report.stats import Summary, summarize, summarize_examples
+from suite.report.load import headline_stage
+from suite.report.stats import Summary
+from suite.report.tables import eval_summary
 
 INTRO = (
     "Published test accuracies of models of the same kind, from the sources named. They used their own "
@@ -24,19 +25,8 @@ INTRO = (
 
 
 def accuracy_summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
-    stage = headline_stage(rows)
-    held_out = "eval_split" not in rows or rows["eval_split"].iloc[0] != "train"
-    matrix = (
-        example_matrix(predictions, list(rows["key"]), "accuracy")
-        if predictions is not None and held_out
-        else None
-    )
-    bounds = (0.0, 1.0)
-    return (
-        summarize_examples(matrix, bounds)
-        if matrix is not None
-        else summarize(rows[f"{stage}_accuracy"], bounds)
-    )
+    """The headline accuracy, summarised as in the dataset tables."""
+    return eval_summary(rows, f"{headline_stage(rows)}_accuracy", predictions)
 
 
 def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, value: float) -> list[str]:

@@ -4,7 +4,7 @@ A and B are two results folders: two studies, or one study's results from two
 commits or machines. Rows are matched by variant, dataset and metric. Where both
 sides hold the same trial keys (one study's results compared with a rerun, or with
 themselves) the trials are paired by key: Δ is the mean per-trial difference with a
-Student-t interval, exactly 0 [0, 0] for identical results. Otherwise the sides are
+Student-t interval (none for identical results, or the same Δ in every pair). Otherwise the sides are
 independent runs: the difference of means gets a Welch t interval. Speeds and memory
 use one value per independent measurement (suite.report.stats.independent) and the
 difference of medians with a percentile bootstrap over measurements.
@@ -53,17 +53,23 @@ def welch_ci(a, b) -> tuple[float, float, float]:
     return d, d - half, d + half
 
 
-def paired_by_key(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[float, float, float, int]:
-    """Mean of B − A over the trial keys both sides hold, with a t interval; 0 [0, 0] when
-    every pair is identical. The last value is the number of pairs."""
+def paired_by_key(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[float, float, float, str]:
+    """Mean of B − A over the trial keys both sides hold, with a t interval (none below
+    MIN_SEEDS pairs, or where every pair differs by the same amount: its spread is unknown, not
+    zero). The last value says how the pairs were formed and, where there is no interval, why."""
     both = pd.concat({"a": a.set_index("key")[column], "b": b.set_index("key")[column]}, axis=1).dropna()
     d = (both["b"] - both["a"]).to_numpy(float)
-    if len(d) == 0:
-        return math.nan, math.nan, math.nan, 0
-    if not np.any(d):
-        return 0.0, 0.0, 0.0, len(d)
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan, math.nan, "no common trial keys"
     lo, hi = t_interval(d)
-    return float(d.mean()), lo, hi, len(d)
+    if n < MIN_SEEDS:
+        why = f"paired by trial key, {n} pairs; no CI below {MIN_SEEDS}"
+    elif not np.any(d):
+        why = f"paired by trial key, identical in all {n} pairs; no CI"
+    else:
+        why = f"paired by trial key, the same Δ in all {n} pairs; no CI"
+    return float(d.mean()), lo, hi, why
 
 
 # A percentile bootstrap of a median undercovers on a handful of values (as the coverage test
@@ -158,19 +164,19 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
             for metric in chosen:
                 quality = metrics.column(metric).metric.kind == "quality"
                 if same_keys and quality:
-                    d, lo, hi, n = paired_by_key(va, vb, metric)
-                    why, paired_any = f"paired by trial key, {n} pairs; no CI below {MIN_SEEDS}", True
+                    d, lo, hi, why = paired_by_key(va, vb, metric)
+                    paired_any = True
                 elif quality:
                     d, lo, hi = welch_ci(va[metric], vb[metric])
                     why = f"no CI: < {MIN_SEEDS} seeds or no spread"
                 else:
                     xa, _ = independent(va, metric)
                     xb, _ = independent(vb, metric)
-                    if same_keys and len(xa) == len(xb) and np.array_equal(np.sort(xa), np.sort(xb)):
-                        d, lo, hi = 0.0, 0.0, 0.0  # the very same measurements
-                    else:
-                        d, lo, hi = difference_ci(xa, xb)
+                    d, lo, hi = difference_ci(xa, xb)
                     why = f"no CI: < {MIN_BOOTSTRAP} independent measurements a side"
+                    if same_keys and len(xa) == len(xb) and np.array_equal(np.sort(xa), np.sort(xb)):
+                        d, lo, hi = 0.0, math.nan, math.nan
+                        why = "the very same measurements; no CI"
                 found.append(Difference(dataset, str(variant), metric, d, lo, hi))
                 rows.append(
                     [
@@ -181,7 +187,7 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
                         _side(va, metric),
                         _side(vb, metric),
                         _fmt_diff(d, lo, hi, metric, why),
-                        "yes" if found[-1].significant else "no",
+                        "– (no CI)" if math.isnan(lo) else "yes" if found[-1].significant else "no",
                     ]
                 )
     lines = [f"# Comparison: {_title(a)} (A) vs {_title(b)} (B)", ""]
@@ -193,7 +199,8 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
             "side; "
             + (
                 "where both sides hold the same trial keys the trials are paired by key and Δ is the mean "
-                "per-trial difference with a t interval (exactly 0 [0, 0] for identical results); "
+                "per-trial difference with a t interval (none where every pair differs by the same amount, "
+                "e.g. identical results); "
                 if paired_any
                 else ""
             )

@@ -226,28 +226,31 @@ def point_plot(summary: pd.DataFrame, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def scaling(frame: pd.DataFrame, panels: dict[str, str], exponents: dict, path: Path, title: str) -> Path:
-    """Cost vs sequence length on log-log axes, a line per variant (mean and 95% CI over
-    seeds) labelled with its fitted exponent. panels: column → axis label with unit;
-    exponents: (column, variant) → (k, lo, hi)."""
+def scaling(points: pd.DataFrame, panels: dict[str, str], exponents: dict, path: Path, title: str) -> Path:
+    """Cost vs sequence length on log-log axes, a line per variant labelled with its fitted
+    exponent: the mean of the independent measurements at each length, with the report's own
+    95% t interval over them as a band (none where a length has fewer than MIN_SEEDS
+    measurements). points: `findings.scaling_points`; panels: column → axis label with unit;
+    exponents: (column, variant) → (k, lo, hi, ...)."""
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.0), squeeze=False)
-    variants = list(dict.fromkeys(frame["variant"]))
+    variants = list(dict.fromkeys(points["variant"]))
     palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
     for ax, (column, label) in zip(axes[0], panels.items(), strict=True):
-        data = frame[frame[column].notna() & (frame[column] > 0)]
-        sns.lineplot(
-            data=data,
-            x="T",
-            y=column,
-            hue="variant",
-            hue_order=variants,
-            palette=palette,
-            marker="o",
-            errorbar=("ci", 95),
-            seed=0,
-            ax=ax,
-        )
+        mine = points[points["column"] == column]
+        floor = float(mine["mean"].min()) / 2 if len(mine) else 0.0  # a band reaching 0 ends here
+        for variant in variants:
+            v = mine[mine["variant"] == variant]
+            if v.empty:
+                continue
+            x, mean = v["T"].to_numpy(float), v["mean"].to_numpy(float)
+            lo, hi = v["lo"].to_numpy(float), v["hi"].to_numpy(float)
+            ax.plot(x, mean, marker="o", color=palette[variant], label=variant)
+            band = np.isfinite(lo)
+            if band.any():
+                ax.fill_between(
+                    x, np.where(lo > 0, lo, floor), hi, where=band, color=palette[variant], alpha=0.2, lw=0
+                )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T (tokens, log scale)")

@@ -28,6 +28,7 @@ from suite.report.stats import (
     paired,
     paired_examples,
     signed,
+    t_interval,
 )
 from suite.report.verdicts import Health, Verdict, health, judge, seeds_phrase, verdict_text
 
@@ -135,7 +136,7 @@ def _clause(c: Comparison) -> str:
     metric = metrics.column(c.metric).metric
     improved = metric.better(r.diff)
     count = f"{'better' if improved else 'worse'} in {r.better if improved else r.worse}/{r.n} seeds"
-    if r.lo == r.hi:
+    if r.constant:
         spread = f"Δ {signed(r.diff)} in every seed"
     else:
         spread = f"Δ {signed(r.diff)}, 95% CI [{fmt(r.lo)}, {fmt(r.hi)}] over {r.sources}"
@@ -175,7 +176,7 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
     lines = []
     for dataset in results.datasets():
         g = ok[ok["dataset"] == dataset]
-        column = quality_metrics(g)[1]  # the headline accuracy
+        column = f"{headline_stage(g)}_accuracy"
         metric = metrics.column(column).metric
         means = g.groupby("variant", observed=True)[column].mean().dropna()
         if means.empty:
@@ -230,7 +231,11 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
             elif word == "equivalent":
                 clause = f"{what} (within ±{metric.format(c.verdict.min_effect)})"
             elif word == "inconclusive":
-                ci = f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}]" if c.result.has_ci else ""
+                ci = (
+                    f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}] over {c.result.sources}"
+                    if c.result.has_ci
+                    else ""
+                )
                 clause = f"{what}{ci} (Holm p = {fmt(c.result.p_holm, 4)}{seeds_phrase(c.verdict)})"
             elif word in ("both failed", "too few seeds"):
                 clause = variant
@@ -243,7 +248,7 @@ def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[st
         "equivalent": "equivalent to {b} (TOST at 5%)",
         "inconclusive": "inconclusive against {b} (neither a difference nor equivalence is shown; not "
         "evidence of no effect)",
-        "both failed": "not compared with {b}, because both failed to learn the task (neither is better)",
+        "both failed": "not compared with {b} (no verdict): both failed to learn the task",
         "identical": "identical to {b} in every seed",
         "too few seeds": f"fewer than {MIN_SEEDS} paired seeds with {{b}}, so no interval or test can be trusted",
     }
@@ -280,7 +285,8 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
     )
     return (
         f"Each variant is compared with the baseline **{results.baseline}** (at the same grid point, if "
-        f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval, "
+        f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval "
+        f"(none where Δ is the same in every seed: its spread is unknown, and the exact test alone decides), "
         f"the seeds in which the variant is better, P(improvement) (rliable's P(X > Y), ties half) and a "
         f"two-sided paired permutation (sign-flip) test. {level}p values are Holm-corrected across the "
         f"{m} comparisons of this report. Verdicts: **better/worse** when the corrected p < 0.05, the CI "
@@ -316,23 +322,43 @@ def fit_range(frame: pd.DataFrame) -> list[float]:
     return sorted(frame["T"].unique())[-3:]
 
 
-SHARED_SCALING = {"train_seconds_per_sample"}  # derived from the group-shared training time
-
-
 def measurements(g: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
-    """Rows (seed, T, column) with one row per independent measurement: a time shared by a
-    vectorized group counts once; the second value is the most trials one measurement covers."""
-    if column not in SHARED_SCALING:
+    """Rows (seed, T, column) with one row per independent measurement: a value the registry
+    says is shared (a vectorized group's training time, a memory group's peak memory) counts
+    once; the second value is the most trials one measurement covers."""
+    metric = metrics.get(column)
+    if not metric.shared_in_group:
         return g[["seed", "T", column]], 1
-    frame = g.assign(_m=measurement_ids(g, g[column]))
+    frame = g.assign(_m=measurement_ids(g, g[column], metric.shared_by))
     per = frame.groupby(["T", "_m"], sort=False)
     one = per.first().reset_index()
     one["seed"] = one.groupby("T").cumcount()  # measurements at one length, numbered
     return one[["seed", "T", column]], int(per.size().max())
 
 
-def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int]]:
-    """(column, variant) → (exponent, lo, hi, trials per measurement)."""
+def scaling_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """What the scaling figure draws: per (column, variant, T) the mean of the independent
+    measurements and its 95% Student-t interval over them (NaN below MIN_SEEDS measurements,
+    e.g. one shared by the whole group). Columns: column, variant, T, mean, lo, hi, n."""
+    rows = []
+    for column in scaling_costs():
+        if column not in frame:
+            continue
+        data = frame[frame[column].notna() & (frame[column] > 0)]
+        for variant, g in data.groupby("variant", sort=False):
+            one, _ = measurements(g, column)
+            for t, v in one.groupby("T", sort=True):
+                values = v[column].to_numpy(float)
+                lo, hi = t_interval(values)
+                rows.append(
+                    {"column": column, "variant": variant, "T": t, "mean": values.mean(), "lo": lo, "hi": hi,
+                     "n": len(values)}
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=["column", "variant", "T", "mean", "lo", "hi", "n"])
+
+
+def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float, int, int]]:
+    """(column, variant) → (exponent, lo, hi, trials per measurement, fewest measurements at a length)."""
     lengths = fit_range(frame)
     fitted = frame[frame["T"].isin(lengths)]
     out = {}
@@ -342,7 +368,8 @@ def scaling_exponents(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[float,
         for variant, g in fitted.groupby("variant", sort=False):
             if g[column].notna().sum() >= 2:
                 rows, shared = measurements(g, column)
-                out[(column, variant)] = (*exponent(rows, "T", column), shared)
+                fewest = int(rows.groupby("T")[column].count().min())
+                out[(column, variant)] = (*exponent(rows, "T", column), shared, fewest)
     return out
 
 
@@ -356,13 +383,15 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
             continue
         found.sort(key=lambda x: -x[1][0])
         parts = []
-        for variant, (k, lo, hi, shared) in found:
+        for variant, (k, lo, hi, shared, fewest) in found:
             if not math.isnan(lo):
                 ci = f" [{lo:.2f}, {hi:.2f}]"
-            elif shared > 1:
-                ci = f" (1 measurement per length, {shared} trials trained together; no CI)"
+            elif shared > 1 and fewest < MIN_SEEDS:
+                ci = f" (1 measurement per length, shared by {shared} trials; no CI)"
+            elif fewest < MIN_SEEDS:
+                ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:
-                ci = " (no CI: fewer than 3 measurements per length)"
+                ci = " (the same value in every measurement at each length; no CI)"
             parts.append(f"{variant} T^{k:.2f}{ci}")
         lines.append(
             f"{what} grows as (fitted over {span}, 95% CI over independent measurements): "

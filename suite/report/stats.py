@@ -84,8 +84,8 @@ def two_level(matrix: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float
     a = matrix.mean(axis=1).var(ddof=1) / s
     b = matrix.mean(axis=0).var(ddof=1) / n
     var = a + b
-    if var <= 0:
-        return m, m, m, math.inf
+    if var <= 0 or constant(matrix.ravel()):  # every value the same: spread unknown, not zero
+        return m, math.nan, math.nan, math.nan
     df = var**2 / (a**2 / (s - 1) + b**2 / (n - 1))
     half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(var)
     return m, m - half, m + half, float(df)
@@ -116,7 +116,7 @@ def summarize(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Su
     if len(x) == 0:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
     std = 0.0 if constant(x) else (float(x.std(ddof=1)) if len(x) > 1 else math.nan)
-    lo, hi = _cut(*t_interval(x), bounds)
+    lo, hi = metrics.clip(*t_interval(x), bounds)
     return Summary(len(x), float(x.mean()), std, lo, hi)
 
 
@@ -125,14 +125,8 @@ def summarize_examples(matrix: np.ndarray, bounds: tuple[float, float] = (-math.
     seed_means = matrix.mean(axis=1)
     s = summarize(seed_means)
     mean, lo, hi, _ = two_level(matrix)
-    lo, hi = _cut(lo, hi, bounds)
+    lo, hi = metrics.clip(lo, hi, bounds)
     return Summary(s.n, mean, s.std, lo, hi, "seeds × test examples")
-
-
-def _cut(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, float]:
-    if math.isnan(lo):
-        return lo, hi
-    return max(lo, bounds[0]), min(hi, bounds[1])
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -225,6 +219,12 @@ class Paired:
     def has_ci(self) -> bool:
         return not math.isnan(self.lo)
 
+    @property
+    def constant(self) -> bool:
+        """The same Δ in every seed (and example): no interval, since its spread is unknown, not
+        zero; the exact sign-flip test alone decides."""
+        return self.n >= MIN_SEEDS and self.sd == 0 and not self.has_ci
+
 
 def probability_of_improvement(base: np.ndarray, other: np.ndarray, higher: bool) -> float:
     """rliable's P(X > Y): over every pair (other_i, base_j), 1 if other is better, ½ if tied."""
@@ -262,18 +262,24 @@ def paired(base: pd.Series, other: pd.Series, metric: str) -> Paired:
     )
     if n < MIN_SEEDS:
         return out
-    if better == worse == 0:  # identical in every seed: Δ is exactly 0, as measured
-        out.diff, out.lo, out.hi, out.p, out.sd, out.se = 0.0, 0.0, 0.0, 1.0, 0.0, 0.0
+    if better == worse == 0:  # identical in every seed: Δ is exactly 0, as measured (no interval)
+        out.diff, out.p, out.sd, out.se = 0.0, 1.0, 0.0, 0.0
         return out
     out.df = n - 1
-    if constant(d):  # the same Δ in every seed: the degenerate interval; the exact test decides
-        out.lo = out.hi = out.diff
+    if constant(d):  # the same Δ in every seed: no interval (spread unknown); the exact test decides
         out.sd = out.se = 0.0
     else:
         out.lo, out.hi = t_interval(d)
         out.se = out.sd / math.sqrt(n)
+    out.p = sign_flip_p(o, b)
+    return out
+
+
+def sign_flip_p(other: np.ndarray, base: np.ndarray) -> float:
+    """Two-sided paired permutation test of mean(other − base): swaps within a pair (exact
+    below RESAMPLES sign patterns)."""
     res = stats.permutation_test(
-        (o, b),
+        (other, base),
         lambda x, y, axis: np.mean(x - y, axis=axis),
         permutation_type="samples",  # swaps within a seed's pair: a sign flip of d
         vectorized=True,
@@ -281,8 +287,7 @@ def paired(base: pd.Series, other: pd.Series, metric: str) -> Paired:
         alternative="two-sided",
         rng=np.random.default_rng(SEED),
     )
-    out.p = float(res.pvalue)
-    return out
+    return float(res.pvalue)
 
 
 def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
@@ -312,10 +317,14 @@ def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
     )
     if s < MIN_SEEDS:
         return out
-    if not np.any(d):
-        out.diff, out.lo, out.hi, out.p, out.se = 0.0, 0.0, 0.0, 1.0, 0.0
+    if not np.any(d):  # identical: Δ is exactly 0, as measured (no interval)
+        out.diff, out.p, out.sd, out.se = 0.0, 1.0, 0.0, 0.0
         return out
     mean, lo, hi, df = two_level(d)
+    if math.isnan(lo):  # the same Δ for every seed and example: no interval; the exact test over seeds
+        out.sd = out.se = 0.0
+        out.p = sign_flip_p(other.mean(axis=1), base.mean(axis=1))
+        return out
     out.lo, out.hi, out.df = lo, hi, df
     half = hi - mean
     out.se = half / stats.t.ppf(0.5 + CONFIDENCE / 2, df) if half > 0 else 0.0
@@ -368,11 +377,12 @@ def holm(pvalues) -> np.ndarray:
 
 def correct(comparisons: list[Paired]) -> None:
     """Holm across one report's comparisons; a difference is significant only where the
-    corrected test rejects at 5% and the interval excludes zero."""
+    corrected test rejects at 5% and the interval excludes zero (or, for the same nonzero Δ
+    in every seed, which gets no interval, where the exact test alone rejects)."""
     adjusted = holm([c.p for c in comparisons])
     for c, q in zip(comparisons, adjusted, strict=True):
         c.p_holm = float(q)
-        excludes_zero = c.has_ci and (c.lo > 0 or c.hi < 0)
+        excludes_zero = (c.has_ci and (c.lo > 0 or c.hi < 0)) or (c.constant and c.diff != 0)
         c.significant = bool(np.isfinite(q) and q < ALPHA and excludes_zero)
 
 
@@ -389,10 +399,13 @@ def loglog_slope(t: np.ndarray, y: np.ndarray) -> float:
 
 def exponent(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float, float]:
     """Exponent of y against x over all rows, with a 95% percentile-bootstrap CI that
-    resamples seeds (each seed's whole curve kept together). frame: seed, x, y."""
+    resamples seeds (each seed's whole curve kept together); none where every seed has the
+    same curve (a zero-width interval would claim a spread of zero). frame: seed, x, y."""
     k = loglog_slope(frame[x].to_numpy(float), frame[y].to_numpy(float))
     curves = [(g[x].to_numpy(float), g[y].to_numpy(float)) for _, g in frame.groupby("seed")]
     if len(curves) < MIN_SEEDS or math.isnan(k):
+        return k, math.nan, math.nan
+    if all(constant(clean(g[y])) for _, g in frame.groupby(x)):  # one curve, copied: spread unknown
         return k, math.nan, math.nan
 
     def statistic(index):

@@ -61,7 +61,8 @@ def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None)
     epoch), else over seeds."""
     col = metrics.column(column)
     bounds = col.metric.bounds
-    held_out = len(g) and g["eval_split"].iloc[0] != "train"  # examples are a sample only when held out
+    # examples are a sample only when held out (results without an eval_split column were)
+    held_out = len(g) and ("eval_split" not in g or g["eval_split"].iloc[0] != "train")
     if predictions is not None and held_out and col.split is None and col.stage == headline_stage(g):
         matrix = example_matrix(predictions, list(g["key"]), col.metric.name)
         if matrix is not None:
@@ -119,7 +120,7 @@ def comparisons_table(comparisons) -> str:
     rows = []
     for c in comparisons:
         r = c.result
-        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "–"
+        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "– (same Δ in every seed)" if r.constant else "–"
         word = verdict_text(c.verdict, r, c.metric) if c.verdict else "–"
         if c.notes and c.verdict and c.verdict.word != "both failed":
             word += f" ({'; '.join(c.notes)})"

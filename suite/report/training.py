@@ -26,6 +26,7 @@ from suite.report.findings import (
     scaling_exponents,
     scaling_findings,
     scaling_frame,
+    scaling_points,
     summary_findings,
 )
 from suite.report.load import Results, headline_stage, load, quality_metrics
@@ -221,11 +222,18 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
             c: label for c, (label, _) in scaling_costs().items() if c in scaling and scaling[c].notna().any()
         }
         path = figures.scaling(
-            scaling, panels, exponents, directory / "scaling.png", f"{results.name}: cost vs sequence length"
+            scaling_points(scaling),
+            panels,
+            exponents,
+            directory / "scaling.png",
+            f"{results.name}: cost vs sequence length",
         )
         add(
             path,
-            "Cost vs sequence length on log-log axes, mean and 95% CI over seeds; legends give fitted exponents.",
+            "Cost vs sequence length on log-log axes: the mean of the independent measurements at each "
+            "length, with a 95% Student-t band over them (a measurement shared by trials trained or "
+            "measured together counts once; no band where a length has fewer than "
+            f"{MIN_SEEDS}); legends give fitted exponents.",
         )
     lines += _positional_figure(results, ok, directory, add)
     lines += _attention_figures(results, ok, directory, add)
@@ -266,7 +274,7 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
         return []
     config = ok["config"].map(json.loads)
     frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
-    column = quality_metrics(ok)[1]
+    column = f"{headline_stage(ok)}_accuracy"
     for i, axis in enumerate(numeric):
         others = [a for a in grid if a != axis]
         frame["line"] = frame["variant"].astype(str).str.replace(r"\[.*\]$", "", regex=True) + frame[

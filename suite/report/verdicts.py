@@ -98,7 +98,7 @@ def judge(
         return Verdict("both failed", threshold)
     if c.n < MIN_SEEDS:
         return Verdict("too few seeds", threshold)
-    if c.better == c.worse == 0 and c.lo == c.hi == 0:
+    if c.better == c.worse == 0 and c.diff == 0 and c.constant:
         return Verdict("identical", threshold)
     if c.significant:
         if abs(c.diff) > threshold:
@@ -117,11 +117,10 @@ def judge(
 
 
 def _equivalent(c: Paired, threshold: float) -> bool:
-    """TOST at 5%: the 90% interval of Δ (same model as the 95% one) inside ±threshold."""
-    if not c.has_ci or not math.isfinite(c.se):
+    """TOST at 5%: the 90% interval of Δ (same model as the 95% one) inside ±threshold; never
+    from zero spread (the same Δ in every seed has no interval: its spread is unknown)."""
+    if not c.has_ci or not (math.isfinite(c.se) and c.se > 0):
         return False
-    if c.se == 0:
-        return abs(c.diff) < threshold
     half = stats.t.ppf(0.95, c.df) * c.se
     return c.diff - half > -threshold and c.diff + half < threshold
 

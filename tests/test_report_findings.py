@@ -1,0 +1,78 @@
+import math
+
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+
+from suite.report.findings import measurements, scaling_exponents, scaling_findings, scaling_points
+
+
+def _scaling_frame(seeds=3, lengths=(16, 32, 64)):
+    """One variant at three lengths: peak memory measured once per memory group (every seed a
+    copy), inference time measured per trial."""
+    rows = []
+    for t in lengths:
+        for seed in range(seeds):
+            rows.append(
+                {
+                    "variant": "attention",
+                    "seed": seed,
+                    "T": float(t),
+                    "memory_group": f"m{t}",
+                    "peak_train_mem_bytes": 1000.0 * t**2,
+                    "infer_seconds_per_sample": 1e-3 * t * (1 + 0.05 * seed),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_peak_memory_copies_of_one_measurement_count_once():
+    frame = _scaling_frame()
+    rows, shared = measurements(frame, "peak_train_mem_bytes")
+    assert len(rows) == 3 and shared == 3  # one measurement per length, three trials share it
+    rows, shared = measurements(frame, "infer_seconds_per_sample")
+    assert len(rows) == 9 and shared == 1
+    k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
+    assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (3, 1)
+    assert "T^2.00 (1 measurement per length, shared by 3 trials; no CI)" in " ".join(
+        scaling_findings(frame, scaling_exponents(frame))
+    )
+
+
+def test_equal_curves_in_every_seed_give_no_zero_width_exponent_interval():
+    """Results without a memory_group column: the rows cannot be told apart from independent
+    measurements, but the same value in every seed still gets no interval."""
+    frame = _scaling_frame().drop(columns="memory_group")
+    k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
+    assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (1, 3)
+    text = " ".join(scaling_findings(frame, scaling_exponents(frame)))
+    assert "T^2.00 (the same value in every measurement at each length; no CI)" in text
+    assert "[2.00, 2.00]" not in text
+    k, lo, hi, *_ = scaling_exponents(frame)[("infer_seconds_per_sample", "attention")]
+    assert lo < k < hi  # seeds that differ keep their interval
+
+
+def test_the_scaling_figure_draws_the_reports_own_interval_over_independent_measurements(
+    tmp_path, monkeypatch
+):
+    from suite.report import figures
+    from suite.report.stats import t_interval
+
+    frame = _scaling_frame()
+    points = scaling_points(frame)
+    memory = points[points["column"] == "peak_train_mem_bytes"]
+    assert list(memory["n"]) == [1, 1, 1] and memory["lo"].isna().all()  # one measurement: no band
+    infer = points[(points["column"] == "infer_seconds_per_sample") & (points["T"] == 32)].iloc[0]
+    expected = t_interval(frame.loc[frame["T"] == 32, "infer_seconds_per_sample"].to_numpy())
+    assert infer["n"] == 3 and (infer["lo"], infer["hi"]) == pytest.approx(expected)
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault("fig", fig) and path)
+    panels = {"peak_train_mem_bytes": "memory", "infer_seconds_per_sample": "time"}
+    figures.scaling(points, panels, scaling_exponents(frame), tmp_path / "s.png", "t")
+    mem_ax, time_ax = drawn["fig"].axes[:2]
+    assert not [c for c in mem_ax.collections if isinstance(c, PolyCollection)]
+    (band,) = [c for c in time_ax.collections if isinstance(c, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "lo"].min())
+    assert ys.max() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "hi"].max())

@@ -5,7 +5,9 @@ knows how to
 
 - `load(raw, path, name, **options)`: validate its YAML mapping and expand it to a study
   (an object with `name`, `kind`, `description`, `spec`, `trials()` and `meta()`, the last
-  being what the store keeps beside the rows and the report reads);
+  being what the store keeps beside the rows and the report reads, plus `serial_threads`, the
+  torch threads of a serial run or None to leave them to the trials, and `shape`, the one-line
+  count `ablate check` prints);
 - `plan(trials)`: split trials into units of work (trials run together, e.g. stacked seeds);
 - `run_unit(unit)`: run one unit, returning one `TrialResult` per trial and never raising.
 

@@ -165,9 +165,8 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
             start_method="forkserver",
         )
     )
-    assert runs["none"]["status"] == "ok", runs["none"][
-        "error"
-    ]  # an innocent bystander, run again if another death stopped it
+    # an innocent bystander, run again if another death stopped it
+    assert runs["none"]["status"] == "ok", runs["none"]["error"]
     assert runs["raise"]["status"] == "failed" and "RuntimeError: injected fault" in runs["raise"]["error"]
     for mode in ("exit", "sigkill"):
         assert runs[mode]["status"] == "failed" and runs[mode]["error"].startswith("worker died"), mode

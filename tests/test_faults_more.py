@@ -103,8 +103,8 @@ def test_an_unknown_study_name_is_one_line_with_close_matches(finished, capsys):
     assert snapshot(results) == before
 
 
-def test_a_study_path_that_is_a_folder_is_one_line(finished, capsys, tmp_path):
-    studies, results, _ = finished
+def test_a_study_path_that_is_a_folder_is_one_line(write_study, capsys):
+    studies = write_study().parent
     one_line(capsys, ["check", str(studies), "--studies", studies], str(studies))
 
 

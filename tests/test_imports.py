@@ -1,5 +1,5 @@
-"""Imports point down only: spec → trials → runner → store → report, with the study kinds,
-metrics, models, data and kernels below them (ARCHITECTURE.md). A small AST walk over the
+"""Imports point down the layers below, never up: entry points, presentation, runner, executors,
+store, study kinds, the kind protocol, components and foundations (ARCHITECTURE.md). A small AST walk over the
 package, local (function-level) imports included, so a cycle cannot hide behind one."""
 
 from __future__ import annotations

@@ -116,12 +116,10 @@ def test_run_study_counts(write_study, tmp_path):
     assert counts["ok"] == 1
 
 
-def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp_path):
+def test_degenerate_results_read_as_both_failed_not_as_intervals(baseline_run, tmp_path):
     """Every seed of every variant stuck at ln 2 and chance: no crash, no interval, no test."""
     import math
     import re
-
-    import pandas as pd
 
     copy = tmp_path / "stuck"
     shutil.copytree(baseline_run, copy)
@@ -140,8 +138,6 @@ def test_degenerate_results_read_as_identical_not_as_intervals(baseline_run, tmp
 
 def test_dataset_entries_of_one_name_get_labels_by_their_differing_params():
     import json
-
-    import pandas as pd
 
     from suite.report.load import metric_name, with_labels
 

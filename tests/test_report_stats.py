@@ -126,7 +126,6 @@ def test_seeds_needed_grows_as_the_effect_shrinks():
 
 
 def test_curve_bands_are_the_tables_t_interval_and_a_line_where_seeds_agree():
-    import pandas as pd
     from scipy import stats
 
     from suite.report.figures import curve_bands

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import TINY_TRAINING
 
+from suite import data
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
@@ -133,7 +134,8 @@ def test_selection_on_val_predictions_and_chance_are_recorded(write_study):
     # early stopping: no more than `patience` history points after the best one
     assert row["final_epoch"] - row["selected_epoch"] <= 2
     preds = result.predictions
-    assert len(preds) == len([1 for _ in preds]) and preds[0]["pred"].dtype.name == "int16"
+    test_rows = len(data.create("order", V=4, T=6, n=60).load()["test"][1])
+    assert len(preds) == test_rows and preds[0]["pred"].dtype.name == "int16"  # one per test example
     assert np.mean([p["correct"] for p in preds]) == pytest.approx(row["selected_accuracy"])
     loss = np.mean([-np.log(p["p_true"]) for p in preds])
     assert loss == pytest.approx(row["selected_loss"], rel=1e-3)

@@ -27,7 +27,8 @@ from suite import data, models
 from suite.models.config import ConfigError
 from suite.study import StudyError, TrainingSpec, Trial, TuneSpec
 
-FINISHED = ("ok", "diverged", "failed")  # a tuning trial that ended, whatever its outcome
+ENDED = ("ok", "diverged", "failed")  # a tuning trial that ended, whatever its outcome
+RETRIED = "failed"  # a run tries a failed trial again (suite.store.FINISHED), so a choice waits for it
 
 
 def tuning_seeds(spec: TuneSpec, study_seeds: list[int]) -> list[int]:
@@ -181,29 +182,29 @@ def score(rows, metric: str) -> float:
     return -mean if metric == "val_loss" and math.isfinite(mean) else mean
 
 
-def resolve(study, store) -> None:
-    """Choose a configuration for every group whose tuning trials have all finished (on val only)
-    and add its trials at the study's seeds to `study`. A group whose tuning trials were all
-    skipped (its data absent) keeps its first configuration, so its final trials are recorded as
-    skipped too. Never reads a test metric."""
+def resolve(study, store, *, before_a_run: bool = False) -> None:
+    """Choose a configuration for every group whose tuning trials have all ended (on val only)
+    and add its trials at the study's seeds to `study`; derived from the store on every call.
+    `before_a_run`: a group with a failed tuning trial waits, since the run tries it again. A
+    group whose tuning trials were all skipped (its data absent) keeps its first configuration,
+    so its final trials are recorded as skipped too. Never reads a test metric."""
     plan: Plan = study.tuning
     runs = store.runs()
     latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else None
     for group in plan.groups:
-        if group.chosen is not None:
-            continue
+        group.chosen, group.scores, group.final = None, [], []
         keys = [[t.key for t in trials] for trials in group.tuning]
         if latest is None or not all(k in latest.index for ks in keys for k in ks):
             continue
         statuses = {latest.loc[k, "status"] for ks in keys for k in ks}
+        if before_a_run and RETRIED in statuses:
+            continue
         if statuses == {"skipped"}:
             group.chosen, group.scores = 0, [None] * len(group.points)
-        elif statuses <= set(FINISHED) | {"skipped"}:
+        else:  # every status is one of ENDED or skipped
             group.scores = [score(latest.loc[ks], plan.metric) for ks in keys]
             best = max(group.scores)
             group.chosen = group.scores.index(best)  # ties go to the earlier point in the grid
-        else:
-            continue
         point = group.points[group.chosen]
         group.final = [configure(t, point, t.seed) for t in group.finals]
     study._trials = plan.trials()
@@ -226,7 +227,7 @@ def run(study, store, run_once: Callable[..., dict[str, int]]) -> dict[str, int]
     """Tuning trials first (with any chosen configurations an earlier run could already resolve),
     then the chosen configurations; `run_once` writes the study's meta and runs what the store
     lacks (the second pass never forces: the first ran everything forced already)."""
-    resolve(study, store)
+    resolve(study, store, before_a_run=True)
     first = run_once()
     before = len(study.trials())
     resolve(study, store)

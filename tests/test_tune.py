@@ -130,3 +130,20 @@ def test_no_choice_until_every_tuning_trial_finished_and_a_diverged_one_never_wi
     ]
     tune.resolve(study, FakeStore(rows))
     assert group.chosen == 1 and len(study.trials()) == 4 and tune.pending_note(study) == ""
+
+
+def test_a_failed_tuning_trial_is_retried_before_a_choice_and_the_choice_follows_the_store(write_study):
+    study = tuned(write_study, variants=["mean"])
+    (group,) = study.tuning.groups
+    (a,), (b,) = group.tuning
+    failed = [
+        {"key": a.key, "status": "failed", "selected_val_accuracy": None},
+        {"key": b.key, "status": "ok", "selected_val_accuracy": 0.6},
+    ]
+    tune.resolve(study, FakeStore(failed), before_a_run=True)  # the run will try `a` again
+    assert group.chosen is None and group.final == [] and len(study.trials()) == 2
+    tune.resolve(study, FakeStore(failed))  # it failed again: it scores −∞ and b is chosen
+    assert group.chosen == 1 and len(study.trials()) == 4
+    retried = [{**failed[0], "status": "ok", "selected_val_accuracy": 0.9}, failed[1]]
+    tune.resolve(study, FakeStore(retried))  # the store changed: so does the choice
+    assert group.chosen == 0 and {t.training["lr"] for t in group.final} == {0.01}

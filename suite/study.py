@@ -340,13 +340,17 @@ class Study:
 
     @property
     def shape(self) -> str:
-        """How its trial count comes about, for `ablate check`."""
-        trials = self._trials
+        """How its trial count comes about, for `ablate check`: the study's own trials, and with
+        `tune:` its tuning trials beside them (the chosen configurations replace the untuned ones)."""
+        groups = self.tuning.groups if self.tuning else []
+        trials = [t for g in groups for t in g.finals] if groups else self._trials
         variants = len(dict.fromkeys(t.variant for t in trials))
         datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
         seeds = len(dict.fromkeys(t.seed for t in trials))
         devices = len(dict.fromkeys(t.device for t in trials))
-        return f" ({variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s))"
+        shape = f"{variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s)"
+        tuning = sum(len(ts) for g in groups for ts in g.tuning)
+        return f" ({shape} + {tuning} tuning trials)" if tuning else f" ({shape})"
 
     def meta(self) -> dict[str, Any]:
         """What the report needs to know about the study, stored beside its results."""

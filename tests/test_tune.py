@@ -30,6 +30,8 @@ def test_every_variant_gets_the_same_number_of_configurations_at_fresh_seeds(wri
     assert {t.seed for t in trials} == {10_000}  # clear of the study's seeds 0 and 1
     assert {t.training["lr"] for t in trials if t.variant == "mean"} == {0.01, 0.03}
     assert {t.model["dropout"] for t in trials if t.variant == "ngram_linear"} == {0.0, 0.5}
+    # `ablate check`'s count: the study's own trials (which the chosen ones will be), and tuning's
+    assert study.shape == " (2 variants × 1 datasets × 2 seeds × 1 device(s) + 4 tuning trials)"
 
 
 def test_an_unequal_budget_is_refused(write_study):

@@ -74,20 +74,24 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
             lines.append(entry("", f"parameters: {params or 'none'}"))
     elif what == "variants":
         from suite.models import REGISTRY
-        from suite.models.config import parse
+        from suite.models.config import ModelConfig
 
-        defaults = parse().to_dict()
+        shared = _knob_defaults(ModelConfig)
         for name in REGISTRY.list():
-            factory = REGISTRY.get(name)
-            preset = REGISTRY.create(name).to_dict()
-            changed = ", ".join(f"{k}={v!r}" for k, v in preset.items() if defaults.get(k) != v)
-            lines.append(entry(name, paragraph(factory.__doc__)))
-            lines.append(entry("", f"sets: {changed or 'the ModelConfig defaults'}"))
+            cfg = REGISTRY.create(name)
+            defaults = _knob_defaults(type(cfg))
+            values = {key: getattr(cfg, field) for key, field in type(cfg).knobs().items()}
+            changed = [f"{k}={v!r}" for k, v in values.items() if k == "encoder" or v != defaults[k]]
+            own = [f"{k}={v!r}" for k, v in defaults.items() if k not in shared]
+            lines.append(entry(name, paragraph(REGISTRY.get(name).__doc__)))
+            lines.append(entry("", f"sets: {', '.join(changed)}"))
+            if own:
+                lines.append(entry("", f"its encoder's own knobs (defaults): {', '.join(own)}"))
         lines.append(
             entry(
                 "",
-                "every variant takes the knobs every encoder shares and its encoder's own "
-                "(ARCHITECTURE.md); defaults: " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()),
+                "every variant also takes the knobs every encoder shares (ARCHITECTURE.md); defaults: "
+                + ", ".join(f"{k}={v!r}" for k, v in shared.items() if k != "encoder"),
             )
         )
     else:
@@ -96,6 +100,14 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
         for name in REGISTRY.list():
             lines.append(entry(name, paragraph(REGISTRY.get(name).__doc__)))
     return "\n".join(lines) + "\n"
+
+
+def _knob_defaults(cls) -> dict:
+    """A model config class's knobs as studies spell them → their defaults."""
+    return {
+        key: cls.model_fields[field].get_default(call_default_factory=True)
+        for key, field in cls.knobs().items()
+    }
 
 
 def check_report(study, path: Path, results_dir: Path) -> str:

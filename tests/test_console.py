@@ -16,10 +16,11 @@ def test_listings_keep_whole_sentences_and_show_parameters(capsys):
     assert main(["list", "variants"]) == 0
     out = capsys.readouterr().out
     assert "sets: encoder='lstm', pooling='last'" in out
+    flat = " ".join(out.split())
     assert (
-        "every variant takes the knobs every encoder shares and its encoder's own (ARCHITECTURE.md); defaults: encoder='mlp'"
-        in " ".join(out.split())
+        "every variant also takes the knobs every encoder shares (ARCHITECTURE.md); defaults: dim=32" in flat
     )
+    assert "its encoder's own knobs (defaults): ngram_buckets=262144" in flat  # a later knob, at its default
     assert all(len(line) <= console.WIDTH for line in out.splitlines())
 
 

@@ -56,3 +56,48 @@ def finished(write_study, tmp_path, capsys):
     )
     capsys.readouterr()
     return path.parent, results, Store(results / "tiny")
+
+
+def ablate(capsys, *args) -> tuple[int, str, str]:
+    """The `ablate` command in this process: (exit code, stdout, stderr)."""
+    from suite.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line(capsys, args, *needles, code: int = 2, lines: int = 1) -> str:
+    """`ablate args` fails with one line (`lines` where one key breaks several rules of the schema,
+    each named on its own) that names every needle, and no traceback; returns it."""
+    got, _, err = ablate(capsys, *args)
+    assert got == code, (got, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == lines, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+TUNE = {"grid": {"lr": [0.01, 0.03]}, "seeds": 1}
+
+
+def tuned(write_study, **spec):
+    """A loaded tiny study with `tune:` (a variant with its own grid beside the study's); `spec` overrides."""
+    from suite.study import load_study
+
+    base = {
+        "variants": ["mean", {"name": "ngram_linear", "tune": {"lr": [0.3], "dropout": [0.0, 0.5]}}],
+        "datasets": ["order"],
+        "seeds": 2,
+        "training": {"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False},
+        "tune": TUNE,
+    }
+    return load_study(write_study(**{**base, **spec}))
+
+
+def training_dict(**knobs) -> dict:
+    """The training section as a trial carries it (every knob resolved), with `knobs` set."""
+    from suite.study import TrainingSpec
+
+    return TrainingSpec(**knobs).model_dump(exclude={"vectorize"})

@@ -8,15 +8,9 @@ import os
 import time
 
 import pytest
+from conftest import ablate
 
 from suite.cli import main
-
-
-def ablate(capsys, *args) -> tuple[int, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    ablate.out = captured.out
-    return code, captured.err
 
 
 def refused(capsys, studies, tmp_path, *needles, command="check") -> None:
@@ -24,7 +18,7 @@ def refused(capsys, studies, tmp_path, *needles, command="check") -> None:
     args = [command, "tiny", "--studies", str(studies)] + (
         ["--results", str(tmp_path / "r")] if command == "run" else []
     )
-    code, err = ablate(capsys, *args)
+    code, _, err = ablate(capsys, *args)
     assert time.perf_counter() - started < 30, "refused too slowly"
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     for needle in needles:
@@ -111,9 +105,9 @@ def test_list_studies_reports_a_bad_study_in_one_line_and_lists_the_rest(write_s
     write_study("typed", datasets=[{"name": "order", "V": "lots"}])
     path = write_study("broken")
     path.write_text("description: [unclosed\n")
-    code, err = ablate(capsys, "list", "studies", "--studies", str(path.parent))
+    code, out, err = ablate(capsys, "list", "studies", "--studies", str(path.parent))
     # an entry's first line starts with its name; longer descriptions wrap onto indented lines
-    lines = dict(line.split(maxsplit=1) for line in ablate.out.splitlines() if line[:1].strip())
+    lines = dict(line.split(maxsplit=1) for line in out.splitlines() if line[:1].strip())
     assert code == 0 and not err
     assert lines["good"].startswith("A tiny study")
     assert lines["huge"].startswith("(invalid:") and "trials" in lines["huge"]
@@ -127,7 +121,7 @@ def test_a_link_in_studies_to_a_file_outside_is_refused(write_study, tmp_path, c
     outside.write_text(path.read_text())
     os.symlink(outside, path.parent / "linked.yaml")
     os.symlink(path, path.parent / "inside.yaml")  # a link within studies/ is fine
-    code, err = ablate(capsys, "check", "linked", "--studies", str(path.parent))
+    code, _, err = ablate(capsys, "check", "linked", "--studies", str(path.parent))
     assert code == 2 and "outside" in err and "linked.yaml" in err and len(err.strip().splitlines()) == 1
     assert ablate(capsys, "check", "inside", "--studies", str(path.parent))[0] == 0
     assert main(["list", "studies", "--studies", str(path.parent)]) == 0
@@ -145,7 +139,7 @@ def test_workers_0_is_refused(write_study, tmp_path, capsys):
 def test_an_unimportable_plugin_is_one_line(write_study, tmp_path, capsys, monkeypatch):
     path = write_study()
     monkeypatch.setenv("ABLATE_PLUGINS", "no_such_plugin_module")
-    code, err = ablate(capsys, "check", "tiny", "--studies", str(path.parent))
+    code, _, err = ablate(capsys, "check", "tiny", "--studies", str(path.parent))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "$ABLATE_PLUGINS names 'no_such_plugin_module', which cannot be imported" in err
 
@@ -161,7 +155,7 @@ def test_debug_shows_the_traceback(write_study, monkeypatch):
 def test_a_ray_address_nobody_answers_is_one_line_at_once(write_study, tmp_path, capsys):
     path = write_study()
     started = time.perf_counter()
-    code, err = ablate(
+    code, _, err = ablate(
         capsys,
         "run",
         "tiny",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import one_line
 
 from suite.cli import main
 from suite.store import Store
@@ -21,17 +22,6 @@ def snapshot(results: Path) -> dict[str, str]:
         for p in sorted(results.rglob("*"))
         if p.is_file() and "logs" not in p.parts and p.name != ".lock"
     }
-
-
-def one_line(capsys, args, *needles, code: int = 2, lines: int = 1) -> str:
-    """One line (`lines` where one key breaks several rules of the schema, each named on its own)."""
-    got = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert got == code, (got, err)
-    assert "Traceback" not in err and len(err.strip().splitlines()) == lines, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def rewrite(studies: Path, **changes) -> None:

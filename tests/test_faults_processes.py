@@ -32,12 +32,26 @@ def _driver(study: Path, results: Path, *args: str, **popen) -> subprocess.Popen
     return subprocess.Popen([*command, *args], env=_env(study.parent), **popen)
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the name (state, ppid, …), or None once it is gone.
+    Split at the last ')': a process name may hold ') ' itself."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1].split()[0] != "Z"  # a zombie has ended
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has ended
+
+
+def _gone_within(seconds: float, still_there, since: float | None = None) -> bool:
+    """Poll `still_there()` until it is falsy or `seconds` after `since` (default: now) have passed."""
+    deadline = (since or time.time()) + seconds
+    while time.time() < deadline and still_there():
+        time.sleep(0.1)
+    return not still_there()
 
 
 def _wait_for(check, timeout: float = 120.0) -> None:
@@ -95,10 +109,9 @@ def test_no_worker_outlives_its_driver_by_more_than_5_s(write_study, tmp_path, s
     driver.send_signal(signum)
     died = time.time()
     _, err = driver.communicate(timeout=60)
-    deadline = died + 5.0
-    while time.time() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers), "a worker outlived its driver by more than 5 s"
+    assert _gone_within(5.0, lambda: any(_alive(w) for w in workers), since=died), (
+        "a worker outlived its driver by more than 5 s"
+    )
     if signum == signal.SIGTERM:  # a graceful stop: one line, the spool removed at exit
         assert driver.returncode == 130 and "Traceback" not in err
         assert err.strip().splitlines()[-1].startswith("ablate: interrupted: 0 of 2 trials kept in")
@@ -129,10 +142,7 @@ def test_no_ray_process_outlives_its_killed_driver_by_more_than_5_s(write_study,
         assert any("raylet" in n for n in names.values()), names
         driver.kill()
         driver.wait()
-        deadline = time.time() + 5.0
-        while time.time() < deadline and _survivors(family):
-            time.sleep(0.1)
-        assert not _survivors(family), {pid: names[pid] for pid in _survivors(family)}
+        assert _gone_within(5.0, lambda: _survivors(family)), {pid: names[pid] for pid in _survivors(family)}
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -163,10 +173,7 @@ def test_the_reaper_ends_a_killed_drivers_orphans_within_5_s(tmp_path):
         time.sleep(1.0)  # the reaper notes the family every 0.5 s
         driver.kill()
         driver.wait()
-        deadline = time.time() + 5.0
-        while time.time() < deadline and _alive(orphan):
-            time.sleep(0.1)
-        assert not _alive(orphan), "the orphan outlived its driver by more than 5 s"
+        assert _gone_within(5.0, lambda: _alive(orphan)), "the orphan outlived its driver by more than 5 s"
         assert _alive(bystander.pid)
         assert _alive(int(earlier.read_text())), "the reaper ended a child the driver had before it"
     finally:
@@ -187,15 +194,7 @@ def _name(pid: int) -> str:
 
 def _survivors(family: dict[int, str]) -> list[int]:
     """The processes of `family` that are still running and still the same processes."""
-    out = []
-    for pid, start in family.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and fields[19] == start:
-            out.append(pid)
-    return out
+    return [pid for pid, start in family.items() if (f := _stat(pid)) and f[0] != "Z" and f[19] == start]
 
 
 def test_stale_spools_are_removed_and_live_ones_kept(tmp_path):

@@ -10,15 +10,9 @@ import os
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import ablate
 
-from suite.cli import main
 from suite.store import DAMAGED, SCHEMA_KEY, Store
-
-
-def ablate(capsys, *args):
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def halve(path):

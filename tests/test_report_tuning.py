@@ -1,10 +1,10 @@
 import pandas as pd
+from conftest import tuned
 
 from suite.report import write_report
 from suite.report.tuning import skipped_lines
 from suite.runner import run
 from suite.store import Store
-from suite.study import load_study
 
 
 def test_skipped_trials_are_one_line_per_dataset_and_reason():
@@ -25,17 +25,7 @@ def test_skipped_trials_are_one_line_per_dataset_and_reason():
 
 
 def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_study, tmp_path):
-    study = load_study(
-        write_study(
-            variants=["mean", {"name": "ngram_linear", "tune": {"lr": [0.3], "dropout": [0.0, 0.5]}}],
-            datasets=["order"],
-            seeds=2,
-            baseline="ngram_linear",
-            training={"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1},
-            measure={"repeats": 1, "warmup": 0, "memory": False},
-            tune={"grid": {"lr": [0.01, 0.03]}, "seeds": 1},
-        )
-    )
+    study = tuned(write_study, baseline="ngram_linear")
     store = Store(tmp_path / "tiny")
     run(study, store, progress=False)
     text = write_report(store.dir).read_text()

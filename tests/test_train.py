@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import training_dict
 from torch import nn
 
 from suite import identity
@@ -18,7 +19,7 @@ from suite.train import (
     train,
 )
 
-BASE = TrainingSpec(epochs=3, batch_size=8).model_dump(exclude={"vectorize"})
+BASE = training_dict(epochs=3, batch_size=8)
 
 
 def _splits(n=32, d=5, seed=0):

@@ -1,24 +1,11 @@
 import pandas as pd
 import pytest
+from conftest import tuned
 
 from suite import tune
 from suite.runner import run
 from suite.store import Store
 from suite.study import StudyError, load_study
-
-TUNE = {"grid": {"lr": [0.01, 0.03]}, "seeds": 1}
-
-
-def tuned(write_study, **spec):
-    base = {
-        "variants": ["mean", {"name": "ngram_linear", "tune": {"lr": [0.3], "dropout": [0.0, 0.5]}}],
-        "datasets": ["order"],
-        "seeds": 2,
-        "training": {"optimizer": "adam", "lr": 0.01, "epochs": 2, "history_every": 1},
-        "measure": {"repeats": 1, "warmup": 0, "memory": False},
-        "tune": TUNE,
-    }
-    return load_study(write_study(**{**base, **spec}))
 
 
 def test_every_variant_gets_the_same_number_of_configurations_at_fresh_seeds(write_study):

@@ -2,6 +2,7 @@ import logging
 
 import pytest
 import torch
+from conftest import training_dict
 from torch import nn
 
 from suite import models
@@ -206,7 +207,7 @@ def _train_stack_of(model: type[nn.Module], size: int) -> None:
     x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
     y = torch.tensor([1, 0, 1, 0])
     members = [model() for _ in range(size)]
-    training = {**load_training(), "epochs": 2}
+    training = training_dict(epochs=2)
     train_group(members, [{"train": (x, y)}] * size, training, torch.device("cpu"), list(range(size)))
 
 
@@ -234,12 +235,6 @@ def test_the_probe_checks_both_ends_and_catches_a_fault_in_the_last_member():
 
     with pytest.raises(CannotStack, match="member 9"):
         _train_stack_of(TouchesTheLastRows, 10)
-
-
-def load_training() -> dict:
-    from suite.study import TrainingSpec
-
-    return TrainingSpec().model_dump(exclude={"vectorize"})
 
 
 @pytest.mark.parametrize(

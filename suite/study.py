@@ -327,6 +327,12 @@ class Study:
     _own_tune: dict[str, dict] = field(default_factory=dict, repr=False)  # variants[i].tune by label
 
     @property
+    def seeds(self) -> list[int]:
+        """The study's own seeds (`seeds:` a count from 0, or the list itself)."""
+        spec = self.spec.seeds
+        return list(range(spec)) if isinstance(spec, int) else list(spec)
+
+    @property
     def description(self) -> str:
         return self.spec.description.strip()
 
@@ -481,8 +487,7 @@ def _default_label(name: str, params: dict[str, Any]) -> str:
 
 
 def _expand(study: Study) -> list[Trial]:
-    spec, path = study.spec, study.path
-    seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
+    spec, path, seeds = study.spec, study.path, study.seeds
 
     entries = [
         (f"datasets[{i}]", *_entry(item, f"datasets[{i}]", path)) for i, item in enumerate(spec.datasets)

@@ -361,9 +361,9 @@ class TrainKind:
     def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any) -> study.Study:
         loaded = study.load(raw, path, name, **options)
         if loaded.spec.tune is not None:  # the trials become the tuning trials; tuning adds the chosen ones
-            spec = loaded.spec
-            seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
-            loaded.tuning = tune.expand(spec.tune, loaded._trials, loaded._own_tune, seeds, path)
+            loaded.tuning = tune.expand(
+                loaded.spec.tune, loaded._trials, loaded._own_tune, loaded.seeds, path
+            )
             loaded._trials = loaded.tuning.trials()
         return loaded
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from suite import data, models
 from suite.models.config import ConfigError
+from suite.spec import format_validation
 from suite.study import StudyError, TrainingSpec, Trial, TuneSpec
 
 ENDED = ("ok", "diverged", "failed")  # a tuning trial that ended, whatever its outcome
@@ -154,7 +155,10 @@ def expand(
                 cfg = models.config.parse(point_trials[0].model)
                 cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
         except (ConfigError, ValueError, TypeError) as err:
-            message = str(err) if not isinstance(err, ValidationError) else _first_error(err)
+            first = (
+                format_validation(path, err, {}).splitlines()[0] if isinstance(err, ValidationError) else ""
+            )
+            message = first.removeprefix(f"{path}: ") or str(err)
             raise StudyError(f"{path}: tune.grid ({trial.variant}): {message}") from None
         groups[where] = Group(trial.variant, trial.dataset, trial.device, points, tuning, [trial])
     return Plan(metric=spec.metric, seeds=seeds, groups=list(groups.values()))
@@ -162,11 +166,6 @@ def expand(
 
 def json_params(trial: Trial) -> str:
     return json.dumps(trial.dataset_params, sort_keys=True)
-
-
-def _first_error(err: ValidationError) -> str:
-    e = err.errors()[0]
-    return f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
 
 
 def score(rows, metric: str) -> float:

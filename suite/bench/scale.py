@@ -43,8 +43,8 @@ def study_yaml(seeds: int, vectorize: bool) -> str:
 
 def child(results: str, studies: str, name: str, out: str, started: float) -> int:
     """Run one case in this process with timers around the parts; write them to `out`."""
-    import suite.runner as driver
-    import suite.train_kind as runner
+    import suite.runner as runner
+    import suite.train_kind as train_kind
     import suite.vectorized as vectorized
     from suite.store import Store
     from suite.study import load_study
@@ -62,18 +62,18 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
 
         return wrapper
 
-    runner.peak_memory = timed("memory", runner.peak_memory)
-    runner.time_fn = timed("throughput", runner.time_fn)
-    runner.train = timed("training", runner.train)
+    train_kind.peak_memory = timed("memory", train_kind.peak_memory)
+    train_kind.time_fn = timed("throughput", train_kind.time_fn)
+    train_kind.train = timed("training", train_kind.train)
     vectorized.train_group = timed("training", vectorized.train_group)
-    real_run_unit = runner.run_unit
+    real_run_unit = train_kind.run_unit
 
     def run_unit(unit):
         if not first_unit:
             first_unit.append(time.perf_counter())
         return real_run_unit(unit)
 
-    runner.run_unit = run_unit
+    train_kind.run_unit = run_unit
 
     class TimedStore(Store):
         pass
@@ -86,7 +86,7 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
     store = TimedStore(Path(results) / name)
     with store.lock():
         store.write_meta(study.meta())
-        counts = driver.run_study(study, store, progress=False)
+        counts = runner.run_study(study, store, progress=False)
     end = time.perf_counter()
     wall = time.time() - started  # since the parent started this process
     startup = wall - (end - first_unit[0]) if first_unit else wall

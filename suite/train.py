@@ -198,6 +198,10 @@ class Selector:
             return loss < best_loss
         return accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss)
 
+    def describe(self, stopped_early: bool) -> str:
+        """How the reported point was chosen, for the result row's `selection`."""
+        return self.reason + (", stopped early" if stopped_early else "")
+
     def exhausted(self, patience: int | None) -> bool:
         """Early stopping: `patience` history points without improvement."""
         return self.active and patience is not None and self.since >= patience
@@ -317,7 +321,7 @@ def train(
     if best_state is not None and selector.best_step != step:
         model.load_state_dict(best_state)
     result.selected_step = selector.best_step
-    result.selection = selector.reason + (", stopped early" if result.stopped_early else "")
+    result.selection = selector.describe(result.stopped_early)
 
     values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
     for (s, name, _, _), (loss, acc) in zip(recorded, values.tolist(), strict=True):

@@ -535,7 +535,7 @@ def train_group(
     for g in range(size):
         results[g].steps = last_step[g]
         results[g].selected_step = selectors[g].best_step
-        results[g].selection = selectors[g].reason + (", stopped early" if results[g].stopped_early else "")
+        results[g].selection = selectors[g].describe(results[g].stopped_early)
     return results
 
 

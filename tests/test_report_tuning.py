@@ -46,3 +46,46 @@ def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_stu
     assert "| order     | mean         | lr=0.01" in record and "| dropout=0.5, lr=0.3" in record
     assert record.count("| ✓") == 2  # one chosen configuration per variant
     assert "never read to choose" in record
+
+
+def test_the_shortfall_is_judged_on_the_interval_of_delta_not_its_rounded_text():
+    from suite.report.tuning import shortfall_lines
+
+    # text_encoders on rotten_tomatoes: Δ −3.0 points, [−4.9, −1.1]; "-3.0" parsed back is not < −3
+    text = shortfall_lines("rt", "base", {"transformer": (-3.04, (-3.04, -4.9, -1.1))})[0]
+    assert text.startswith("Possibly more than 3 points below base on rt") and "[-4.9, -1.1]" in text
+    assert "Every variant is within" not in text
+    text = shortfall_lines("rt", "base", {"lstm": (-4.6, (-4.6, -6.0, -3.2)), "mlp": (1.0, (1.0, -1, 3))})[0]
+    assert text.startswith("More than 3 points below base on rt (the whole 95% interval of Δ): lstm")
+    assert "mlp" not in text and "Possibly" not in text and "The others are within 3 points" in text
+    text = shortfall_lines("rt", "base", {"a": (-2.9, (-2.9, -2.99, -2.8)), "b": (-3.5, None)})[0]
+    assert (
+        "by Δ alone, with no interval" in text
+        and "b (-3.5 points; no interval)" in text
+        and "a (" not in text
+    )
+    assert shortfall_lines("rt", "base", {"a": (-1.0, (-1.0, -2.0, 0.5))})[0].startswith(
+        "Every variant is within"
+    )
+
+
+def test_the_anchor_table_counts_diverged_seeds_as_every_other_section_does():
+    from suite.report.anchors import anchor_section
+
+    runs = pd.DataFrame(
+        {
+            "key": ["k0", "k1", "k2"],
+            "dataset": ["imdb"] * 3,
+            "variant": ["lstm"] * 3,
+            "seed": [0, 1, 2],
+            "status": ["ok", "ok", "diverged"],
+            "eval_split": ["test"] * 3,
+            "final_accuracy": [0.80, 0.82, 0.50],
+            "error": [None] * 3,
+        }
+    )
+    anchors = [{"dataset": "imdb", "model": "LSTM", "value": 0.86, "variant": "lstm", "source": "X, 2011"}]
+    text = "\n".join(anchor_section(anchors, runs))
+    assert "(lstm, 3 seeds" in text and "70.7%" in text  # the diverged seed counts, as in the dataset table
+    only_diverged = runs.assign(status="diverged")
+    assert "Not run here" not in "\n".join(anchor_section(anchors, only_diverged))

@@ -157,3 +157,17 @@ def test_a_median_difference_gets_an_interval_only_from_enough_measurements():
     many_a, many_b = rng.normal(10, 1, MIN_BOOTSTRAP), rng.normal(20, 1, MIN_BOOTSTRAP)
     d, lo, hi = difference_ci(many_a, many_b)
     assert lo < d < hi and lo > 0
+
+
+def test_exponent_interval_is_a_t_interval_over_per_curve_slopes():
+    from suite.report.stats import t_interval
+
+    # three curves with exponents 1.9, 2.0, 2.1: a percentile bootstrap of 3 curves (10 distinct
+    # resamples) gives about [1.9, 2.1]; the t interval over the 3 slopes is 2 ± 4.30 · 0.1 / √3
+    ts = np.array([64, 256, 1024, 4096], dtype=float)
+    frame = pd.concat(
+        [pd.DataFrame({"seed": i, "T": ts, "y": 5.0 * ts**k}) for i, k in enumerate([1.9, 2.0, 2.1])]
+    )
+    k, lo, hi = exponent(frame, "T", "y")
+    assert k == pytest.approx(2.0) and (lo, hi) == pytest.approx(t_interval(np.array([1.9, 2.0, 2.1])))
+    assert lo == pytest.approx(2.0 - 0.2484, abs=1e-3)

@@ -209,7 +209,7 @@ class Paired:
     significant: bool = False
     sd: float = math.nan  # standard deviation of the per-seed differences
     sources: str = "seeds"  # what the interval and test cover
-    p_improve: float = math.nan  # P(variant better than baseline), ties counted half (rliable)
+    p_improve: float = math.nan  # rliable's P(variant > baseline) over seed values, ties half
     examples: int = 0  # test examples paired, for two-level comparisons
     se: float = math.nan  # standard error of diff under the interval's model
     df: float = math.nan  # degrees of freedom of the interval's t quantile
@@ -226,7 +226,8 @@ class Paired:
 
 
 def probability_of_improvement(base: np.ndarray, other: np.ndarray, higher: bool) -> float:
-    """rliable's P(X > Y): over every pair (other_i, base_j), 1 if other is better, ½ if tied."""
+    """rliable's P(X > Y) over per-seed values (seed means, in a two-level comparison): over
+    every pair (other_i, base_j), 1 if other is better, ½ if tied."""
     if len(base) == 0 or len(other) == 0:
         return math.nan
     d = other[:, None] - base[None, :]
@@ -291,14 +292,14 @@ def sign_flip_p(other: np.ndarray, base: np.ndarray) -> float:
 
 def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
     """Two seeds × examples matrices (the same seeds and test examples, in the same order):
-    Δ with a two-level interval and t test over seeds and examples, and P(improvement) over
-    every (seed, example) pair, ties counted half."""
+    Δ with a two-level interval and t test over seeds and examples; P(improvement) over the
+    seed means, as in `paired` (a win rate over (seed, example) pairs of 0/1 accuracy is mostly
+    ties and says something else)."""
     higher = higher_is_better(metric)
     d = other - base  # (S, N)
     s, n = d.shape
     per_seed = d.mean(axis=1) * (1 if higher else -1)
     tol = 1e-12 * max(1.0, float(np.abs(base).max()), float(np.abs(other).max()))
-    win = d > 0 if higher else d < 0
     out = Paired(
         s,
         float(base.mean()),
@@ -311,7 +312,7 @@ def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
         math.nan,
         sd=float(d.mean(axis=1).std(ddof=1)) if s > 1 else math.nan,
         sources="seeds × test examples",
-        p_improve=float((win + 0.5 * (d == 0)).mean()),
+        p_improve=probability_of_improvement(base.mean(axis=1), other.mean(axis=1), higher),
         examples=n,
     )
     if s < MIN_SEEDS:

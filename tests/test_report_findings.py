@@ -46,7 +46,7 @@ def test_equal_curves_in_every_seed_give_no_zero_width_exponent_interval():
     k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
     assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (1, 3)
     text = " ".join(scaling_findings(frame, scaling_exponents(frame)))
-    assert "T^2.00 (the same value in every measurement at each length; no CI)" in text
+    assert "T^2.00 (every measurement's curve gives the same exponent; no CI)" in text
     assert "[2.00, 2.00]" not in text
     k, lo, hi, *_ = scaling_exponents(frame)[("infer_seconds_per_sample", "attention")]
     assert lo < k < hi and k == pytest.approx(1.05)  # seeds whose slopes differ keep their interval

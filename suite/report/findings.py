@@ -390,7 +390,7 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
             elif fewest < MIN_SEEDS:
                 ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:
-                ci = " (the same value in every measurement at each length; no CI)"
+                ci = " (every measurement's curve gives the same exponent; no CI)"
             parts.append(f"{variant} T^{k:.2f}{ci}")
         lines.append(
             f"{what} grows as (fitted over {span}, 95% CI over independent measurements): "

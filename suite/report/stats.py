@@ -401,10 +401,10 @@ def exponent(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float, float]:
     """Exponent of y against x with a 95% Student-t interval over independent curves: a slope is
     fitted to each seed's (or measurement's) whole curve and the interval is `t_interval` of those
     slopes, as for any mean over seeds (a percentile bootstrap over a handful of curves
-    undercovers: 3 curves have 10 distinct resamples). The exponent is then the mean slope (the
-    pooled fit, where every curve has the same lengths); below MIN_SEEDS curves it is the pooled
-    fit over all rows, with no interval, and none where every curve is the same (a zero-width
-    interval would claim a spread of zero). frame: seed, x, y."""
+    undercovers: 3 curves have 10 distinct resamples). With an interval the exponent is the mean
+    slope (equal to the pooled fit where every curve has the same lengths); without one (below
+    MIN_SEEDS curves, or every curve's slope the same: a zero-width interval would claim a spread
+    of zero) it is the pooled fit over all rows. frame: seed, x, y."""
     k = loglog_slope(frame[x].to_numpy(float), frame[y].to_numpy(float))
     slopes = clean(loglog_slope(g[x].to_numpy(float), g[y].to_numpy(float)) for _, g in frame.groupby("seed"))
     if len(slopes) < MIN_SEEDS or math.isnan(k):
@@ -412,4 +412,4 @@ def exponent(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float, float]:
     if all(constant(clean(g[y])) for _, g in frame.groupby(x)):  # one curve, copied: spread unknown
         return k, math.nan, math.nan
     lo, hi = t_interval(slopes)
-    return float(slopes.mean()), lo, hi
+    return (k if math.isnan(lo) else float(slopes.mean())), lo, hi  # every slope the same: no interval

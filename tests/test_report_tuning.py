@@ -41,6 +41,8 @@ def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_stu
     text = write_report(store.dir).read_text()
     lead = text.index("## Against the baseline (ngram_linear)")
     assert lead < text.index("## Findings")
+    opening = text[lead : text.index("## Findings")]
+    assert "points below ngram_linear on order" in opening or "Every variant is within 3 points" in opening
     assert "4 trials" in text  # the comparison counts the chosen configurations' trials only
     record = text[text.index("## Tuning record") :]
     assert "| order     | mean         | lr=0.01" in record and "| dropout=0.5, lr=0.3" in record
@@ -89,3 +91,30 @@ def test_the_anchor_table_counts_diverged_seeds_as_every_other_section_does():
     assert "(lstm, 3 seeds" in text and "70.7%" in text  # the diverged seed counts, as in the dataset table
     only_diverged = runs.assign(status="diverged")
     assert "Not run here" not in "\n".join(anchor_section(anchors, only_diverged))
+
+
+def test_the_opening_table_reads_the_finished_trials_as_the_dataset_tables_do(tmp_path):
+    from suite.report.load import Results
+    from suite.report.tuning import lead_section
+
+    runs = pd.DataFrame(
+        {
+            "key": [f"k{i}" for i in range(6)],
+            "dataset": ["imdb"] * 6,
+            "variant": pd.Categorical(["base"] * 3 + ["lstm"] * 3, categories=["base", "lstm"], ordered=True),
+            "seed": [0, 1, 2] * 2,
+            "status": ["ok"] * 5 + ["diverged"],
+            "eval_split": ["test"] * 6,
+            "final_accuracy": [0.90, 0.90, 0.90, 0.89, 0.89, 0.50],
+        }
+    )
+    anchors = [{"dataset": "imdb", "model": "LSTM", "value": 0.86, "variant": "lstm", "source": "X, 2011"}]
+    results = Results(
+        tmp_path, "s", {"baseline": "base", "anchors": anchors}, runs, pd.DataFrame(), pd.DataFrame()
+    )
+    text = "\n".join(lead_section(results, comparisons=[]))
+    # the diverged seed counts: lstm's mean is 0.76 (Δ −14 points), not 0.89 (Δ −1)
+    assert "| lstm      | 76.0%" in text and "-14.0" in text and "| 3       |" in text
+    assert (
+        "More than 3 points below base on imdb by Δ alone, with no interval to say how surely: lstm" in text
+    )

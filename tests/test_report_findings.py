@@ -9,7 +9,7 @@ from suite.report.findings import measurements, scaling_exponents, scaling_findi
 
 def _scaling_frame(seeds=3, lengths=(16, 32, 64)):
     """One variant at three lengths: peak memory measured once per memory group (every seed a
-    copy), inference time measured per trial."""
+    copy), inference time measured per trial, its exponent differing by seed."""
     rows = []
     for t in lengths:
         for seed in range(seeds):
@@ -20,7 +20,7 @@ def _scaling_frame(seeds=3, lengths=(16, 32, 64)):
                     "T": float(t),
                     "memory_group": f"m{t}",
                     "peak_train_mem_bytes": 1000.0 * t**2,
-                    "infer_seconds_per_sample": 1e-3 * t * (1 + 0.05 * seed),
+                    "infer_seconds_per_sample": 1e-3 * t ** (1 + 0.05 * seed),
                 }
             )
     return pd.DataFrame(rows)
@@ -46,10 +46,13 @@ def test_equal_curves_in_every_seed_give_no_zero_width_exponent_interval():
     k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
     assert abs(k - 2) < 1e-9 and math.isnan(lo) and math.isnan(hi) and (shared, fewest) == (1, 3)
     text = " ".join(scaling_findings(frame, scaling_exponents(frame)))
-    assert "T^2.00 (the same value in every measurement at each length; no CI)" in text
+    assert "T^2.00 (every measurement's curve gives the same exponent; no CI)" in text
     assert "[2.00, 2.00]" not in text
     k, lo, hi, *_ = scaling_exponents(frame)[("infer_seconds_per_sample", "attention")]
-    assert lo < k < hi  # seeds that differ keep their interval
+    assert lo < k < hi and k == pytest.approx(1.05)  # seeds whose slopes differ keep their interval
+    same_slope = frame.assign(infer_seconds_per_sample=1e-3 * frame["T"] * (1 + 0.05 * frame["seed"]))
+    k, lo, hi, *_ = scaling_exponents(same_slope)[("infer_seconds_per_sample", "attention")]
+    assert k == pytest.approx(1) and math.isnan(lo)  # curves apart only in level: every slope 1.0
 
 
 def test_the_scaling_figure_draws_the_reports_own_interval_over_independent_measurements(

@@ -157,3 +157,32 @@ def test_a_median_difference_gets_an_interval_only_from_enough_measurements():
     many_a, many_b = rng.normal(10, 1, MIN_BOOTSTRAP), rng.normal(20, 1, MIN_BOOTSTRAP)
     d, lo, hi = difference_ci(many_a, many_b)
     assert lo < d < hi and lo > 0
+
+
+def test_exponent_interval_is_a_t_interval_over_per_curve_slopes():
+    from suite.report.stats import t_interval
+
+    # three curves with exponents 1.9, 2.0, 2.1: a percentile bootstrap of 3 curves (10 distinct
+    # resamples) gives about [1.9, 2.1]; the t interval over the 3 slopes is 2 ± 4.30 · 0.1 / √3
+    ts = np.array([64, 256, 1024, 4096], dtype=float)
+    frame = pd.concat(
+        [pd.DataFrame({"seed": i, "T": ts, "y": 5.0 * ts**k}) for i, k in enumerate([1.9, 2.0, 2.1])]
+    )
+    k, lo, hi = exponent(frame, "T", "y")
+    assert k == pytest.approx(2.0) and (lo, hi) == pytest.approx(t_interval(np.array([1.9, 2.0, 2.1])))
+    assert lo == pytest.approx(2.0 - 0.2484, abs=1e-3)
+
+
+def test_p_improvement_is_over_seed_means_in_both_paths():
+    from suite.report.stats import paired, paired_examples, probability_of_improvement
+
+    # 0/1 accuracy, worse in every seed: a win rate over (seed, example) pairs is ≈ 0.49 (mostly
+    # ties); over seed means the variant never beats a baseline seed
+    rng = np.random.default_rng(1)
+    base = (rng.random((5, 400)) < 0.9).astype(float)
+    worse = base * (rng.random((5, 400)) > 0.05)
+    worse[:, 0] = 0.0
+    r = paired_examples(base, worse, "selected_accuracy")
+    assert r.worse == 5 and r.p_improve == 0.0
+    seeds = paired(pd.Series(base.mean(axis=1)), pd.Series(worse.mean(axis=1)), "selected_accuracy")
+    assert r.p_improve == seeds.p_improve == probability_of_improvement(base.mean(1), worse.mean(1), True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.load import headline_stage
+from suite.report.load import FINISHED, headline_stage
 from suite.report.stats import Summary
 from suite.report.tables import eval_summary
 
@@ -33,7 +33,7 @@ def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, va
     """[ours, where the published value falls against our interval]."""
     if variant is None:
         return ["no counterpart in this study", "–"]
-    rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == variant) & (runs["status"] == "ok")]
+    rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == variant) & runs["status"].isin(FINISHED)]
     if rows.empty:
         return ["not run here", "–"]
     s = accuracy_summary(rows, predictions)
@@ -55,7 +55,7 @@ def _balance(predictions: pd.DataFrame | None, runs: pd.DataFrame, dataset: str)
     """Our eval split's class shares, from the recorded labels."""
     if predictions is None or predictions.empty:
         return None
-    keys = runs.loc[(runs["dataset"] == dataset) & (runs["status"] == "ok"), "key"]
+    keys = runs.loc[(runs["dataset"] == dataset) & runs["status"].isin(FINISHED), "key"]
     if keys.empty:
         return None
     mine = predictions[predictions["key"] == keys.iloc[0]]
@@ -68,7 +68,7 @@ def _balance(predictions: pd.DataFrame | None, runs: pd.DataFrame, dataset: str)
 def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
     """The reason a dataset has no finished trials (the first skip reason), or None if it has some."""
     mine = runs[runs["dataset"] == dataset]
-    if mine.empty or (mine["status"] == "ok").any():
+    if mine.empty or mine["status"].isin(FINISHED).any():
         return None
     reasons = mine["error"].dropna()
     return reasons.iloc[0].strip().splitlines()[-1] if len(reasons) else "no finished trials"

@@ -278,8 +278,8 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
     level = (
         "On the eval split's loss and accuracy, where every trial recorded its per-example predictions, "
         "the interval and test cover seeds and test examples (two-level: var(seed means)/S + "
-        "var(example means)/N, t at Welch–Satterthwaite df) and P(improvement) is over every "
-        "(seed, example) pair. "
+        "var(example means)/N, t at Welch–Satterthwaite df); P(improvement) is still over the seed "
+        "means. "
         if two
         else ""
     )
@@ -287,7 +287,9 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
         f"Each variant is compared with the baseline **{results.baseline}** (at the same grid point, if "
         f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval "
         f"(none where Δ is the same in every seed: its spread is unknown, and the exact test alone decides), "
-        f"the seeds in which the variant is better, P(improvement) (rliable's P(X > Y), ties half) and a "
+        f"the seeds in which the variant is better, P(improvement) (rliable's P(X > Y) over the seeds' "
+        f"values: the share of (variant seed, baseline seed) pairs in which the variant is better, ties "
+        f"half) and a "
         f"two-sided paired permutation (sign-flip) test. {level}p values are Holm-corrected across the "
         f"{m} comparisons of this report. Verdicts: **better/worse** when the corrected p < 0.05, the CI "
         f"excludes 0 and |Δ| exceeds the smallest effect worth a word ({thresholds}); negligible when "
@@ -391,7 +393,7 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
             elif fewest < MIN_SEEDS:
                 ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:
-                ci = " (the same value in every measurement at each length; no CI)"
+                ci = " (every measurement's curve gives the same exponent; no CI)"
             parts.append(f"{variant} T^{k:.2f}{ci}")
         lines.append(
             f"{what} grows as (fitted over {span}, 95% CI over independent measurements): "

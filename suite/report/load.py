@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,19 +80,49 @@ def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> n
     one row per key in order; None unless every key has predictions on the same examples."""
     if predictions.empty:
         return None
-    rows = []
-    for key in keys:
-        mine = predictions[predictions["key"] == key]
-        if mine.empty:
-            return None
-        mine = mine.sort_values("index")
-        if rows and len(mine) != rows[0].shape[0]:
-            return None
-        if metrics.get(metric).per_example == "correct":
-            rows.append(mine["correct"].to_numpy(float))
-        else:
-            rows.append(-np.log(np.clip(mine["p_true"].to_numpy(float), 1e-30, 1.0)))
-    return np.vstack(rows)
+    index = _by_key(predictions)
+    if any(key not in index.rows for key in keys):
+        return None
+    rows = [index.rows[key] for key in keys]
+    if any(len(r) != len(rows[0]) for r in rows):
+        return None
+    if metrics.get(metric).per_example == "correct":
+        return np.vstack([index.correct[r] for r in rows])
+    return np.vstack([-np.log(np.clip(index.p_true[r], 1e-30, 1.0)) for r in rows])
+
+
+@dataclass
+class _KeyIndex:
+    rows: dict[str, np.ndarray]  # key → its row positions, by example index
+    correct: np.ndarray
+    p_true: np.ndarray
+    owner: weakref.ref
+
+
+_INDEXES: dict[int, _KeyIndex] = {}
+
+
+def _by_key(predictions: pd.DataFrame) -> _KeyIndex:
+    """Each key's rows of `predictions`, found in one pass and kept while the frame lives: a report
+    asks for the same trials' matrices a hundred times (text_encoders: ~110 calls, 24 matrices,
+    over 1.1 M rows). A frame is not changed after loading, so the index stays true."""
+    found = _INDEXES.get(id(predictions))
+    if found is not None and found.owner() is predictions:
+        return found
+    index_of = predictions["index"].to_numpy()
+    rows = {
+        key: pos[np.argsort(index_of[pos], kind="stable")]
+        for key, pos in predictions.groupby("key", sort=False).indices.items()
+    }
+    ident = id(predictions)
+    found = _KeyIndex(
+        rows,
+        predictions["correct"].to_numpy(float) if "correct" in predictions else np.array([]),
+        predictions["p_true"].to_numpy(float) if "p_true" in predictions else np.array([]),
+        weakref.ref(predictions, lambda _: _INDEXES.pop(ident, None)),
+    )
+    _INDEXES[ident] = found
+    return found
 
 
 def with_labels(runs: pd.DataFrame) -> pd.DataFrame:

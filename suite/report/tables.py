@@ -177,12 +177,16 @@ def failures_table(bad: pd.DataFrame) -> str:
 
 
 def provenance_line(runs: pd.DataFrame) -> str:
+    """Where and when the rows were measured; '?' for what the rows do not record (a kind whose
+    rows lack a column, results older than it)."""
+
     def values(col):
         return ", ".join(sorted({str(v) for v in runs[col].dropna()})) if col in runs else "?"
 
+    when = runs["measured_at"].dropna() if "measured_at" in runs else pd.Series(dtype=object)
+    span = f"{when.min()} – {when.max()} (UTC)" if len(when) else "time not recorded"
     return (
         f"Measured with torch {values('torch_version')} on {values('device_name')} "
         f"({values('threads')} threads), Python {values('python_version')}, "
-        f"commit {values('git_commit')}, host {values('host')}, "
-        f"{runs['measured_at'].min()} – {runs['measured_at'].max()} (UTC)."
+        f"commit {values('git_commit')}, host {values('host')}, {span}."
     )

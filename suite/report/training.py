@@ -60,7 +60,7 @@ def write_training_report(results_dir: str | Path) -> Path:
         "",
     ]
     lines += skipped_lines(results.runs)
-    lines += lead_section(results)
+    lines += lead_section(results, comparisons)
 
     lines += ["## Findings", ""]
     lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]

@@ -13,7 +13,8 @@ from tabulate import tabulate
 
 from suite import metrics
 from suite.report.anchors import accuracy_summary
-from suite.report.load import Results
+from suite.report.findings import Comparison, compare_to_baseline
+from suite.report.load import Results, headline_stage
 from suite.store import Store
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
@@ -44,15 +45,65 @@ def _fmt(s, scale=100.0) -> str:
     return f"{s.mean * scale:.1f}%{spread}"
 
 
-def lead_section(results: Results) -> list[str]:
+def _interval(c: Comparison | None) -> tuple[float, float, float] | None:
+    """(Δ, lo, hi) in points from a comparison with the baseline; None without an interval."""
+    if c is None or not c.result.has_ci:
+        return None
+    r = c.result
+    return r.diff * 100, r.lo * 100, r.hi * 100
+
+
+def shortfall_lines(dataset: str, baseline: str, deltas: dict[str, tuple[float, tuple | None]]) -> list[str]:
+    """Which variants fall more than SHORTFALL_POINTS below the baseline, judged on numbers: on the
+    95% interval of Δ where there is one (wholly below: below; straddling: possibly), else on Δ
+    alone, said so. deltas: variant → (Δ in points, (Δ, lo, hi) of the comparison or None)."""
+    bar = -SHORTFALL_POINTS
+    below, possibly, unsure = [], [], []
+    for variant, (delta, ci) in deltas.items():
+        if ci is not None:
+            _, lo, hi = ci
+            if hi < bar:
+                below.append(f"{variant} ({delta:+.1f} points, interval [{lo:.1f}, {hi:.1f}])")
+            elif lo < bar:
+                possibly.append(f"{variant} ({delta:+.1f} points, interval [{lo:.1f}, {hi:.1f}])")
+        elif delta < bar:
+            unsure.append(f"{variant} ({delta:+.1f} points; no interval)")
+    at = f"{SHORTFALL_POINTS:g} points below {baseline} on {dataset}"
+    lines = []
+    if below:
+        lines.append(f"More than {at} (the whole 95% interval of Δ): {', '.join(below)}.")
+    if possibly:
+        lines.append(f"Possibly more than {at} (the 95% interval of Δ reaches past −{SHORTFALL_POINTS:g}): "
+                     f"{', '.join(possibly)}.")  # fmt: skip
+    if unsure:
+        lines.append(f"More than {at} by Δ alone, with no interval to say how surely: {', '.join(unsure)}.")
+    if not lines:
+        lines.append(
+            f"Every variant is within {SHORTFALL_POINTS:g} points of {baseline} on {dataset} (or above it); "
+            "judged on the 95% interval of Δ where there is one."
+        )
+    elif len(below) + len(possibly) + len(unsure) < len(deltas):
+        lines.append(f"The others are within {SHORTFALL_POINTS:g} points (or above).")
+    return [" ".join(lines), ""]
+
+
+def lead_section(results: Results, comparisons: list[Comparison] | None = None) -> list[str]:
     """The comparison a reader needs first: each variant's test accuracy at the val-chosen epoch,
-    its difference from the linear baseline and the published figures for models of its kind."""
+    its difference from the linear baseline and the published figures for models of its kind.
+    Over the finished trials (ok and diverged), as every other section; `comparisons` (from
+    compare_to_baseline, computed here if not given) give the intervals of Δ."""
     baseline = results.baseline
-    ok = results.runs[results.runs["status"] == "ok"]
+    ok = results.finished
     anchors = results.meta.get("anchors") or []
     tuned = bool(results.meta.get("tuning"))
     if ok.empty or baseline is None or not (tuned or anchors):  # a real-data study's opening table
         return []
+    if comparisons is None:
+        comparisons = compare_to_baseline(results)
+    headline = f"{headline_stage(ok)}_accuracy"
+    by_variant = {
+        (c.dataset, c.variant): c for c in comparisons if c.metric == headline and c.baseline == baseline
+    }
     lines = [
         f"## Against the baseline ({baseline})" + (" and the published anchors" if anchors else ""),
         "",
@@ -68,10 +119,15 @@ def lead_section(results: Results) -> list[str]:
         base_rows = mine[mine["variant"] == baseline]
         base = accuracy_summary(base_rows, results.predictions) if len(base_rows) else None
         table = []
+        deltas = {}
         for variant in dict.fromkeys(mine["variant"]):
             rows = mine[mine["variant"] == variant]
             s = accuracy_summary(rows, results.predictions)
-            delta = "–" if base is None or variant == baseline else f"{(s.mean - base.mean) * 100:+.1f}"
+            delta = "–"
+            if base is not None and variant != baseline:
+                points = (s.mean - base.mean) * 100
+                delta = f"{points:+.1f}"
+                deltas[str(variant)] = (points, _interval(by_variant.get((dataset, str(variant)))))
             published = "; ".join(
                 f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
                 for a in anchors
@@ -90,19 +146,8 @@ def lead_section(results: Results) -> list[str]:
             tabulate(table, headers=headers, tablefmt="github", disable_numparse=True),
             "",
         ]
-        short = [
-            (row[0], float(row[2])) for row in table if row[2] != "–" and float(row[2]) < -SHORTFALL_POINTS
-        ]
-        if base is None:
-            continue
-        if short:
-            named = ", ".join(f"{v} ({d:+.1f} points)" for v, d in short)
-            lines += [f"More than {SHORTFALL_POINTS:g} points below {baseline} on {dataset}: {named}.", ""]
-        else:
-            lines += [
-                f"Every variant is within {SHORTFALL_POINTS:g} points of {baseline} on {dataset} (or above it).",
-                "",
-            ]
+        if base is not None:
+            lines += shortfall_lines(dataset, baseline, deltas)
     return lines
 
 

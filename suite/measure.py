@@ -20,9 +20,10 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-import torch
-
+from suite.lazy import lazy_import
 from suite.paths import checkout_root, package_version
+
+torch = lazy_import("torch")  # imported on first use: the timing helpers load with a study
 
 
 def device_available(device: str) -> str | None:

@@ -47,6 +47,9 @@ def run_study(
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
     bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
+    if not todo:  # no executor to start (nor torch to import): the cached run is a quick check
+        bar.close()
+        return counts
     spec = executor or getattr(study.spec, "executor", None) or ExecutorSpec()
     with executors.create(spec) as pool:
         for finished in pool.run(kinds.get(study.kind).plan(todo)):

@@ -4,7 +4,7 @@ Its YAML fully determines its trials: `load(raw, path, name)` → `Study` → `s
 Every knob has its default here (training, measurement), in `suite.models.config.ModelConfig`
 and each encoder's config class (models) or in the dataset factory's signature.
 Everything is checked when the study loads, before any trial runs. How a trial is run
-is `suite.train_kind`'s; which of its fields make its key is `suite.identity`'s.
+is `suite.train_run`'s; which of its fields make its key is `suite.identity`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from suite.spec import (
     format_validation,
     max_trials,
 )
-from suite.train import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
@@ -241,7 +241,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
 @dataclass(frozen=True)
 class Trial:
     """One model × dataset × seed × device, fully resolved (every knob, defaults included):
-    what `suite.train_kind` needs, nothing more."""
+    what `suite.train_run` needs, nothing more."""
 
     kind: ClassVar[str] = "train"
 

@@ -18,12 +18,7 @@ from torch import nn
 
 from suite import objective
 from suite.measure import Stopwatch
-
-EVAL_BATCH_SIZE = 4096  # rows per evaluation pass (training.eval_batch_size): bounds memory, not results
-SELECT_DEFAULT = "val_accuracy"  # the history point reported (training.select)
-# Knobs only this module implements (suite.vectorized does not): a trial with any of them away
-# from its default trains one at a time. Their defaults, which study.TrainingSpec uses too.
-ONE_AT_A_TIME_KNOBS = {"lr_schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0}
+from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 
 def loss_and_correct(

@@ -1,362 +1,32 @@
-"""The training study kind: seed, load, build, train, measure, and hand back rows.
-
-`run_trial` turns one `Trial` (suite.study) into one result row plus its history; it
-never raises for a failing trial (the row says `failed` and why). `plan` groups seeds
-that can share a stacked training step; `run_unit` runs such a group (suite.vectorized)
-or one trial. The runner reaches all of it through the kind registered at the bottom.
-"""
+"""The training study kind: load a training study (suite.study), expand its tuning (suite.tune),
+and hand its units to suite.train_run, imported when a unit is first planned or run: loading,
+listing and checking training studies need no torch."""
 
 from __future__ import annotations
 
-import json
-import random
-import time
-import traceback
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from suite import data, identity, models, study, tune
-from suite.artifacts import predictions as record_predictions
-from suite.artifacts import record as record_artifacts
+from suite import models, study, tune
 from suite.kinds import TrialResult, register_kind
-from suite.measure import device_available, median, peak_memory, provenance, time_fn
-from suite.models.config import parse
 from suite.study import Trial
-from suite.train import loss_and_correct, make_optimizer, stepper, train
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    if _accelerators():
-        torch.manual_seed(seed)
-    else:  # the same CPU stream; torch.manual_seed also queues a CUDA seed, formatting a stack trace (~0.3 ms)
-        torch.default_generator.manual_seed(seed)
-
-
-@lru_cache(maxsize=1)
-def _accelerators() -> bool:
-    xpu = getattr(torch, "xpu", None)
-    return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
-
-
-@lru_cache(maxsize=8)
-def _load(name: str, params_json: str):
-    """Load a dataset once per process; trials of one study share it."""
-    return data.create(name, **json.loads(params_json)).load()
-
-
-def run_trial(trial: Trial) -> TrialResult:
-    started = time.perf_counter()
-    row = trial.base_row()
-    device = torch.device(trial.device)
-    dataset = data.create(trial.dataset, **trial.dataset_params)
-    reason = device_available(trial.device) or dataset.unavailable() or _pretrained_unavailable(trial)
-    if reason:
-        row.update(status="skipped", error=reason)
-        row.update(provenance(torch.device("cpu")) | {"device_name": None})
-        return TrialResult(row, [])
-    row.update(provenance(device))
-    history: list[dict] = []
-    artifacts: list[dict] = []
-    preds: list[dict] = []
-    try:
-        splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
-        splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
-        model = seeded_model(trial, dataset, device)
-        trained = train(
-            model,
-            splits,
-            trial.training,
-            device,
-            trial.seed,
-            trial.training["eval_batch_size"],
-        )
-        history = trained.history
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
-    except Exception:  # a failing trial is a result, not the end of the study
-        row.update(status="failed", error=traceback.format_exc())
-        preds = []
-    row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds)
-
-
-def _record_training(
-    row: dict, trial: Trial, model, splits, trained, device: torch.device
-) -> tuple[list[dict], list[dict]]:
-    """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
-    inference throughput and peak memory of the trained model; return its recorded artifacts
-    and its per-example predictions on the eval split, both at the reported (selected) epoch."""
-    row.update(_summarise(trained.history, list(splits), trained.selected_step))
-    row["selection"] = trained.selection
-    row["stopped_early"] = trained.stopped_early
-    row.update(_chance(splits))
-    row["params"] = sum(p.numel() for p in model.parameters())
-    row["steps"] = trained.steps
-    row["train_seconds"] = trained.timed_seconds
-    tokens_per_row = splits[next(iter(splits))][0].shape[1]
-    if trained.timed_seconds > 0:
-        row["train_samples_per_s"] = trained.timed_samples / trained.timed_seconds
-        row["train_tokens_per_s"] = row["train_samples_per_s"] * tokens_per_row
-    artifacts: list[dict] = []
-    if trained.diverged:
-        row.update(status="diverged", error="loss became NaN or infinite")
-        return artifacts, []
-    # Before _measure, whose memory step updates weights.
-    eval_x, eval_y = splits[list(splits)[-1]]
-    if trial.measure.get("artifacts"):
-        artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
-    batch = trial.training["eval_batch_size"]
-    preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
-    row.update(_measure(model, splits, trial, device))
-    return artifacts, preds
-
-
-def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
-    """Loss and accuracy per split at the final point, the best over points and the selected
-    point (chosen on val, see suite.train.Selector; the final one when not given); the
-    unprefixed ones are on the last split (test where there is one; train for the course's toy data)."""
-    out = {}
-    if selected_step is None:
-        selected_step = max(h["step"] for h in history)
-    for split in splits:
-        points = [h for h in history if h["split"] == split]
-        final = points[-1]
-        chosen = next(h for h in points if h["step"] == selected_step)
-        out[f"final_{split}_loss"] = final["loss"]
-        out[f"final_{split}_accuracy"] = final["accuracy"]
-        out[f"best_{split}_loss"] = min(h["loss"] for h in points)
-        out[f"best_{split}_accuracy"] = max(h["accuracy"] for h in points)
-        out[f"selected_{split}_loss"] = chosen["loss"]
-        out[f"selected_{split}_accuracy"] = chosen["accuracy"]
-        out["selected_epoch"] = chosen["epoch"]
-        out["final_epoch"] = final["epoch"]
-    last = splits[-1]
-    out["eval_split"] = last
-    for kind in ("final", "best", "selected"):
-        for metric in ("loss", "accuracy"):
-            out[f"{kind}_{metric}"] = out[f"{kind}_{last}_{metric}"]
-    return out
-
-
-def _chance(splits) -> dict:
-    """What a model that learned nothing scores on the eval split: the majority class's share
-    (accuracy) and the entropy of the label distribution (the best constant predictor's loss)."""
-    _, y = splits[list(splits)[-1]]
-    counts = torch.bincount(y.flatten().long().cpu()).double()
-    share = counts[counts > 0] / counts.sum()
-    return {
-        "chance_accuracy": float(share.max()),
-        "chance_loss": float(-(share * share.log()).sum()),
-    }
-
-
-def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
-    """Inference throughput and peak memory, on the trained model, after training."""
-    measure = trial.measure
-    x, y = splits[list(splits)[-1]]
-    xb = x[: measure["inference_batch"]]
-    out: dict = {}
-
-    def infer():
-        with torch.no_grad():
-            model(xb)
-
-    model.eval()
-    if measure["throughput"]:
-        times = time_fn(infer, device, measure["warmup"], measure["repeats"])
-        out["infer_samples_per_s"] = len(xb) / median(times)
-        out["infer_tokens_per_s"] = out["infer_samples_per_s"] * xb.shape[1]
-    if measure["memory"] and device.type in ("cpu", "cuda"):
-        xt, yt = splits[list(splits)[0]]
-        bs = trial.training["batch_size"] or len(xt)
-        shapes = _memory_key(trial, model, xb, xt[:bs])
-        out["memory_group"] = "m" + identity.key(shapes)
-        out["peak_infer_mem_bytes"] = peak_memory(infer, device, key=("infer", out["memory_group"]))
-        model.train()
-        step = []  # made only when this shape is measured, not for every row that shares it
-
-        def train_step():  # as suite.train.train steps
-            model.zero_grad(set_to_none=True)
-            loss, _ = loss_and_correct(model(xt[:bs]), yt[:bs])
-            loss.backward()
-            step[0]()
-
-        def setup():  # the optimizer's state exists before the measured step, as in training
-            step.append(stepper(make_optimizer(model.parameters(), trial.training)))
-            train_step()
-
-        key = ("train", out["memory_group"])
-        out["peak_train_mem_bytes"] = peak_memory(train_step, device, key=key, setup=setup)
-    return out
-
-
-def _memory_key(trial: Trial, model, infer_x: torch.Tensor, train_x: torch.Tensor) -> dict:
-    """What decides the sizes a measured step allocates: architecture, parameter shapes, data (for
-    any data-dependent shape), input shapes, optimizer and device; not seeds or weight values."""
-    return {
-        "model": trial.model,
-        "parameters": [[n, list(p.shape), str(p.dtype)] for n, p in model.named_parameters()],
-        "dataset": [trial.dataset, trial.dataset_params],
-        "inputs": [list(infer_x.shape), list(train_x.shape), str(infer_x.dtype)],
-        "optimizer": [trial.training["optimizer"], trial.training["momentum"]],
-        "device": trial.device,
-    }
-
-
-def plan(trials: list[Trial]) -> list[list[Trial]]:
-    """Split trials into units of work, each run by one `run_unit` call.
-
-    Trials that can share one vectorized training step (one architecture, training and data
-    shape; different seeds or datasets: `suite.vectorized.group_key`) form one unit; the rest,
-    and every trial of a study with `training.vectorize: false`, are units of one.
-    """
-    from suite.vectorized import group_key
-
-    units: list[list[Trial]] = []
-    groups: dict[str, list[Trial]] = {}
-    for trial in trials:
-        key = group_key(trial)
-        if key is None:
-            units.append([trial])
-        elif key in groups:
-            groups[key].append(trial)
-        else:
-            groups[key] = [trial]
-            units.append(groups[key])
-    return units
-
-
-def run_unit(unit: list[Trial]) -> list[TrialResult]:
-    """Run one unit of work; it must not raise, and returns one result per trial, in unit order."""
-    before = torch.get_num_threads()
-    if unit[0].threads:
-        torch.set_num_threads(unit[0].threads)
-    try:
-        return _run_unit(unit)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _run_unit(unit: list[Trial]) -> list[TrialResult]:
-    if len(unit) > 1:
-        try:
-            return _run_group(unit)
-        except Exception as err:  # a bug in the stacked path must not cost the trials
-            from suite.vectorized import log_once
-
-            log_once(f"vectorized training failed ({type(err).__name__}: {err}); running one at a time")
-    return [run_trial(trial) for trial in unit]
-
-
-def _run_group(unit: list[Trial]) -> list[TrialResult]:
-    """Train a unit's trials together (`suite.vectorized`), then measure each trained model on
-    its own, as `run_trial` does. Members that cannot share a step run one at a time."""
-    from suite import vectorized
-
-    first = unit[0]
-    device = torch.device(first.device)
-    datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
-    if device_available(first.device) or any(d.unavailable() for d in datasets):
-        return [run_trial(trial) for trial in unit]  # each row says why it is skipped
-    on_device: dict[str, dict] = {}  # one device copy per dataset, shared by its members
-    splits = []
-    for trial in unit:
-        params = json.dumps(trial.dataset_params, sort_keys=True)
-        if (trial.dataset, params) not in on_device:
-            loaded = _load(trial.dataset, params)
-            on_device[trial.dataset, params] = {
-                n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
-            }
-        splits.append(on_device[trial.dataset, params])
-    members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
-    results: dict[int, TrialResult] = {}
-    for group in vectorized.partition(splits, first.training):
-        if len(group) == 1:
-            results[group[0]] = run_trial(unit[group[0]])
-            continue
-        group_started = time.perf_counter()  # wall time: the group's training, shared equally
-        try:
-            trained = vectorized.train_group(
-                [members[i] for i in group],
-                [splits[i] for i in group],
-                first.training,
-                device,
-                [unit[i].seed for i in group],
-                eval_batch=first.training["eval_batch_size"],
-            )
-        except vectorized.CannotStack as err:
-            vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")
-            results.update({i: run_trial(unit[i]) for i in group})
-            continue
-        shared = (time.perf_counter() - group_started) / len(group)
-        timing_group = "g" + identity.key({"members": sorted(unit[i].key for i in group)})
-        for i, result in zip(group, trained, strict=True):
-            results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
-            results[i].row["wall_seconds"] += shared
-            results[i].row["timing_group"] = timing_group
-    return [results[i] for i in range(len(unit))]
-
-
-def seeded_model(trial: Trial, dataset, device: torch.device):
-    """The trial's model with its seed's initial weights, as `run_trial` builds it
-    (pretrained token vectors copied in where the model names some)."""
-    seed_everything(trial.seed)
-    cfg = parse(trial.model)
-    model = models.build(
-        cfg,
-        vocab_size=dataset.vocab_size,
-        seq_len=dataset.seq_len,
-        num_classes=dataset.num_classes,
-        pad_id=dataset.pad_id,
-    )
-    if cfg.pretrained:
-        from suite.data import glove
-
-        glove.load_into(model.embedding, cfg.pretrained, dataset.vocabulary())
-    return model.to(device)
-
-
-def _pretrained_unavailable(trial: Trial) -> str | None:
-    name = trial.model.get("pretrained")
-    if not name:
-        return None
-    from suite.data import glove
-
-    return glove.unavailable(name)
-
-
-def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:
-    started = time.perf_counter()
-    row = trial.base_row()
-    row.update(provenance(device))
-    row["train_group_size"] = size
-    artifacts: list[dict] = []
-    preds: list[dict] = []
-    try:
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
-    except Exception:
-        row.update(status="failed", error=traceback.format_exc())
-    row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts, preds)
 
 
 @register_kind("train")
 class TrainKind:
-    """Training studies (suite.study), run here. Methods look the module's functions up when
+    """Training studies (suite.study), run by suite.train_run. Methods look its functions up when
     called, so a benchmark may wrap them (suite.bench.scale)."""
 
-    # key path → its schema, the names a free mapping takes, or None (any key): for overrides
-    sections = {
-        **study.SECTIONS,
-        ("model",): models.config.field_names(),
-        ("grid",): models.config.field_names(),
-        ("min_effect",): None,
-    }
+    @property
+    def sections(self) -> dict[tuple, Any]:
+        """Key path → its schema, the names a free mapping takes, or None (any key): for overrides.
+        Read when asked, so an encoder registered later (a plugin) brings its knobs."""
+        return {
+            **study.SECTIONS,
+            ("model",): models.config.field_names(),
+            ("grid",): models.config.field_names(),
+            ("min_effect",): None,
+        }
 
     def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any) -> study.Study:
         loaded = study.load(raw, path, name, **options)
@@ -377,7 +47,11 @@ class TrainKind:
         return tune.pending_note(loaded)
 
     def plan(self, trials: list[Trial]) -> list[list[Trial]]:
-        return plan(trials)
+        from suite import train_run
+
+        return train_run.plan(trials)
 
     def run_unit(self, unit: list[Trial]) -> list[TrialResult]:
-        return run_unit(unit)
+        from suite import train_run
+
+        return train_run.run_unit(unit)

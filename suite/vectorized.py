@@ -44,14 +44,13 @@ from torch import nn
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
 from suite.train import (
-    ONE_AT_A_TIME_KNOBS,
-    SELECT_DEFAULT,
     Schedule,
     Selector,
     TrainResult,
     make_optimizer,
     stepper,
 )
+from suite.train_defaults import ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 log = logging.getLogger(__name__)
 

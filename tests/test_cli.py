@@ -48,6 +48,39 @@ def test_help_imports_neither_torch_nor_pandas():
     assert out.returncode == 0, out.stderr
 
 
+def test_listing_checking_and_a_cached_run_import_no_torch(write_study, tmp_path):
+    """torch costs about 1 s to import: `list`, `check` (a plain, a tuned and a kernel study) and a
+    run with every trial already stored need none of it; the run that trains does."""
+    path = write_study(variants=["mean", "attention"], seeds=1, training={"epochs": 1})
+    results = str(tmp_path / "r")
+    commands = [
+        ["list", "studies"],
+        ["list", "variants"],
+        ["list", "datasets"],
+        ["list", "kernels"],
+        ["check", "ablation_positional"],
+        ["check", "text_encoders"],
+        ["check", "kernels"],
+        ["check", str(path), "--results", results],
+        ["run", str(path), "--results", results, "--no-progress"],
+    ]
+    code = (
+        "import contextlib, io, sys\n"
+        "from suite.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        code = main(argv)\n"
+        "    print(argv[0], argv[1], 'exit', code, 'torch:', 'torch' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    lines = first.stdout.splitlines()
+    assert lines[:-1] == [f"{c[0]} {c[1]} exit 0 torch: False" for c in commands[:-1]], first.stdout
+    assert lines[-1] == f"run {path} exit 0 torch: True"  # it trained
+    assert again.stdout.splitlines()[-1] == f"run {path} exit 0 torch: False"  # all cached
+
+
 def test_doctor_finds_every_committed_result_folder_healthy(capsys):
     """The committed tables (written by earlier versions of the store) read as they are."""
     from pathlib import Path

@@ -186,7 +186,7 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
 def test_units_of_several_trials_succeed_and_die_together(write_study, tmp_path, monkeypatch):
     """A unit may hold several trials (seeds trained together): each gets its row
     and the unit's log, and when its worker dies every one is recorded failed."""
-    import suite.train_kind as runner
+    import suite.train_run as runner
 
     def pairs(trials):
         return [trials[i : i + 2] for i in range(0, len(trials), 2)]

@@ -73,7 +73,7 @@ def test_a_short_line_is_a_clear_error(tmp_path):
 
 def test_runner_loads_frozen_vectors_or_skips_with_the_reason(text_file, tmp_path, monkeypatch, write_study):
     from suite.study import load_study
-    from suite.train_kind import run_trial
+    from suite.train_run import run_trial
 
     study = load_study(
         write_study(

@@ -10,7 +10,7 @@ import torch
 from suite import data
 from suite.data.download import DataError, DataUnavailable
 from suite.study import load_study
-from suite.train_kind import run_trial
+from suite.train_run import run_trial
 
 REVIEWS = {
     ("train", "pos"): ["A great film.<br /><br />Loved it!", "Wonderful, great acting.", "great great fun"],

@@ -21,12 +21,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),
     ("study loading", ("suite.overrides",)),
-    ("study kinds", ("suite.study", "suite.tune", "suite.train_kind", "suite.kernels.study")),
+    (
+        "study kinds",
+        ("suite.study", "suite.tune", "suite.train_kind", "suite.train_run", "suite.kernels.study"),
+    ),
     ("kind protocol", ("suite.kinds",)),
     (
         "components",
         (
             "suite.train",
+            "suite.train_defaults",
             "suite.objective",
             "suite.vectorized",
             "suite.artifacts",
@@ -42,6 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "suite",  # the package itself: its version (it reaches up to suite.api only when asked)
             "suite.spec",
+            "suite.lazy",
             "suite.arguments",
             "suite.identity",
             "suite.executors.spec",

@@ -49,7 +49,7 @@ def test_an_override_gives_the_same_trials_as_the_edited_file(write_study):
     [
         ({"training.lrr": 1}, r"override training.lrr: 'lrr' is not a key of training; did you mean 'lr'\?"),
         ({"grid.dimm": [2]}, r"override grid.dimm: 'dimm' is not a model parameter; did you mean 'dim'\?"),
-        ({"model.hiden": 3}, r"did you mean 'hidden'\?"),
+        ({"model.hiden": 3}, r"did you mean 'hidden'"),
         ({"seed": 3}, r"'seed' is not a key of the study; did you mean 'seeds'\?"),
         ({"trainig.lr": 3}, r"'trainig' is not a key of the study; did you mean 'training'\?"),
         ({"datasets.0.T": 3}, r"datasets is not a section of keys; set it whole"),

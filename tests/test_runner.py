@@ -12,7 +12,7 @@ from suite import data
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
-from suite.train_kind import run_trial
+from suite.train_run import run_trial
 
 
 def test_trial_row_has_metrics_speed_memory_and_provenance(write_study):
@@ -76,7 +76,7 @@ def test_failed_diverged_and_skipped_trials_are_rows(write_study, monkeypatch):
     assert rows["cuda:7"]["status"] == "skipped" and "cuda" in rows["cuda:7"]["error"].lower()
     assert rows["cpu"]["status"] in ("diverged", "ok")
 
-    import suite.train_kind as runner
+    import suite.train_run as runner
 
     def broken(*a, **k):
         raise RuntimeError("boom")

@@ -9,7 +9,7 @@ from suite import models
 from suite.models.positional import LearnedPositions
 from suite.study import load_study
 from suite.train import make_optimizer
-from suite.train_kind import plan, run_trial, run_unit
+from suite.train_run import plan, run_trial, run_unit
 from suite.vectorized import (
     CannotStack,
     FlatParameters,

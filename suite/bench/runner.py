@@ -41,7 +41,7 @@ from suite import data, paths, vectorized
 from suite.arguments import positive_int
 from suite.study import load_study
 from suite.train import train
-from suite.train_kind import _load, plan, seeded_model
+from suite.train_run import _load, plan, seeded_model
 
 
 def _splits(trial, device):

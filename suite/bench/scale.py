@@ -44,7 +44,7 @@ def study_yaml(seeds: int, vectorize: bool) -> str:
 def child(results: str, studies: str, name: str, out: str, started: float) -> int:
     """Run one case in this process with timers around the parts; write them to `out`."""
     import suite.runner as runner
-    import suite.train_kind as train_kind
+    import suite.train_run as train_run
     import suite.vectorized as vectorized
     from suite.store import Store
     from suite.study import load_study
@@ -62,18 +62,18 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
 
         return wrapper
 
-    train_kind.peak_memory = timed("memory", train_kind.peak_memory)
-    train_kind.time_fn = timed("throughput", train_kind.time_fn)
-    train_kind.train = timed("training", train_kind.train)
+    train_run.peak_memory = timed("memory", train_run.peak_memory)
+    train_run.time_fn = timed("throughput", train_run.time_fn)
+    train_run.train = timed("training", train_run.train)
     vectorized.train_group = timed("training", vectorized.train_group)
-    real_run_unit = train_kind.run_unit
+    real_run_unit = train_run.run_unit
 
     def run_unit(unit):
         if not first_unit:
             first_unit.append(time.perf_counter())
         return real_run_unit(unit)
 
-    train_kind.run_unit = run_unit
+    train_run.run_unit = run_unit
 
     class TimedStore(Store):
         pass

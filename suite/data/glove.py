@@ -15,9 +15,10 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-
 from suite.data.download import DataError, DataUnavailable, Remote, cache_dir, data_root, fetch
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
 ARCHIVE = Remote(  # md5 as published alongside many loaders; size as served by nlp.stanford.edu
     url="https://nlp.stanford.edu/data/glove.6B.zip",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from suite.identity import Location
 from suite.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 REGISTRY = Registry("dataset")
 register_dataset = REGISTRY.register

@@ -17,9 +17,10 @@ can also occur in train; the tasks here are large enough for that to be rare.
 
 from __future__ import annotations
 
-import torch
-
 from suite.data.registry import Dataset, register_dataset
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
 FRACTIONS = (0.8, 0.1, 0.1)
 

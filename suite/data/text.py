@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from suite.data.download import (
@@ -33,6 +32,9 @@ from suite.data.download import (
 )
 from suite.data.registry import Dataset
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
 # disable=None: a bar on a terminal only, so logs and pipes get no carriage-return floods
 PROGRESS = {"unit": "doc", "leave": False, "dynamic_ncols": True, "disable": None}

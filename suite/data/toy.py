@@ -5,9 +5,10 @@ The course trains and evaluates on the same rows; so do these, and reports say s
 
 from __future__ import annotations
 
-import torch
-
 from suite.data.registry import Dataset, register_dataset
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
 SAME_ROWS = "trained and evaluated on the same rows, as in the course"
 

@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from suite.kinds import Trial, TrialResult
+from suite.lazy import lazy_import
 from suite.measure import provenance
+
+torch = lazy_import("torch")  # imported when a unit runs: a run with every trial cached needs none
 
 POLL_S = 0.5  # how long the driver waits for a result before it checks timeouts again
 STARTUP_GRACE_S = 60.0  # a unit not started this long after its timeout is overdue too (a wedged worker)

@@ -13,13 +13,14 @@ import io
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 
-import torch
-
 from suite import kinds
 from suite.executors.base import Finished
 from suite.executors.spec import ExecutorSpec
 from suite.executors.worker import header, import_plugins
 from suite.kinds import Trial
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported when a unit runs: a run with every trial cached needs none
 
 
 class SerialExecutor:

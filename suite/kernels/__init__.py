@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-
+from suite.lazy import lazy_import
 from suite.registry import Registry
+
+torch = lazy_import("torch")  # imported on first use: registering kernels and checking studies need no torch
 
 REGISTRY = Registry("attention kernel")
 

@@ -9,17 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-
 from suite import kernels
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: loading a kernel study needs no torch
 
 MODES = ("forward", "forward_backward")
-DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+DTYPES = ("float32", "float64", "float16", "bfloat16")  # torch dtypes by name: getattr(torch, name)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ a softmax that gives fully masked rows zeros instead of NaN."""
 
 from __future__ import annotations
 
-import torch
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: registering kernels and checking studies need no torch
 
 
 def combine_masks(mask: torch.Tensor | None, causal: bool, t_q: int, t_k: int, device) -> torch.Tensor | None:

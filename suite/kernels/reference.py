@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from suite.kernels import register_kernel
 from suite.kernels.masking import combine_masks, masked_softmax
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: registering kernels and checking studies need no torch
 
 
 def _scaled(scores: torch.Tensor, d: int, scale: float | None) -> torch.Tensor:

@@ -7,12 +7,11 @@ back to another backend (which would make a benchmark row lie about what it time
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
-
 from suite.kernels import KernelUnavailable, register_kernel
 from suite.kernels.masking import combine_masks
+from suite.lazy import lazy_import
+
+torch = lazy_import("torch")  # imported on first use: registering kernels and checking studies need no torch
 
 
 def _sdpa(q, k, v, mask, causal, scale=None, dropout_p=0.0):
@@ -23,11 +22,11 @@ def _sdpa(q, k, v, mask, causal, scale=None, dropout_p=0.0):
     if dropout_p:
         extra["dropout_p"] = dropout_p
     if mask is None and (not causal or t_q == t_k):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, **extra)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, **extra)
     mask = combine_masks(mask, causal, t_q, t_k, q.device)
     any_key = mask.any(dim=-1, keepdim=True)
     # SDPA gives NaN for a fully masked row: let such a row see every key, then zero it.
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key, **extra)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key, **extra)
     return out.masked_fill(~any_key, 0.0)
 
 
@@ -40,7 +39,7 @@ def sdpa(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
 @register_kernel("sdpa_math")
 def sdpa_math(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto its math (reference) backend."""
-    with sdpa_kernel(SDPBackend.MATH):
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
         return _sdpa(q, k, v, mask, causal, scale, dropout_p)
 
 
@@ -55,12 +54,12 @@ def _cuda_only(backend: str):
     return unavailable
 
 
-def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal, scale=None, dropout_p=0.0):
+def _forced(backend: str, label: str, q, k, v, mask, causal, scale=None, dropout_p=0.0):
     reason = _cuda_only(label)(q.device)
     if reason:
         raise KernelUnavailable(reason)
     try:
-        with sdpa_kernel(backend):
+        with torch.nn.attention.sdpa_kernel(getattr(torch.nn.attention.SDPBackend, backend)):
             return _sdpa(q, k, v, mask, causal, scale, dropout_p)
     except RuntimeError as err:  # e.g. flash with an explicit mask, or an unsupported head_dim
         if "No available kernel" in str(err):
@@ -71,12 +70,10 @@ def _forced(backend: SDPBackend, label: str, q, k, v, mask, causal, scale=None, 
 @register_kernel("sdpa_flash", unavailable=_cuda_only("flash"))
 def sdpa_flash(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto the flash backend (CUDA only; no explicit masks)."""
-    return _forced(SDPBackend.FLASH_ATTENTION, "flash", q, k, v, mask, causal, scale, dropout_p)
+    return _forced("FLASH_ATTENTION", "flash", q, k, v, mask, causal, scale, dropout_p)
 
 
 @register_kernel("sdpa_efficient", unavailable=_cuda_only("memory-efficient"))
 def sdpa_efficient(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto the memory-efficient backend (CUDA only)."""
-    return _forced(
-        SDPBackend.EFFICIENT_ATTENTION, "memory-efficient", q, k, v, mask, causal, scale, dropout_p
-    )
+    return _forced("EFFICIENT_ATTENTION", "memory-efficient", q, k, v, mask, causal, scale, dropout_p)

@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suite import identity, kernels
-from suite.kernels.cases import DTYPES, MODES, Shape, attention_call, attention_flops, square_gemm
+from suite.kernels.cases import MODES, Shape, attention_call, attention_flops, square_gemm
 from suite.kinds import TrialResult, register_kind
+from suite.lazy import lazy_import
 from suite.measure import device_available, peak_memory, provenance, time_fn
 from suite.spec import StudyError, check_devices, format_validation
+
+torch = lazy_import("torch")  # imported on first use: loading a kernel study needs no torch
 
 MAX_REPEATS = 2000  # cap on the extra repeats of a very short call
 
@@ -229,7 +231,7 @@ def torch_threads(threads: int | None):
 def gemm_rate(n: int, device: torch.device, dtype: str, repeats: int) -> float:
     """GFLOP/s of an n³ GEMM here and now (same dtype, same threads), median of `repeats`.
     Measured beside every trial: on a shared machine the rate of a minute ago is not now's."""
-    gemm, flops = square_gemm(n, device, DTYPES[dtype])
+    gemm, flops = square_gemm(n, device, getattr(torch, dtype))
     return flops / statistics.median(time_fn(gemm, device, warmup=1, repeats=repeats)) / 1e9
 
 
@@ -257,7 +259,7 @@ def run_kernel_trial(trial: KernelTrial) -> TrialResult:
 def _measure(trial: KernelTrial, device: torch.device) -> dict:
     m = trial.measure
     call = attention_call(
-        trial.kernel, trial.shape, trial.mode, device, DTYPES[trial.dtype], trial.seed, trial.causal
+        trial.kernel, trial.shape, trial.mode, device, getattr(torch, trial.dtype), trial.seed, trial.causal
     )
     times = time_fn(call, device, warmup=m["warmup"], repeats=m["repeats"])
     if sum(times) < m["min_seconds"]:  # short calls: more repeats, so the median means something

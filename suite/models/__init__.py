@@ -1,20 +1,23 @@
-"""The variant registry: named presets of one composable classifier.
+"""The variant registry: named presets of one composable classifier (`suite.models.variants`).
 
 @register_variant("attention")
 def attention(**overrides) -> ModelConfig: return parse({"encoder": "attention", ...}, **overrides)
 
 create("attention", vocab_size=5, seq_len=3, positional="none")  # an nn.Module
 resolve("attention", heads=2)                                    # its AttentionConfig
+
+Presets and configurations need no torch; the nn.Module code is imported when a model is built.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from suite.models.config import ConfigError, ModelConfig, parse
 from suite.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 REGISTRY = Registry("variant")
 register_variant = REGISTRY.register
@@ -39,12 +42,18 @@ def create(
     return build(cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id)
 
 
+def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None) -> nn.Module:
+    """The model a checked configuration describes (imports torch and the model code)."""
+    from suite.models.classifier import build as build_model
+
+    return build_model(cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id)
+
+
 def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.list()
     return REGISTRY.list()
 
 
-from suite.models import attention, bow, classifier, conv, ngram, recurrent  # noqa: E402,F401
-from suite.models.classifier import build  # noqa: E402
+from suite.models import encoders, variants  # noqa: E402,F401  (register the built-ins)
 
 __all__ = [
     "REGISTRY",

@@ -1,10 +1,12 @@
 """A model's configuration: the knobs every encoder shares, plus its encoder's own.
 
-`ModelConfig` holds the shared knobs. Each encoder declares its own knobs in a subclass beside
-its module and registers it with the module (`@register_encoder("lstm", config=RecurrentConfig)`);
-a configuration is one of these classes, picked by `encoder` (a pydantic discriminated union), so
-types, defaults and messages come from pydantic. `validate_knobs` refuses impossible combinations
-as soon as a configuration is made; `check` what only the dataset can tell.
+`ModelConfig` holds the shared knobs. Each encoder declares its own knobs in a subclass and
+registers it with its module: the built-ins in `suite.models.encoders`, naming the module that
+builds each, which is imported only when a model is built (so loading, listing and checking
+studies need no torch); a plugin on its own nn.Module class (`@register_encoder("gated",
+config=GatedConfig)`). A configuration is one of these classes, picked by `encoder` (a pydantic
+discriminated union), so types, defaults and messages come from pydantic. `validate_knobs` refuses
+impossible combinations as soon as a configuration is made; `check` what only the dataset can tell.
 
 Trials carry, and keys are made from, one flat dict of knobs (`as_dict`), as before the split.
 """
@@ -12,6 +14,7 @@ Trials carry, and keys are made from, one flat dict of knobs (`as_dict`), as bef
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -169,44 +172,59 @@ class ModelConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Encoder:
-    """What the classifier needs to know about an encoder, registered beside its module."""
+    """What the classifier needs to know about an encoder."""
 
     name: str
-    module: type  # built as module(cfg), called as (x (B, T, D), keep) → (h (B, T', D'), keep)
+    # Its nn.Module class, or where it is ("suite.models.conv:ConvEncoder"), imported when first built.
+    # Built as module(cfg), called as (x (B, T, D), keep) → (h (B, T', D'), keep).
+    location: type | str
     config: type[ModelConfig]  # its knobs: ModelConfig's plus its own
     family: str = "other"  # "attention", "recurrent", …: how messages group encoders
     width: Callable[[Any], int] | None = None  # D' of its output; None: cfg.dim
     # A whole classifier of its own, built as module(cfg, vocab_size, num_classes, pad_id) (bag of words).
     whole_model: bool = False
 
+    @property
+    def module(self) -> type:
+        if isinstance(self.location, str):
+            path, _, name = self.location.partition(":")
+            return getattr(importlib.import_module(path), name)
+        return self.location
+
 
 ENCODERS = Registry("encoder")  # the one list of encoders: name → Encoder
 
 
 def register_encoder(
-    name: str, config: type[ModelConfig] | None = None, **traits: Any
+    name: str, config: type[ModelConfig] | None = None, *, module: str | None = None, **traits: Any
 ) -> Callable[[type], type]:
-    """`@register_encoder("lstm", config=RecurrentConfig, family="recurrent")` on an encoder's
-    nn.Module class. `config` declares the encoder's own knobs: a ModelConfig subclass whose
-    `encoder` field is a Literal naming it; without one the encoder takes the shared knobs only."""
-    if config is None:
-        from pydantic import create_model
+    """Register an encoder from either side:
 
-        config = create_model(f"{name.title()}Config", __base__=ModelConfig, encoder=(Literal[name], name))
-    if name not in get_args(config.model_fields["encoder"].annotation):
-        raise TypeError(f"{config.__name__}.encoder must be a Literal that includes {name!r}")
-    known = defaults()
-    for key, field in config.knobs().items():
-        default = config.model_fields[field].default
-        if key != "encoder" and key in known and not identity.at_default(default, known[key]):
-            raise TypeError(f"{config.__name__}.{field}: default {default!r}, elsewhere {known[key]!r}")
+    - `@register_encoder("gated", config=GatedConfig, family="other")` on its nn.Module class;
+    - `@register_encoder("lstm", module="suite.models.recurrent:RecurrentEncoder")` on its config
+      class, naming the module that builds it, imported only when a model is built (the built-ins).
 
-    def decorator(module: type) -> type:
-        entry = Encoder(name, module, config, **traits)
+    The config declares the encoder's own knobs: a ModelConfig subclass whose `encoder` field is a
+    Literal naming it; without one the encoder takes the shared knobs only."""
+
+    def decorator(target: type) -> type:
+        cls, location = (target, module) if module is not None else (config, target)
+        if cls is None:
+            from pydantic import create_model
+
+            cls = create_model(f"{name.title()}Config", __base__=ModelConfig, encoder=(Literal[name], name))
+        if name not in get_args(cls.model_fields["encoder"].annotation):
+            raise TypeError(f"{cls.__name__}.encoder must be a Literal that includes {name!r}")
+        known = defaults()
+        for key, field in cls.knobs().items():
+            default = cls.model_fields[field].default
+            if key != "encoder" and key in known and not identity.at_default(default, known[key]):
+                raise TypeError(f"{cls.__name__}.{field}: default {default!r}, elsewhere {known[key]!r}")
+        entry = Encoder(name, location, cls, **traits)
         ENCODERS.register(name)(lambda: entry)
         _union.cache_clear()
         _defaults.cache_clear()
-        return module
+        return target
 
     return decorator
 

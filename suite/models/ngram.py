@@ -8,16 +8,11 @@ as NBSVM's), plus a bias: a logistic regression, trained with the study's optimi
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
 from suite import objective
-from suite.models import register_variant
-from suite.models.bow import refuse_sequence_knobs
-from suite.models.config import ModelConfig, parse, register_encoder
+from suite.models.encoders import NgramConfig
 
 HASH_MULTIPLIER = 1_000_003  # a prime: (previous · M + current) mod buckets spreads pairs evenly
 
@@ -45,18 +40,6 @@ def binary_weights(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ids.clamp(min=0), weights
 
 
-class NgramConfig(ModelConfig):
-    """A linear model over unigrams and hashed bigrams: no token embedding, no positions."""
-
-    encoder: Literal["ngram"] = "ngram"
-    ngram_buckets: int = Field(2**18, ge=1)  # hash slots for the bigrams
-
-    def validate_knobs(self) -> None:
-        super().validate_knobs()
-        refuse_sequence_knobs(self, "a bag of n-grams")
-
-
-@register_encoder("ngram", config=NgramConfig, whole_model=True)
 class NgramLinear(nn.Module):
     """Token ids (B, T) → logits (B,) or (B, C): mean of the weights of the row's distinct n-grams."""
 
@@ -73,9 +56,3 @@ class NgramLinear(nn.Module):
         ids, weights = binary_weights(ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id))
         logits = self.weights(ids, per_sample_weights=self.dropout(weights)) + self.bias  # (B, out)
         return logits.squeeze(-1)
-
-
-@register_variant("ngram_linear")
-def ngram_linear(**overrides) -> ModelConfig:
-    """Linear model over multi-hot unigrams + hashed bigrams (2^18 buckets), averaged per review: the NBSVM/fastText-style baseline."""
-    return parse({"encoder": "ngram"}, **overrides)

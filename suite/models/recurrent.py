@@ -3,52 +3,14 @@ read out with."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import torch
-from pydantic import Field
 from torch import nn
 
-from suite.models import register_variant
-from suite.models.config import ConfigError, ModelConfig, parse, register_encoder
+from suite.models.encoders import RecurrentConfig
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
-class RecurrentConfig(ModelConfig):
-    """`depth` layers of an LSTM, GRU or tanh RNN cell, read out at the last (or every) position."""
-
-    encoder: Literal["lstm", "gru", "rnn"] = "lstm"
-    hidden_size: int | None = Field(None, alias="hidden", ge=1)  # the cell's hidden state; None → dim
-    bidirectional: bool = False  # a second cell reads right to left; outputs side by side
-    proj_size: int = Field(0, ge=0)  # LSTM only: project the hidden state to this width (0: no projection)
-
-    reads_last: ClassVar[bool] = True
-
-    @property
-    def width(self) -> int:
-        return self.hidden_size if self.hidden_size is not None else self.dim
-
-    def validate_knobs(self) -> None:
-        super().validate_knobs()
-        if self.proj_size and self.encoder != "lstm":
-            raise ConfigError(f"proj_size applies only to encoder='lstm', not {self.encoder!r}")
-        if self.proj_size and not self.proj_size < self.width:
-            raise ConfigError(
-                f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
-            )
-
-
-def _width(cfg: RecurrentConfig) -> int:
-    """Per direction, the hidden state (or its projection); both directions side by side."""
-    return (cfg.proj_size or cfg.width) * (2 if cfg.bidirectional else 1)
-
-
-@register_encoder("rnn", config=RecurrentConfig, family="recurrent", width=_width)
-@register_encoder("gru", config=RecurrentConfig, family="recurrent", width=_width)
-@register_encoder(
-    "lstm", config=RecurrentConfig, family="recurrent", width=_width
-)  # decorators apply bottom-up: lstm first
 class RecurrentEncoder(nn.Module):
     """`depth` layers of the encoder's cell (`nn.LSTM`, `nn.GRU` or tanh `nn.RNN`)."""
 
@@ -91,21 +53,3 @@ def last_valid(h: torch.Tensor, keep: torch.Tensor | None, bidirectional: bool) 
         return h[rows, last]
     half = width // 2
     return torch.cat((h[rows, last, :half], h[rows, first, half:]), dim=-1)
-
-
-@register_variant("lstm")
-def lstm(**overrides) -> ModelConfig:
-    """LSTM encoder (layers = depth, optional bidirectional and proj_size), read out at the last token (the lecture's LSTM)."""
-    return parse({"encoder": "lstm", "pooling": "last"}, **overrides)
-
-
-@register_variant("gru")
-def gru(**overrides) -> ModelConfig:
-    """GRU encoder (layers = depth, optional bidirectional), read out at the last token (the lecture's gated RNNs)."""
-    return parse({"encoder": "gru", "pooling": "last"}, **overrides)
-
-
-@register_variant("rnn")
-def rnn(**overrides) -> ModelConfig:
-    """Plain tanh RNN, h_t = tanh(W[x_t; h_t-1] + b), read out at the last token (the lecture's RNN)."""
-    return parse({"encoder": "rnn", "pooling": "last"}, **overrides)

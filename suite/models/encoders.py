@@ -1,0 +1,208 @@
+"""The built-in encoders' own knobs, each registered with the module that builds it.
+
+Kept apart from the nn.Module code, which needs torch: loading, listing and checking studies
+read these configurations only, and a model's module is imported when a model is first built.
+Registration order is the order of `ablate list`'s knobs and of messages: keep new ones last.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from suite.models.config import ConfigError, ModelConfig, Rate, register_encoder
+
+
+def refuse_sequence_knobs(cfg: ModelConfig, what: str) -> None:
+    """The shared knobs a model that reads its tokens as an unordered bag, with no token embedding,
+    cannot honour (bow, ngram)."""
+    if cfg.positional != "none":
+        raise ConfigError(f"{what} has no positions: {cfg.encoder} needs positional='none'")
+    if cfg.input_len is not None:
+        raise ConfigError(f"input_len: {what} reads every token; set the dataset's max_len")
+    if cfg.freeze_embedding or cfg.pretrained:
+        raise ConfigError(f"{what} has no token embedding to freeze or load")
+
+
+@register_encoder("bow", module="suite.models.bow:BagOfWordsMLP", whole_model=True)
+class BowConfig(ModelConfig):
+    """A multi-hot bag of words through an MLP: no token embedding, no positions."""
+
+    encoder: Literal["bow"] = "bow"
+    units: int | None = Field(None, alias="hidden", ge=1)  # width of each hidden layer; None → dim
+
+    @property
+    def width(self) -> int:
+        return self.units if self.units is not None else self.dim
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        refuse_sequence_knobs(self, "a bag of words")
+
+
+@register_encoder("mlp", module="suite.models.classifier:MlpEncoder")
+class MlpConfig(ModelConfig):
+    """The per-position MLP: residual MLP blocks."""
+
+    encoder: Literal["mlp"] = "mlp"
+    residual: bool = True  # skip connections around attention and MLP blocks
+    mlp_residual: bool | None = None  # the skip in the MLP / feed-forward alone; None → residual
+
+    @property
+    def skips(self) -> tuple[bool, bool]:
+        """(skip around attention, skip in the MLP), each falling back to `residual`."""
+        mlp = self.residual if self.mlp_residual is None else self.mlp_residual
+        return self.residual, mlp
+
+
+def _check_kernel(name: str, attn_dropout: float = 0.0) -> None:
+    from suite import kernels
+
+    if name not in kernels.REGISTRY:
+        raise ConfigError(f"kernel: {kernels.REGISTRY.unknown_message(name)}")
+    if attn_dropout and name == "chunked":
+        raise ConfigError("attn_dropout needs a kernel that forms the weights (not chunked): naive, sdpa, …")
+
+
+@register_encoder("attention", module="suite.models.classifier:AttentionEncoder", family="attention")
+class AttentionConfig(MlpConfig):
+    """Self-attention blocks with a skip, then a residual MLP (the course's attention classifier)."""
+
+    encoder: Literal["attention"] = "attention"
+    heads: int = Field(1, ge=1)
+    attn_residual: bool | None = None  # the skip around attention alone; None → residual
+    norm: bool = False  # LayerNorm after each residual (post-norm, as the Neuromatch block)
+    kernel: str = "sdpa"  # attention kernel, see suite.kernels
+    head_dim: int | None = Field(None, ge=1)  # width of each attention head; None → dim / heads
+    qkv_bias: bool = True  # bias on the query, key and value projections
+    attn_dropout: Rate = 0.0  # dropout on the attention weights (Neuromatch DotProductAttention)
+    scale: Literal["sqrt_d", "none"] = "sqrt_d"  # scores divided by √head_dim, or not scaled ("none")
+    causal: bool = False  # each position attends only to itself and earlier positions
+
+    rope: ClassVar[bool] = True
+
+    @property
+    def skips(self) -> tuple[bool, bool]:
+        attn = self.residual if self.attn_residual is None else self.attn_residual
+        return attn, super().skips[1]
+
+    @property
+    def head_width(self) -> int:
+        return self.head_dim if self.head_dim is not None else self.dim // self.heads
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.head_dim is None and self.dim % self.heads:
+            raise ConfigError(f"heads={self.heads} must divide dim={self.dim} (or set head_dim)")
+        if self.positional == "rope" and self.head_width % 2:
+            raise ConfigError(f"positional='rope' needs an even head width, got {self.head_width}")
+        _check_kernel(self.kernel, self.attn_dropout)
+
+
+@register_encoder("transformer", module="suite.models.classifier:TransformerEncoder", family="attention")
+class TransformerConfig(AttentionConfig):
+    """Transformer blocks: attention and a feed-forward layer, each with a skip."""
+
+    encoder: Literal["transformer"] = "transformer"
+    ffn_mult: int = Field(2, ge=1)  # feed-forward width = ffn_mult · dim
+    norm_position: Literal["post", "pre"] = "post"  # LayerNorm after each residual or before each sublayer
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.norm_position == "pre" and not self.norm:
+            raise ConfigError("norm_position='pre' needs norm=true (there is no LayerNorm to move)")
+
+
+@register_encoder("identity", module="suite.models.classifier:IdentityEncoder")
+class IdentityConfig(ModelConfig):
+    """No encoder: only the shared knobs."""
+
+    encoder: Literal["identity"] = "identity"
+
+
+@register_encoder("plain_attention", module="suite.models.classifier:PlainAttentionEncoder")
+class PlainAttentionConfig(ModelConfig):
+    """softmax(XXᵀ)·X with no weights: only how the scores are formed."""
+
+    encoder: Literal["plain_attention"] = "plain_attention"
+    kernel: str = "sdpa"  # attention kernel (sdpa means naive here: there are no projections to fuse)
+    scale: Literal["sqrt_d", "none"] = "sqrt_d"
+    causal: bool = False
+
+
+@register_encoder("conv1d", module="suite.models.conv:ConvEncoder", width=lambda cfg: cfg.width)
+class ConvConfig(ModelConfig):
+    """`depth` Conv1d layers over time with max-pooling between them."""
+
+    encoder: Literal["conv1d"] = "conv1d"
+    channels: int | None = Field(None, alias="hidden", ge=1)  # output channels of each layer; None → dim
+    kernel_size: int = Field(3, ge=1)  # positions each filter spans
+    pool_size: int = Field(2, ge=1)  # max-pool window (and stride) between layers
+    conv_padding: Literal["same", "valid"] = "same"  # "same" keeps the length, "valid" (Keras') shrinks it
+
+    @property
+    def width(self) -> int:
+        return self.channels if self.channels is not None else self.dim
+
+    def check(self, *, vocab_size: int, seq_len: int) -> None:
+        super().check(vocab_size=vocab_size, seq_len=seq_len)
+        remaining = self.length(seq_len)
+        shrink = self.kernel_size - 1 if self.conv_padding == "valid" else 0
+        for i in range(self.depth):
+            if i > 0:
+                remaining //= self.pool_size
+            remaining -= shrink
+        if remaining < 1:
+            raise ConfigError(
+                f"conv1d with depth={self.depth}, pool_size={self.pool_size} and "
+                f"conv_padding={self.conv_padding!r} shrinks a length-{seq_len} sequence away; "
+                f"lower depth, pool_size or kernel_size"
+            )
+
+
+@register_encoder("ngram", module="suite.models.ngram:NgramLinear", whole_model=True)
+class NgramConfig(ModelConfig):
+    """A linear model over unigrams and hashed bigrams: no token embedding, no positions."""
+
+    encoder: Literal["ngram"] = "ngram"
+    ngram_buckets: int = Field(2**18, ge=1)  # hash slots for the bigrams
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        refuse_sequence_knobs(self, "a bag of n-grams")
+
+
+def _recurrent_width(cfg: RecurrentConfig) -> int:
+    """Per direction, the hidden state (or its projection); both directions side by side."""
+    return (cfg.proj_size or cfg.width) * (2 if cfg.bidirectional else 1)
+
+
+_RECURRENT = {"module": "suite.models.recurrent:RecurrentEncoder", "family": "recurrent"}
+
+
+@register_encoder("rnn", **_RECURRENT, width=_recurrent_width)
+@register_encoder("gru", **_RECURRENT, width=_recurrent_width)
+@register_encoder("lstm", **_RECURRENT, width=_recurrent_width)  # bottom-up: lstm first
+class RecurrentConfig(ModelConfig):
+    """`depth` layers of an LSTM, GRU or tanh RNN cell, read out at the last (or every) position."""
+
+    encoder: Literal["lstm", "gru", "rnn"] = "lstm"
+    hidden_size: int | None = Field(None, alias="hidden", ge=1)  # the cell's hidden state; None → dim
+    bidirectional: bool = False  # a second cell reads right to left; outputs side by side
+    proj_size: int = Field(0, ge=0)  # LSTM only: project the hidden state to this width (0: no projection)
+
+    reads_last: ClassVar[bool] = True
+
+    @property
+    def width(self) -> int:
+        return self.hidden_size if self.hidden_size is not None else self.dim
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.proj_size and self.encoder != "lstm":
+            raise ConfigError(f"proj_size applies only to encoder='lstm', not {self.encoder!r}")
+        if self.proj_size and not self.proj_size < self.width:
+            raise ConfigError(
+                f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
+            )

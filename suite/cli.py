@@ -8,6 +8,8 @@ the commands that need them, so `ablate --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import signal
 import sys
 from pathlib import Path
@@ -178,6 +180,38 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--fix", action="store_true", help="repair what can be repaired")
     _add_dirs(doctor)
     return parser
+
+
+def entry() -> None:
+    """The `ablate` command: `main`, then an exit that skips tearing the interpreter down.
+
+    Freeing every module of a process that has imported torch takes 0.7–0.8 s here (a process that
+    imports the training code exits in 2.2 s, or 1.4 s this way): as long as a whole `ablate list`.
+    Threads are joined and atexit handlers run first, as in any exit; only the teardown after them
+    is skipped (Instagram's `atexit.register(os._exit, 0)`, with the command's exit code)."""
+    atexit.register(_exit_now)  # registered first, so it runs after every other handler
+    _exit_code[0] = 1  # an exception escaping main (--debug) prints its traceback, then exits 1
+    try:
+        _exit_code[0] = main()
+    except KeyboardInterrupt:
+        _exit_code[0] = 130
+        raise
+    except SystemExit as err:  # --help and usage errors
+        _exit_code[0] = err.code if isinstance(err.code, int) else int(err.code is not None)
+        raise
+    sys.exit(_exit_code[0])
+
+
+_exit_code = [0]
+
+
+def _exit_now() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`ablate list | head -1`) or stream
+            pass
+    os._exit(_exit_code[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,9 @@ from suite.spec import StudyError, read_study_file
 
 DEFAULT = "train"
 BUILTIN = {"train": "suite.train_kind", "kernels": "suite.kernels.study"}  # imported when first named
+# What the built-in kinds' units import when they run (torch, models, kernels): a worker pool's
+# server imports them once, so each worker starts with them (suite.executors.processes).
+RUN_MODULES = ("suite.train_run", "suite.kernels.study")
 REGISTRY = Registry("study kind")
 register_kind = REGISTRY.register
 

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -79,6 +80,29 @@ def test_listing_checking_and_a_cached_run_import_no_torch(write_study, tmp_path
     assert lines[:-1] == [f"{c[0]} {c[1]} exit 0 torch: False" for c in commands[:-1]], first.stdout
     assert lines[-1] == f"run {path} exit 0 torch: True"  # it trained
     assert again.stdout.splitlines()[-1] == f"run {path} exit 0 torch: False"  # all cached
+
+
+def test_the_command_skips_teardown_but_keeps_exit_codes_output_and_atexit_handlers(tmp_path):
+    """`ablate` ends with os._exit after the atexit handlers (a plugin's here): exit codes, every
+    line of output and the handlers' work survive it."""
+    marker = tmp_path / "atexit-ran"
+    (tmp_path / "exitplugin.py").write_text(
+        f"import atexit, pathlib\natexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "ABLATE_PLUGINS": "exitplugin"}
+
+    def ablate(*argv):
+        marker.unlink(missing_ok=True)
+        out = subprocess.run([sys.executable, "-m", "suite", *argv], capture_output=True, text=True, env=env)
+        return out.returncode, out.stdout, out.stderr, marker.exists()
+
+    code, out, _, ran = ablate("list", "variants")
+    assert (code, ran) == (0, True)
+    assert out.endswith("\n") and out.count("\n") > 40 and "lecture_bow_mlp" in out
+    code, _, err, ran = ablate("run", "no_such_study")
+    assert (code, ran) == (2, True) and "available studies" in err
+    code, _, err, _ = ablate("list", "--no-such-option")
+    assert code == 2 and "usage" in err
 
 
 def test_doctor_finds_every_committed_result_folder_healthy(capsys):

@@ -38,7 +38,7 @@ from suite.executors.base import (
     results_without_run,
 )
 from suite.executors.spec import ExecutorSpec
-from suite.executors.worker import STOPPED, init_pool_worker, pid_file, run_logged, worker_pid
+from suite.executors.worker import STOPPED, init_pool_worker, pid_file, preload, run_logged, worker_pid
 from suite.kinds import Trial
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -56,7 +56,7 @@ class ProcessExecutor:
         if spec.start_method == "forkserver":
             # The server imports torch once and never runs it; workers fork from it
             # in milliseconds, which makes rebuilding a pool after a death cheap.
-            self.context.set_forkserver_preload(["suite.kinds", *kinds.BUILTIN.values()])
+            self.context.set_forkserver_preload(["suite.kinds", *kinds.BUILTIN.values(), *kinds.RUN_MODULES])
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:
@@ -66,6 +66,10 @@ class ProcessExecutor:
         self._saved_env = {name: os.environ.get(name) for name in THREAD_ENV}
         os.environ.update({name: str(self.threads) for name in THREAD_ENV})
         self._children_before = {p.pid for p in multiprocessing.active_children()}
+        # Start the workers now, each importing what units need (torch), while the driver plans.
+        self._pool = self._new_pool()
+        for _ in range(self.workers):
+            self._pool.submit(preload)
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
@@ -99,12 +103,7 @@ class ProcessExecutor:
 
     def _fill(self, queue: deque, running: dict) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=self.context,
-                initializer=init_pool_worker,
-                initargs=(self.threads, os.getpid()),
-            )
+            self._pool = self._new_pool()
         while queue and len(running) < self.workers:
             job = queue.popleft()
             job.submit()
@@ -118,6 +117,14 @@ class ProcessExecutor:
                     self._pool = None
                 return
             running[future] = job
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self.context,
+            initializer=init_pool_worker,
+            initargs=(self.threads, os.getpid()),
+        )
 
     def _finished(self, job: Job, future: Future) -> Finished:
         try:

@@ -8,3 +8,20 @@ def test_bench_prints_both_paths_and_the_ratio(capsys):
     assert "trial-steps" in out and "3,000 trial-steps" not in out  # the overrides took:
     assert "aggregate: 81 trial-steps" in out  # 9 variants × 3 datasets × 1 seed, 3 steps each
     assert "end to end: `ablate run ablation_positional`" in out and "end to end in CPU time" in out
+    assert "the course's loop (train_one_epoch per epoch" in out  # every trial here trains full batch
+    assert "end to end against the course's loop" in out
+
+
+def test_the_course_loop_trains_as_the_notebook_does():
+    """Its loss falls on the course's toy data, and it steps as many times as it is told."""
+    import torch
+
+    from suite.bench.runner import _course_loop
+
+    torch.manual_seed(0)
+    x, y = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]]), torch.tensor([1, 0, 1, 0])
+    model = torch.nn.Sequential(
+        torch.nn.Embedding(5, 4), torch.nn.Flatten(), torch.nn.Linear(12, 1), torch.nn.Flatten(0)
+    )
+    losses = _course_loop(model, x, y, torch.optim.SGD(model.parameters(), lr=0.5), 50)
+    assert len(losses) == 50 and losses[-1] < 0.5 * losses[0]

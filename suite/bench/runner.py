@@ -14,8 +14,12 @@ largest gap between a seed's two loss curves. Then it times a whole `ablate run`
 trials in a fresh process (start-up, measurement and store included) and prints the end-to-end
 ratio against the one-at-a-time loop's training time, serially and on the machine's cores (a
 process per core). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
-torch.optim's per-call wrappers (`suite.train.stepper`): a plain loop calling `optimizer.step()` is
-slower, so the ratios are conservative. `--profile` adds where a vectorized step spends its time.
+torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point.
+
+Each full-batch trial is also trained a third way, the course's own loop as its notebook writes it
+(`train_one_epoch`: model.train(), optimizer.zero_grad(), forward, loss, backward, optimizer.step(),
+loss.item(), once per epoch, no other evaluation), and the same ratios are printed against it.
+`--profile` adds where a vectorized step spends its time.
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
-from suite import data, paths, vectorized
+from suite import data, objective, paths, vectorized
 from suite.arguments import positive_int
 from suite.study import load_study
-from suite.train import train
+from suite.train import Schedule, make_optimizer, train
 from suite.train_run import _load, plan, seeded_model
 
 
@@ -72,7 +76,11 @@ def run(
     )
 
     per_cell = defaultdict(lambda: {"alone": [], "stacked": [], "steps": [], "gap": [], "group": set()})
-    totals = {"alone": 0.0, "stacked": 0.0, "steps": 0, "alone_cpu": 0.0}
+    totals = {"alone": 0.0, "stacked": 0.0, "steps": 0, "alone_cpu": 0.0, "course": 0.0, "course_trials": 0}
+    first = units[0][0]  # a first optimizer.step() imports torch's compiler (~1 s a process): paid untimed
+    _course_loop_seconds(
+        first, data.create(first.dataset, **first.dataset_params), _splits(first, device), device, 1
+    )
     bar = tqdm(total=len(trials), desc="bench", unit="trial", dynamic_ncols=True)
     for unit in units:
         datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
@@ -113,6 +121,10 @@ def run(
             cell["gap"].append(gap)
             totals["alone"] += seconds
             totals["stacked"] += share
+            course = _course_loop_seconds(trial, datasets[i], splits[i], device)
+            if course is not None:
+                totals["course"] += course
+                totals["course_trials"] += 1
             totals["steps"] += alone.steps
             bar.update(1)
     bar.close()
@@ -154,6 +166,16 @@ def run(
         f"({totals['steps'] / totals['stacked']:,.0f} steps/s): {ratio:.1f}× "
         "(wall clock of training calls, measured on this machine as it was loaded at the time)"
     )
+    course = totals["course"] if totals["course_trials"] == len(trials) else None
+    if course is not None:
+        print(
+            f"the course's loop (train_one_epoch per epoch, as its notebook; no evaluation between): "
+            f"{course:.1f} s for the same trials; vectorized training {course / totals['stacked']:.1f}× faster"
+        )
+    else:
+        print(
+            f"the course's loop: not timed ({len(trials) - totals['course_trials']} trial(s) train in mini-batches)"
+        )
     if end_to_end:
         whole, whole_cpu = _whole_run(study, seeds, epochs, threads)
         print(
@@ -167,19 +189,50 @@ def run(
             f"wall clock would be on an idle one): `ablate run` {whole_cpu:.1f} s, the one-at-a-time loop's "
             f"training {totals['alone_cpu']:.1f} s: {totals['alone_cpu'] / whole_cpu:.1f}×"
         )
+        if course is not None:
+            print(f"end to end against the course's loop: {course / whole:.1f}×")
         cores = os.cpu_count() or 1
         if cores > 1:
             pooled, _ = _whole_run(
                 study, seeds, epochs, threads, ["--executor", "processes", "--workers", str(cores)]
             )
+            against = f", against the course's loop {course / pooled:.1f}×" if course is not None else ""
             print(
                 f"end to end on this machine's {cores} cores (`--executor processes --workers {cores}`, "
                 f"{threads} thread(s) each; the loop uses one core): {pooled:.1f} s wall, "
-                f"{totals['alone'] / pooled:.1f}× (load average {os.getloadavg()[0]:.1f})"
+                f"{totals['alone'] / pooled:.1f}×{against} (load average {os.getloadavg()[0]:.1f})"
             )
     if profile:
         _profile(units[0], device)
     return 0
+
+
+def _course_loop(model, x, y, optimizer, epochs: int) -> list[float]:
+    """The course's loop (its notebook's `train_one_epoch`, called once per epoch on the whole split)."""
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        optimizer.zero_grad()
+        output = model(x)
+        loss = objective.loss(output, y)  # the course's binary_cross_entropy_with_logits on one logit
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _course_loop_seconds(trial, dataset, splits, device, steps: int | None = None) -> float | None:
+    """Seconds of the course's loop on this trial (same model, data, optimizer and steps); None for
+    a trial that trains in mini-batches, which the course's loop does not."""
+    x, y = next(iter(splits.values()))
+    schedule = Schedule.from_spec(trial.training, len(x))
+    if schedule.batch_size < len(x):
+        return None
+    model = seeded_model(trial, dataset, device)
+    optimizer = make_optimizer(model.parameters(), trial.training)
+    started = time.perf_counter()
+    _course_loop(model, x, y, optimizer, steps or schedule.total_steps)
+    return time.perf_counter() - started
 
 
 def _whole_run(

@@ -10,10 +10,11 @@ models built from the same seeds. A trial's vectorized time is its group's time 
 group's size. Only training is timed: inference and memory measurement are the same code both ways.
 
 Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
-largest gap between a seed's two loss curves. Then it times a whole `ablate run` of the same
-trials in a fresh process (start-up, measurement and store included) and prints the end-to-end
-ratio against the one-at-a-time loop's training time, serially and on the machine's cores (a
-process per core). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
+largest gap between a seed's two loss curves. A whole `ablate run` of the same trials in a fresh
+process (start-up, measurement and store included) is timed before and after those loops, serially
+and on the machine's cores (a process per core), and the end-to-end ratio against the one-at-a-time
+loop's training time is printed from the slower run to the faster (this host's speed drifts by
+±20% over minutes). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
 torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point.
 
 Each full-batch trial is also trained a third way, the course's own loop as its notebook writes it
@@ -75,6 +76,7 @@ def run(
         f"{torch.get_num_threads()} thread(s), device {device}"
     )
 
+    before = _whole_runs(study, seeds, epochs, threads) if end_to_end else {}
     per_cell = defaultdict(lambda: {"alone": [], "stacked": [], "steps": [], "gap": [], "group": set()})
     totals = {"alone": 0.0, "stacked": 0.0, "steps": 0, "alone_cpu": 0.0, "course": 0.0, "course_trials": 0}
     first = units[0][0]  # a first optimizer.step() imports torch's compiler (~1 s a process): paid untimed
@@ -177,30 +179,30 @@ def run(
             f"the course's loop: not timed ({len(trials) - totals['course_trials']} trial(s) train in mini-batches)"
         )
     if end_to_end:
-        whole, whole_cpu = _whole_run(study, seeds, epochs, threads)
+        after = _whole_runs(study, seeds, epochs, threads)
+        serial = [before["serial"], after["serial"]]
+        walls, cpus = [w for w, _ in serial], [c for _, c in serial]
         print(
-            f"end to end: `ablate run {study.name}` into an empty results folder took {whole:.1f} s "
-            f"(start-up, training, measurement, store); the one-at-a-time loop's training alone "
-            f"{totals['alone']:.1f} s: {totals['alone'] / whole:.1f}× "
+            f"end to end: `ablate run {study.name}` into an empty results folder took "
+            f"{_both(walls)} s, before and after the loops above (start-up, training, measurement, store; "
+            f"the machine's speed drifts between them); the one-at-a-time loop's training alone "
+            f"{totals['alone']:.1f} s: {_ratios(totals['alone'], walls)} "
             f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
         print(
             f"end to end in CPU time (steadier on a loaded machine; one thread, so CPU time is what the "
-            f"wall clock would be on an idle one): `ablate run` {whole_cpu:.1f} s, the one-at-a-time loop's "
-            f"training {totals['alone_cpu']:.1f} s: {totals['alone_cpu'] / whole_cpu:.1f}×"
+            f"wall clock would be on an idle one): `ablate run` {_both(cpus)} s, the one-at-a-time loop's "
+            f"training {totals['alone_cpu']:.1f} s: {_ratios(totals['alone_cpu'], cpus)}"
         )
         if course is not None:
-            print(f"end to end against the course's loop: {course / whole:.1f}×")
-        cores = os.cpu_count() or 1
-        if cores > 1:
-            pooled, _ = _whole_run(
-                study, seeds, epochs, threads, ["--executor", "processes", "--workers", str(cores)]
-            )
-            against = f", against the course's loop {course / pooled:.1f}×" if course is not None else ""
+            print(f"end to end against the course's loop: {_ratios(course, walls)}")
+        if "pooled" in after:
+            pooled = [before["pooled"][0], after["pooled"][0]]
+            against = f", against the course's loop {_ratios(course, pooled)}" if course is not None else ""
             print(
-                f"end to end on this machine's {cores} cores (`--executor processes --workers {cores}`, "
-                f"{threads} thread(s) each; the loop uses one core): {pooled:.1f} s wall, "
-                f"{totals['alone'] / pooled:.1f}×{against} (load average {os.getloadavg()[0]:.1f})"
+                f"end to end on this machine's {os.cpu_count()} cores (`--executor processes --workers "
+                f"{os.cpu_count()}`, {threads} thread(s) each; the loop uses one core): {_both(pooled)} s wall, "
+                f"{_ratios(totals['alone'], pooled)}{against} (load average {os.getloadavg()[0]:.1f})"
             )
     if profile:
         _profile(units[0], device)
@@ -233,6 +235,27 @@ def _course_loop_seconds(trial, dataset, splits, device, steps: int | None = Non
     started = time.perf_counter()
     _course_loop(model, x, y, optimizer, steps or schedule.total_steps)
     return time.perf_counter() - started
+
+
+def _whole_runs(study, seeds: int | None, epochs: int | None, threads: int) -> dict[str, tuple[float, float]]:
+    """A whole `ablate run` serially and, on a machine with several cores, with a worker per core."""
+    out = {"serial": _whole_run(study, seeds, epochs, threads)}
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        out["pooled"] = _whole_run(
+            study, seeds, epochs, threads, ["--executor", "processes", "--workers", str(cores)]
+        )
+    return out
+
+
+def _both(seconds: list[float]) -> str:
+    return " and ".join(f"{s:.1f}" for s in seconds)
+
+
+def _ratios(total: float, seconds: list[float]) -> str:
+    """total / each of seconds, as "a–b×" from the slower run to the faster."""
+    low, high = total / max(seconds), total / min(seconds)
+    return f"{low:.1f}×" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}×"
 
 
 def _whole_run(

@@ -11,10 +11,10 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 MAX_TRIALS = 100_000  # a study larger than this is refused before it is expanded ($ABLATE_MAX_TRIALS)
@@ -34,6 +34,9 @@ def check_devices(devices: list[str]) -> list[str]:
     if not devices:
         raise ValueError("list at least one device")
     return devices
+
+
+Devices = Annotated[list[str], AfterValidator(check_devices)]  # a study's `devices:`
 
 
 def read_study_file(path: Path) -> dict[str, Any]:

@@ -16,9 +16,17 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from suite import data, identity, models
 from suite.executors.spec import ExecutorSpec
@@ -27,8 +35,8 @@ from suite.models.config import ConfigError
 from suite.registry import UnknownNameError
 from suite.spec import (
     MAX_TRIALS_ENV,
+    Devices,
     StudyError,
-    check_devices,
     did_you_mean,
     format_validation,
     max_trials,
@@ -93,6 +101,23 @@ class TrainingSpec(BaseModel):
         return self
 
 
+def check_seeds(v: int | list[int]) -> int | list[int]:
+    """A seed count (1 … 2³²) or a non-empty list of distinct seeds in 0 ≤ s < 2³² (numpy's range)."""
+    if isinstance(v, int):
+        if not 1 <= v <= SEED_LIMIT:
+            raise ValueError(f"a seed count must be between 1 and 2^32 = {SEED_LIMIT}")
+    elif len(set(v)) != len(v) or not v:
+        raise ValueError("a seed list must be non-empty and without repeats")
+    else:
+        bad = [s for s in v if not 0 <= s < SEED_LIMIT]
+        if bad:
+            raise ValueError(f"seed {bad[0]} is out of range: seeds are 0 ≤ s < 2^32 = {SEED_LIMIT}")
+    return v
+
+
+Seeds = Annotated[int | list[int], AfterValidator(check_seeds)]  # `seeds:` of a study or of its tuning
+
+
 class TuneSpec(BaseModel):
     """An equal tuning budget per variant (suite.tune): the grid's points, each tried at `seeds`
     fresh seeds and scored on the validation split; the best then runs at the study's seeds."""
@@ -101,7 +126,7 @@ class TuneSpec(BaseModel):
 
     # knob → values; a knob is a training key (lr, weight_decay, label_smoothing, …) or a model one
     grid: dict[str, list[Any]] = Field(min_length=1)
-    seeds: int | list[int] = Field(2)  # a count (from seed_base up) or the seeds themselves
+    seeds: Seeds = 2  # a count (from seed_base up) or the seeds themselves
     seed_base: int = Field(TUNE_SEED_BASE, ge=0, lt=SEED_LIMIT)  # tuning seeds count up from here
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"  # never a test metric
 
@@ -109,11 +134,6 @@ class TuneSpec(BaseModel):
     @classmethod
     def _grid(cls, v):
         return check_grid(v)
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v):
-        return check_seeds(v)
 
     @model_validator(mode="after")
     def _seeds_fit(self):
@@ -134,20 +154,6 @@ def check_grid(grid) -> dict[str, list]:
         if not isinstance(values, list) or not values:
             raise ValueError(f"{key}: a non-empty list of values, e.g. {key}: [{values!r}]")
     return grid
-
-
-def check_seeds(v: int | list[int]) -> int | list[int]:
-    """A seed count (1 … 2³²) or a non-empty list of distinct seeds in 0 ≤ s < 2³² (numpy's range)."""
-    if isinstance(v, int):
-        if not 1 <= v <= SEED_LIMIT:
-            raise ValueError(f"a seed count must be between 1 and 2^32 = {SEED_LIMIT}")
-    elif len(set(v)) != len(v) or not v:
-        raise ValueError("a seed list must be non-empty and without repeats")
-    else:
-        bad = [s for s in v if not 0 <= s < SEED_LIMIT]
-        if bad:
-            raise ValueError(f"seed {bad[0]} is out of range: seeds are 0 ≤ s < 2^32 = {SEED_LIMIT}")
-    return v
 
 
 class MeasureSpec(BaseModel):
@@ -183,8 +189,8 @@ class StudySpec(BaseModel):
     description: str = ""  # the question the study answers; the report opens with it
     variants: list[str | dict[str, Any]] = Field(min_length=1)
     datasets: list[str | dict[str, Any]] = Field(min_length=1)
-    seeds: int | list[int] = 3
-    devices: list[str] = ["cpu"]
+    seeds: Seeds = 3
+    devices: Devices = ["cpu"]
     # torch intra-op threads while the trials run; null: torch's default (all cores). Left out, a
     # serial run uses 1 (suite.execution): tiny models run fastest on one, since waking a second
     # thread costs more than the op. How trials run, so not in their keys.
@@ -217,16 +223,6 @@ class StudySpec(BaseModel):
             if not value > 0:
                 raise ValueError(f"min_effect.{name}: must be a positive number, got {value!r}")
         return v
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, v):
-        return check_seeds(v)
-
-    @field_validator("devices")
-    @classmethod
-    def _devices(cls, v):
-        return check_devices(v)
 
 
 SECTIONS: dict[tuple, type[BaseModel]] = {

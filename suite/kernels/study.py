@@ -26,7 +26,7 @@ from suite.kernels.cases import MODES, Shape, attention_call, attention_flops, s
 from suite.kinds import TrialResult, register_kind
 from suite.lazy import lazy_import
 from suite.measure import device_available, peak_memory, provenance, time_fn
-from suite.spec import StudyError, check_devices, format_validation
+from suite.spec import Devices, StudyError, format_validation
 
 torch = lazy_import("torch")  # imported on first use: loading a kernel study needs no torch
 
@@ -60,7 +60,7 @@ class KernelStudySpec(BaseModel):
     seq_lens: list[int] = Field(min_length=1)
     shapes: list[ShapeSpec] = Field(min_length=1)
     modes: list[Literal["forward", "forward_backward"]] = list(MODES)
-    devices: list[str] = ["cpu"]
+    devices: Devices = ["cpu"]
     dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
     causal: bool = False
     threads: int | None = Field(None, ge=1)  # torch threads on CPU; None: torch's default
@@ -83,11 +83,6 @@ class KernelStudySpec(BaseModel):
         if any(t < 1 for t in v) or len(set(v)) != len(v):
             raise ValueError("sequence lengths must be ≥ 1 and listed once")
         return v
-
-    @field_validator("devices")
-    @classmethod
-    def _devices(cls, v):
-        return check_devices(v)
 
 
 SECTIONS = {(): KernelStudySpec, ("measure",): KernelMeasureSpec, ("shapes",): ShapeSpec}

@@ -201,7 +201,10 @@ def _memory_key(trial: Trial, model, infer_x: torch.Tensor, train_x: torch.Tenso
         "parameters": [[n, list(p.shape), str(p.dtype)] for n, p in model.named_parameters()],
         "dataset": [trial.dataset, trial.dataset_params],
         "inputs": [list(infer_x.shape), list(train_x.shape), str(infer_x.dtype)],
-        "optimizer": [trial.training["optimizer"], trial.training["momentum"]],
+        # weight decay adds a tensor to the step (grad + wd · param); keyed only when set, so the
+        # groups of committed results, which set none, keep their ids
+        "optimizer": [trial.training["optimizer"], trial.training["momentum"]]
+        + ([trial.training["weight_decay"]] if trial.training["weight_decay"] else []),
         "device": trial.device,
     }
 

@@ -368,3 +368,14 @@ def test_a_knob_only_the_loop_implements_trains_alone(write_study, knob):
     tuned = load_study(write_study(variants=["mean"], seeds=3, training={**training, **knob}))
     assert [len(u) for u in plan(tuned.trials())] == [1, 1, 1]
     assert "only suite.train implements" in why_alone(tuned.trials()[0])
+
+
+def test_weight_decay_gets_its_own_memory_measurement(write_study):
+    """Weight decay adds a tensor to the optimizer step, so trials that differ only in it are
+    measured apart, not handed the first one's number."""
+    training = {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "epochs": 1, "history_every": 1}
+    variants = ["mean", {"name": "mean", "label": "mean_wd", "training": {"weight_decay": 0.01}}]
+    study = load_study(write_study(variants=variants, seeds=1, model={"dim": 512}, training=training))
+    rows = {r.row["variant"]: r.row for unit in plan(study.trials()) for r in run_unit(unit)}
+    assert rows["mean"]["memory_group"] != rows["mean_wd"]["memory_group"]
+    assert rows["mean_wd"]["peak_train_mem_bytes"] > rows["mean"]["peak_train_mem_bytes"]

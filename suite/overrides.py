@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from suite.spec import yaml_problem
+
 SEPARATOR = "+"  # results/<study>+<hash of the overrides>
 
 
@@ -36,7 +38,9 @@ def parse(items: list[str], seeds: int | None = None) -> dict[str, Any]:
         try:
             out[key] = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as err:
-            raise OverrideError(f"override {item!r}: the value is not valid YAML: {err}") from None
+            raise OverrideError(
+                f"override {item!r}: the value is not valid YAML: {yaml_problem(err)}"
+            ) from None
     if seeds is not None:
         out["seeds"] = seeds
     return out

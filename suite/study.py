@@ -142,6 +142,11 @@ class TuneSpec(BaseModel):
         return self
 
 
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a grid's values, first key slowest: {a: [1, 2], b: [3]} → [{a: 1, b: 3}, {a: 2, b: 3}]."""
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
 def check_grid(grid) -> dict[str, list]:
     """A tuning grid (the study's `tune.grid`, or a variant's own `tune:`): knob → non-empty list."""
     if not isinstance(grid, dict) or not grid:
@@ -149,6 +154,8 @@ def check_grid(grid) -> dict[str, list]:
     allowed = set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
     allowed |= set(models.config.field_names())
     for key, values in grid.items():
+        if key == "encoder":
+            raise ValueError("encoder cannot be tuned: a variant's encoder is the one its name gives")
         if key not in allowed:
             raise ValueError(f"{key!r} is not a training or model knob{did_you_mean(key, sorted(allowed))}")
         if not isinstance(values, list) or not values:
@@ -352,6 +359,8 @@ class Study:
         devices = len(dict.fromkeys(t.device for t in trials))
         shape = f"{variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s)"
         tuning = sum(len(ts) for g in groups for ts in g.tuning)
+        if tuning and not all(g.final for g in groups):  # the count above is tuning's alone, for now
+            return f" ({tuning} tuning trials; then {shape} once tuning has chosen)"
         return f" ({shape} + {tuning} tuning trials)" if tuning else f" ({shape})"
 
     def meta(self) -> dict[str, Any]:
@@ -514,9 +523,14 @@ def _expand(study: Study) -> list[Trial]:
             )
         if not values:
             raise StudyError(f"{path}: grid.{key}: list at least one value")
-    grid_points = [
-        dict(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*spec.grid.values())
-    ] or [{}]
+    if spec.tune is not None:  # a trial labelled with a grid value must train at that value
+        clash = sorted(set(spec.tune.grid) & set(spec.grid))
+        if clash:
+            raise StudyError(
+                f"{path}: tune.grid.{clash[0]}: also an axis of grid:, whose values label the trials "
+                "that tuning would set otherwise; set it in one place only"
+            )
+    points = grid_points(spec.grid) or [{}]
 
     base_training = spec.training.model_dump(exclude={"vectorize"})
     variants = []  # (label, name, ModelConfig, training, datasets)
@@ -548,7 +562,7 @@ def _expand(study: Study) -> list[Trial]:
         clash = sorted(set(own) & set(spec.grid))
         if clash:
             raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
-        for point in grid_points:
+        for point in points:
             params = {**spec.model, **point, **own}
             try:
                 cfg = models.resolve(name, **params)
@@ -580,6 +594,12 @@ def _expand(study: Study) -> list[Trial]:
                     study._own_tune[text] = check_grid(own_tune)
                 except ValueError as err:
                     raise StudyError(f"{path}: {where}.tune: {err}") from None
+                clash = sorted(set(own_tune) & (set(spec.grid) | set(own) | set(own_training or {})))
+                if clash:
+                    raise StudyError(
+                        f"{path}: {where}.tune.{clash[0]}: also set by the variant or a grid: axis, "
+                        "whose value its label shows; set it in one place only"
+                    )
 
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

@@ -25,6 +25,10 @@ class TrainKind:
             **study.SECTIONS,
             ("model",): models.config.field_names(),
             ("grid",): models.config.field_names(),
+            (
+                "tune",
+                "grid",
+            ): None,  # knob → values: its keys are checked where the grid is (study.check_grid)
             ("min_effect",): None,
         }
 

@@ -26,26 +26,22 @@ from pydantic import ValidationError
 from suite import data, models
 from suite.models.config import ConfigError
 from suite.spec import format_validation
-from suite.study import StudyError, TrainingSpec, Trial, TuneSpec
+from suite.study import StudyError, TrainingSpec, Trial, TuneSpec, grid_points
 
 ENDED = ("ok", "diverged", "failed")  # a tuning trial that ended, whatever its outcome
 RETRIED = "failed"  # a run tries a failed trial again (suite.store.FINISHED), so a choice waits for it
 
 
-def tuning_seeds(spec: TuneSpec, study_seeds: list[int]) -> list[int]:
-    """The seeds tuning trials run at: the listed ones, or `seeds` counting up from TUNE_SEED_BASE."""
+def tuning_seeds(spec: TuneSpec, study_seeds: list[int], path) -> list[int]:
+    """The seeds tuning trials run at: the listed ones, or `seeds` counting up from `seed_base`."""
     seeds = spec.seeds if isinstance(spec.seeds, list) else [spec.seed_base + i for i in range(spec.seeds)]
     overlap = sorted(set(seeds) & set(study_seeds))
     if overlap:
         raise StudyError(
-            f"tune.seeds: seed {overlap[0]} is also one of the study's seeds; "
+            f"{path}: tune.seeds: seed {overlap[0]} is also one of the study's seeds; "
             "the chosen configuration must be measured on fresh seeds"
         )
     return seeds
-
-
-def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
 def configure(trial: Trial, point: dict[str, Any], seed: int) -> Trial:
@@ -127,7 +123,7 @@ def expand(
 ) -> Plan:
     """The tuning plan of a study whose untuned trials are `trials`; `own_grids` holds each variant
     label's own knob values (`variants[i].tune`), which replace the study's for that variant."""
-    seeds = tuning_seeds(spec, study_seeds)
+    seeds = tuning_seeds(spec, study_seeds, path)
     budget = math.prod(len(v) for v in spec.grid.values())
     groups: dict[tuple, Group] = {}
     for trial in trials:

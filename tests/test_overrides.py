@@ -20,6 +20,9 @@ def test_values_are_read_as_yaml():
         overrides.parse(["training.lr"])
     with pytest.raises(overrides.OverrideError, match="KEY.PATH=VALUE"):
         overrides.parse(["training..lr=1"])
+    with pytest.raises(overrides.OverrideError, match=r"not valid YAML: .* at line 1, column 4") as err:
+        overrides.parse(["training.lr=[1,"])
+    assert "\n" not in str(err.value)  # PyYAML's own message spans several lines
 
 
 def test_an_override_gives_the_same_trials_as_the_edited_file(write_study):

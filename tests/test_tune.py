@@ -18,7 +18,10 @@ def test_every_variant_gets_the_same_number_of_configurations_at_fresh_seeds(wri
     assert {t.training["lr"] for t in trials if t.variant == "mean"} == {0.01, 0.03}
     assert {t.model["dropout"] for t in trials if t.variant == "ngram_linear"} == {0.0, 0.5}
     # `ablate check`'s count: the study's own trials (which the chosen ones will be), and tuning's
-    assert study.shape == " (2 variants × 1 datasets × 2 seeds × 1 device(s) + 4 tuning trials)"
+    assert (
+        study.shape
+        == " (4 tuning trials; then 2 variants × 1 datasets × 2 seeds × 1 device(s) once tuning has chosen)"
+    )
 
 
 def test_an_unequal_budget_is_refused(write_study):
@@ -27,7 +30,7 @@ def test_an_unequal_budget_is_refused(write_study):
 
 
 def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_study):
-    with pytest.raises(StudyError, match="fresh seeds"):
+    with pytest.raises(StudyError, match=r"tiny.yaml: tune.seeds: seed 1 .*fresh seeds"):
         tuned(write_study, tune={"grid": {"lr": [0.01]}, "seeds": [1, 10_000]})
     with pytest.raises(StudyError, match="no val split"):
         tuned(write_study, datasets=["reversal"])
@@ -48,6 +51,24 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
         ),
         ({"variants": ["mean", {"name": "ngram_linear", "tune": {"vectorize": [False]}}]}, "not a training"),
         ({"tune": {"grid": {"lr": [0.01]}, "seeds": [-1]}}, "out of range"),
+        ({"tune": {"grid": {"encoder": ["mlp", "lstm"]}}}, "encoder cannot be tuned"),
+        (
+            {"grid": {"dropout": [0.1, 0.2]}, "tune": {"grid": {"dropout": [0.0, 0.3]}}},
+            r"tune.grid.dropout: also an axis",
+        ),
+        (
+            {"variants": ["mean", {"name": "ngram_linear", "dropout": 0.1, "tune": {"dropout": [0.0, 0.5]}}]},
+            r"variants\[1\].tune.dropout: also set by the variant",
+        ),
+        (
+            {
+                "variants": [
+                    "mean",
+                    {"name": "ngram_linear", "training": {"lr": 0.1}, "tune": {"lr": [0.1, 0.5]}},
+                ]
+            },
+            r"variants\[1\].tune.lr: also set by the variant",
+        ),
         ({"tune": {"grid": {"lr": [0.01]}, "seeds": 2, "seed_base": 2**32 - 1}}, "below 2"),
     ],
 )

@@ -73,6 +73,17 @@ def test_seeds_outside_0_to_2_32_are_refused(write_study, tmp_path, capsys):
     assert ablate(capsys, "check", "tiny", "--studies", str(path.parent))[0] == 0
 
 
+@pytest.mark.parametrize("seeds", [True, [1.0, 2], "3", [1, "2"]])
+def test_seeds_that_are_not_whole_numbers_are_one_line(write_study, tmp_path, capsys, seeds):
+    path = write_study(seeds=seeds)
+    refused(capsys, path.parent, tmp_path, "seeds: a seed count or a list of seeds")
+
+
+def test_an_unknown_kernel_of_plain_attention_is_refused_at_load(write_study, tmp_path, capsys):
+    path = write_study(variants=[{"name": "plain_self_attention", "kernel": "foo"}])
+    refused(capsys, path.parent, tmp_path, "variants[0]", "unknown attention kernel 'foo'")
+
+
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
     studies = tmp_path / "studies"
     studies.mkdir()

@@ -15,7 +15,6 @@ from suite.lazy import lazy_import
 torch = lazy_import("torch")  # imported on first use: loading a kernel study needs no torch
 
 MODES = ("forward", "forward_backward")
-DTYPES = ("float32", "float64", "float16", "bfloat16")  # torch dtypes by name: getattr(torch, name)
 
 
 @dataclass(frozen=True)

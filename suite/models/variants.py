@@ -20,7 +20,7 @@ def bow_mlp(**overrides) -> ModelConfig:
 @register_variant("lecture_bow_mlp")
 def lecture_bow_mlp(**overrides) -> ModelConfig:
     """The lecture's IMDB bag-of-words MLP exactly: multi-hot 10,000 → 16 → ReLU → dropout 0.5 → 16 → ReLU → dropout 0.5 → 1."""
-    return parse({"encoder": "bow", "hidden": 16, "depth": 2, "dropout": 0.5}, **overrides)
+    return bow_mlp(**{"depth": 2, **overrides})
 
 
 @register_variant("mean")
@@ -32,7 +32,7 @@ def mean(**overrides) -> ModelConfig:
 @register_variant("positional")
 def positional(**overrides) -> ModelConfig:
     """The self-attention page's ClassifierWithPositionEncoding: `mean` with learned positions added to the embeddings."""
-    return parse({"encoder": "mlp", "positional": "learned"}, **overrides)
+    return mean(**{"positional": "learned", **overrides})
 
 
 @register_variant("attention")
@@ -44,7 +44,7 @@ def attention(**overrides) -> ModelConfig:
 @register_variant("multihead")
 def multihead(**overrides) -> ModelConfig:
     """The self-attention page's practice question: `attention` with several heads (default 2)."""
-    return parse({"encoder": "attention", "positional": "learned", "heads": 2}, **overrides)
+    return attention(**{"heads": 2, **overrides})
 
 
 @register_variant("transformer")
@@ -93,23 +93,13 @@ def plain_self_attention(**overrides) -> ModelConfig:
 @register_variant("causal_attention")
 def causal_attention(**overrides) -> ModelConfig:
     """`attention` with a causal mask: each token attends only to itself and earlier tokens (the lecture's masked self-attention)."""
-    return parse({"encoder": "attention", "positional": "learned", "heads": 1, "causal": True}, **overrides)
+    return attention(**{"causal": True, **overrides})
 
 
 @register_variant("prenorm_transformer")
 def prenorm_transformer(**overrides) -> ModelConfig:
     """`transformer` with pre-norm blocks, x + attention(LayerNorm(x)), and a final LayerNorm (GPT-2's order)."""
-    return parse(
-        {
-            "encoder": "transformer",
-            "positional": "sinusoidal",
-            "heads": 2,
-            "norm": True,
-            "dropout": 0.1,
-            "norm_position": "pre",
-        },
-        **overrides,
-    )
+    return transformer(**{"norm_position": "pre", **overrides})
 
 
 @register_variant("neuromatch_transformer")

@@ -113,13 +113,13 @@ def _knob_defaults(cls) -> dict:
 def check_report(study, path: Path, results_dir: Path) -> str:
     """`ablate check`: the resolved plan, what the results folder already holds, an estimate
     of the rest from earlier runs, and warnings a user acts on before a long run."""
-    from suite.store import Store
+    from suite.store import FINISHED, Store
 
     trials = study.trials()
     keys = {t.key for t in trials}
     store = Store(results_dir / study.name)
     runs = store.runs()
-    done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(("ok", "diverged"))] if len(runs) else runs
+    done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(FINISHED)] if len(runs) else runs
     done = set(done_rows["key"]) if len(done_rows) else set()
     missing = [t for t in trials if t.key not in done]
     latest = runs.drop_duplicates("key", keep="last").set_index("key")["status"] if len(runs) else {}
@@ -138,7 +138,8 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     estimate = estimate_seconds(fresh, done_rows)
     if fresh and estimate is not None:
         lines.append(
-            f"estimate for the {len(fresh)} not run before: {duration(estimate)} (from the wall time of "
+            f"estimate for the {len(fresh)}{' not skipped last time' if skipped else ' to run'}: "
+            f"{duration(estimate)} (from the wall time of "
             f"{len(done_rows)} earlier trial(s); load and executor change it)"
         )
     elif fresh:

@@ -30,9 +30,10 @@ from suite.spec import StudyError, read_study_file
 
 DEFAULT = "train"
 BUILTIN = {"train": "suite.train_kind", "kernels": "suite.kernels.study"}  # imported when first named
-# What the built-in kinds' units import when they run (torch, models, kernels): a worker pool's
-# server imports them once, so each worker starts with them (suite.executors.processes).
-RUN_MODULES = ("suite.train_run", "suite.kernels.study")
+# What the built-in kinds' units import when they first run (torch, the models): each worker of a
+# process pool imports it as the pool starts (suite.executors.processes). The kernel kind's own
+# module imports torch lazily and needs nothing ahead.
+RUN_MODULES = ("suite.train_run",)
 REGISTRY = Registry("study kind")
 register_kind = REGISTRY.register
 

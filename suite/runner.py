@@ -46,10 +46,9 @@ def run_study(
     todo = [t for t in trials if t.key not in done]
     counts = {s: 0 for s in STATUSES}
     counts["cached"] = len(trials) - len(todo)
-    bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
-    if not todo:  # no executor to start (nor torch to import): the cached run is a quick check
-        bar.close()
+    if not todo:  # no executor to start, nor torch to import: the cached run is a quick check
         return counts
+    bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
     spec = executor or getattr(study.spec, "executor", None) or ExecutorSpec()
     with executors.create(spec) as pool:
         for finished in pool.run(kinds.get(study.kind).plan(todo)):

@@ -24,8 +24,8 @@ are even. The twins stay, for five module types; what has no twin runs one at a 
 What cannot be stacked says why (`CannotStack`, `unstackable`) and is trained one at a time by the
 caller: modules with parameters and no stacked twin (nn.LSTM), dropout (its random masks would come
 from another random stream than the one-at-a-time run's), modules with buffers, and any model whose
-stacked losses and gradients do not reproduce the members' own at initialisation (checked on every
-group before it trains).
+stacked losses and gradients do not reproduce the members' own at initialisation (checked before
+every group trains, on its first, last and evenly spaced members: `probed`).
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ from suite.train import (
     Schedule,
     Selector,
     TrainResult,
+    knob,
     make_optimizer,
     stepper,
 )
-from suite.train_defaults import ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,8 @@ class FlatParameters:
     one-at-a-time run computes, to the bit.
 
     Measured with `python -m suite.bench.stacking` (1 thread, 2-core Xeon, load ~4; full steps,
-    µs relative to this layout): torch.optim over the stacked tensors instead costs 1.27–1.32×
+    µs relative to this layout; every layout then stepped through torch.optim's wrapped `step()`,
+    as the benchmark now steps every one through `stepper`): torch.optim over the stacked tensors instead costs 1.27–1.32×
     (single-tensor, foreach) and 1.04–1.09× (fused) per step on ablation_positional's mean and
     attention with 10 seeds; fused is also not the arithmetic of the one-at-a-time run (CPU training
     is single-tensor). Against the hand-written flat Adam this replaced, torch.optim's per-call
@@ -405,7 +407,7 @@ def train_group(
     training: dict,
     device: torch.device,
     seeds: list[int],
-    eval_batch: int = 4096,
+    eval_batch: int = EVAL_BATCH_SIZE,
 ) -> list[TrainResult]:
     """Train G member models (same architecture) together; one `TrainResult` per member, as
     `suite.train.train` would give for each on its own.
@@ -656,7 +658,7 @@ def group_key(trial) -> str | None:
 def why_alone(trial) -> str | None:
     """Why this training trial cannot share a stacked step (None: it can). The one eligibility check:
     a new condition goes here."""
-    if any(trial.training.get(name, default) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
+    if any(knob(trial.training, name) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
         return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
     try:
         vocab_size, seq_len, num_classes, pad_id, _ = _data_shape(

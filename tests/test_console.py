@@ -103,6 +103,6 @@ def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_pat
     for t in done:
         store.write({"key": t.key, "variant": t.variant, "status": "ok", "wall_seconds": 1200.0}, [])
     text = console.check_report(study, study.path, tmp_path)
-    assert "2 done, 6 to run" in text and "estimate for the 6 not run before: 2 h 00 min" in text
+    assert "2 done, 6 to run" in text and "estimate for the 6 to run: 2 h 00 min" in text
     assert "warning: about 2 h 00 min to run:" in text
     assert "threads: 1 or leave it out" in text and "fewer seeds (--seeds N)" in text

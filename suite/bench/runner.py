@@ -190,8 +190,8 @@ def run(
             f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
         print(
-            f"end to end in CPU time (steadier on a loaded machine; one thread, so CPU time is what the "
-            f"wall clock would be on an idle one): `ablate run` {_both(cpus)} s, the one-at-a-time loop's "
+            f"end to end in CPU time (steadier on a loaded machine; on one thread it is what the wall "
+            f"clock would be on an idle one; {threads} here): `ablate run` {_both(cpus)} s, the one-at-a-time loop's "
             f"training {totals['alone_cpu']:.1f} s: {_ratios(totals['alone_cpu'], cpus)}"
         )
         if course is not None:
@@ -274,6 +274,8 @@ def _whole_run(
         ]
     if epochs is not None:
         raw.setdefault("training", {})["epochs"] = epochs
+    raw["threads"] = threads  # the loops' thread count, serially and in each worker process
+    raw["executor"] = {**raw.get("executor", {}), "threads": threads}
     with tempfile.TemporaryDirectory(prefix="ablate-bench-runner-") as tmp:
         (Path(tmp) / "studies").mkdir()
         (Path(tmp) / "studies" / f"{study.name}.yaml").write_text(yaml.safe_dump(raw))

@@ -84,9 +84,7 @@ def child(results: str, studies: str, name: str, out: str, started: float) -> in
 
     study = load_study(Path(studies) / f"{name}.yaml")
     store = TimedStore(Path(results) / name)
-    with store.lock():
-        store.write_meta(study.meta())
-        counts = runner.run_study(study, store, progress=False)
+    counts = runner.run(study, store, progress=False)
     end = time.perf_counter()
     wall = time.time() - started  # since the parent started this process
     startup = wall - (end - first_unit[0]) if first_unit else wall

@@ -27,6 +27,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from suite import models
 from suite.arguments import positive_int
+from suite.train import stepper
 from suite.vectorized import FlatParameters, Stacked, member_losses
 
 TRAINING = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "momentum": 0.0}
@@ -79,7 +80,7 @@ def optimizer(kind: str, params):
     opt = torch.optim.Adam(
         params, lr=TRAINING["lr"], **{kind: True} if kind != "single" else {"foreach": False}
     )
-    return (lambda: opt.zero_grad(set_to_none=True)), opt.step
+    return (lambda: opt.zero_grad(set_to_none=True)), stepper(opt)  # as FlatParameters steps
 
 
 CONFIGS = [  # (forward, optimizer)

@@ -100,11 +100,6 @@ def results_without_run(unit: list[Trial], status: str, error: str) -> list[Tria
     return results
 
 
-def unit_label(unit: list[Trial]) -> str:
-    more = f" (+{len(unit) - 1} more)" if len(unit) > 1 else ""
-    return f"{unit[0].label}{more}"
-
-
 SPOOL_PREFIX = "ablate-spool-"  # then the driver's pid: a folder whose driver is gone is stale
 
 

@@ -149,7 +149,10 @@ class RayExecutor:
             self._started = False
         if self._reaper is not None:  # its pipe closes: it ends whatever the shutdown left
             self._reaper.stdin.close()
-            self._reaper.wait(timeout=30)
+            try:
+                self._reaper.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # never let it replace the exception in flight
+                self._reaper.kill()
             self._reaper = None
 
     def _job_env(self) -> dict:

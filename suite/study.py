@@ -21,6 +21,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -115,7 +116,19 @@ def check_seeds(v: int | list[int]) -> int | list[int]:
     return v
 
 
-Seeds = Annotated[int | list[int], AfterValidator(check_seeds)]  # `seeds:` of a study or of its tuning
+def _whole(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _seed_types(v: Any) -> Any:
+    """Whole numbers only, refused in one line (`seeds: true` is not one seed, nor 1.0 seed 1)."""
+    if not (_whole(v) or (isinstance(v, list) and all(_whole(s) for s in v))):
+        raise ValueError("a seed count or a list of seeds, e.g. 5 or [0, 1, 2]")
+    return v
+
+
+# `seeds:` of a study or of its tuning
+Seeds = Annotated[int | list[int], BeforeValidator(_seed_types), AfterValidator(check_seeds)]
 
 
 class TuneSpec(BaseModel):

@@ -130,6 +130,10 @@ class PlainAttentionConfig(ModelConfig):
     scale: Literal["sqrt_d", "none"] = "sqrt_d"
     causal: bool = False
 
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        _check_kernel(self.kernel)
+
 
 @register_encoder("conv1d", module="suite.models.conv:ConvEncoder", width=lambda cfg: cfg.width)
 class ConvConfig(ModelConfig):

@@ -32,7 +32,7 @@ from pydantic import (
 from suite import data, identity, models
 from suite.executors.spec import ExecutorSpec
 from suite.kinds import load_study  # noqa: F401 - where callers have found it
-from suite.models.config import ConfigError
+from suite.models.config import ConfigError, ModelConfig
 from suite.registry import UnknownNameError
 from suite.spec import (
     MAX_TRIALS_ENV,
@@ -584,6 +584,13 @@ def _expand(study: Study) -> list[Trial]:
             except ConfigError as err:
                 bad_shared = set(spec.model) - set(models.config.field_names())
                 raise StudyError(f"{path}: {'model' if bad_shared else where}: {err}") from None
+            unread = [
+                k for k in type(cfg).ignores if k in own and own[k] != ModelConfig.model_fields[k].default
+            ]
+            if unread:
+                raise StudyError(
+                    f"{path}: {where}.{unread[0]}: encoder {cfg.encoder!r} never reads it; leave it out"
+                )
             text = label or _default_label(name, own)
             if point:
                 text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"

@@ -84,6 +84,29 @@ def test_an_unknown_kernel_of_plain_attention_is_refused_at_load(write_study, tm
     refused(capsys, path.parent, tmp_path, "variants[0]", "unknown attention kernel 'foo'")
 
 
+@pytest.mark.parametrize(
+    ("variant", "needle"),
+    [
+        ({"name": "bow_mlp", "pooling": "max"}, "variants[0].pooling: encoder 'bow' never reads it"),
+        ({"name": "bow_mlp", "mask_padding": False}, "variants[0].mask_padding: encoder 'bow'"),
+        ({"name": "ngram_linear", "depth": 4}, "variants[0].depth: encoder 'ngram' never reads it"),
+        ({"name": "ngram_linear", "dim": 7}, "variants[0].dim: encoder 'ngram'"),
+        ({"name": "embedding_mean", "depth": 2}, "variants[0].depth: encoder 'identity'"),
+    ],
+)
+def test_a_knob_the_variants_encoder_never_reads_is_refused_on_it(
+    write_study, tmp_path, capsys, variant, needle
+):
+    path = write_study(variants=[variant])
+    refused(capsys, path.parent, tmp_path, needle)
+
+
+def test_the_studys_model_section_reaches_only_the_variants_that_read_it(write_study, capsys):
+    """`model: {dim: 2}` applies to every variant: the ngram baseline beside `mean` is not refused."""
+    path = write_study(variants=["mean", "ngram_linear"], model={"dim": 2, "depth": 1})
+    assert ablate(capsys, "check", "tiny", "--studies", str(path.parent))[0] == 0
+
+
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys):
     studies = tmp_path / "studies"
     studies.mkdir()

@@ -60,6 +60,7 @@ def test_unknown_variant_names_close_matches():
         ("mean", {"dim": "wide"}, "dim must be int"),
         ("mean", {"dropout": 1.5}, "dropout"),
         ("mean", {"colour": 1}, "unknown model parameter 'colour'"),
+        ("plain_self_attention", {"kernel": "nope"}, "unknown attention kernel"),
     ],
 )
 def test_impossible_combinations_are_refused(name, overrides, message):

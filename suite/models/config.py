@@ -98,6 +98,10 @@ class ModelConfig(BaseModel):
     # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
     input_len: int | None = None
 
+    # Shared knobs this encoder's model never reads. A study refuses them on such a variant's own
+    # entry (set there, they would silently mean nothing); from its `model:` section, which applies
+    # to every variant, they reach only the variants that read them (suite.study).
+    ignores: ClassVar[tuple[str, ...]] = ()
     rope: ClassVar[bool] = False  # the encoder has attention queries and keys to rotate
     reads_last: ClassVar[bool] = False  # its output may be read at the last position (pooling="last")
 

@@ -32,6 +32,9 @@ class BowConfig(ModelConfig):
     encoder: Literal["bow"] = "bow"
     units: int | None = Field(None, alias="hidden", ge=1)  # width of each hidden layer; None → dim
 
+    # no positions to pool over; PAD is never counted, with or without masking; no token embedding
+    ignores: ClassVar[tuple[str, ...]] = ("pooling", "mask_padding", "embedding_dropout", "scale_embedding")
+
     @property
     def width(self) -> int:
         return self.units if self.units is not None else self.dim
@@ -120,6 +123,8 @@ class IdentityConfig(ModelConfig):
 
     encoder: Literal["identity"] = "identity"
 
+    ignores: ClassVar[tuple[str, ...]] = ("depth",)  # no layers
+
 
 @register_encoder("plain_attention", module="suite.models.classifier:PlainAttentionEncoder")
 class PlainAttentionConfig(ModelConfig):
@@ -171,6 +176,8 @@ class NgramConfig(ModelConfig):
 
     encoder: Literal["ngram"] = "ngram"
     ngram_buckets: int = Field(2**18, ge=1)  # hash slots for the bigrams
+
+    ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
 
     def validate_knobs(self) -> None:
         super().validate_knobs()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 TARGETS = ("mlflow", "tensorboard")
 EXTRA = {"mlflow": "mlflow-skinny", "tensorboard": "tensorboard"}
-TAGS = ("study", "variant", "dataset", "device", "status", "device_name", "torch_version", "git_commit",
-        "ablate_version", "host", "measured_at")  # fmt: skip
+TAGS = ("study", "variant", "dataset", "device", "status", "role", "device_name", "torch_version",
+        "git_commit", "ablate_version", "host", "measured_at")  # fmt: skip
 NOT_METRICS = {"seed", "cpu_count", "threads"}
 
 
@@ -71,8 +71,16 @@ def export(results_dir: Path, target: str, out: str | Path | None = None) -> tup
         raise ExportError(f"{results_dir}: no results to export (run the study first)")
     history = store.history()
     by_key = dict(tuple(history.groupby("key"))) if len(history) else {}
-    name = store.meta().get("name", Path(results_dir).name)
-    rows = [(row, by_key.get(row["key"], history.iloc[0:0])) for row in runs.to_dict("records")]
+    meta = store.meta()
+    name = meta.get("name", Path(results_dir).name)
+    tuning = set(meta.get("tuning", {}).get("keys", []))  # trials that only chose a configuration
+    rows = [
+        (
+            {**row, "role": "tuning" if row["key"] in tuning else "study"},
+            by_key.get(row["key"], history.iloc[0:0]),
+        )
+        for row in runs.to_dict("records")
+    ]
     if target == "mlflow":
         return _mlflow(name, rows, out or "mlruns"), len(rows)
     if target == "tensorboard":
@@ -129,7 +137,8 @@ def _tensorboard(study: str, rows, out: Path) -> str:
 
     root = out / study
     for row, history in rows:
-        folder = root / _safe(row["variant"]) / _safe(row["dataset"]) / f"seed{row['seed']}"
+        base = root / "tuning" if row["role"] == "tuning" else root
+        folder = base / _safe(row["variant"]) / _safe(row["dataset"]) / f"seed{row['seed']}"
         if folder.exists():
             shutil.rmtree(folder)
         with SummaryWriter(log_dir=str(folder)) as writer:
@@ -139,7 +148,7 @@ def _tensorboard(study: str, rows, out: Path) -> str:
             for name, value in metrics.items():
                 writer.add_scalar(f"final/{name}", value, 0)
             writer.add_text("config", "\n".join(f"    {k} = {v}" for k, v in params(row).items()), 0)
-            writer.add_text("trial", f"key {row['key']}, status {row['status']}", 0)
+            writer.add_text("trial", f"key {row['key']}, status {row['status']}, {row['role']} trial", 0)
             writer.add_hparams(
                 params(row),
                 {f"hparam/{k}": v for k, v in metrics.items() if k.startswith(("final_", "best_"))},

@@ -56,3 +56,22 @@ def test_tensorboard_event_files_hold_curves_and_finals(results, tmp_path):
 def test_export_without_results_or_library_is_one_line(tmp_path, capsys):
     assert main(["export", "nothing", "--to", "tensorboard", "--results", str(tmp_path)]) == 2
     assert "no results to export" in capsys.readouterr().err
+
+
+def test_tuning_trials_are_tagged_apart_from_the_studys(write_study, tmp_path, monkeypatch):
+    """A tuned study's tuning trials only chose a configuration: exports say so (as the report
+    leaves them out), rather than mixing them in with the study's own runs."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    pytest.importorskip("mlflow", reason="mlflow-skinny is not installed (the mlflow extra)")
+    from mlflow.tracking import MlflowClient
+
+    tune = {"grid": {"lr": [0.01, 0.03]}, "seeds": 1}
+    path = write_study(variants=["mean"], datasets=["order"], seeds=1, tune=tune)
+    folder = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(folder), "--no-progress"]) == 0
+    store = tmp_path / "mlruns"
+    assert main(["export", "tiny", "--to", "mlflow", "--out", str(store), "--results", str(folder)]) == 0
+    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    roles = sorted((r.data.tags["role"], r.data.params["seed"]) for r in runs)
+    assert roles == [("study", "0"), ("tuning", "10000"), ("tuning", "10000")]

@@ -375,7 +375,11 @@ def test_weight_decay_gets_its_own_memory_measurement(write_study):
     measured apart, not handed the first one's number."""
     training = {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "epochs": 1, "history_every": 1}
     variants = ["mean", {"name": "mean", "label": "mean_wd", "training": {"weight_decay": 0.01}}]
+    from suite import measure
+
     study = load_study(write_study(variants=variants, seeds=1, model={"dim": 512}, training=training))
+    before = set(measure._PEAKS)
     rows = {r.row["variant"]: r.row for unit in plan(study.trials()) for r in run_unit(unit)}
     assert rows["mean"]["memory_group"] != rows["mean_wd"]["memory_group"]
-    assert rows["mean_wd"]["peak_train_mem_bytes"] > rows["mean"]["peak_train_mem_bytes"]
+    measured = {key for _, key in set(measure._PEAKS) - before if key[0] == "train"}
+    assert measured == {("train", rows[v]["memory_group"]) for v in ("mean", "mean_wd")}  # each its own step

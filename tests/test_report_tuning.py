@@ -108,3 +108,46 @@ def test_the_opening_table_reads_the_finished_trials_as_the_dataset_tables_do(tm
     assert (
         "More than 3 points below base on imdb by Δ alone, with no interval to say how surely: lstm" in text
     )
+
+
+def test_the_tuning_record_shows_the_score_the_choice_was_made_on(tmp_path):
+    """A point with one good and one diverged tuning seed scored −∞ when the choice was made
+    (suite.tune.score): the table says so instead of the good seed's mean, which would beat ✓."""
+    from suite.report.load import Results
+    from suite.report.tuning import tuning_section
+
+    tuning_runs = pd.DataFrame(
+        {
+            "key": ["a0", "a1", "b0", "b1"],
+            "status": ["ok", "diverged", "ok", "ok"],
+            "selected_val_accuracy": [0.95, 0.5, 0.80, 0.82],
+            "selected_epoch": [3, 1, 2, 2],
+        }
+    ).set_index("key")
+    points = [
+        {"knobs": {"lr": 0.1}, "keys": ["a0", "a1"], "val_score": float("-inf")},
+        {"knobs": {"lr": 0.01}, "keys": ["b0", "b1"], "val_score": 0.81},
+    ]
+    record = {"metric": "val_accuracy", "seeds": [10000, 10001], "keys": ["a0", "a1", "b0", "b1"]}
+    group = {"variant": "lstm", "dataset": "imdb", "points": points, "chosen": 1}
+    runs = pd.DataFrame({"status": ["ok"]})
+    meta = {"tuning": {**record, "groups": [group]}}
+    results = Results(tmp_path, "s", meta, runs, pd.DataFrame(), pd.DataFrame(), tuning_runs=tuning_runs)
+    table = "\n".join(tuning_section(results))
+    rows = [
+        [cell.strip() for cell in line.split("|")[3:7]]
+        for line in table.splitlines()
+        if line.startswith("| imdb")
+    ]
+    assert rows == [
+        ["lr=0.1", "a tuning seed diverged or failed", "3, diverged", ""],
+        ["lr=0.01", "0.810", "2, 2", "✓"],
+    ]
+
+    loss = {
+        **meta["tuning"],
+        "metric": "val_loss",
+        "groups": [{**group, "points": [{**points[1], "val_score": -0.25}]}],
+    }
+    results.meta = {"tuning": loss}
+    assert "| 0.250 " in "\n".join(tuning_section(results))  # val loss is kept negated (higher is better)

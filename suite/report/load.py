@@ -26,10 +26,13 @@ class Results:
     history: pd.DataFrame
     artifacts: pd.DataFrame
     predictions: pd.DataFrame = None  # per-example eval predictions at the reported epoch
+    tuning_runs: pd.DataFrame = None  # the tuning trials' latest rows, indexed by key (suite.report.tuning)
 
     def __post_init__(self):
         if self.predictions is None:
             self.predictions = pd.DataFrame()
+        if self.tuning_runs is None:
+            self.tuning_runs = pd.DataFrame(columns=["status"])
 
     @property
     def baseline(self) -> str | None:
@@ -49,9 +52,10 @@ def load(results_dir: str | Path) -> Results:
     runs = store.runs()
     if runs.empty:
         raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
+    tuning = (meta.get("tuning") or {}).get("keys") or []
+    tuning_runs = runs[runs["key"].isin(tuning)].drop_duplicates("key", keep="last").set_index("key")
     if meta.get("keys"):
         runs = runs[runs["key"].isin(meta["keys"])]
-    tuning = (meta.get("tuning") or {}).get("keys")
     if tuning:  # tuning trials have their own table (suite.report.tuning), not the comparison's
         runs = runs[~runs["key"].isin(tuning)]
     runs = with_labels(runs)
@@ -67,6 +71,7 @@ def load(results_dir: str | Path) -> Results:
         history=store.history(),
         artifacts=store.artifacts(),
         predictions=_predictions(store),
+        tuning_runs=tuning_runs,
     )
 
 

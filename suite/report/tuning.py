@@ -8,6 +8,8 @@ trials' rows from the store; the comparison tables never include tuning trials (
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from tabulate import tabulate
 
@@ -15,7 +17,6 @@ from suite import metrics
 from suite.report.anchors import accuracy_summary
 from suite.report.findings import Comparison, compare_to_baseline
 from suite.report.load import Results, headline_stage
-from suite.store import Store
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
 
@@ -155,16 +156,26 @@ def _knobs(knobs: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in knobs.items())
 
 
+def _score(point: dict, metric: str, declared) -> str | None:
+    """The score the choice was made on (suite.tune.score, kept in the record as `val_score`):
+    val loss is stored negated, and a point with a diverged or failed tuning seed scores −∞.
+    None where the point has not been scored yet."""
+    score = point.get("val_score")
+    if score is None:
+        return None
+    if math.isinf(score) and score < 0:
+        return "a tuning seed diverged or failed"
+    return declared.format(-score if metric == "val_loss" else score)
+
+
 def tuning_section(results: Results) -> list[str]:
-    """What every variant tried, its validation score and what was chosen."""
+    """What every variant tried, its validation score as the choice saw it and what was chosen."""
     record = results.meta.get("tuning")
     if not record:
         return []
-    runs = Store(results.dir).runs()
-    latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else pd.DataFrame()
+    latest = results.tuning_runs
     metric = record["metric"]
-    column = f"selected_{metric}"
-    declared = metrics.column(column).metric  # its display format, from the registry
+    declared = metrics.column(f"selected_{metric}").metric  # its display format, from the registry
     groups = record["groups"]
     budgets = sorted({len(g["points"]) for g in groups})
     lines = [
@@ -179,20 +190,21 @@ def tuning_section(results: Results) -> list[str]:
     table = []
     for g in groups:
         keys = [k for point in g["points"] for k in point["keys"]]
-        if len(latest) and set(latest.loc[latest.index.intersection(keys), "status"]) == {"skipped"}:
+        if set(latest.loc[latest.index.intersection(keys), "status"]) == {"skipped"}:
             continue  # a dataset that was not run: stated once, at the top of the report
         for i, point in enumerate(g["points"]):
-            rows = latest.loc[[k for k in point["keys"] if k in latest.index]] if len(latest) else latest
-            ok = rows[rows["status"] == "ok"] if len(rows) else rows
-            if len(ok) and column in ok:
-                values = ok[column].astype(float)
-                score = declared.format(values.mean())
-                epoch = ", ".join(f"{e:g}" for e in ok["selected_epoch"])
-            else:
-                statuses = ", ".join(sorted(set(rows["status"]))) if len(rows) else "not run"
-                score, epoch = statuses, "–"
+            rows = latest.loc[[k for k in point["keys"] if k in latest.index]]
+            epoch = ", ".join(
+                f"{e:g}" if status == "ok" else status
+                for status, e in zip(
+                    rows["status"], rows.get("selected_epoch", [None] * len(rows)), strict=True
+                )
+            )
+            score = _score(point, metric, declared)
+            if score is None:
+                score = "not scored yet (" + (", ".join(sorted(set(rows["status"]))) or "not run") + ")"
             chosen = "✓" if g.get("chosen") == i else ""
-            table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch, chosen])
+            table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch or "–", chosen])
     headers = ["dataset", "variant", "configuration", metric, "val-chosen epoch", "chosen"]
     lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

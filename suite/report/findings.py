@@ -388,8 +388,10 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
         for variant, (k, lo, hi, shared, fewest) in found:
             if not math.isnan(lo):
                 ci = f" [{lo:.2f}, {hi:.2f}]"
-            elif shared > 1 and fewest < MIN_SEEDS:
+            elif shared > 1 and fewest == 1:
                 ci = f" (1 measurement per length, shared by {shared} trials; no CI)"
+            elif shared > 1 and fewest < MIN_SEEDS:
+                ci = f" ({fewest} measurements per length, each shared by up to {shared} trials; no CI)"
             elif fewest < MIN_SEEDS:
                 ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:

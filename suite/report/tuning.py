@@ -15,7 +15,7 @@ from tabulate import tabulate
 
 from suite import metrics
 from suite.report.anchors import accuracy_summary
-from suite.report.findings import Comparison, compare_to_baseline
+from suite.report.findings import Comparison
 from suite.report.load import Results, headline_stage
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
@@ -46,23 +46,17 @@ def _fmt(s, scale=100.0) -> str:
     return f"{s.mean * scale:.1f}%{spread}"
 
 
-def _interval(c: Comparison | None) -> tuple[float, float, float] | None:
-    """(Δ, lo, hi) in points from a comparison with the baseline; None without an interval."""
-    if c is None or not c.result.has_ci:
-        return None
-    r = c.result
-    return r.diff * 100, r.lo * 100, r.hi * 100
-
-
-def shortfall_lines(dataset: str, baseline: str, deltas: dict[str, tuple[float, tuple | None]]) -> list[str]:
+def shortfall_lines(
+    dataset: str, baseline: str, deltas: dict[str, tuple[float, tuple[float, float] | None]]
+) -> list[str]:
     """Which variants fall more than SHORTFALL_POINTS below the baseline, judged on numbers: on the
     95% interval of Δ where there is one (wholly below: below; straddling: possibly), else on Δ
-    alone, said so. deltas: variant → (Δ in points, (Δ, lo, hi) of the comparison or None)."""
+    alone, said so. deltas: variant → (Δ in points, (lo, hi) of its interval in points, or None)."""
     bar = -SHORTFALL_POINTS
     below, possibly, unsure = [], [], []
     for variant, (delta, ci) in deltas.items():
         if ci is not None:
-            _, lo, hi = ci
+            lo, hi = ci
             if hi < bar:
                 below.append(f"{variant} ({delta:+.1f} points, interval [{lo:.1f}, {hi:.1f}])")
             elif lo < bar:
@@ -88,19 +82,17 @@ def shortfall_lines(dataset: str, baseline: str, deltas: dict[str, tuple[float, 
     return [" ".join(lines), ""]
 
 
-def lead_section(results: Results, comparisons: list[Comparison] | None = None) -> list[str]:
+def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
     """The comparison a reader needs first: each variant's test accuracy at the val-chosen epoch,
     its difference from the linear baseline and the published figures for models of its kind.
     Over the finished trials (ok and diverged), as every other section; `comparisons` (from
-    compare_to_baseline, computed here if not given) give the intervals of Δ."""
+    compare_to_baseline) give Δ with its interval where there is one, both from one estimator."""
     baseline = results.baseline
     ok = results.finished
     anchors = results.meta.get("anchors") or []
     tuned = bool(results.meta.get("tuning"))
     if ok.empty or baseline is None or not (tuned or anchors):  # a real-data study's opening table
         return []
-    if comparisons is None:
-        comparisons = compare_to_baseline(results)
     headline = f"{headline_stage(ok)}_accuracy"
     by_variant = {
         (c.dataset, c.variant): c for c in comparisons if c.metric == headline and c.baseline == baseline
@@ -126,9 +118,13 @@ def lead_section(results: Results, comparisons: list[Comparison] | None = None) 
             s = accuracy_summary(rows, results.predictions)
             delta = "–"
             if base is not None and variant != baseline:
-                points = (s.mean - base.mean) * 100
+                c = by_variant.get((dataset, str(variant)))
+                if c is not None and c.result.has_ci:  # Δ beside its interval, from the paired comparison
+                    points, ci = c.result.diff * 100, (c.result.lo * 100, c.result.hi * 100)
+                else:
+                    points, ci = (s.mean - base.mean) * 100, None
                 delta = f"{points:+.1f}"
-                deltas[str(variant)] = (points, _interval(by_variant.get((dataset, str(variant)))))
+                deltas[str(variant)] = (points, ci)
             published = "; ".join(
                 f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
                 for a in anchors

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
-from suite.report.load import Results, example_matrix, headline_stage, metric_name, quality_metrics
+from suite.report.load import (
+    Results,
+    example_matrix,
+    headline_accuracy,
+    headline_stage,
+    metric_name,
+    quality_metrics,
+)
 from suite.report.stats import (
     MIN_SEEDS,
     Paired,
@@ -176,7 +183,7 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
     lines = []
     for dataset in results.datasets():
         g = ok[ok["dataset"] == dataset]
-        column = f"{headline_stage(g)}_accuracy"
+        column = headline_accuracy(g)
         metric = metrics.column(column).metric
         means = g.groupby("variant", observed=True)[column].mean().dropna()
         if means.empty:

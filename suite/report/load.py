@@ -175,6 +175,17 @@ def headline_stage(runs: pd.DataFrame) -> str:
     return "selected" if "selected_accuracy" in runs and runs["selected_accuracy"].notna().any() else "final"
 
 
+def headline_accuracy(runs: pd.DataFrame) -> str:
+    """The accuracy column a report leads with: at the val-chosen epoch where recorded, else final."""
+    return f"{headline_stage(runs)}_accuracy"
+
+
+def last_line(error) -> str:
+    """A recorded error's last line (its message, after any traceback); "" where none was recorded."""
+    lines = error.strip().splitlines() if isinstance(error, str) else []
+    return lines[-1] if lines else ""
+
+
 def quality_metrics(runs: pd.DataFrame) -> list[str]:
     """What a study is compared on: loss and accuracy on the eval split at the reported epoch,
     and the accuracy on any further held-out split (e.g. longer sequences)."""

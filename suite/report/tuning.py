@@ -16,7 +16,7 @@ from tabulate import tabulate
 from suite import metrics
 from suite.report.anchors import accuracy_summary
 from suite.report.findings import Comparison
-from suite.report.load import Results, headline_stage
+from suite.report.load import Results, headline_accuracy, last_line
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
 
@@ -28,11 +28,7 @@ def skipped_lines(runs: pd.DataFrame) -> list[str]:
     for (dataset, error), group in skipped.groupby(
         ["dataset", "error"], sort=False, observed=True, dropna=False
     ):
-        reason = (
-            error.strip().splitlines()[-1]
-            if isinstance(error, str) and error.strip()
-            else "no reason recorded"
-        )
+        reason = last_line(error) or "no reason recorded"
         if len(group) == (runs["dataset"] == dataset).sum():
             lines.append(f"**{dataset} not run** (all its trials: {len(group)} skipped): {reason}")
         else:
@@ -93,7 +89,7 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
     tuned = bool(results.meta.get("tuning"))
     if ok.empty or baseline is None or not (tuned or anchors):  # a real-data study's opening table
         return []
-    headline = f"{headline_stage(ok)}_accuracy"
+    headline = headline_accuracy(ok)
     by_variant = {
         (c.dataset, c.variant): c for c in comparisons if c.metric == headline and c.baseline == baseline
     }

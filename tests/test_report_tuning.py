@@ -32,7 +32,15 @@ def test_a_tuned_report_leads_with_the_baseline_and_records_the_tuning(write_stu
     lead = text.index("## Against the baseline (ngram_linear)")
     assert lead < text.index("## Findings")
     opening = text[lead : text.index("## Findings")]
-    assert "points below ngram_linear on order" in opening or "Every variant is within 3 points" in opening
+    # 2 seeds: no interval, so the shortfall is judged on Δ alone (mean is at chance after 2 epochs);
+    # Δ is read from the table, so the sentence is pinned exactly while the training's numbers may vary
+    (row,) = [line for line in opening.splitlines() if line.startswith("| mean ")]
+    delta = row.split("|")[3].strip()
+    assert float(delta) < -3
+    assert (
+        "More than 3 points below ngram_linear on order by Δ alone, with no interval to say how surely: "
+        f"mean ({delta} points; no interval)."
+    ) in opening.splitlines()
     assert "4 trials" in text  # the comparison counts the chosen configurations' trials only
     record = text[text.index("## Tuning record") :]
     assert "| order     | mean         | lr=0.01" in record and "| dropout=0.5, lr=0.3" in record

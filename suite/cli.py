@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--fail-on-difference",
         action="store_true",
-        help="exit 1 when any difference's 95%% CI excludes 0 (for scripts)",
+        help="exit 1 when any difference is marked in the 'differs' column: its 95%% CI excludes 0 or, "
+        "with no CI (the same Δ in every pair), the exact sign-flip p < 0.05 (for scripts)",
     )
     _add_dirs(compare)
 
@@ -436,7 +437,7 @@ def _compare(a: str, b: str, results_dir: Path, out: Path | None, fail_on_differ
         print(f"comparison: {out}")
     significant = [d for d in differences if d.significant]
     if fail_on_difference and significant:
-        print(f"ablate: {len(significant)} difference(s) whose 95% CI excludes 0", file=sys.stderr)
+        print(f"ablate: {len(significant)} difference(s) at 95% (see the 'differs' column)", file=sys.stderr)
         return 1
     return 0
 

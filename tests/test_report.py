@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -103,6 +104,31 @@ def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
     assert main(["compare", str(baseline_run), str(copy), "--out", str(out), "--fail-on-difference"]) == 1
     assert main(["compare", str(baseline_run), "missing", "--results", str(tmp_path)]) == 2
     assert "neither a results folder" in capsys.readouterr().err
+
+
+def test_compare_decides_the_same_delta_in_every_pair_by_the_exact_test(baseline_run, tmp_path):
+    """Six pairs that all differ by the same Δ have no interval (its spread is unknown), but the
+    report's exact sign-flip test rejects (p = 2/2⁶): compare says so and --fail-on-difference fails."""
+    sides = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        shutil.copytree(baseline_run, folder)
+        runs = pd.read_parquet(folder / "runs.parquet")
+        more = runs.assign(key=runs["key"] + "-again", seed=runs["seed"] + 3)  # 6 trials per variant
+        runs = pd.concat([runs, more], ignore_index=True)
+        meta = json.loads((folder / "study.json").read_text())
+        if meta.get("keys"):
+            meta["keys"] = [*meta["keys"], *more["key"]]
+            (folder / "study.json").write_text(json.dumps(meta))
+        if name == "b":
+            runs["selected_loss"] += 0.1
+        runs.to_parquet(folder / "runs.parquet")
+        sides.append(folder)
+    text = compare(*sides)
+    assert "(paired by trial key, the same Δ in all 6 pairs; no CI)" in text
+    assert "| yes (no CI; exact sign-flip p = 0.03) " in text
+    assert "identical in all 6 pairs" in text  # accuracy did not change: no test, no verdict
+    assert main(["compare", *map(str, sides), "--fail-on-difference"]) == 1
 
 
 def test_report_without_results_is_refused(tmp_path):

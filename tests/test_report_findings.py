@@ -39,6 +39,18 @@ def test_peak_memory_copies_of_one_measurement_count_once():
     )
 
 
+def test_two_shared_measurements_per_length_are_counted_as_two():
+    """Six seeds in two memory groups per length: two measurements, each copied to three trials."""
+    frame = _scaling_frame(seeds=6)
+    frame["memory_group"] = frame["memory_group"] + frame["seed"].map(lambda s: "a" if s < 3 else "b")
+    frame["peak_train_mem_bytes"] *= frame["seed"].map(lambda s: 1.0 if s < 3 else 1.1)
+    k, lo, hi, shared, fewest = scaling_exponents(frame)[("peak_train_mem_bytes", "attention")]
+    assert math.isnan(lo) and (shared, fewest) == (3, 2)
+    text = " ".join(scaling_findings(frame, scaling_exponents(frame)))
+    assert "T^2.00 (2 measurements per length, each shared by up to 3 trials; no CI)" in text
+    assert "1 measurement per length" not in text
+
+
 def test_equal_curves_in_every_seed_give_no_zero_width_exponent_interval():
     """Results without a memory_group column: the rows cannot be told apart from independent
     measurements, but the same value in every seed still gets no interval."""

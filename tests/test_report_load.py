@@ -37,3 +37,12 @@ def test_a_new_frame_is_indexed_afresh():
     flipped = first.assign(correct=~first["correct"])
     assert example_matrix(flipped, ["a"], "accuracy").tolist() == [[1, 0, 0]]
     assert example_matrix(first, ["a"], "accuracy").tolist() == [[0, 1, 1]]
+
+
+def test_an_errors_last_line_is_its_message_and_nothing_without_one():
+    from suite.report.load import last_line
+
+    assert (
+        last_line("Traceback (most recent call last):\n  File x\nValueError: bad T\n") == "ValueError: bad T"
+    )
+    assert last_line("  \n ") == "" and last_line(None) == "" and last_line(float("nan")) == ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.load import FINISHED, headline_stage
+from suite.report.load import FINISHED, headline_accuracy, last_line
 from suite.report.stats import Summary
 from suite.report.tables import eval_summary
 
@@ -26,7 +26,7 @@ INTRO = (
 
 def accuracy_summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
     """The headline accuracy, summarised as in the dataset tables."""
-    return eval_summary(rows, f"{headline_stage(rows)}_accuracy", predictions)
+    return eval_summary(rows, headline_accuracy(rows), predictions)
 
 
 def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, value: float) -> list[str]:
@@ -71,7 +71,7 @@ def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
     if mine.empty or mine["status"].isin(FINISHED).any():
         return None
     reasons = mine["error"].dropna()
-    return reasons.iloc[0].strip().splitlines()[-1] if len(reasons) else "no finished trials"
+    return (last_line(reasons.iloc[0]) if len(reasons) else "") or "no finished trials"
 
 
 def anchor_section(

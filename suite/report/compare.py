@@ -3,8 +3,9 @@
 A and B are two results folders: two studies, or one study's results from two
 commits or machines. Rows are matched by variant, dataset and metric. Where both
 sides hold the same trial keys (one study's results compared with a rerun, or with
-themselves) the trials are paired by key: Δ is the mean per-trial difference with a
-Student-t interval (none for identical results, or the same Δ in every pair). Otherwise the sides are
+themselves) the trials are paired by key as the report pairs seeds (suite.report.stats.paired):
+Δ is the mean per-trial difference with a Student-t interval (none for identical results, or the
+same Δ in every pair, which the exact sign-flip test decides). Otherwise the sides are
 independent runs: the difference of means gets a Welch t interval. Speeds and memory
 use one value per independent measurement (suite.report.stats.independent) and the
 difference of medians with a percentile bootstrap over measurements.
@@ -24,17 +25,20 @@ from scipy import stats
 from suite import metrics
 from suite.report.load import Results, load, metric_name, quality_metrics
 from suite.report.stats import (
+    ALPHA,
     CONFIDENCE,
     MIN_SEEDS,
     RESAMPLES,
     SEED,
+    Paired,
     clean,
     constant,
+    fmt,
     format_summary,
     independent,
+    paired,
     signed,
     summarize,
-    t_interval,
 )
 from suite.report.tables import headline_costs, markdown, provenance_line
 
@@ -53,23 +57,23 @@ def welch_ci(a, b) -> tuple[float, float, float]:
     return d, d - half, d + half
 
 
-def paired_by_key(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[float, float, float, str]:
-    """Mean of B − A over the trial keys both sides hold, with a t interval (none below
-    MIN_SEEDS pairs, or where every pair differs by the same amount: its spread is unknown, not
-    zero). The last value says how the pairs were formed and, where there is no interval, why."""
-    both = pd.concat({"a": a.set_index("key")[column], "b": b.set_index("key")[column]}, axis=1).dropna()
-    d = (both["b"] - both["a"]).to_numpy(float)
-    n = len(d)
+def paired_by_key(a: pd.DataFrame, b: pd.DataFrame, column: str) -> tuple[Paired, str]:
+    """B − A over the trial keys both sides hold, by the report's paired comparison
+    (suite.report.stats.paired: a t interval, none below MIN_SEEDS pairs or where every pair
+    differs by the same amount, whose spread is unknown, not zero; the exact sign-flip test then
+    decides). The text says, where there is no interval, how the pairs were formed and why."""
+    result = paired(a.set_index("key")[column], b.set_index("key")[column], column)
+    n = result.n
+    why = ""
     if n == 0:
-        return math.nan, math.nan, math.nan, "no common trial keys"
-    lo, hi = t_interval(d)
-    if n < MIN_SEEDS:
+        why = "no common trial keys"
+    elif n < MIN_SEEDS:
         why = f"paired by trial key, {n} pairs; no CI below {MIN_SEEDS}"
-    elif not np.any(d):
+    elif result.diff == 0 and not result.has_ci:
         why = f"paired by trial key, identical in all {n} pairs; no CI"
-    else:
+    elif result.constant:
         why = f"paired by trial key, the same Δ in all {n} pairs; no CI"
-    return float(d.mean()), lo, hi, why
+    return result, why
 
 
 # A percentile bootstrap of a median undercovers on a handful of values (as the coverage test
@@ -132,11 +136,24 @@ class Difference:
     d: float
     lo: float
     hi: float
+    p: float = math.nan  # the exact sign-flip test's, where pairs differ by the same Δ (no interval)
 
     @property
     def significant(self) -> bool:
-        """The interval excludes 0."""
-        return not math.isnan(self.lo) and (self.lo > 0 or self.hi < 0)
+        """The interval excludes 0; with none, because every pair differs by the same nonzero Δ,
+        the exact sign-flip test rejects at 5% (as the report decides such a Δ, before Holm)."""
+        if not math.isnan(self.lo):
+            return self.lo > 0 or self.hi < 0
+        return self.d != 0 and self.p < ALPHA
+
+    @property
+    def decided(self) -> str:
+        """The last column: yes / no, and which test said so where there is no interval."""
+        if not math.isnan(self.lo):
+            return "yes" if self.significant else "no"
+        if math.isnan(self.p) or self.d == 0:
+            return "– (no CI)"
+        return f"{'yes' if self.significant else 'no'} (no CI; exact sign-flip p = {fmt(self.p, 2)})"
 
 
 def compare(a_dir: str | Path, b_dir: str | Path) -> str:
@@ -163,8 +180,11 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
             same_keys = set(va["key"]) == set(vb["key"])
             for metric in chosen:
                 quality = metrics.column(metric).metric.kind == "quality"
+                p = math.nan
                 if same_keys and quality:
-                    d, lo, hi, why = paired_by_key(va, vb, metric)
+                    r, why = paired_by_key(va, vb, metric)
+                    d, lo, hi = r.diff, r.lo, r.hi
+                    p = r.p if r.constant else math.nan
                     paired_any = True
                 elif quality:
                     d, lo, hi = welch_ci(va[metric], vb[metric])
@@ -177,7 +197,7 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
                     if same_keys and len(xa) == len(xb) and np.array_equal(np.sort(xa), np.sort(xb)):
                         d, lo, hi = 0.0, math.nan, math.nan
                         why = "the very same measurements; no CI"
-                found.append(Difference(dataset, str(variant), metric, d, lo, hi))
+                found.append(Difference(dataset, str(variant), metric, d, lo, hi, p))
                 rows.append(
                     [
                         dataset,
@@ -187,7 +207,7 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
                         _side(va, metric),
                         _side(vb, metric),
                         _fmt_diff(d, lo, hi, metric, why),
-                        "– (no CI)" if math.isnan(lo) else "yes" if found[-1].significant else "no",
+                        found[-1].decided,
                     ]
                 )
     lines = [f"# Comparison: {_title(a)} (A) vs {_title(b)} (B)", ""]
@@ -200,18 +220,19 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
             + (
                 "where both sides hold the same trial keys the trials are paired by key and Δ is the mean "
                 "per-trial difference with a t interval (none where every pair differs by the same amount, "
-                "e.g. identical results); "
+                "e.g. identical results: a nonzero Δ then gets the exact sign-flip test); "
                 if paired_any
                 else ""
             )
             + "otherwise the difference of means with a Welch t interval over independent seeds. Speeds "
             "and memory: medians over independent measurements per side (a time shared by trials trained "
             "together counts once) and the difference of medians with a percentile bootstrap interval. "
-            "'CI excludes 0' marks a difference `--fail-on-difference` exits non-zero on.",
+            "'differs' marks a difference `--fail-on-difference` exits non-zero on: its CI excludes 0 "
+            "(or, with no CI, the exact test's p < 0.05).",
             "",
             markdown(
                 rows,
-                ["dataset", "variant", "metric", "seeds A / B", "A", "B", "B − A [95% CI]", "CI excludes 0"],
+                ["dataset", "variant", "metric", "seeds A / B", "A", "B", "B − A [95% CI]", "differs"],
             ),
             "",
         ]

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
-from suite.report.load import Results, example_matrix, headline_stage, metric_name, quality_metrics
+from suite.report.load import (
+    Results,
+    example_matrix,
+    headline_accuracy,
+    headline_stage,
+    metric_name,
+    quality_metrics,
+)
 from suite.report.stats import (
     MIN_SEEDS,
     Paired,
@@ -176,7 +183,7 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
     lines = []
     for dataset in results.datasets():
         g = ok[ok["dataset"] == dataset]
-        column = f"{headline_stage(g)}_accuracy"
+        column = headline_accuracy(g)
         metric = metrics.column(column).metric
         means = g.groupby("variant", observed=True)[column].mean().dropna()
         if means.empty:
@@ -388,8 +395,10 @@ def scaling_findings(frame: pd.DataFrame, exponents: dict) -> list[str]:
         for variant, (k, lo, hi, shared, fewest) in found:
             if not math.isnan(lo):
                 ci = f" [{lo:.2f}, {hi:.2f}]"
-            elif shared > 1 and fewest < MIN_SEEDS:
+            elif shared > 1 and fewest == 1:
                 ci = f" (1 measurement per length, shared by {shared} trials; no CI)"
+            elif shared > 1 and fewest < MIN_SEEDS:
+                ci = f" ({fewest} measurements per length, each shared by up to {shared} trials; no CI)"
             elif fewest < MIN_SEEDS:
                 ci = f" (no CI: fewer than {MIN_SEEDS} measurements per length)"
             else:

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from suite.metrics import human_bytes  # noqa: E402
+from suite.report.load import last_line  # noqa: E402
 from suite.store import Store  # noqa: E402
 
 HISTORY = "bench_history.parquet"
@@ -271,9 +272,7 @@ def write_kernels_report(results_dir: str | Path) -> Path:
     bad = runs[runs["status"] != "ok"]
     if not bad.empty:
         lines += ["## Trials that did not run", ""]
-        reasons = bad.assign(
-            reason=bad["error"].fillna("").map(lambda e: e.strip().splitlines()[-1][:140] if e else "")
-        )
+        reasons = bad.assign(reason=bad["error"].map(lambda e: last_line(e)[:140]))
         table = (
             reasons.groupby(["kernel", "device", "status", "reason"], sort=True)
             .size()

@@ -26,10 +26,13 @@ class Results:
     history: pd.DataFrame
     artifacts: pd.DataFrame
     predictions: pd.DataFrame = None  # per-example eval predictions at the reported epoch
+    tuning_runs: pd.DataFrame = None  # the tuning trials' latest rows, indexed by key (suite.report.tuning)
 
     def __post_init__(self):
         if self.predictions is None:
             self.predictions = pd.DataFrame()
+        if self.tuning_runs is None:
+            self.tuning_runs = pd.DataFrame(columns=["status"])
 
     @property
     def baseline(self) -> str | None:
@@ -49,9 +52,10 @@ def load(results_dir: str | Path) -> Results:
     runs = store.runs()
     if runs.empty:
         raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
+    tuning = (meta.get("tuning") or {}).get("keys") or []
+    tuning_runs = runs[runs["key"].isin(tuning)].drop_duplicates("key", keep="last").set_index("key")
     if meta.get("keys"):
         runs = runs[runs["key"].isin(meta["keys"])]
-    tuning = (meta.get("tuning") or {}).get("keys")
     if tuning:  # tuning trials have their own table (suite.report.tuning), not the comparison's
         runs = runs[~runs["key"].isin(tuning)]
     runs = with_labels(runs)
@@ -67,6 +71,7 @@ def load(results_dir: str | Path) -> Results:
         history=store.history(),
         artifacts=store.artifacts(),
         predictions=_predictions(store),
+        tuning_runs=tuning_runs,
     )
 
 
@@ -168,6 +173,17 @@ def held_out_splits(runs: pd.DataFrame) -> list[str]:
 def headline_stage(runs: pd.DataFrame) -> str:
     """`selected` (the epoch chosen on the val split) where the runner recorded it, else `final`."""
     return "selected" if "selected_accuracy" in runs and runs["selected_accuracy"].notna().any() else "final"
+
+
+def headline_accuracy(runs: pd.DataFrame) -> str:
+    """The accuracy column a report leads with: at the val-chosen epoch where recorded, else final."""
+    return f"{headline_stage(runs)}_accuracy"
+
+
+def last_line(error) -> str:
+    """A recorded error's last line (its message, after any traceback); "" where none was recorded."""
+    lines = error.strip().splitlines() if isinstance(error, str) else []
+    return lines[-1] if lines else ""
 
 
 def quality_metrics(runs: pd.DataFrame) -> list[str]:

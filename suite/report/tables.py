@@ -9,7 +9,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
-from suite.report.load import example_matrix, headline_stage, metric_name, quality_metrics
+from suite.report.load import example_matrix, headline_stage, last_line, metric_name, quality_metrics
 from suite.report.stats import (
     Summary,
     fmt,
@@ -169,7 +169,7 @@ def failures_table(bad: pd.DataFrame) -> str:
             r.seed,
             r.device,
             r.status,
-            (r.error or "").strip().splitlines()[-1][:120] if r.error else "",
+            last_line(r.error)[:120],
         ]
         for r in bad.itertuples()
     ]

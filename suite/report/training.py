@@ -29,7 +29,7 @@ from suite.report.findings import (
     scaling_points,
     summary_findings,
 )
-from suite.report.load import Results, headline_stage, load, quality_metrics
+from suite.report.load import Results, headline_accuracy, headline_stage, load, quality_metrics
 from suite.report.stats import MIN_SEEDS
 from suite.report.tables import (
     comparisons_table,
@@ -274,7 +274,7 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
         return []
     config = ok["config"].map(json.loads)
     frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
-    column = f"{headline_stage(ok)}_accuracy"
+    column = headline_accuracy(ok)
     for i, axis in enumerate(numeric):
         others = [a for a in grid if a != axis]
         frame["line"] = frame["variant"].astype(str).str.replace(r"\[.*\]$", "", regex=True) + frame[

@@ -8,14 +8,15 @@ trials' rows from the store; the comparison tables never include tuning trials (
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
 from suite.report.anchors import accuracy_summary
-from suite.report.findings import Comparison, compare_to_baseline
-from suite.report.load import Results, headline_stage
-from suite.store import Store
+from suite.report.findings import Comparison
+from suite.report.load import Results, headline_accuracy, last_line
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
 
@@ -27,11 +28,7 @@ def skipped_lines(runs: pd.DataFrame) -> list[str]:
     for (dataset, error), group in skipped.groupby(
         ["dataset", "error"], sort=False, observed=True, dropna=False
     ):
-        reason = (
-            error.strip().splitlines()[-1]
-            if isinstance(error, str) and error.strip()
-            else "no reason recorded"
-        )
+        reason = last_line(error) or "no reason recorded"
         if len(group) == (runs["dataset"] == dataset).sum():
             lines.append(f"**{dataset} not run** (all its trials: {len(group)} skipped): {reason}")
         else:
@@ -45,23 +42,17 @@ def _fmt(s, scale=100.0) -> str:
     return f"{s.mean * scale:.1f}%{spread}"
 
 
-def _interval(c: Comparison | None) -> tuple[float, float, float] | None:
-    """(Δ, lo, hi) in points from a comparison with the baseline; None without an interval."""
-    if c is None or not c.result.has_ci:
-        return None
-    r = c.result
-    return r.diff * 100, r.lo * 100, r.hi * 100
-
-
-def shortfall_lines(dataset: str, baseline: str, deltas: dict[str, tuple[float, tuple | None]]) -> list[str]:
+def shortfall_lines(
+    dataset: str, baseline: str, deltas: dict[str, tuple[float, tuple[float, float] | None]]
+) -> list[str]:
     """Which variants fall more than SHORTFALL_POINTS below the baseline, judged on numbers: on the
     95% interval of Δ where there is one (wholly below: below; straddling: possibly), else on Δ
-    alone, said so. deltas: variant → (Δ in points, (Δ, lo, hi) of the comparison or None)."""
+    alone, said so. deltas: variant → (Δ in points, (lo, hi) of its interval in points, or None)."""
     bar = -SHORTFALL_POINTS
     below, possibly, unsure = [], [], []
     for variant, (delta, ci) in deltas.items():
         if ci is not None:
-            _, lo, hi = ci
+            lo, hi = ci
             if hi < bar:
                 below.append(f"{variant} ({delta:+.1f} points, interval [{lo:.1f}, {hi:.1f}])")
             elif lo < bar:
@@ -87,20 +78,18 @@ def shortfall_lines(dataset: str, baseline: str, deltas: dict[str, tuple[float, 
     return [" ".join(lines), ""]
 
 
-def lead_section(results: Results, comparisons: list[Comparison] | None = None) -> list[str]:
+def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
     """The comparison a reader needs first: each variant's test accuracy at the val-chosen epoch,
     its difference from the linear baseline and the published figures for models of its kind.
     Over the finished trials (ok and diverged), as every other section; `comparisons` (from
-    compare_to_baseline, computed here if not given) give the intervals of Δ."""
+    compare_to_baseline) give Δ with its interval where there is one, both from one estimator."""
     baseline = results.baseline
     ok = results.finished
     anchors = results.meta.get("anchors") or []
     tuned = bool(results.meta.get("tuning"))
     if ok.empty or baseline is None or not (tuned or anchors):  # a real-data study's opening table
         return []
-    if comparisons is None:
-        comparisons = compare_to_baseline(results)
-    headline = f"{headline_stage(ok)}_accuracy"
+    headline = headline_accuracy(ok)
     by_variant = {
         (c.dataset, c.variant): c for c in comparisons if c.metric == headline and c.baseline == baseline
     }
@@ -125,9 +114,13 @@ def lead_section(results: Results, comparisons: list[Comparison] | None = None) 
             s = accuracy_summary(rows, results.predictions)
             delta = "–"
             if base is not None and variant != baseline:
-                points = (s.mean - base.mean) * 100
+                c = by_variant.get((dataset, str(variant)))
+                if c is not None and c.result.has_ci:  # Δ beside its interval, from the paired comparison
+                    points, ci = c.result.diff * 100, (c.result.lo * 100, c.result.hi * 100)
+                else:
+                    points, ci = (s.mean - base.mean) * 100, None
                 delta = f"{points:+.1f}"
-                deltas[str(variant)] = (points, _interval(by_variant.get((dataset, str(variant)))))
+                deltas[str(variant)] = (points, ci)
             published = "; ".join(
                 f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
                 for a in anchors
@@ -155,16 +148,26 @@ def _knobs(knobs: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in knobs.items())
 
 
+def _score(point: dict, metric: str, declared) -> str | None:
+    """The score the choice was made on (suite.tune.score, kept in the record as `val_score`):
+    val loss is stored negated, and a point with a diverged or failed tuning seed scores −∞.
+    None where the point has not been scored yet."""
+    score = point.get("val_score")
+    if score is None:
+        return None
+    if math.isinf(score) and score < 0:
+        return "a tuning seed diverged or failed"
+    return declared.format(-score if metric == "val_loss" else score)
+
+
 def tuning_section(results: Results) -> list[str]:
-    """What every variant tried, its validation score and what was chosen."""
+    """What every variant tried, its validation score as the choice saw it and what was chosen."""
     record = results.meta.get("tuning")
     if not record:
         return []
-    runs = Store(results.dir).runs()
-    latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else pd.DataFrame()
+    latest = results.tuning_runs
     metric = record["metric"]
-    column = f"selected_{metric}"
-    declared = metrics.column(column).metric  # its display format, from the registry
+    declared = metrics.column(f"selected_{metric}").metric  # its display format, from the registry
     groups = record["groups"]
     budgets = sorted({len(g["points"]) for g in groups})
     lines = [
@@ -179,20 +182,21 @@ def tuning_section(results: Results) -> list[str]:
     table = []
     for g in groups:
         keys = [k for point in g["points"] for k in point["keys"]]
-        if len(latest) and set(latest.loc[latest.index.intersection(keys), "status"]) == {"skipped"}:
+        if set(latest.loc[latest.index.intersection(keys), "status"]) == {"skipped"}:
             continue  # a dataset that was not run: stated once, at the top of the report
         for i, point in enumerate(g["points"]):
-            rows = latest.loc[[k for k in point["keys"] if k in latest.index]] if len(latest) else latest
-            ok = rows[rows["status"] == "ok"] if len(rows) else rows
-            if len(ok) and column in ok:
-                values = ok[column].astype(float)
-                score = declared.format(values.mean())
-                epoch = ", ".join(f"{e:g}" for e in ok["selected_epoch"])
-            else:
-                statuses = ", ".join(sorted(set(rows["status"]))) if len(rows) else "not run"
-                score, epoch = statuses, "–"
+            rows = latest.loc[[k for k in point["keys"] if k in latest.index]]
+            epoch = ", ".join(
+                f"{e:g}" if status == "ok" else status
+                for status, e in zip(
+                    rows["status"], rows.get("selected_epoch", [None] * len(rows)), strict=True
+                )
+            )
+            score = _score(point, metric, declared)
+            if score is None:
+                score = "not scored yet (" + (", ".join(sorted(set(rows["status"]))) or "not run") + ")"
             chosen = "✓" if g.get("chosen") == i else ""
-            table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch, chosen])
+            table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch or "–", chosen])
     headers = ["dataset", "variant", "configuration", metric, "val-chosen epoch", "chosen"]
     lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

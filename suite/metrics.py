@@ -37,10 +37,10 @@ class Metric:
     # The smallest difference worth calling better or worse: max(absolute, relative × |baseline|).
     min_effect_abs: float = 0.0
     min_effect_rel: float = 0.0
-    # Measured once per vectorized training group (every member gets the group's value), so
-    # statistics use one value per `timing_group`, not one per row.
-    shared_in_group: bool = False
-    shared_by: str = "timing_group"  # the row column that names the shared measurement
+    # The row column naming a measurement several rows share (training speed: one per vectorized
+    # group, `timing_group`; peak memory: one per shape, `memory_group`): statistics then use one
+    # value per measurement, not one per row. None: every row is its own measurement.
+    shared_by: str | None = None
     bytes: bool = False
     bounds: tuple[float, float] = (-math.inf, math.inf)  # where the true mean must lie
     # Which splits a quality metric is reported on: the eval split only, or every held-out split too.
@@ -130,14 +130,14 @@ def _cost(name: str, label: str, unit: str, higher_is_better: bool, **extra) -> 
     return register(Metric(name, label, unit, higher_is_better, kind="cost", aggregation="median", **extra))
 
 
-# Training speed and time come from one timed run per vectorized group: shared_in_group.
-_cost("train_samples_per_s", "train samples/s", "samples/s", True, shared_in_group=True, headline=True)
-_cost("train_tokens_per_s", "train tokens/s", "tokens/s", True, shared_in_group=True)
-_cost("train_seconds", "training time", "s", False, digits=2, shared_in_group=True)
+# Training speed and time come from one timed run per vectorized group.
+_cost("train_samples_per_s", "train samples/s", "samples/s", True, shared_by="timing_group", headline=True)
+_cost("train_tokens_per_s", "train tokens/s", "tokens/s", True, shared_by="timing_group")
+_cost("train_seconds", "training time", "s", False, digits=2, shared_by="timing_group")
 _cost("infer_samples_per_s", "inference samples/s", "samples/s", True, headline=True)
 _cost("infer_tokens_per_s", "inference tokens/s", "tokens/s", True)
 _cost(
-    "train_seconds_per_sample", "training time per sample", "s", False, digits=6, shared_in_group=True,
+    "train_seconds_per_sample", "training time per sample", "s", False, digits=6, shared_by="timing_group",
     reciprocal_of="train_samples_per_s", scaling=("training time per sample (s)", "Training time per sample"),
 )  # fmt: skip
 _cost(
@@ -145,7 +145,7 @@ _cost(
     reciprocal_of="infer_samples_per_s", scaling=("inference time per sample (s)", "Inference time per sample"),
 )  # fmt: skip
 # Peak memory is measured once per `memory_group` (one architecture, data and input shapes).
-_memory = {"bytes": True, "shared_in_group": True, "shared_by": "memory_group", "headline": True}
+_memory = {"bytes": True, "shared_by": "memory_group", "headline": True}
 _cost(
     "peak_train_mem_bytes", "peak train memory", "bytes", False, **_memory,
     scaling=("peak memory of a training step (bytes)", "Peak training memory"),

@@ -13,8 +13,9 @@ def test_columns_are_read_through_the_registry():
     assert metrics.column("selected_accuracy").label("test") == "accuracy on test"
     assert metrics.column("peak_train_mem_bytes").metric.bytes
     assert not metrics.column("best_val_loss").metric.higher_is_better
-    assert metrics.column("train_samples_per_s").metric.shared_in_group
-    assert not metrics.column("infer_samples_per_s").metric.shared_in_group
+    assert metrics.column("train_samples_per_s").metric.shared_by == "timing_group"
+    assert metrics.column("peak_train_mem_bytes").metric.shared_by == "memory_group"
+    assert metrics.column("infer_samples_per_s").metric.shared_by is None
 
 
 def test_unknown_metrics_get_one_clear_line():

@@ -336,7 +336,7 @@ def measurements(g: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     says is shared (a vectorized group's training time, a memory group's peak memory) counts
     once; the second value is the most trials one measurement covers."""
     metric = metrics.get(column)
-    if not metric.shared_in_group:
+    if metric.shared_by is None:
         return g[["seed", "T", column]], 1
     frame = g.assign(_m=measurement_ids(g, g[column], metric.shared_by))
     per = frame.groupby(["T", "_m"], sort=False)

@@ -176,7 +176,7 @@ def independent(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
     the whole `timing_group`: its rows are one observation, not many."""
     metric = metrics.column(column).metric
     values = frame[column]
-    if not metric.shared_in_group:
+    if metric.shared_by is None:
         return clean(values), 1
     ids = measurement_ids(frame, values, metric.shared_by)
     table = pd.DataFrame({"id": ids, "v": values.to_numpy()}).dropna()

@@ -42,7 +42,7 @@ class Job:
     submitted: float = 0.0
     started: float | None = None
     deaths: int = 0  # times its own worker died under it
-    stops: int = 0  # times its worker was stopped because another one died
+    stops: int = 0  # times its worker was stopped by a death that no unit in flight owned
     timed_out: bool = False
     _spooled: int = 0  # bytes in the spool file when submitted (an earlier attempt's output)
     _scanned: int = 0  # bytes read while looking for start lines

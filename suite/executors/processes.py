@@ -43,7 +43,10 @@ from suite.kinds import Trial
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 STOP_GRACE_S = 10.0  # how long stopped workers get to exit before they are killed
-MAX_STOPS = 3  # a unit stopped this often by other units' deaths is given up
+# A unit stopped this often by deaths that no unit in flight owned (a worker that died before it
+# wrote anything) is given up. A stop whose culprit is known costs nothing: the culprit's own
+# retries are bounded (one), so those stops are too.
+MAX_STOPS = 3
 
 
 class ProcessExecutor:
@@ -147,19 +150,22 @@ class ProcessExecutor:
         self._pool.shutdown(wait=True)
         self._pool = None
         outcomes, again = [], []
+        broken = [f for f in running if isinstance(f.exception(), BrokenProcessPool)]
+        stopped = {f for f in broken if not running[f].timed_out and _stopped(running[f].attempt_output())}
+        culprit = len(stopped) < len(broken)  # a death that a unit in flight owns
         for future, job in running.items():
-            if not isinstance(future.exception(), BrokenProcessPool):
+            if future not in broken:
                 outcomes.append(self._finished(job, future))
                 continue
-            attempt = job.attempt_output()
             if job.timed_out:
                 error = f"timed out: still running {self.spec.timeout_s:g} s after it started; its worker was killed"
                 outcomes.append(self._failed(job, error))
-            elif not attempt or STOPPED in attempt:
-                job.stops += 1
+            elif future in stopped:
+                if not culprit:
+                    job.stops += 1
                 if job.stops > MAX_STOPS:
                     outcomes.append(
-                        self._failed(job, f"{WORKER_DIED}: stopped {job.stops} times by other units' deaths")
+                        self._failed(job, f"{WORKER_DIED}: stopped {job.stops} times by deaths no unit owned")
                     )
                 else:
                     job.note("stopped because another unit's worker died; running it again")
@@ -198,3 +204,8 @@ class ProcessExecutor:
 
     def _workers(self) -> list:
         return [p for p in multiprocessing.active_children() if p.pid not in self._children_before]
+
+
+def _stopped(attempt: str) -> bool:
+    """A unit's attempt that another's death stopped: it never started, or its worker noted the stop."""
+    return not attempt or STOPPED in attempt

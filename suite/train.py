@@ -3,6 +3,8 @@
 The loop stays lean: losses and accuracies stay on the device as tensors and
 are copied to the host once, at the end; the only synchronisation inside the
 loop is at history points (to time the segment and to stop a diverged run).
+In full-batch training, a history point's training-split values come from the next
+step's forward, which reads the same weights and rows (`train`, `forward_ahead`).
 """
 
 from __future__ import annotations
@@ -252,8 +254,9 @@ def train(
     seed: int,
     eval_batch: int = EVAL_BATCH_SIZE,
 ) -> TrainResult:
-    """Train on the first split; evaluate every split at each history point; leave the model
-    with the weights of the point the validation split selects (`Selector`)."""
+    """Train on the first split; evaluate every split at each history point (the training split
+    in full batch: from the next step's forward); leave the model with the weights of the point the
+    validation split selects (`Selector`)."""
     names = list(splits)
     x, y = splits[names[0]]
     schedule = Schedule.from_spec(training, len(x))
@@ -267,12 +270,38 @@ def train(
     recorded = []  # (step, split, loss tensor, accuracy tensor)
     selector = Selector(training.get("select", SELECT_DEFAULT), names)
     best_state: dict[str, torch.Tensor] | None = None
+    points = schedule.history_points()
+    # Full batch: at a history point, the next step's forward reads the same weights and rows as the
+    # training split's evaluation, so it is taken there and gives that split's values too, where the
+    # model computes the same in train mode (checked bit for bit at the first point: dropout fails it).
+    ahead = schedule.batch_size >= schedule.n_train and len(x) <= eval_batch and not smoothing
+    pending: list[tuple[torch.Tensor, float, int]] = []  # the next step's loss, seconds it took, rows
+
+    def forward_ahead(step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The next step's forward, kept in `pending`; the training split's values at `step` from it."""
+        nonlocal ahead
+        if not ahead or step == points[-1]:
+            return None
+        with Stopwatch(device) as sw:
+            xb, yb = next(stream)
+            loss, correct = loss_and_correct(model(xb), yb)
+        pending.append((loss, sw.seconds, len(xb)))
+        values = loss.detach() * len(xb) / len(x), correct.double() / len(x)  # as `evaluate` sums them
+        if step == 0:
+            evaluated = evaluate(model, x, y, eval_batch)
+            if not all(torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)):
+                ahead, values = False, evaluated
+        return values
 
     def record(step: int) -> bool:
         """Evaluate every split at this step, offer val to the selector; False if the run diverged."""
         nonlocal best_state
+        values = forward_ahead(step)
         for name in names:
-            loss, acc = evaluate(model, *splits[name], eval_batch)
+            if values is not None and name == names[0]:
+                loss, acc = values
+            else:
+                loss, acc = evaluate(model, *splits[name], eval_batch)
             recorded.append((step, name, loss, acc))
             if name == "val" and selector.active and selector.offer(step, loss.item(), acc.item()):
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -282,30 +311,34 @@ def train(
 
     model.train()
     step = 0
-    points = schedule.history_points()
     if not record(0):
         result.diverged = True
     for segment, target in enumerate(points[1:]):
         if result.diverged:
             break
         samples = 0
+        carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
         with Stopwatch(device) as sw:
             while step < target:
-                xb, yb = next(stream)
+                if pending:
+                    loss, carried, rows = pending.pop()
+                else:
+                    xb, yb = next(stream)
+                    loss, _ = loss_and_correct(model(xb), yb, smoothing)
+                    rows = len(xb)
                 if set_rate is not None:
                     set_rate(step)
                 model.zero_grad(set_to_none=True)  # optimizer.zero_grad would import torch._dynamo (`_build`)
-                loss, _ = loss_and_correct(model(xb), yb, smoothing)
                 loss.backward()
                 if training["grad_clip"]:
                     nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
                 step_optimizer()
-                samples += len(xb)
+                samples += rows
                 step += 1
         # The first segment pays for warm-up (allocations, lazy init); time the rest,
         # unless there is no rest.
         if segment > 0 or len(points) == 2:
-            result.timed_seconds += sw.seconds
+            result.timed_seconds += sw.seconds + carried
             result.timed_samples += samples
         if not record(step):
             result.diverged = True

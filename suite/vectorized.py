@@ -454,10 +454,39 @@ def train_group(
     patience = training.get("patience")
     # Each member's selected weights, (G, ...) per tensor; nothing to keep without a val split to select on.
     best = [p.detach().clone() for p in params] if selectors[0].active else []
+    points = schedule.history_points()
+    # Full batch: at a history point, the next step's forward reads the same weights and rows as the
+    # training split's evaluation, so it is taken there and gives that split's values too (a stacked
+    # model has no dropout or buffers; checked bit for bit at the first point, else all evaluate).
+    ahead = full_batch and len(train_data) <= eval_batch
+    pending: list[tuple[torch.Tensor, float]] = []  # the next step's losses (G,), seconds it took
+
+    def forward_ahead(step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The next step's forward, kept in `pending`; the training split's values at `step` from it."""
+        nonlocal ahead
+        if not ahead or step == points[-1]:
+            return None
+        with Stopwatch(device) as sw:
+            x, y, padded = next(stream)
+            logits = model(x)
+            losses = member_losses(logits, y, padded)
+        pending.append((losses, sw.seconds))
+        values = split_values(logits.detach(), train_data, 0, len(train_data))
+        values = values[0] / train_data.count, values[1].double() / train_data.count
+        if step == 0:
+            evaluated = evaluate_group(model, train_data, eval_batch)
+            if not all(torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)):
+                ahead, values = False, evaluated
+        return values
 
     def record(step: int) -> list[bool]:
+        values = forward_ahead(step)
         for name in names:
-            loss, acc = evaluate_group(model, data[name], eval_batch)
+            loss, acc = (
+                values
+                if values is not None and name == names[0]
+                else evaluate_group(model, data[name], eval_batch)
+            )
             recorded.append((step, name, loss, acc))
         finite = torch.isfinite(recorded[-len(names)][2])  # the training split's losses
         if not selectors[0].active:
@@ -479,7 +508,6 @@ def train_group(
     stopped_at = [0] * size  # index in `points` of each member's last history point
     model.train()
     step = 0
-    points = schedule.history_points()
     finite = record(0)
     for g in range(size):
         if not finite[g]:
@@ -489,11 +517,15 @@ def train_group(
         if not any(alive):
             break
         steps_before = step
+        carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
         with Stopwatch(device) as sw:
             while step < target:
-                x, y, padded = next(stream)
+                if pending:
+                    losses, carried = pending.pop()
+                else:
+                    x, y, padded = next(stream)
+                    losses = member_losses(model(x), y, padded)  # (G,)
                 optimizer.zero_grad()
-                losses = member_losses(model(x), y, padded)  # (G,)
                 losses.sum().backward()
                 if clip:
                     clip_members_(params, clip, size)
@@ -506,7 +538,7 @@ def train_group(
                 continue
             stopped_at[g] = segment
             if timed:
-                results[g].timed_seconds += sw.seconds / size
+                results[g].timed_seconds += (sw.seconds + carried) / size
                 results[g].timed_samples += (step - steps_before) * schedules[g].batch_size
             if not finite[g]:
                 alive[g] = False
@@ -572,15 +604,24 @@ def evaluate_group(model: nn.Module, data: SplitStack, batch_size: int) -> tuple
     correct = torch.zeros(size, device=data.x.device, dtype=torch.long)
     for start in range(0, n, batch_size):
         end = min(start + batch_size, n)
-        x, y = data.x[:, start:end].reshape(-1, data.x.shape[-1]), data.y[:, start:end]
-        logits = model(x)
-        if data.padded:
-            loss_sum += member_losses(logits, y, data) * data.count
-        else:
-            loss_sum += member_losses(logits, y) * (end - start)
-        correct += member_correct(logits, y, data.real[:, start:end])
+        logits = model(data.x[:, start:end].reshape(-1, data.x.shape[-1]))
+        part_loss, part_correct = split_values(logits, data, start, end)
+        loss_sum += part_loss
+        correct += part_correct
     model.train(was_training)
     return loss_sum / data.count, correct.double() / data.count
+
+
+def split_values(
+    logits: torch.Tensor, data: SplitStack, start: int, end: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each member's summed loss and number correct (G,) over rows [start, end) of a split, from their logits."""
+    y = data.y[:, start:end]
+    if data.padded:
+        loss = member_losses(logits, y, data) * data.count
+    else:
+        loss = member_losses(logits, y) * (end - start)
+    return loss, member_correct(logits, y, data.real[:, start:end])
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)

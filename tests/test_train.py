@@ -11,6 +11,7 @@ from suite.study import TRAINING_BASELINE, TrainingSpec, _defaults
 from suite.train import (
     Schedule,
     Selector,
+    evaluate,
     loss_and_correct,
     lr_factor,
     make_optimizer,
@@ -166,6 +167,48 @@ def test_selector_keeps_the_best_val_point_and_stops_with_patience():
     loss.offer(1, 0.5, 0.1)
     assert loss.best_step == 1
     assert Selector("val_accuracy", ["train", "test"]).reason == "final epoch (no val split)"
+
+
+def _counted_run(model: nn.Module, splits: dict, training: dict, **kwargs):
+    """train() on a copy of `model`, counting its forward passes."""
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    result = train(model, splits, training, torch.device("cpu"), seed=3, **kwargs)
+    return result, len(calls)
+
+
+def _linear(dropout: float = 0.0) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(5, 1), nn.Flatten(0))
+
+
+def test_full_batch_history_takes_the_training_split_from_the_next_steps_forward():
+    """At a history point the next step's forward sees the evaluation's weights and rows: one forward
+    a step, plus the first point's check and the last point, and the values evaluation gives."""
+    training = training_dict(epochs=12, history_every=3, select="final")
+    splits = {"train": _splits()["train"]}
+    ahead, forwards = _counted_run(_linear(), splits, training)
+    assert ahead.steps == 12 and forwards == 12 + 2
+    # one row short of the split: evaluated in two passes, so nothing is taken from the step
+    evaluated, forwards = _counted_run(_linear(), splits, training, eval_batch=31)
+    assert forwards == 12 + 2 * 5
+    assert [(h["step"], h["accuracy"]) for h in ahead.history] == [
+        (h["step"], h["accuracy"]) for h in evaluated.history
+    ]
+    assert (
+        max(abs(a["loss"] - b["loss"]) for a, b in zip(ahead.history, evaluated.history, strict=True)) < 1e-6
+    )
+    assert ahead.timed_samples == evaluated.timed_samples == 9 * 32  # the segments after the first
+
+
+def test_a_model_that_differs_in_train_mode_is_evaluated_at_every_point():
+    """Dropout makes the training forward another function: the first point's check sees it."""
+    training = training_dict(epochs=6, history_every=3, select="final")
+    splits = {"train": _splits()["train"]}
+    result, forwards = _counted_run(_linear(dropout=0.5), splits, training)
+    assert forwards == 6 + 3  # each step, and every point evaluated (the first point's forward still trains)
+    first = evaluate(_linear(dropout=0.5), *splits["train"], batch_size=64)
+    assert result.history[0]["loss"] == first[0].item()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from torch import nn
 from suite import models
 from suite.models.positional import LearnedPositions
 from suite.study import load_study
-from suite.train import make_optimizer
+from suite.train import loss_and_correct, make_optimizer
 from suite.train_run import plan, run_trial, run_unit
 from suite.vectorized import (
     CannotStack,
@@ -209,6 +209,43 @@ def _train_stack_of(model: type[nn.Module], size: int) -> None:
     members = [model() for _ in range(size)]
     training = training_dict(epochs=2)
     train_group(members, [{"train": (x, y)}] * size, training, torch.device("cpu"), list(range(size)))
+
+
+def _evaluations(monkeypatch, model: type[nn.Module], splits: dict, epochs: int):
+    """Train a stack of 3 on `splits` (full batch, a history point every epoch), counting the
+    evaluation passes; the members' results and the count."""
+    import suite.vectorized as vectorized
+
+    calls = []
+    real = vectorized.evaluate_group
+    monkeypatch.setattr(vectorized, "evaluate_group", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    members = [model() for _ in range(3)]
+    training = training_dict(epochs=epochs, history_every=1, select="final")
+    results = train_group(members, [splits] * 3, training, torch.device("cpu"), [0, 1, 2])
+    return results, len(calls)
+
+
+def test_history_takes_the_training_split_from_the_next_steps_forward(monkeypatch):
+    """Full batch: the training split is evaluated at the first point (to check the step's forward
+    gives the same) and the last; every point of another split is evaluated."""
+    x = torch.tensor([[0, 1, 2], [2, 1, 0], [1, 3, 4], [4, 3, 1]])
+    y = torch.tensor([1, 0, 1, 0])
+    results, calls = _evaluations(monkeypatch, _Tiny, {"train": (x, y)}, epochs=5)
+    assert calls == 2 and [h["step"] for h in results[0].history] == list(range(6))
+    _, calls = _evaluations(monkeypatch, _Tiny, {"train": (x, y), "val": (x[:2], y[:2])}, epochs=5)
+    assert calls == 2 + 6
+
+    class TrainModeShift(_Tiny):  # no parameters, buffers or dropout of its own, but not the same function
+        def tamper(self, h):
+            return h + 1.0 if self.training else h
+
+    shifted, calls = _evaluations(monkeypatch, TrainModeShift, {"train": (x, y)}, epochs=5)
+    assert calls == 6  # every point evaluated
+    torch.manual_seed(0)
+    first = TrainModeShift().eval()
+    loss, _ = loss_and_correct(first(x), y)
+    assert shifted[0].history[0]["loss"] == loss.item()
 
 
 def test_models_that_mix_rows_are_refused_before_training():

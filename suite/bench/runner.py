@@ -15,7 +15,8 @@ process (start-up, measurement and store included) is timed before and after tho
 and on the machine's cores (a process per core), and the end-to-end ratio against the one-at-a-time
 loop's training time is printed from the slower run to the faster (this host's speed drifts by
 ±20% over minutes). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
-torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point.
+torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point (in
+full batch, the training split's values from the next step's forward, as the vectorized loop).
 
 Each full-batch trial is also trained a third way, the course's own loop as its notebook writes it
 (`train_one_epoch`: model.train(), optimizer.zero_grad(), forward, loss, backward, optimizer.step(),

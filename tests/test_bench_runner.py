@@ -2,7 +2,7 @@ from suite.bench.runner import main
 
 
 def test_bench_prints_both_paths_and_the_ratio(capsys):
-    assert main(["ablation_positional", "--seeds", "1", "--epochs", "3"]) == 0
+    assert main(["ablation_positional", "--seeds", "1", "--epochs", "3", "--whole-runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "one-at-a-time steps/s per trial" in out and "vectorized steps/s per trial" in out
     assert "trial-steps" in out and "3,000 trial-steps" not in out  # the overrides took:

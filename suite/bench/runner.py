@@ -11,10 +11,11 @@ group's size. Only training is timed: inference and memory measurement are the s
 
 Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
 largest gap between a seed's two loss curves. A whole `ablate run` of the same trials in a fresh
-process (start-up, measurement and store included) is timed before and after those loops, serially
-and on the machine's cores (a process per core), and the end-to-end ratio against the one-at-a-time
-loop's training time is printed from the slower run to the faster (this host's speed drifts by
-±20% over minutes). The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
+process (start-up, measurement and store included) is timed serially and on the machine's cores (a
+process per core) `--whole-runs` times, spread over those loops: before them, between equal blocks of
+units and after them. This host's speed drifts by ±20–35% over minutes, so the end-to-end ratio is the
+loop's training time against the mean whole run of the same window, with the range from the slowest
+whole run to the fastest. The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
 torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point (in
 full batch, the training split's values from the next step's forward, as the vectorized loop).
 
@@ -62,6 +63,7 @@ def run(
     epochs: int | None,
     profile: bool,
     end_to_end: bool = True,
+    whole_runs: int = 4,
 ) -> int:
     torch.set_num_threads(threads)
     study = load_study(paths.resolve_study(study_name))
@@ -77,7 +79,15 @@ def run(
         f"{torch.get_num_threads()} thread(s), device {device}"
     )
 
-    before = _whole_runs(study, seeds, epochs, threads) if end_to_end else {}
+    # whole runs before the first unit, between blocks of units and after the last
+    at = {round(i * len(units) / (whole_runs - 1)) for i in range(whole_runs)} if end_to_end else set()
+    whole: dict[str, list[tuple[float, float]]] = defaultdict(list)
+
+    def time_whole_runs(position: int) -> None:
+        if position in at:
+            for executor, seconds in _whole_runs(study, seeds, epochs, threads).items():
+                whole[executor].append(seconds)
+
     per_cell = defaultdict(lambda: {"alone": [], "stacked": [], "steps": [], "gap": [], "group": set()})
     totals = {"alone": 0.0, "stacked": 0.0, "steps": 0, "alone_cpu": 0.0, "course": 0.0, "course_trials": 0}
     first = units[0][0]  # a first optimizer.step() imports torch's compiler (~1 s a process): paid untimed
@@ -85,7 +95,8 @@ def run(
         first, data.create(first.dataset, **first.dataset_params), _splits(first, device), device, 1
     )
     bar = tqdm(total=len(trials), desc="bench", unit="trial", dynamic_ncols=True)
-    for unit in units:
+    for position, unit in enumerate(units):
+        time_whole_runs(position)
         datasets = [data.create(t.dataset, **t.dataset_params) for t in unit]
         splits = [_splits(t, device) for t in unit]
         members = [seeded_model(t, d, device) for t, d in zip(unit, datasets, strict=True)]
@@ -130,6 +141,7 @@ def run(
                 totals["course_trials"] += 1
             totals["steps"] += alone.steps
             bar.update(1)
+    time_whole_runs(len(units))
     bar.close()
 
     rows = []
@@ -180,29 +192,26 @@ def run(
             f"the course's loop: not timed ({len(trials) - totals['course_trials']} trial(s) train in mini-batches)"
         )
     if end_to_end:
-        after = _whole_runs(study, seeds, epochs, threads)
-        serial = [before["serial"], after["serial"]]
-        walls, cpus = [w for w, _ in serial], [c for _, c in serial]
+        walls, cpus = [w for w, _ in whole["serial"]], [c for _, c in whole["serial"]]
         print(
-            f"end to end: `ablate run {study.name}` into an empty results folder took "
-            f"{_both(walls)} s, before and after the loops above (start-up, training, measurement, store; "
-            f"the machine's speed drifts between them); the one-at-a-time loop's training alone "
-            f"{totals['alone']:.1f} s: {_ratios(totals['alone'], walls)} "
-            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+            f"end to end: `ablate run {study.name}` into an empty results folder took {_all(walls)} s, "
+            f"spread over the loops above (start-up, training, measurement, store; the machine's speed "
+            f"drifts between them); the one-at-a-time loop's training alone {totals['alone']:.1f} s: "
+            f"{_ratios(totals['alone'], walls)} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
         )
         print(
             f"end to end in CPU time (steadier on a loaded machine; on one thread it is what the wall "
-            f"clock would be on an idle one; {threads} here): `ablate run` {_both(cpus)} s, the one-at-a-time loop's "
-            f"training {totals['alone_cpu']:.1f} s: {_ratios(totals['alone_cpu'], cpus)}"
+            f"clock would be on an idle one; {threads} here): `ablate run` {_all(cpus)} s, the one-at-a-time "
+            f"loop's training {totals['alone_cpu']:.1f} s: {_ratios(totals['alone_cpu'], cpus)}"
         )
         if course is not None:
             print(f"end to end against the course's loop: {_ratios(course, walls)}")
-        if "pooled" in after:
-            pooled = [before["pooled"][0], after["pooled"][0]]
+        if "pooled" in whole:
+            pooled = [w for w, _ in whole["pooled"]]
             against = f", against the course's loop {_ratios(course, pooled)}" if course is not None else ""
             print(
                 f"end to end on this machine's {os.cpu_count()} cores (`--executor processes --workers "
-                f"{os.cpu_count()}`, {threads} thread(s) each; the loop uses one core): {_both(pooled)} s wall, "
+                f"{os.cpu_count()}`, {threads} thread(s) each; the loop uses one core): {_all(pooled)} s wall, "
                 f"{_ratios(totals['alone'], pooled)}{against} (load average {os.getloadavg()[0]:.1f})"
             )
     if profile:
@@ -249,14 +258,18 @@ def _whole_runs(study, seeds: int | None, epochs: int | None, threads: int) -> d
     return out
 
 
-def _both(seconds: list[float]) -> str:
-    return " and ".join(f"{s:.1f}" for s in seconds)
+def _all(seconds: list[float]) -> str:
+    shown = [f"{s:.1f}" for s in seconds]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
 def _ratios(total: float, seconds: list[float]) -> str:
-    """total / each of seconds, as "a–b×" from the slower run to the faster."""
+    """total against the mean of seconds (the loop's time is a sum over the same window), then
+    against each, from the slowest run to the fastest: "18.4× (17.9–19.0×)"."""
+    mean = total / statistics.mean(seconds)
     low, high = total / max(seconds), total / min(seconds)
-    return f"{low:.1f}×" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}×"
+    spread = "" if f"{low:.1f}" == f"{high:.1f}" else f" (each run: {low:.1f}–{high:.1f}×)"
+    return f"{mean:.1f}×{spread}"
 
 
 def _whole_run(
@@ -363,8 +376,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-end-to-end", action="store_true", help="skip timing a whole `ablate run` of the same trials"
     )
+    parser.add_argument(
+        "--whole-runs",
+        type=at_least_two,
+        default=4,
+        help="whole `ablate run`s per executor, spread over the loops (default 4, at least 2)",
+    )
     args = parser.parse_args(argv)
-    return run(args.study, args.threads, args.seeds, args.epochs, args.profile, not args.no_end_to_end)
+    return run(
+        args.study,
+        args.threads,
+        args.seeds,
+        args.epochs,
+        args.profile,
+        not args.no_end_to_end,
+        args.whole_runs,
+    )
+
+
+def at_least_two(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text} is fewer than 2 (one before the loops, one after)")
+    return value
 
 
 if __name__ == "__main__":

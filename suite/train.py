@@ -204,6 +204,42 @@ class Selector:
         return self.active and patience is not None and self.since >= patience
 
 
+class ForwardAhead:
+    """In full-batch training, a history point's evaluation of the training split reads the same
+    weights and rows as the next step's forward: take that forward at the point (`values`), give the
+    point's training-split values from it, and hand it to the step (`take`). Checked bit for bit
+    against `evaluate` at the first point, before the forward (which may update buffers): a model
+    that computes otherwise in train mode (dropout) fails it, and then every point is evaluated.
+
+    `forward()` → (what the step needs, the values); `evaluate()` → the values. The last point is
+    always evaluated (no step follows it). The forward's seconds come back with it, for its segment."""
+
+    def __init__(self, enabled: bool, last_step: int, device: torch.device, forward, evaluate):
+        self.enabled, self.last_step, self.device = enabled, last_step, device
+        self.forward, self.evaluate = forward, evaluate
+        self.pending: tuple[object, float] | None = None
+
+    def values(self, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The training split's (loss, accuracy) at `step`, or None: evaluate it."""
+        if not self.enabled or step == self.last_step:
+            return None
+        evaluated = self.evaluate() if step == 0 else None
+        with Stopwatch(self.device) as sw:
+            out, values = self.forward()
+        self.pending = (out, sw.seconds)
+        if evaluated is not None and not all(
+            torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)
+        ):
+            self.enabled = False
+            return evaluated
+        return values
+
+    def take(self) -> tuple[object, float] | None:
+        """The forward taken at the last point and its seconds, once; None if there is none."""
+        pending, self.pending = self.pending, None
+        return pending
+
+
 @dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)  # step, epoch, split, loss, accuracy
@@ -271,32 +307,20 @@ def train(
     selector = Selector(training.get("select", SELECT_DEFAULT), names)
     best_state: dict[str, torch.Tensor] | None = None
     points = schedule.history_points()
-    # Full batch: at a history point, the next step's forward reads the same weights and rows as the
-    # training split's evaluation, so it is taken there and gives that split's values too, where the
-    # model computes the same in train mode (checked bit for bit at the first point: dropout fails it).
-    ahead = schedule.batch_size >= schedule.n_train and len(x) <= eval_batch and not smoothing
-    pending: list[tuple[torch.Tensor, float, int]] = []  # the next step's loss, seconds it took, rows
 
-    def forward_ahead(step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The next step's forward, kept in `pending`; the training split's values at `step` from it."""
-        nonlocal ahead
-        if not ahead or step == points[-1]:
-            return None
-        with Stopwatch(device) as sw:
-            xb, yb = next(stream)
-            loss, correct = loss_and_correct(model(xb), yb)
-        pending.append((loss, sw.seconds, len(xb)))
-        values = loss.detach() * len(xb) / len(x), correct.double() / len(x)  # as `evaluate` sums them
-        if step == 0:
-            evaluated = evaluate(model, x, y, eval_batch)
-            if not all(torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)):
-                ahead, values = False, evaluated
-        return values
+    def forward():  # the next step's forward: its loss and rows; the split's values as `evaluate` sums them
+        xb, yb = next(stream)
+        loss, correct = loss_and_correct(model(xb), yb)
+        return (loss, len(xb)), (loss.detach() * len(xb) / len(x), correct.double() / len(x))
+
+    # full batch, one evaluation pass, and evaluation's loss (which has no label smoothing)
+    full = schedule.batch_size >= schedule.n_train and len(x) <= eval_batch and not smoothing
+    ahead = ForwardAhead(full, points[-1], device, forward, lambda: evaluate(model, x, y, eval_batch))
 
     def record(step: int) -> bool:
         """Evaluate every split at this step, offer val to the selector; False if the run diverged."""
         nonlocal best_state
-        values = forward_ahead(step)
+        values = ahead.values(step)
         for name in names:
             if values is not None and name == names[0]:
                 loss, acc = values
@@ -320,8 +344,8 @@ def train(
         carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
         with Stopwatch(device) as sw:
             while step < target:
-                if pending:
-                    loss, carried, rows = pending.pop()
+                if taken := ahead.take():
+                    (loss, rows), carried = taken
                 else:
                     xb, yb = next(stream)
                     loss, _ = loss_and_correct(model(xb), yb, smoothing)

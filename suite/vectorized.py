@@ -44,6 +44,7 @@ from torch import nn
 from suite.measure import Stopwatch
 from suite.models.positional import LearnedPositions
 from suite.train import (
+    ForwardAhead,
     Schedule,
     Selector,
     TrainResult,
@@ -455,32 +456,23 @@ def train_group(
     # Each member's selected weights, (G, ...) per tensor; nothing to keep without a val split to select on.
     best = [p.detach().clone() for p in params] if selectors[0].active else []
     points = schedule.history_points()
-    # Full batch: at a history point, the next step's forward reads the same weights and rows as the
-    # training split's evaluation, so it is taken there and gives that split's values too (a stacked
-    # model has no dropout or buffers; checked bit for bit at the first point, else all evaluate).
-    ahead = full_batch and len(train_data) <= eval_batch
-    pending: list[tuple[torch.Tensor, float]] = []  # the next step's losses (G,), seconds it took
 
-    def forward_ahead(step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The next step's forward, kept in `pending`; the training split's values at `step` from it."""
-        nonlocal ahead
-        if not ahead or step == points[-1]:
-            return None
-        with Stopwatch(device) as sw:
-            x, y, padded = next(stream)
-            logits = model(x)
-            losses = member_losses(logits, y, padded)
-        pending.append((losses, sw.seconds))
-        values = split_values(logits.detach(), train_data, 0, len(train_data))
-        values = values[0] / train_data.count, values[1].double() / train_data.count
-        if step == 0:
-            evaluated = evaluate_group(model, train_data, eval_batch)
-            if not all(torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)):
-                ahead, values = False, evaluated
-        return values
+    def forward():  # the next step's forward: its losses (G,); the split's values as evaluate_group sums them
+        x, y, padded = next(stream)
+        logits = model(x)
+        loss_sum, correct = split_values(logits.detach(), train_data, 0, len(train_data))
+        return member_losses(logits, y, padded), _means(loss_sum, correct, train_data)
+
+    ahead = ForwardAhead(  # a stacked model has no dropout or buffers; the check still runs
+        full_batch and len(train_data) <= eval_batch,
+        points[-1],
+        device,
+        forward,
+        lambda: evaluate_group(model, train_data, eval_batch),
+    )
 
     def record(step: int) -> list[bool]:
-        values = forward_ahead(step)
+        values = ahead.values(step)
         for name in names:
             loss, acc = (
                 values
@@ -520,8 +512,8 @@ def train_group(
         carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
         with Stopwatch(device) as sw:
             while step < target:
-                if pending:
-                    losses, carried = pending.pop()
+                if taken := ahead.take():
+                    losses, carried = taken
                 else:
                     x, y, padded = next(stream)
                     losses = member_losses(model(x), y, padded)  # (G,)
@@ -609,6 +601,13 @@ def evaluate_group(model: nn.Module, data: SplitStack, batch_size: int) -> tuple
         loss_sum += part_loss
         correct += part_correct
     model.train(was_training)
+    return _means(loss_sum, correct, data)
+
+
+def _means(
+    loss_sum: torch.Tensor, correct: torch.Tensor, data: SplitStack
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each member's mean loss and accuracy from its sums over the split."""
     return loss_sum / data.count, correct.double() / data.count
 
 

@@ -211,6 +211,22 @@ def test_a_model_that_differs_in_train_mode_is_evaluated_at_every_point():
     assert result.history[0]["loss"] == first[0].item()
 
 
+def test_the_first_point_is_evaluated_before_a_training_forward_updates_buffers():
+    """Batch norm's train-mode forward moves its running statistics: the first point's check must
+    evaluate the untrained model before that forward, as the loop did before it took one ahead."""
+
+    def model():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.BatchNorm1d(5), nn.Linear(5, 1), nn.Flatten(0))
+
+    training = training_dict(epochs=6, history_every=3, select="final")
+    splits = {"train": _splits()["train"]}
+    result, forwards = _counted_run(model(), splits, training)
+    assert forwards == 6 + 3  # batch statistics are not running ones: every point is evaluated
+    first = evaluate(model(), *splits["train"], batch_size=64)
+    assert result.history[0]["loss"] == first[0].item()
+
+
 @pytest.mark.parametrize(
     "options",
     [

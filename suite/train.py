@@ -4,7 +4,7 @@ The loop stays lean: losses and accuracies stay on the device as tensors and
 are copied to the host once, at the end; the only synchronisation inside the
 loop is at history points (to time the segment and to stop a diverged run).
 In full-batch training, a history point's training-split values come from the next
-step's forward, which reads the same weights and rows (`train`, `forward_ahead`).
+step's forward, which reads the same weights and rows (`ForwardAhead`).
 """
 
 from __future__ import annotations
@@ -207,16 +207,19 @@ class Selector:
 class ForwardAhead:
     """In full-batch training, a history point's evaluation of the training split reads the same
     weights and rows as the next step's forward: take that forward at the point (`values`), give the
-    point's training-split values from it, and hand it to the step (`take`). Checked bit for bit
-    against `evaluate` at the first point, before the forward (which may update buffers): a model
-    that computes otherwise in train mode (dropout) fails it, and then every point is evaluated.
+    point's training-split values from it, and hand it to the step (`take`).
 
-    `forward()` → (what the step needs, the values); `evaluate()` → the values. The last point is
-    always evaluated (no step follows it). The forward's seconds come back with it, for its segment."""
+    Only for a model that reads train mode nowhere (`same_in_train_mode`), and checked bit for bit
+    against `evaluate()` at the first point, before the forward. Call it after the point's other
+    splits are evaluated: its forward keeps a graph, and a plugin's module could update buffers.
 
-    def __init__(self, enabled: bool, last_step: int, device: torch.device, forward, evaluate):
+    `forward()` → (what the step needs, what `values` needs), timed and charged to the step's
+    segment; `values(part)` and `evaluate()` → (loss, accuracy). The last point is always evaluated
+    (no step follows it)."""
+
+    def __init__(self, enabled: bool, last_step: int, device: torch.device, forward, values, evaluate):
         self.enabled, self.last_step, self.device = enabled, last_step, device
-        self.forward, self.evaluate = forward, evaluate
+        self.forward, self.to_values, self.evaluate = forward, values, evaluate
         self.pending: tuple[object, float] | None = None
 
     def values(self, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -225,8 +228,10 @@ class ForwardAhead:
             return None
         evaluated = self.evaluate() if step == 0 else None
         with Stopwatch(self.device) as sw:
-            out, values = self.forward()
+            out, part = self.forward()
         self.pending = (out, sw.seconds)
+        with torch.no_grad():
+            values = self.to_values(part)
         if evaluated is not None and not all(
             torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)
         ):
@@ -238,6 +243,22 @@ class ForwardAhead:
         """The forward taken at the last point and its seconds, once; None if there is none."""
         pending, self.pending = self.pending, None
         return pending
+
+
+def dropout_of(module: nn.Module) -> float:
+    """The dropout rate `module` itself applies in train mode (0: none): a dropout layer's, or the
+    `dropout` of a module that drops attention weights or between recurrent layers."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p
+    rate = getattr(module, "dropout", None)
+    return rate if isinstance(rate, float) else 0.0
+
+
+def same_in_train_mode(model: nn.Module) -> bool:
+    """Whether `model` computes the same in train and eval mode as far as its modules say: no
+    dropout, and no buffers (batch norm's running statistics). A module that reads `training`
+    some other way is caught by `ForwardAhead`'s check."""
+    return not any(dropout_of(m) or next(m.buffers(recurse=False), None) is not None for m in model.modules())
 
 
 @dataclass
@@ -308,30 +329,38 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     points = schedule.history_points()
 
-    def forward():  # the next step's forward: its loss and rows; the split's values as `evaluate` sums them
+    def forward():  # the next step's forward: its loss and rows, and what its history values need
         xb, yb = next(stream)
-        loss, correct = loss_and_correct(model(xb), yb)
-        return (loss, len(xb)), (loss.detach() * len(xb) / len(x), correct.double() / len(x))
+        logits = model(xb)
+        loss = objective.loss(logits, yb)
+        return (loss, len(xb)), (loss, logits, yb)
 
-    # full batch, one evaluation pass, and evaluation's loss (which has no label smoothing)
+    def split_values(part):  # as `evaluate` sums them over its one pass
+        loss, logits, yb = part
+        return loss.detach() * len(yb) / len(x), (objective.predicted(logits) == yb).sum().double() / len(x)
+
+    # full batch, one evaluation pass, evaluation's loss (no label smoothing), no dropout or buffers
     full = schedule.batch_size >= schedule.n_train and len(x) <= eval_batch and not smoothing
-    ahead = ForwardAhead(full, points[-1], device, forward, lambda: evaluate(model, x, y, eval_batch))
+    ahead = ForwardAhead(
+        full and same_in_train_mode(model),
+        points[-1],
+        device,
+        forward,
+        split_values,
+        lambda: evaluate(model, x, y, eval_batch),
+    )
 
     def record(step: int) -> bool:
         """Evaluate every split at this step, offer val to the selector; False if the run diverged."""
         nonlocal best_state
-        values = ahead.values(step)
-        for name in names:
-            if values is not None and name == names[0]:
-                loss, acc = values
-            else:
-                loss, acc = evaluate(model, *splits[name], eval_batch)
-            recorded.append((step, name, loss, acc))
-            if name == "val" and selector.active and selector.offer(step, loss.item(), acc.item()):
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        values = {name: evaluate(model, *splits[name], eval_batch) for name in names[1:]}
         if not selector.active:
             selector.offer(step, math.nan, math.nan)
-        return bool(torch.isfinite(recorded[-len(names)][2]))
+        elif selector.offer(step, *(v.item() for v in values["val"])):
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        values[names[0]] = ahead.values(step) or evaluate(model, x, y, eval_batch)  # last: see ForwardAhead
+        recorded.extend((step, name, *values[name]) for name in names)
+        return bool(torch.isfinite(values[names[0]][0]))
 
     model.train()
     step = 0

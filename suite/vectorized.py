@@ -48,6 +48,7 @@ from suite.train import (
     Schedule,
     Selector,
     TrainResult,
+    dropout_of,
     knob,
     make_optimizer,
     stepper,
@@ -233,18 +234,14 @@ def unstackable(model: nn.Module) -> str | None:
         if type(module) in TWINS:
             covered.append(name)
             continue
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0:
-            return (
-                f"{where} has dropout p={module.p}: stacked seeds would draw their random masks "
-                "from another random stream than the one-at-a-time run"
-            )
-        if isinstance(getattr(module, "dropout", None), float) and module.dropout > 0:
-            return (
-                f"{where} has dropout p={module.dropout} on its attention weights: stacked seeds would "
-                "draw their random masks from another random stream than the one-at-a-time run"
-            )
         if isinstance(module, nn.RNNBase):
             return f"{where}: the fused recurrent kernel takes one weight set per call, not a stack of seeds"
+        if rate := dropout_of(module):
+            on = "" if isinstance(module, nn.modules.dropout._DropoutNd) else " on its attention weights"
+            return (
+                f"{where} has dropout p={rate}{on}: stacked seeds would draw their random masks "
+                "from another random stream than the one-at-a-time run"
+            )
         if next(module.parameters(recurse=False), None) is not None:
             return f"{where} holds parameters and has no stacked twin in suite.vectorized"
         if next(module.buffers(recurse=False), None) is not None:
@@ -457,30 +454,30 @@ def train_group(
     best = [p.detach().clone() for p in params] if selectors[0].active else []
     points = schedule.history_points()
 
-    def forward():  # the next step's forward: its losses (G,); the split's values as evaluate_group sums them
+    def forward():  # the next step's forward: its losses (G,), and what its history values need
         x, y, padded = next(stream)
         logits = model(x)
-        loss_sum, correct = split_values(logits.detach(), train_data, 0, len(train_data))
-        return member_losses(logits, y, padded), _means(loss_sum, correct, train_data)
+        losses = member_losses(logits, y, padded)
+        return losses, (logits, losses)
 
-    ahead = ForwardAhead(  # a stacked model has no dropout or buffers; the check still runs
+    def split_values(part):  # as evaluate_group sums them over its one pass
+        logits, losses = part
+        return _means(*split_sums(logits, losses, train_data, 0, len(train_data)), train_data)
+
+    ahead = ForwardAhead(  # a stacked model has no dropout or buffers (`unstackable`)
         full_batch and len(train_data) <= eval_batch,
         points[-1],
         device,
         forward,
+        split_values,
         lambda: evaluate_group(model, train_data, eval_batch),
     )
 
     def record(step: int) -> list[bool]:
-        values = ahead.values(step)
-        for name in names:
-            loss, acc = (
-                values
-                if values is not None and name == names[0]
-                else evaluate_group(model, data[name], eval_batch)
-            )
-            recorded.append((step, name, loss, acc))
-        finite = torch.isfinite(recorded[-len(names)][2])  # the training split's losses
+        values = {name: evaluate_group(model, data[name], eval_batch) for name in names[1:]}
+        values[names[0]] = ahead.values(step) or evaluate_group(model, train_data, eval_batch)  # last
+        recorded.extend((step, name, *values[name]) for name in names)
+        finite = torch.isfinite(values[names[0]][0])  # the training split's losses
         if not selectors[0].active:
             for g in range(size):
                 if alive[g]:
@@ -597,7 +594,8 @@ def evaluate_group(model: nn.Module, data: SplitStack, batch_size: int) -> tuple
     for start in range(0, n, batch_size):
         end = min(start + batch_size, n)
         logits = model(data.x[:, start:end].reshape(-1, data.x.shape[-1]))
-        part_loss, part_correct = split_values(logits, data, start, end)
+        losses = member_losses(logits, data.y[:, start:end], data if data.padded else None)
+        part_loss, part_correct = split_sums(logits, losses, data, start, end)
         loss_sum += part_loss
         correct += part_correct
     model.train(was_training)
@@ -611,16 +609,13 @@ def _means(
     return loss_sum / data.count, correct.double() / data.count
 
 
-def split_values(
-    logits: torch.Tensor, data: SplitStack, start: int, end: int
+def split_sums(
+    logits: torch.Tensor, losses: torch.Tensor, data: SplitStack, start: int, end: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member's summed loss and number correct (G,) over rows [start, end) of a split, from their logits."""
-    y = data.y[:, start:end]
-    if data.padded:
-        loss = member_losses(logits, y, data) * data.count
-    else:
-        loss = member_losses(logits, y) * (end - start)
-    return loss, member_correct(logits, y, data.real[:, start:end])
+    """Each member's summed loss and number correct (G,) over rows [start, end) of a split, from
+    their logits and `member_losses` over those rows (a padded split's: over its real rows)."""
+    rows = data.count if data.padded else end - start
+    return losses * rows, member_correct(logits, data.y[:, start:end], data.real[:, start:end])
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)

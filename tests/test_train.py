@@ -220,11 +220,28 @@ def test_the_first_point_is_evaluated_before_a_training_forward_updates_buffers(
         return nn.Sequential(nn.BatchNorm1d(5), nn.Linear(5, 1), nn.Flatten(0))
 
     training = training_dict(epochs=6, history_every=3, select="final")
-    splits = {"train": _splits()["train"]}
+    splits = _splits()
     result, forwards = _counted_run(model(), splits, training)
-    assert forwards == 6 + 3  # batch statistics are not running ones: every point is evaluated
-    first = evaluate(model(), *splits["train"], batch_size=64)
-    assert result.history[0]["loss"] == first[0].item()
+    assert forwards == 6 + 3 * 2  # buffers: every point evaluated, each split
+    for split in ("train", "val"):
+        first = evaluate(model(), *splits[split], batch_size=64)
+        assert [h["loss"] for h in result.history if h["split"] == split][0] == first[0].item()
+
+
+def test_dropout_the_first_point_cannot_see_is_still_known_by_its_module():
+    """A zero head makes dropout invisible at initialisation, so the bitwise check alone would pass:
+    the model's dropout layer already rules the shortcut out."""
+
+    def model():
+        torch.manual_seed(0)
+        head = nn.Linear(5, 1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        return nn.Sequential(nn.Dropout(0.5), head, nn.Flatten(0))
+
+    training = training_dict(epochs=6, history_every=3, select="final")
+    result, forwards = _counted_run(model(), {"train": _splits()["train"]}, training)
+    assert forwards == 6 + 3  # each step, and every point evaluated
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,8 @@ def _knob_defaults(cls) -> dict:
 def check_report(study, path: Path, results_dir: Path) -> str:
     """`ablate check`: the resolved plan, what the results folder already holds, an estimate
     of the rest from earlier runs, and warnings a user acts on before a long run."""
-    from suite.store import FINISHED, Store
+    from suite.kinds import FINISHED
+    from suite.store import Store
 
     trials = study.trials()
     keys = {t.key for t in trials}

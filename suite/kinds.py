@@ -37,6 +37,9 @@ RUN_MODULES = ("suite.train_run",)
 REGISTRY = Registry("study kind")
 register_kind = REGISTRY.register
 
+STATUSES = ("ok", "diverged", "failed", "skipped")  # how a trial's row ends, whatever the kind
+FINISHED = ("ok", "diverged")  # kept as done; failed and skipped trials are tried again on a rerun
+
 
 @dataclass
 class TrialResult:

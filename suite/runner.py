@@ -3,7 +3,7 @@ as it arrives.
 
 It knows studies and trials only through the kind protocol (suite.kinds): the kind
 plans the units of work, and the executors' workers run them with the kind. Whatever
-the kind, a trial ends as one row with one of STATUSES.
+the kind, a trial ends as one row with one of `kinds.STATUSES`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 from suite import executors, kinds
 from suite.executors import ExecutorSpec
 from suite.progress import progress_bar
-
-STATUSES = ("ok", "diverged", "failed", "skipped")
 
 
 def run(
@@ -44,7 +42,7 @@ def run_study(
     trials = study.trials()
     done = set() if force else store.finished_keys()
     todo = [t for t in trials if t.key not in done]
-    counts = {s: 0 for s in STATUSES}
+    counts = {s: 0 for s in kinds.STATUSES}
     counts["cached"] = len(trials) - len(todo)
     if not todo:  # no executor to start, nor torch to import: the cached run is a quick check
         return counts

@@ -45,13 +45,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from suite.kinds import FINISHED
+
 RUNS = "runs.parquet"
 HISTORY = "history.parquet"
 ARTIFACTS = "artifacts.parquet"  # position tables and attention weights, see suite.artifacts
 META = "study.json"
 FRAGMENTS = ".fragments"
 DAMAGED = ".damaged"
-FINISHED = ("ok", "diverged")  # failed and skipped trials are tried again on a rerun
 
 SCHEMA_VERSION = 1
 SCHEMA_KEY = b"ablate.schema"

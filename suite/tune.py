@@ -24,12 +24,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from suite import data, models
+from suite.kinds import FINISHED
 from suite.models.config import ConfigError
 from suite.spec import format_validation
 from suite.study import StudyError, TrainingSpec, Trial, TuneSpec, grid_points
-
-ENDED = ("ok", "diverged", "failed")  # a tuning trial that ended, whatever its outcome
-RETRIED = "failed"  # a run tries a failed trial again (suite.store.FINISHED), so a choice waits for it
 
 
 def tuning_seeds(spec: TuneSpec, study_seeds: list[int], path) -> list[int]:
@@ -180,9 +178,10 @@ def score(rows, metric: str) -> float:
 def resolve(study, store, *, before_a_run: bool = False) -> None:
     """Choose a configuration for every group whose tuning trials have all ended (on val only)
     and add its trials at the study's seeds to `study`; derived from the store on every call.
-    `before_a_run`: a group with a failed tuning trial waits, since the run tries it again. A
-    group whose tuning trials were all skipped (its data absent) keeps its first configuration,
-    so its final trials are recorded as skipped too. Never reads a test metric."""
+    `before_a_run`: a group with a failed or skipped tuning trial waits, since the run tries it
+    again and may choose otherwise. A group whose tuning trials were all skipped (its data absent)
+    keeps its first configuration, so its final trials are recorded as skipped too. Never reads a
+    test metric."""
     plan: Plan = study.tuning
     runs = store.runs()
     latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else None
@@ -192,11 +191,11 @@ def resolve(study, store, *, before_a_run: bool = False) -> None:
         if latest is None or not all(k in latest.index for ks in keys for k in ks):
             continue
         statuses = {latest.loc[k, "status"] for ks in keys for k in ks}
-        if before_a_run and RETRIED in statuses:
+        if before_a_run and not statuses <= set(FINISHED):
             continue
         if statuses == {"skipped"}:
             group.chosen, group.scores = 0, [None] * len(group.points)
-        else:  # every status is one of ENDED or skipped
+        else:  # ended (ok, diverged, failed), or skipped
             group.scores = [score(latest.loc[ks], plan.metric) for ks in keys]
             best = max(group.scores)
             group.chosen = group.scores.index(best)  # ties go to the earlier point in the grid
@@ -224,9 +223,9 @@ def run(study, store, run_once: Callable[..., dict[str, int]]) -> dict[str, int]
     lacks (the second pass never forces: the first ran everything forced already)."""
     resolve(study, store, before_a_run=True)
     first = run_once()
-    before = len(study.trials())
+    before = {t.key for t in study.trials()}
     resolve(study, store)
-    if len(study.trials()) == before:
+    if {t.key for t in study.trials()} == before:  # the same trials: every choice was already made
         return first
     second = run_once(force=False)
     # A skipped trial is never kept as finished, so the second pass tried every skip again.

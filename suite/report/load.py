@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
+from suite.kinds import FINISHED
 from suite.registry import UnknownNameError
 from suite.store import Store
-
-FINISHED = ("ok", "diverged")
 
 
 @dataclass

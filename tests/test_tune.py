@@ -157,3 +157,34 @@ def test_a_failed_tuning_trial_is_retried_before_a_choice_and_the_choice_follows
     retried = [{**failed[0], "status": "ok", "selected_val_accuracy": 0.9}, failed[1]]
     tune.resolve(study, FakeStore(retried))  # the store changed: so does the choice
     assert group.chosen == 0 and {t.training["lr"] for t in group.final} == {0.01}
+
+
+def test_skipped_tuning_waits_before_a_run_and_a_changed_choice_runs_its_finals(write_study):
+    """Skipped trials run again, as failed ones do: their group chooses after the run, and a choice
+    that differs with the same number of trials still gets its own final trials."""
+    study = tuned(write_study, variants=["mean"])
+    (group,) = study.tuning.groups
+    (a,), (b,) = group.tuning
+    store = FakeStore([{"key": t.key, "status": "skipped", "selected_val_accuracy": None} for t in (a, b)])
+    passes = []
+
+    def run_once(force=True):
+        passes.append({t.key for t in study.trials()})
+        store.rows = pd.DataFrame(  # the data is there now: both tuning trials run, and b wins
+            [
+                {"key": a.key, "status": "ok", "selected_val_accuracy": 0.6},
+                {"key": b.key, "status": "ok", "selected_val_accuracy": 0.9},
+            ]
+        )
+        return {"ok": len(passes[-1]), "diverged": 0, "failed": 0, "skipped": 0, "cached": 0}
+
+    tune.run(study, store, run_once)
+    assert passes[0] == {a.key, b.key}  # no final trials at a configuration not yet chosen
+    assert len(passes) == 2 and group.chosen == 1
+    assert {t.training["lr"] for t in group.final} == {group.points[1]["lr"]}
+    assert {t.key for t in group.final} <= passes[1]
+    still_skipped = FakeStore(
+        [{"key": t.key, "status": "skipped", "selected_val_accuracy": None} for t in (a, b)]
+    )
+    tune.resolve(study, still_skipped)  # after a run that skipped them again: the first configuration
+    assert group.chosen == 0 and len(group.final) == 2

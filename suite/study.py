@@ -536,13 +536,6 @@ def _expand(study: Study) -> list[Trial]:
             )
         if not values:
             raise StudyError(f"{path}: grid.{key}: list at least one value")
-    if spec.tune is not None:  # a trial labelled with a grid value must train at that value
-        clash = sorted(set(spec.tune.grid) & set(spec.grid))
-        if clash:
-            raise StudyError(
-                f"{path}: tune.grid.{clash[0]}: also an axis of grid:, whose values label the trials "
-                "that tuning would set otherwise; set it in one place only"
-            )
     points = grid_points(spec.grid) or [{}]
 
     base_training = spec.training.model_dump(exclude={"vectorize"})
@@ -575,6 +568,16 @@ def _expand(study: Study) -> list[Trial]:
         clash = sorted(set(own) & set(spec.grid))
         if clash:
             raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
+        if spec.tune is not None:  # a trial must train at what its label and its variant's entry say
+            tuned = {**spec.tune.grid, **(own_tune if isinstance(own_tune, dict) else {})}
+            clash = sorted(set(tuned) & (set(spec.grid) | set(own) | set(own_training or {})))
+            if clash:
+                knob = clash[0]
+                at = f"{where}.tune.{knob}" if own_tune and knob in own_tune else f"tune.grid.{knob}"
+                by = "an axis of grid:" if knob in spec.grid else f"set by {where} itself"
+                raise StudyError(
+                    f"{path}: {at}: also {by}, which tuning would override; set it in one place only"
+                )
         for point in points:
             params = {**spec.model, **point, **own}
             try:
@@ -614,12 +617,6 @@ def _expand(study: Study) -> list[Trial]:
                     study._own_tune[text] = check_grid(own_tune)
                 except ValueError as err:
                     raise StudyError(f"{path}: {where}.tune: {err}") from None
-                clash = sorted(set(own_tune) & (set(spec.grid) | set(own) | set(own_training or {})))
-                if clash:
-                    raise StudyError(
-                        f"{path}: {where}.tune.{clash[0]}: also set by the variant or a grid: axis, "
-                        "whose value its label shows; set it in one place only"
-                    )
 
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

@@ -58,7 +58,7 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
         ),
         (
             {"variants": ["mean", {"name": "ngram_linear", "dropout": 0.1, "tune": {"dropout": [0.0, 0.5]}}]},
-            r"variants\[1\].tune.dropout: also set by the variant",
+            r"variants\[1\].tune.dropout: also set by variants\[1\] itself",
         ),
         (
             {
@@ -67,7 +67,15 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
                     {"name": "ngram_linear", "training": {"lr": 0.1}, "tune": {"lr": [0.1, 0.5]}},
                 ]
             },
-            r"variants\[1\].tune.lr: also set by the variant",
+            r"variants\[1\].tune.lr: also set by variants\[1\] itself",
+        ),
+        (  # the study's grid, against a variant's own model setting and its own training
+            {"variants": [{"name": "attention", "heads": 2}], "tune": {"grid": {"heads": [1, 2]}}},
+            r"tune.grid.heads: also set by variants\[0\] itself",
+        ),
+        (
+            {"variants": ["mean", {"name": "mean", "label": "m", "training": {"lr": 0.5}}]},
+            r"tune.grid.lr: also set by variants\[1\] itself",
         ),
         ({"tune": {"grid": {"lr": [0.01]}, "seeds": 2, "seed_base": 2**32 - 1}}, "below 2"),
     ],

@@ -27,10 +27,12 @@ class StudyError(ValueError):
 
 
 def check_devices(devices: list[str]) -> list[str]:
-    """A study's device list: at least one, each cpu, cuda, cuda:N or mps."""
-    for d in devices:
+    """A study's device list: at least one, each cpu, cuda, cuda:N or mps, none twice."""
+    for i, d in enumerate(devices):
         if not DEVICE_PATTERN.match(d):
             raise ValueError(f"device {d!r} is not one of cpu, cuda, cuda:N, mps")
+        if d in devices[:i]:
+            raise ValueError(f"device {d!r} is listed twice; each device's trials run once")
     if not devices:
         raise ValueError("list at least one device")
     return devices
@@ -103,22 +105,25 @@ def max_trials() -> int:
         raise StudyError(f"${MAX_TRIALS_ENV}={value!r}: must be a whole number") from None
 
 
-def format_validation(path: Path, err: ValidationError, sections: dict[tuple, type[BaseModel]]) -> str:
+def format_validation(
+    path: Path, err: ValidationError, sections: dict[tuple, type[BaseModel]], at: tuple = ()
+) -> str:
     """pydantic's errors as one line each: file, key path, what is wrong, what is allowed.
-    `sections` maps a key path (without list indices) to the schema that holds its keys."""
+    `sections` maps a key path (without list indices) to the schema that holds its keys; `at` is
+    where in the file the validated mapping sits (a variant's own `training:`), () for the whole."""
     lines = []
     for e in err.errors():
-        loc = e["loc"]
-        where = key_path(loc)
+        loc = (*at, *e["loc"])
+        where = f"{path}: {key_path(loc)}" if key_path(loc) else str(path)  # a whole-file check: no key
         if e["type"] == "extra_forbidden":
-            section = sections.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
+            section = sections.get(tuple(p for p in loc[:-1] if isinstance(p, str) and p != "variants"))
             allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
             hint = did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
-            lines.append(f"{path}: {where}: unknown key{allowed}{hint}")
+            lines.append(f"{where}: unknown key{allowed}{hint}")
         elif e["type"] == "missing" or isinstance(e.get("input"), dict):  # the whole mapping: not shown
-            lines.append(f"{path}: {where}: {_message(e)}")
+            lines.append(f"{where}: {_message(e)}")
         else:
-            lines.append(f"{path}: {where}: {_message(e)} (got {e.get('input')!r})")
+            lines.append(f"{where}: {_message(e)} (got {e.get('input')!r})")
     return "\n".join(dict.fromkeys(lines))
 
 
@@ -141,4 +146,4 @@ def key_path(loc: tuple) -> str:
             continue  # pydantic's union-branch labels, not keys in the file
         else:
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out

@@ -480,8 +480,8 @@ def _check_anchors(study: Study) -> None:
             )
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
-    return format_validation(path, err, SECTIONS)
+def _format_validation(path: Path, err: ValidationError, at: tuple = ()) -> str:
+    return format_validation(path, err, SECTIONS, at)
 
 
 def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
@@ -556,9 +556,7 @@ def _expand(study: Study) -> list[Trial]:
             try:
                 merged = TrainingSpec.model_validate({**spec.training.model_dump(), **own_training})
             except ValidationError as err:
-                raise StudyError(
-                    _format_validation(path, err).replace(f"{path}: ", f"{path}: {where}.training.")
-                ) from None
+                raise StudyError(_format_validation(path, err, ("variants", i, "training"))) from None
             training = merged.model_dump(exclude={"vectorize"})
         variant_datasets = datasets
         if own_dataset is not None:

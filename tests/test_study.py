@@ -40,6 +40,15 @@ def test_trial_key_is_stable_and_depends_on_config(write_study):
         ({"training": {"optimizer": "lion"}}, r"training.optimizer: .*'adam'.*'lion'"),
         ({"seeds": 0}, r"seeds"),
         ({"devices": ["gpu"]}, r"devices.*'gpu' is not one of cpu, cuda"),
+        ({"devices": ["cpu", "cpu"]}, r"devices: device 'cpu' is listed twice"),
+        (  # a check of the whole mapping names where the mapping is, and no "(top level)"
+            {"variants": [{"name": "mean", "training": {"patience": 2, "select": "final"}}]},
+            r"yaml: variants\[0\]\.training: patience stops on the val metric",
+        ),
+        (
+            {"variants": [{"name": "mean", "training": {"lrr": 0.1}}]},
+            r"variants\[0\]\.training\.lrr: unknown key; allowed keys: optimizer.*did you mean 'lr'",
+        ),
         ({"variants": ["atention"]}, r"variants\[0\]: unknown variant 'atention'; did you mean 'attention'"),
         ({"datasets": ["reversl"]}, r"datasets\[0\]: unknown dataset 'reversl'"),
         (
@@ -158,7 +167,7 @@ def test_a_data_path_that_is_not_a_path_is_one_line(write_study):
 
 
 def test_patience_needs_a_val_metric_to_stop_on(write_study):
-    with pytest.raises(StudyError, match="select: final has none") as err:
+    with pytest.raises(StudyError, match=r"yaml: training: patience stops .* select: final has none") as err:
         load_study(write_study(datasets=["order"], training={"patience": 2, "select": "final"}))
     assert "Value error" not in str(err.value)
     with pytest.raises(StudyError, match=r"on dataset 'reversal': patience stops on the val split"):

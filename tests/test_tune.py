@@ -78,6 +78,7 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
             r"tune.grid.lr: also set by variants\[1\] itself",
         ),
         ({"tune": {"grid": {"lr": [0.01]}, "seeds": 2, "seed_base": 2**32 - 1}}, "below 2"),
+        ({"tune": {"grid": {"patience": [2], "select": ["final"]}}}, r"tune.grid \(mean\): patience stops"),
     ],
 )
 def test_a_bad_tuning_grid_or_seed_is_one_line_at_load(write_study, spec, message):

@@ -137,8 +137,13 @@ def test_the_same_difference_in_every_seed_gets_no_interval_and_no_equivalence()
     few = paired(pd.Series(base[:4]), pd.Series(base[:4] + 0.001), "selected_accuracy")
     correct([few])
     assert not few.significant and not few.has_ci
-    # |Δ| < min_effect, but a spread of zero is unknown, not evidence of equivalence
-    assert judge(few, "selected_accuracy", 1).word == "inconclusive"
+    # |Δ| < min_effect, but a spread of zero is unknown, not evidence of equivalence; nor would
+    # more seeds of the same Δ ever be, so no seed count is promised
+    tiny = judge(few, "selected_accuracy", 1)
+    assert tiny.word == "inconclusive" and tiny.seeds_needed is None
+    large = paired(pd.Series(base[:4]), pd.Series(base[:4] + 0.1), "selected_accuracy")
+    correct([large])
+    assert judge(large, "selected_accuracy", 1).seeds_needed == 6  # the exact test: 2 / 2^6 ≤ 0.05 < 2 / 2^5
 
 
 def test_the_ranking_is_by_the_headline_accuracy_whatever_the_registry_order(monkeypatch):

@@ -111,6 +111,8 @@ def judge(
     fixed = max(c.se**2 - c.sd**2 / c.n, 0.0) if c.sources != "seeds" and math.isfinite(c.se) else 0.0
     if abs(c.diff) > threshold:
         needed = seeds_needed(c.sd, abs(c.diff), alpha, fixed_var=fixed)
+    elif c.constant:  # the same Δ in every seed says nothing of its spread: no count shows equivalence
+        needed = None
     else:  # to show it is inside ±min_effect instead
         needed = seeds_needed(c.sd, threshold - abs(c.diff), 2 * ALPHA, fixed_var=fixed)
     return Verdict("inconclusive", threshold, needed)

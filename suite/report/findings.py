@@ -2,8 +2,9 @@
 
 Every sentence here is made from a number computed in `suite.report.stats` and judged
 in `suite.report.verdicts`: a difference is called better or worse only when it is
-significant (Holm-corrected p < 0.05 and a CI that excludes zero) and larger than the
-metric's `min_effect`; otherwise it reads negligible, equivalent or inconclusive (with
+significant (Holm-corrected p < 0.05 and a CI that excludes zero; the same Δ in every seed has
+no interval, and the exact sign-flip test alone decides) and larger than the metric's
+`min_effect`; otherwise it reads negligible, equivalent or inconclusive (with
 the seeds needed), and two variants that both failed to learn are never ranked.
 """
 

@@ -265,7 +265,7 @@ def _all(seconds: list[float]) -> str:
 
 def _ratios(total: float, seconds: list[float]) -> str:
     """total against the mean of seconds (the loop's time is a sum over the same window), then
-    against each, from the slowest run to the fastest: "18.4× (17.9–19.0×)"."""
+    against each, from the slowest run to the fastest: "18.4× (each run: 17.9–19.0×)"."""
     mean = total / statistics.mean(seconds)
     low, high = total / max(seconds), total / min(seconds)
     spread = "" if f"{low:.1f}" == f"{high:.1f}" else f" (each run: {low:.1f}–{high:.1f}×)"
@@ -380,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         "--whole-runs",
         type=at_least_two,
         default=4,
-        help="whole `ablate run`s per executor, spread over the loops (default 4, at least 2)",
+        help="whole `ablate run`s per executor, spread over the loops between units (default 4, at "
+        "least 2; at most one more than the study has units)",
     )
     args = parser.parse_args(argv)
     return run(

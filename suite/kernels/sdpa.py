@@ -12,6 +12,7 @@ from suite.kernels.masking import combine_masks
 from suite.lazy import lazy_import
 
 torch = lazy_import("torch")  # imported on first use: registering kernels and checking studies need no torch
+attention = lazy_import("torch.nn.attention")  # a submodule torch's own import need not load
 
 
 def _sdpa(q, k, v, mask, causal, scale=None, dropout_p=0.0):
@@ -39,7 +40,7 @@ def sdpa(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
 @register_kernel("sdpa_math")
 def sdpa_math(q, k, v, *, mask=None, causal=False, scale=None, dropout_p=0.0):
     """scaled_dot_product_attention forced onto its math (reference) backend."""
-    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+    with attention.sdpa_kernel(attention.SDPBackend.MATH):
         return _sdpa(q, k, v, mask, causal, scale, dropout_p)
 
 
@@ -59,7 +60,7 @@ def _forced(backend: str, label: str, q, k, v, mask, causal, scale=None, dropout
     if reason:
         raise KernelUnavailable(reason)
     try:
-        with torch.nn.attention.sdpa_kernel(getattr(torch.nn.attention.SDPBackend, backend)):
+        with attention.sdpa_kernel(getattr(attention.SDPBackend, backend)):
             return _sdpa(q, k, v, mask, causal, scale, dropout_p)
     except RuntimeError as err:  # e.g. flash with an explicit mask, or an unsupported head_dim
         if "No available kernel" in str(err):

@@ -176,6 +176,11 @@ def test_a_new_encoders_own_knob_is_validated_with_one_clear_line(write_study):
     assert "\n" not in message and str(path) in message and "variants[0]: widen must be ≥ 1, got 0" in message
 
 
+def test_an_encoder_registers_from_one_side_only():
+    with pytest.raises(TypeError, match="not both"):
+        register_encoder("twice", config=GatedMlpConfig, module="suite.models.blocks:ResidualBlock")
+
+
 def test_encoder_knobs_have_one_meaning_each_and_keep_their_study_spelling():
     """`hidden` in a study is the LSTM's hidden size, the convolution's channels or the bag of
     words' layer width: each encoder's own field, keyed as `hidden` as before."""

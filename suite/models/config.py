@@ -211,6 +211,11 @@ def register_encoder(
     The config declares the encoder's own knobs: a ModelConfig subclass whose `encoder` field is a
     Literal naming it; without one the encoder takes the shared knobs only."""
 
+    if module is not None and config is not None:
+        raise TypeError(
+            f"register_encoder({name!r}): give config= (on the nn.Module) or module= (on the config), not both"
+        )
+
     def decorator(target: type) -> type:
         cls, location = (target, module) if module is not None else (config, target)
         if cls is None:

@@ -160,19 +160,25 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
-def check_grid(grid) -> dict[str, list]:
-    """A tuning grid (the study's `tune.grid`, or a variant's own `tune:`): knob → non-empty list."""
+def check_grid(grid, tuning: bool = True) -> dict[str, list]:
+    """A grid of knob → non-empty list of values: a tuning grid (the study's `tune.grid`, a variant's
+    own `tune:`) over training and model knobs, or the study's `grid:` axes over model knobs."""
     if not isinstance(grid, dict) or not grid:
         raise ValueError("a mapping of knob → list of values, e.g. {lr: [0.001, 0.01]}")
-    allowed = set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
-    allowed |= set(models.config.field_names())
+    allowed = set(models.config.field_names())
+    if tuning:
+        allowed |= set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
+    kind = "training or model knob" if tuning else "model parameter"
     for key, values in grid.items():
-        if key == "encoder":
+        if tuning and key == "encoder":
             raise ValueError("encoder cannot be tuned: a variant's encoder is the one its name gives")
         if key not in allowed:
-            raise ValueError(f"{key!r} is not a training or model knob{did_you_mean(key, sorted(allowed))}")
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"{key}: a non-empty list of values, e.g. {key}: [{values!r}]")
+            hint = did_you_mean(key, sorted(allowed)) or f"; allowed: {', '.join(sorted(allowed))}"
+            raise ValueError(f"{key}: unknown {kind}{hint}")
+        if not isinstance(values, list):
+            raise ValueError(f"{key}: a list of values, e.g. {key}: [{values!r}]")
+        if not values:
+            raise ValueError(f"{key}: list at least one value")
     return grid
 
 
@@ -527,15 +533,11 @@ def _expand(study: Study) -> list[Trial]:
 
     datasets = make_datasets({})
 
-    for key, values in spec.grid.items():
-        if key not in models.config.field_names():
-            raise StudyError(
-                f"{path}: grid.{key}: unknown model parameter"
-                f"{did_you_mean(key, models.config.field_names())}; "
-                f"allowed: {', '.join(models.config.field_names())}"
-            )
-        if not values:
-            raise StudyError(f"{path}: grid.{key}: list at least one value")
+    if spec.grid:
+        try:
+            check_grid(spec.grid, tuning=False)
+        except ValueError as err:
+            raise StudyError(f"{path}: grid.{err}") from None
     points = grid_points(spec.grid) or [{}]
 
     base_training = spec.training.model_dump(exclude={"vectorize"})

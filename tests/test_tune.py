@@ -34,7 +34,7 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
         tuned(write_study, tune={"grid": {"lr": [0.01]}, "seeds": [1, 10_000]})
     with pytest.raises(StudyError, match="no val split"):
         tuned(write_study, datasets=["reversal"])
-    with pytest.raises(StudyError, match="not a training or model knob"):
+    with pytest.raises(StudyError, match="tune.grid: learning_rate: unknown training or model knob"):
         tuned(write_study, tune={"grid": {"learning_rate": [0.01]}})
 
 
@@ -43,13 +43,16 @@ def test_tuning_seeds_must_not_overlap_the_studys_and_need_a_val_split(write_stu
     [
         (
             {"variants": ["mean", {"name": "ngram_linear", "tune": {"lr": 0.3}}]},
-            r"variants\[1\].tune: lr: a non-empty",
+            r"variants\[1\].tune: lr: a list of values, e.g. lr: \[0.3\]",
         ),
         (
             {"variants": ["mean", {"name": "ngram_linear", "tune": {"lr": []}}]},
-            r"variants\[1\].tune: lr: a non-empty",
+            r"variants\[1\].tune: lr: list at least one value",
         ),
-        ({"variants": ["mean", {"name": "ngram_linear", "tune": {"vectorize": [False]}}]}, "not a training"),
+        (
+            {"variants": ["mean", {"name": "ngram_linear", "tune": {"vectorize": [False]}}]},
+            "vectorize: unknown training or model knob",
+        ),
         ({"tune": {"grid": {"lr": [0.01]}, "seeds": [-1]}}, "out of range"),
         ({"tune": {"grid": {"encoder": ["mlp", "lstm"]}}}, "encoder cannot be tuned"),
         (

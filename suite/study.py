@@ -490,6 +490,11 @@ def _format_validation(path: Path, err: ValidationError, at: tuple = ()) -> str:
     return format_validation(path, err, SECTIONS, at)
 
 
+def _tuned_at(where: str, own_tune, knob: str) -> str:
+    """Where a tuned knob is set: the variant's own `tune:`, else the study's `tune.grid`."""
+    return f"{where}.tune.{knob}" if isinstance(own_tune, dict) and knob in own_tune else f"tune.grid.{knob}"
+
+
 def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
     """A variant or dataset entry: a bare name, or {name, label?, ...params}."""
     if isinstance(item, str):
@@ -568,12 +573,13 @@ def _expand(study: Study) -> list[Trial]:
         clash = sorted(set(own) & set(spec.grid))
         if clash:
             raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
-        if spec.tune is not None:  # a trial must train at what its label and its variant's entry say
-            tuned = {**spec.tune.grid, **(own_tune if isinstance(own_tune, dict) else {})}
+        # what tuning sets for this variant (a bad own grid is refused below, where it is checked)
+        tuned = {**spec.tune.grid, **(own_tune if isinstance(own_tune, dict) else {})} if spec.tune else {}
+        if tuned:  # a trial must train at what its label and its variant's entry say
             clash = sorted(set(tuned) & (set(spec.grid) | set(own) | set(own_training or {})))
             if clash:
                 knob = clash[0]
-                at = f"{where}.tune.{knob}" if own_tune and knob in own_tune else f"tune.grid.{knob}"
+                at = _tuned_at(where, own_tune, knob)
                 by = "an axis of grid:" if knob in spec.grid else f"set by {where} itself"
                 raise StudyError(
                     f"{path}: {at}: also {by}, which tuning would override; set it in one place only"
@@ -587,13 +593,16 @@ def _expand(study: Study) -> list[Trial]:
             except ConfigError as err:
                 bad_shared = set(spec.model) - set(models.config.field_names())
                 raise StudyError(f"{path}: {'model' if bad_shared else where}: {err}") from None
-            unread = [
-                k for k in type(cfg).ignores if k in own and own[k] != ModelConfig.model_fields[k].default
-            ]
-            if unread:
-                raise StudyError(
-                    f"{path}: {where}.{unread[0]}: encoder {cfg.encoder!r} never reads it; leave it out"
-                )
+            # What the variant's entry, a grid: axis (its label) or tuning sets must reach its model.
+            for k in type(cfg).ignores:
+                if k in own and not identity.at_default(own[k], ModelConfig.model_fields[k].default):
+                    at, why = f"{where}.{k}", ""
+                elif k in point or k in tuned:
+                    at = f"grid.{k}" if k in point else _tuned_at(where, own_tune, k)
+                    why = f" (in {where}), so its values would all be the same model"
+                else:
+                    continue
+                raise StudyError(f"{path}: {at}: encoder {cfg.encoder!r} never reads it{why}; leave it out")
             text = label or _default_label(name, own)
             if point:
                 text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"

@@ -101,6 +101,29 @@ def test_a_knob_the_variants_encoder_never_reads_is_refused_on_it(
     refused(capsys, path.parent, tmp_path, needle)
 
 
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        (  # two labels, embedding_mean[depth=1] and [depth=2], for one model
+            {"variants": ["mean", "embedding_mean"], "grid": {"depth": [1, 2]}},
+            "grid.depth: encoder 'identity' never reads it (in variants[1])",
+        ),
+        (  # a tuning budget spent on identical configurations
+            {
+                "variants": ["mean", "ngram_linear"],
+                "datasets": ["order"],
+                "tune": {"grid": {"dim": [2, 4]}, "seeds": 1},
+            },
+            "tune.grid.dim: encoder 'ngram' never reads it (in variants[1])",
+        ),
+    ],
+)
+def test_a_grid_or_tuning_axis_the_variants_encoder_never_reads_is_refused(
+    write_study, tmp_path, capsys, spec, needle
+):
+    refused(capsys, write_study(**spec).parent, tmp_path, needle)
+
+
 def test_the_studys_model_section_reaches_only_the_variants_that_read_it(write_study, capsys):
     """`model: {dim: 2}` applies to every variant: the ngram baseline beside `mean` is not refused."""
     path = write_study(variants=["mean", "ngram_linear"], model={"dim": 2, "depth": 1})

@@ -102,6 +102,15 @@ class TrainingSpec(BaseModel):
         return self
 
 
+def seed_list(seeds: int | list[int], base: int = 0) -> list[int]:
+    """`seeds:` as the seeds themselves: a count counts up from `base`, a list is itself."""
+    return [base + i for i in range(seeds)] if isinstance(seeds, int) else list(seeds)
+
+
+def seed_count(seeds: int | list[int]) -> int:
+    return seeds if isinstance(seeds, int) else len(seeds)
+
+
 def check_seeds(v: int | list[int]) -> int | list[int]:
     """A seed count (1 … 2³²) or a non-empty list of distinct seeds in 0 ≤ s < 2³² (numpy's range)."""
     if isinstance(v, int):
@@ -351,8 +360,7 @@ class Study:
     @property
     def seeds(self) -> list[int]:
         """The study's own seeds (`seeds:` a count from 0, or the list itself)."""
-        spec = self.spec.seeds
-        return list(range(spec)) if isinstance(spec, int) else list(spec)
+        return seed_list(self.spec.seeds)
 
     @property
     def description(self) -> str:
@@ -424,7 +432,7 @@ def load(raw: dict[str, Any], path: Path, name: str, *, vectorize: bool | None =
 def _check_size(path: Path, spec: StudySpec) -> None:
     """Count the trials before building any: a typo such as `seeds: 1000000000` must be refused
     at once, not after minutes and gigabytes of expansion."""
-    seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
+    seeds = seed_count(spec.seeds)
     grid = math.prod(len(v) for v in spec.grid.values())
     factors = {
         "datasets": len(spec.datasets),
@@ -434,7 +442,7 @@ def _check_size(path: Path, spec: StudySpec) -> None:
         "devices": len(spec.devices),
     }
     if spec.tune is not None:  # each seed's trial, plus every tuning configuration at every tuning seed
-        tune_seeds = spec.tune.seeds if isinstance(spec.tune.seeds, int) else len(spec.tune.seeds)
+        tune_seeds = seed_count(spec.tune.seeds)
         points = math.prod(len(v) for v in spec.tune.grid.values())
         factors["seeds"] = seeds + points * tune_seeds
         factors = {("seeds and tuning runs" if k == "seeds" else k): v for k, v in factors.items()}

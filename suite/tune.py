@@ -27,12 +27,12 @@ from suite import data, models
 from suite.kinds import FINISHED
 from suite.models.config import ConfigError
 from suite.spec import format_validation
-from suite.study import StudyError, TrainingSpec, Trial, TuneSpec, grid_points
+from suite.study import StudyError, TrainingSpec, Trial, TuneSpec, grid_points, seed_list
 
 
 def tuning_seeds(spec: TuneSpec, study_seeds: list[int], path) -> list[int]:
     """The seeds tuning trials run at: the listed ones, or `seeds` counting up from `seed_base`."""
-    seeds = spec.seeds if isinstance(spec.seeds, list) else [spec.seed_base + i for i in range(spec.seeds)]
+    seeds = seed_list(spec.seeds, spec.seed_base)
     overlap = sorted(set(seeds) & set(study_seeds))
     if overlap:
         raise StudyError(

@@ -76,10 +76,10 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
         from suite.models import REGISTRY
         from suite.models.config import ModelConfig
 
-        shared = _knob_defaults(ModelConfig)
+        shared = ModelConfig.knob_defaults()
         for name in REGISTRY.list():
             cfg = REGISTRY.create(name)
-            defaults = _knob_defaults(type(cfg))
+            defaults = type(cfg).knob_defaults()
             values = {key: getattr(cfg, field) for key, field in type(cfg).knobs().items()}
             changed = [f"{k}={v!r}" for k, v in values.items() if k == "encoder" or v != defaults[k]]
             own = [f"{k}={v!r}" for k, v in defaults.items() if k not in shared]
@@ -100,14 +100,6 @@ def listing(what: str, studies_dir: Path | None = None) -> str:
         for name in REGISTRY.list():
             lines.append(entry(name, paragraph(REGISTRY.get(name).__doc__)))
     return "\n".join(lines) + "\n"
-
-
-def _knob_defaults(cls) -> dict:
-    """A model config class's knobs as studies spell them → their defaults."""
-    return {
-        key: cls.model_fields[field].get_default(call_default_factory=True)
-        for key, field in cls.knobs().items()
-    }
 
 
 def check_report(study, path: Path, results_dir: Path) -> str:

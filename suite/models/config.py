@@ -159,6 +159,15 @@ class ModelConfig(BaseModel):
         """This class's knobs as studies spell them (a field's alias: `hidden`) → field name."""
         return {field.alias or name: name for name, field in cls.model_fields.items()}
 
+    @classmethod
+    def knob_defaults(cls) -> dict[str, Any]:
+        """This class's knobs as studies spell them → their defaults (None for a knob without one)."""
+        fields = cls.model_fields
+        return {
+            key: None if fields[name].default is PydanticUndefined else fields[name].default
+            for key, name in cls.knobs().items()
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """The flat dict a trial carries and its key is made from (suite.identity): this encoder's
         knobs by their study spelling (`hidden`, not `hidden_size`), plus each KEY_BASELINE knob it
@@ -268,9 +277,9 @@ def defaults() -> dict[str, Any]:
 def _defaults() -> dict[str, Any]:
     out = {"encoder": ModelConfig.model_fields["encoder"].default}
     for cls in [ModelConfig, *_configs()]:
-        for key, name in cls.knobs().items():
-            out.setdefault(key, cls.model_fields[name].default)
-    return {k: None if v is PydanticUndefined else v for k, v in out.items()}
+        for key, default in cls.knob_defaults().items():
+            out.setdefault(key, default)
+    return out
 
 
 def field_names() -> list[str]:

@@ -73,7 +73,7 @@ def export(results_dir: Path, target: str, out: str | Path | None = None) -> tup
     by_key = dict(tuple(history.groupby("key"))) if len(history) else {}
     meta = store.meta()
     name = meta.get("name", Path(results_dir).name)
-    tuning = set(meta.get("tuning", {}).get("keys", []))  # trials that only chose a configuration
+    tuning = set((meta.get("tuning") or {}).get("keys") or [])  # trials that only chose a configuration
     rows = [
         (
             {**row, "role": "tuning" if row["key"] in tuning else "study"},

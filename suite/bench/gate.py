@@ -64,6 +64,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from suite import kernels
+from suite.arguments import positive_int
 from suite.kernels.cases import Shape, attention_flops, matching_gemm_flops
 from suite.measure import provenance
 
@@ -677,10 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", action="store_true", help="append this run to results/kernels/bench_history.parquet"
     )
     p.add_argument("--samples", type=Path, default=None, help="write every raw sample to this JSON file")
-    p.add_argument("--rounds", type=int, default=ROUNDS, help=f"interleaved rounds (default {ROUNDS})")
+    p.add_argument(
+        "--rounds", type=positive_int, default=ROUNDS, help=f"interleaved rounds (default {ROUNDS})"
+    )
     p.add_argument(
         "--remeasure-rounds",
-        type=int,
+        type=positive_int,
         default=REMEASURE_ROUNDS,
         help=f"rounds when re-measuring a suspected regression (default {REMEASURE_ROUNDS})",
     )
@@ -690,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=MARGIN,
         help=f"rise of current/reference that counts (default {MARGIN})",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument(
         "--kernels", nargs="+", default=None, help="kernels to check (default: all that run on CPU)"
     )

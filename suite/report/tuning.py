@@ -74,7 +74,10 @@ def shortfall_lines(
             "judged on the 95% interval of Δ where there is one."
         )
     elif len(below) + len(possibly) + len(unsure) < len(deltas):
-        lines.append(f"The others are within {SHORTFALL_POINTS:g} points (or above).")
+        lines.append(
+            f"The others are within {SHORTFALL_POINTS:g} points (or above): on the 95% interval of Δ "
+            "where there is one, else on Δ alone."
+        )
     return [" ".join(lines), ""]
 
 

@@ -25,3 +25,14 @@ def test_the_course_loop_trains_as_the_notebook_does():
     )
     losses = _course_loop(model, x, y, torch.optim.SGD(model.parameters(), lr=0.5), 50)
     assert len(losses) == 50 and losses[-1] < 0.5 * losses[0]
+
+
+def test_whole_runs_sit_at_even_shares_of_the_loops_and_the_ratio_is_against_their_mean():
+    from suite.bench.runner import _ratios, whole_run_positions
+
+    assert whole_run_positions([1] * 9, 4) == {0, 3, 6, 9}
+    # the last three units train half as long: the middle runs move to the first units' side
+    assert whole_run_positions([2] * 6 + [1] * 3, 4) == {0, 2, 5, 9}
+    assert whole_run_positions([5], 4) == {0, 1}  # one unit: before and after only
+    assert _ratios(100.0, [10.0, 10.0]) == "10.0×"
+    assert _ratios(100.0, [8.0, 12.0]) == "10.0× (each run: 8.3–12.5×)"

@@ -12,8 +12,8 @@ group's size. Only training is timed: inference and memory measurement are the s
 Prints steps/s per trial for both paths per variant and dataset, the aggregate ratio, and the
 largest gap between a seed's two loss curves. A whole `ablate run` of the same trials in a fresh
 process (start-up, measurement and store included) is timed serially and on the machine's cores (a
-process per core) `--whole-runs` times, spread over those loops: before them, between equal blocks of
-units and after them. This host's speed drifts by ±20–35% over minutes, so the end-to-end ratio is the
+process per core) `--whole-runs` times, spread over those loops: before them, between units at even shares
+of their planned epochs (`whole_run_positions`) and after them. This host's speed drifts by ±20–35% over minutes, so the end-to-end ratio is the
 loop's training time against the mean whole run of the same window, with the range from the slowest
 whole run to the fastest. The one-at-a-time loop is `suite.train.train`, which steps its optimizer without
 torch.optim's per-call wrappers (`suite.train.stepper`) and evaluates at every history point (in
@@ -79,8 +79,7 @@ def run(
         f"{torch.get_num_threads()} thread(s), device {device}"
     )
 
-    # whole runs before the first unit, between blocks of units and after the last
-    at = {round(i * len(units) / (whole_runs - 1)) for i in range(whole_runs)} if end_to_end else set()
+    at = whole_run_positions([_unit_cost(u) for u in units], whole_runs) if end_to_end else set()
     whole: dict[str, list[tuple[float, float]]] = defaultdict(list)
 
     def time_whole_runs(position: int) -> None:
@@ -256,6 +255,26 @@ def _whole_runs(study, seeds: int | None, epochs: int | None, threads: int) -> d
             study, seeds, epochs, threads, ["--executor", "processes", "--workers", str(cores)]
         )
     return out
+
+
+def _unit_cost(unit) -> int:
+    """A unit's share of the loops' time, roughly: its trials' epochs (or steps)."""
+    return sum(t.training["steps"] or t.training["epochs"] for t in unit)
+
+
+def whole_run_positions(costs: list[float], runs: int) -> set[int]:
+    """Before which units (len(costs): after the last) to time whole runs: before the first, after the
+    last, and between, at even shares of the loops' cost (units differ: `*_500` trains half as long).
+    Runs that would fall between the same two units are one run."""
+    total, done, positions = sum(costs), 0.0, {0, len(costs)}
+    cumulative = []
+    for cost in costs:
+        done += cost
+        cumulative.append(done)
+    for i in range(1, runs - 1):
+        share = i * total / (runs - 1)
+        positions.add(min(range(1, len(costs) + 1), key=lambda p: abs(cumulative[p - 1] - share)))
+    return positions
 
 
 def _all(seconds: list[float]) -> str:

@@ -2,7 +2,8 @@
 
 Workers import this module through ABLATE_PLUGINS=faults (the product's plugin
 hook), so no product code knows about faults. Every `load()` appends a line to
-`marker` first, so a test can count how often a unit was attempted.
+`marker` first, so a test can count how often a unit was attempted; with
+`wait_for`, it then waits until that file exists before it misbehaves.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import torch
 
 from suite.data import Dataset, register_dataset
 
-MODES = ("none", "raise", "exit", "sigkill", "exit_once", "hang", "print")
+MODES = ("none", "raise", "exit", "sigkill", "exit_once", "hang", "print", "deaf_once")
 
 
 class FaultDataset(Dataset):
-    def __init__(self, mode: str, marker: str):
+    def __init__(self, mode: str, marker: str, wait_for: str = ""):
         super().__init__(name="fault", vocab_size=5, seq_len=3, num_classes=2, splits=("train",))
-        self.mode, self.marker = mode, marker
+        self.mode, self.marker, self.wait_for = mode, marker, wait_for
 
     def load(self):
         attempts = 0
@@ -32,6 +33,13 @@ class FaultDataset(Dataset):
             with path.open("a") as f:
                 f.write(f"{os.getpid()}\n")
             attempts = len(path.read_text().splitlines())
+        deadline = time.monotonic() + 60
+        while self.wait_for and not Path(self.wait_for).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.mode == "deaf_once" and attempts == 1:
+            # As a worker stuck in C code is: no signal handler runs, so no SIGTERM stops it.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(60)
         if self.mode == "raise":
             raise RuntimeError("injected fault")
         if self.mode == "exit" or (self.mode == "exit_once" and attempts == 1):
@@ -50,8 +58,8 @@ class FaultDataset(Dataset):
 
 
 @register_dataset("fault")
-def fault(mode: str = "none", marker: str = "") -> Dataset:
+def fault(mode: str = "none", marker: str = "", wait_for: str = "") -> Dataset:
     """Test only: the reversal rows, with a fault injected when loaded."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    return FaultDataset(mode, marker)
+    return FaultDataset(mode, marker, wait_for)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import faults  # noqa: F401  (registers the `fault` dataset here; workers import it via ABLATE_PLUGINS)
@@ -15,6 +18,7 @@ from conftest import TINY_TRAINING
 
 from suite.cli import main
 from suite.executors import ExecutorError, ExecutorSpec, with_overrides
+from suite.executors.worker import STOPPED
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import StudyError, load_study
@@ -41,8 +45,14 @@ def run(study_path: Path, tmp_path: Path, **executor) -> pd.DataFrame:
     return runs
 
 
-def faulty_study(write_study, tmp_path: Path, modes: list[str]) -> Path:
+def faulty_study(
+    write_study, tmp_path: Path, modes: list[str], wait_for: dict[str, str] | None = None
+) -> Path:
+    """One trial per mode; `wait_for` maps a mode to the mode whose first attempt it waits for."""
     datasets = [{"name": "fault", "mode": m, "marker": str(tmp_path / f"{m}.attempts")} for m in modes]
+    for dataset in datasets:
+        if dataset["mode"] in (wait_for or {}):
+            dataset["wait_for"] = str(tmp_path / f"{wait_for[dataset['mode']]}.attempts")
     # One trial per unit, so each fault hits only its own trial (a vectorized unit shares one process).
     training = {**TINY_TRAINING, "vectorize": False}
     return write_study(
@@ -174,12 +184,49 @@ def test_processes_survive_raises_exits_and_sigkills(write_study, tmp_path):
         # Retried once, never more; an attempt that the other one's death stopped is run again for
         # free (it may have been stopped before its worker started it, or after it loaded its data).
         stops = log.count("stopped because another unit's worker died")
-        assert 2 <= attempts(tmp_path, mode) <= 2 + stops, (mode, log)
-        assert 2 <= log.count("[ablate] start ") <= 2 + stops, log
-        assert log.count("running it again, once") == 1, log
+        assert 2 <= attempts(tmp_path, mode) <= 2 + stops, f"{mode}:\n{log}"
+        assert 2 <= log.count("[ablate] start ") <= 2 + stops, f"{mode}:\n{log}"
+        assert log.count("running it again, once") == 1, f"{mode}:\n{log}"
     # died once, ran again and finished (a third load if another unit's death stopped it)
     assert runs["exit_once"]["status"] == "ok" and attempts(tmp_path, "exit_once") >= 2
     assert "C-level stderr line" in log_text(runs["print"], tmp_path)
+
+
+@pytest.mark.slow
+def test_a_bystander_deaf_to_sigterm_is_killed_after_the_grace_and_run_again_free(
+    write_study, tmp_path, monkeypatch
+):
+    """Its worker notes no stop (no handler ran) and is alive when the grace ends: it was stopped
+    with the pool, not dead, so its unit is not charged the one retry that a death costs."""
+    import suite.executors.processes as processes
+
+    monkeypatch.setattr(processes, "STOP_GRACE_S", 1.0)
+    path = faulty_study(write_study, tmp_path, ["deaf_once", "exit"], wait_for={"exit": "deaf_once"})
+    runs = by_mode(run(path, tmp_path, kind="processes", workers=2, start_method="forkserver"))
+    log = log_text(runs["deaf_once"], tmp_path)
+    assert runs["deaf_once"]["status"] == "ok", log
+    assert "stopped because another unit's worker died" in log and "running it again, once" not in log, log
+    first_attempt = log.split("stopped because another unit's worker died")[0]
+    assert first_attempt.startswith("[ablate] start ") and STOPPED not in first_attempt, log
+    assert runs["exit"]["status"] == "failed" and attempts(tmp_path, "exit") >= 2
+
+
+def test_a_sigterm_from_the_moment_the_spool_is_open_leaves_the_stop_note(tmp_path):
+    """The note is the worker's own account of a stop; it covers the start line's writing too."""
+    spool = tmp_path / "unit.log"
+    script = (
+        "import os, signal\n"
+        "from suite.executors import worker\n"
+        "worker.init_pool_worker(1)\n"
+        "def header(unit):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return '[ablate] start'\n"
+        "worker.header = header\n"
+        f"worker.run_logged([], {str(spool)!r}, 1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert STOPPED in spool.read_text()
 
 
 @pytest.mark.slow

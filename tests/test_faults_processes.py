@@ -27,9 +27,15 @@ def _env(studies: Path) -> dict:
 
 
 def _driver(study: Path, results: Path, *args: str, **popen) -> subprocess.Popen:
-    """`ablate run` of the study file `study` in a child process, as a user starts it."""
+    """`ablate run` of the study file `study` in a child process, as a user starts it: from a
+    terminal, where Ctrl-C is not ignored (pytest itself may have been started where it is,
+    in the background of a script, and a child inherits an ignored signal)."""
     command = [sys.executable, "-m", "suite", "run", study.stem, "--results", str(results), "--no-progress"]
-    return subprocess.Popen([*command, *args], env=_env(study.parent), **popen)
+    return subprocess.Popen([*command, *args], env=_env(study.parent), preexec_fn=_sigint_default, **popen)
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -7,10 +7,11 @@ pool starts at once.
 
 A worker that dies (segfault, `os._exit`, SIGKILL) breaks the whole pool: every
 future fails with `BrokenProcessPool` and the pool stops its other workers with
-SIGTERM, which they note in their units' spool files. Once they have stopped,
-the pool is rebuilt: a unit whose worker was merely stopped runs again at no
-cost; a unit whose own worker died runs again once, and a second death records
-it `failed` ("worker died").
+SIGTERM, which they note in their units' spool files; one still running after
+a grace is killed, and counts as stopped too. Once they have stopped, the pool
+is rebuilt: a unit whose worker was merely stopped runs again at no cost; a unit
+whose own worker died runs again once, and a second death records it `failed`
+("worker died").
 """
 
 from __future__ import annotations
@@ -145,13 +146,14 @@ class ProcessExecutor:
         while workers and time.monotonic() < deadline:
             wait_for_sentinels([w.sentinel for w in workers], timeout=deadline - time.monotonic())
             workers = [w for w in workers if w.exitcode is None]
-        for worker in workers:
+        for worker in workers:  # alive, so not the death: stopped, by us (stuck where no signal handler runs)
             worker.kill()
         self._pool.shutdown(wait=True)
         self._pool = None
+        stragglers = {w.pid for w in workers}
         outcomes, again = [], []
         broken = [f for f in running if isinstance(f.exception(), BrokenProcessPool)]
-        stopped = {f for f in broken if not running[f].timed_out and _stopped(running[f].attempt_output())}
+        stopped = {f for f in broken if not running[f].timed_out and _stopped(running[f], stragglers)}
         culprit = len(stopped) < len(broken)  # a death that a unit in flight owns
         for future, job in running.items():
             if future not in broken:
@@ -206,6 +208,8 @@ class ProcessExecutor:
         return [p for p in multiprocessing.active_children() if p.pid not in self._children_before]
 
 
-def _stopped(attempt: str) -> bool:
-    """A unit's attempt that another's death stopped: it never started, or its worker noted the stop."""
-    return not attempt or STOPPED in attempt
+def _stopped(job: Job, stragglers: set[int]) -> bool:
+    """A unit's attempt that another's death stopped: it never started, its worker noted the stop,
+    or its worker was still alive at the end of the grace."""
+    attempt = job.attempt_output()
+    return not attempt or STOPPED in attempt or worker_pid(job.spool) in stragglers

@@ -169,17 +169,19 @@ def run_logged(unit, spool: str, threads: int) -> tuple[list, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_pid(path)
     with open(path, "ab", buffering=0) as log:
-        log.write(header(unit).encode())
+        # Marked from before the start line until the spool is gone: a SIGTERM at any moment in
+        # between leaves STOPPED after whatever this attempt wrote (see `_stopped`).
         _spool = log
         try:
+            log.write(header(unit).encode())
             with _output_to(log):
                 import_plugins()
                 results = kinds.run_unit(unit)
+            text = path.read_text(errors="replace")
+            path.unlink(missing_ok=True)
+            pid_file(path).unlink(missing_ok=True)
         finally:
             _spool = None
-    text = path.read_text(errors="replace")
-    path.unlink(missing_ok=True)
-    pid_file(path).unlink(missing_ok=True)
     return results, text
 
 

@@ -91,3 +91,17 @@ def test_the_scaling_figure_draws_the_reports_own_interval_over_independent_meas
     ys = band.get_paths()[0].vertices[:, 1]
     assert ys.min() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "lo"].min())
     assert ys.max() == pytest.approx(points.loc[points["column"] == "infer_seconds_per_sample", "hi"].max())
+
+
+def test_the_scaling_caption_says_when_a_band_is_cut_where_the_log_axis_ends():
+    from suite.report.training import scaling_caption
+
+    panels = {"peak_train_mem_bytes": "memory", "infer_seconds_per_sample": "time"}
+    frame = _scaling_frame()
+    assert "cannot show" not in scaling_caption(scaling_points(frame), panels)
+    wide = frame["T"].eq(16) & frame["seed"].eq(2)  # one seed far off at one length: an interval below 0
+    frame.loc[wide, "infer_seconds_per_sample"] = 1.0
+    points = scaling_points(frame)
+    assert (points["lo"] <= 0).sum() == 1
+    assert "1 of the 3 intervals reaches 0 or below" in scaling_caption(points, panels)
+    assert "cannot show" not in scaling_caption(points, {"peak_train_mem_bytes": "memory"})  # not drawn

@@ -221,23 +221,33 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
         panels = {
             c: label for c, (label, _) in scaling_costs().items() if c in scaling and scaling[c].notna().any()
         }
+        points = scaling_points(scaling)
         path = figures.scaling(
-            scaling_points(scaling),
-            panels,
-            exponents,
-            directory / "scaling.png",
-            f"{results.name}: cost vs sequence length",
+            points, panels, exponents, directory / "scaling.png", f"{results.name}: cost vs sequence length"
         )
-        add(
-            path,
-            "Cost vs sequence length on log-log axes: the mean of the independent measurements at each "
-            "length, with a 95% Student-t band over them (a measurement shared by trials trained or "
-            "measured together counts once; no band where a length has fewer than "
-            f"{MIN_SEEDS}); legends give fitted exponents.",
-        )
+        add(path, scaling_caption(points, panels))
     lines += _positional_figure(results, ok, directory, add)
     lines += _attention_figures(results, ok, directory, add)
     return lines
+
+
+def scaling_caption(points: pd.DataFrame, panels: dict[str, str]) -> str:
+    """The scaling figure's caption, which says where a band is drawn other than as computed."""
+    drawn = points[points["column"].isin(panels) & points["lo"].notna()]
+    cut = int((drawn["lo"] <= 0).sum())
+    caption = (
+        "Cost vs sequence length on log-log axes: the mean of the independent measurements at each "
+        "length, with a 95% Student-t band over them (a measurement shared by trials trained or "
+        f"measured together counts once; no band where a length has fewer than {MIN_SEEDS}); "
+        "legends give fitted exponents."
+    )
+    if cut:
+        caption += (
+            f" {cut} of the {len(drawn)} intervals {'reaches' if cut == 1 else 'reach'} 0 or below "
+            "(wider than the mean), which a log axis cannot show: those bands end at half the "
+            "panel's smallest mean."
+        )
+    return caption
 
 
 def _summary_frame(ok: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:

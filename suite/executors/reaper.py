@@ -82,8 +82,10 @@ def main(driver: int) -> int:
     threading.Thread(target=watch, daemon=True).start()
     born = int(_table()[os.getpid()][1])  # what the driver started before this watcher is not its to end
     seen: dict[int, str] = {}
-    while not closed.wait(POLL_S):
+    while True:  # note at once, then every POLL_S: once the driver is gone its family cannot be found
         seen.update((pid, start) for pid, start in descendants(driver).items() if int(start) >= born)
+        if closed.wait(POLL_S):
+            break
     seen.pop(os.getpid(), None)
     end(seen)
     return 0

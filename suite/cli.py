@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when any difference is marked in the 'differs' column: its 95%% CI excludes 0 or, "
         "with no CI (the same Δ in every pair), the exact sign-flip p < 0.05 (for scripts)",
     )
+    compare.add_argument(
+        "--metrics",
+        choices=["all", "quality", "cost"],
+        default="all",
+        help="which metrics to tabulate and fail on: quality (loss, accuracy), cost (speed, memory) or "
+        "all (default). A rerun on another machine or under other load differs in speed: "
+        "--metrics quality --fail-on-difference checks what the models learned",
+    )
     _add_dirs(compare)
 
     check = sub.add_parser(
@@ -260,7 +268,7 @@ def _dispatch(args) -> int:
     if args.command == "list":
         return _list(args.what, args.studies)
     if args.command == "compare":
-        return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference)
+        return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference, args.metrics)
     if args.command == "export":
         return _export(args.study, args.to, args.out, results_dir)
     if args.command == "report":
@@ -414,8 +422,10 @@ def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
     return 0
 
 
-def _compare(a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False) -> int:
-    from suite.report.compare import compare_results
+def _compare(
+    a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all"
+) -> int:
+    from suite.report.compare import KINDS, compare_results
 
     sides = []
     for given in (a, b):
@@ -429,7 +439,7 @@ def _compare(a: str, b: str, results_dir: Path, out: Path | None, fail_on_differ
             )
             return 2
         sides.append(path)
-    text, differences = compare_results(*sides)
+    text, differences = compare_results(*sides, KINDS if kinds == "all" else (kinds,))
     if out is None:
         print(text, end="")
     else:

@@ -106,6 +106,28 @@ def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
     assert "neither a results folder" in capsys.readouterr().err
 
 
+def test_compare_can_keep_to_quality_or_cost_metrics(baseline_run, tmp_path, capsys):
+    """A rerun elsewhere differs in speed, not in what it learned: --metrics picks the kind that
+    is tabulated and failed on."""
+    copy = tmp_path / "copy"
+    shutil.copytree(baseline_run, copy)
+    runs = pd.read_parquet(copy / "runs.parquet")
+    runs["selected_loss"] += 0.1 + 0.01 * runs["seed"]  # a marked quality difference
+    runs["infer_samples_per_s"] *= 2.0  # and a faster machine
+    runs.to_parquet(copy / "runs.parquet")
+    args = ["compare", str(baseline_run), str(copy), "--fail-on-difference"]
+    assert main([*args, "--metrics", "cost"]) == 0
+    cost = capsys.readouterr().out
+    assert "inference samples/s" in cost and "| loss on" not in cost and "| accuracy on" not in cost
+    assert main([*args, "--metrics", "quality"]) == 1
+    quality = capsys.readouterr().out
+    assert "| loss on" in quality and "samples/s" not in quality
+    assert main(args) == 1  # all metrics, as before
+    assert "samples/s" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--metrics", "speed"])
+
+
 def test_compare_decides_the_same_delta_in_every_pair_by_the_exact_test(baseline_run, tmp_path):
     """Six pairs that all differ by the same Δ have no interval (its spread is unknown), but the
     report's exact sign-flip test rejects (p = 2/2⁶): compare says so and --fail-on-difference fails."""

@@ -156,13 +156,20 @@ class Difference:
         return f"{'yes' if self.significant else 'no'} (no CI; exact sign-flip p = {fmt(self.p, 2)})"
 
 
-def compare(a_dir: str | Path, b_dir: str | Path) -> str:
+KINDS = ("quality", "cost")  # metrics.Metric.kind: what a model learned, and what it cost
+
+
+def compare(a_dir: str | Path, b_dir: str | Path, kinds: tuple[str, ...] = KINDS) -> str:
     """Markdown: a table of B − A per variant × dataset × metric, and where each side was measured."""
-    return compare_results(a_dir, b_dir)[0]
+    return compare_results(a_dir, b_dir, kinds)[0]
 
 
-def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Difference]]:
-    """The markdown of `compare` and every difference it found, for scripts (`--fail-on-difference`)."""
+def compare_results(
+    a_dir: str | Path, b_dir: str | Path, kinds: tuple[str, ...] = KINDS
+) -> tuple[str, list[Difference]]:
+    """The markdown of `compare` and every difference it found, for scripts (`--fail-on-difference`).
+    `kinds` limits the metrics to quality or cost ones: a rerun on another machine, or under other
+    load, differs in speed while what it learned is the same."""
     a, b = load(a_dir), load(b_dir)
     fa, fb = a.finished, b.finished
     rows, found = [], []
@@ -173,6 +180,7 @@ def compare_results(a_dir: str | Path, b_dir: str | Path) -> tuple[str, list[Dif
         chosen = [m for m in quality_metrics(ga) if m in gb] + [
             m for m in headline_costs() if m in ga and m in gb
         ]
+        chosen = [m for m in chosen if metrics.column(m).metric.kind in kinds]
         for variant in [v for v in ga["variant"].cat.categories if v in set(gb["variant"].astype(str))]:
             va, vb = ga[ga["variant"] == variant], gb[gb["variant"].astype(str) == variant]
             if va.empty or vb.empty:

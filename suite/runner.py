@@ -48,7 +48,7 @@ def run_study(
         return counts
     bar = progress_bar(len(todo), study.name, enabled=progress)  # a bar on a terminal, else lines
     spec = executor or getattr(study.spec, "executor", None) or ExecutorSpec()
-    with executors.create(spec) as pool:
+    with executors.create(spec, at_most=len(todo)) as pool:  # a unit holds one trial or more
         for finished in pool.run(kinds.get(study.kind).plan(todo)):
             for result in finished.results:
                 result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -161,6 +162,21 @@ def test_processes_give_the_serial_rows(same_rows, tmp_path):
     assert set(pooled.loc[pooled["status"] == "ok", "threads"]) == {1}  # 2 cores ÷ 2 workers
     skipped = pooled[pooled["device"] == "cuda"]
     assert (skipped["status"] == "skipped").all() and skipped["error"].str.contains("CUDA").all()
+
+
+def test_a_pool_starts_no_more_workers_than_units_but_keeps_their_threads():
+    """Each worker imports torch: a run with fewer units than workers starts fewer. Its threads
+    stay those of the configured pool, so a trial is measured alike however many remain."""
+    from suite.executors.processes import ProcessExecutor
+
+    spec = ExecutorSpec(kind="processes", workers=4)
+    cores = os.cpu_count() or 1
+    small, full = ProcessExecutor(spec, at_most=1), ProcessExecutor(spec)
+    assert (small.workers, full.workers) == (1, 4)
+    assert small.threads == full.threads == max(1, cores // 4)
+    assert ProcessExecutor(spec, at_most=9).workers == 4
+    with small as pool:
+        assert len(pool._workers()) == 1
 
 
 @pytest.mark.slow

@@ -19,8 +19,9 @@ __all__ = ["KINDS", "ExecutorError", "ExecutorSpec", "create", "with_overrides",
 LOGS = "logs"
 
 
-def create(spec: ExecutorSpec):
-    """The executor a spec names; Ray is imported only when asked for."""
+def create(spec: ExecutorSpec, at_most: int | None = None):
+    """The executor a spec names; Ray is imported only when asked for. `at_most`: how many units
+    there can be at most (a process pool starts no more workers than that)."""
     if spec.kind == "serial":
         from suite.executors.serial import SerialExecutor
 
@@ -28,7 +29,7 @@ def create(spec: ExecutorSpec):
     if spec.kind == "processes":
         from suite.executors.processes import ProcessExecutor
 
-        return ProcessExecutor(spec)
+        return ProcessExecutor(spec, at_most)
     from suite.executors.ray import RayExecutor
 
     return RayExecutor(spec)

@@ -51,11 +51,13 @@ MAX_STOPS = 3
 
 
 class ProcessExecutor:
-    def __init__(self, spec: ExecutorSpec):
+    def __init__(self, spec: ExecutorSpec, at_most: int | None = None):
         cores = os.cpu_count() or 1
         self.spec = spec
-        self.workers = spec.workers or cores
-        self.threads = spec.threads or max(1, cores // self.workers)
+        # Threads follow the configured pool, so a trial is measured alike however many remain;
+        # the pool itself starts no more workers (each imports torch) than there are units to run.
+        self.threads = spec.threads or max(1, cores // (spec.workers or cores))
+        self.workers = min(spec.workers or cores, at_most) if at_most else spec.workers or cores
         self.context = multiprocessing.get_context(spec.start_method)
         if spec.start_method == "forkserver":
             # The server imports torch once and never runs it; workers fork from it

@@ -3,7 +3,7 @@
 Workers get configs and build their models themselves; each uses
 cores ÷ workers torch threads (2 workers × 2 threads oversubscribed a 2-core
 machine 3–9×). At most `workers` units are in flight, so a unit handed to the
-pool starts at once.
+pool starts at once; a run with fewer units than that starts fewer workers.
 
 A worker that dies (segfault, `os._exit`, SIGKILL) breaks the whole pool: every
 future fails with `BrokenProcessPool` and the pool stops its other workers with

@@ -164,9 +164,10 @@ def test_processes_give_the_serial_rows(same_rows, tmp_path):
     assert (skipped["status"] == "skipped").all() and skipped["error"].str.contains("CUDA").all()
 
 
-def test_a_pool_starts_no_more_workers_than_units_but_keeps_their_threads():
-    """Each worker imports torch: a run with fewer units than workers starts fewer. Its threads
-    stay those of the configured pool, so a trial is measured alike however many remain."""
+def test_a_pool_starts_a_worker_per_core_and_none_beyond_its_trials_but_keeps_their_threads():
+    """Each worker imports torch: the pool starts one per core (more would contend for the cores
+    while the driver plans) and never more than the trials to run. Its threads stay those of the
+    configured pool, so a trial is measured alike however many remain."""
     from suite.executors.processes import ProcessExecutor
 
     spec = ExecutorSpec(kind="processes", workers=4)
@@ -177,6 +178,8 @@ def test_a_pool_starts_no_more_workers_than_units_but_keeps_their_threads():
     assert ProcessExecutor(spec, at_most=9).workers == 4
     with small as pool:
         assert len(pool._workers()) == 1
+    with full as pool:
+        assert len(pool._workers()) == min(4, cores)
 
 
 @pytest.mark.slow

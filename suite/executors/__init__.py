@@ -21,7 +21,7 @@ LOGS = "logs"
 
 def create(spec: ExecutorSpec, at_most: int | None = None):
     """The executor a spec names; Ray is imported only when asked for. `at_most`: how many units
-    there can be at most (a process pool starts no more workers than that)."""
+    there can be at most, e.g. the trials to run (a process pool holds no more workers than that)."""
     if spec.kind == "serial":
         from suite.executors.serial import SerialExecutor
 

@@ -3,7 +3,8 @@
 Workers get configs and build their models themselves; each uses
 cores ÷ workers torch threads (2 workers × 2 threads oversubscribed a 2-core
 machine 3–9×). At most `workers` units are in flight, so a unit handed to the
-pool starts at once; a run with fewer units than that starts fewer workers.
+pool starts at once. A worker per core starts with the pool, the rest as units
+need them: a run of few units (seeds trained together are one) starts few.
 
 A worker that dies (segfault, `os._exit`, SIGKILL) breaks the whole pool: every
 future fails with `BrokenProcessPool` and the pool stops its other workers with
@@ -54,10 +55,12 @@ class ProcessExecutor:
     def __init__(self, spec: ExecutorSpec, at_most: int | None = None):
         cores = os.cpu_count() or 1
         self.spec = spec
+        configured = spec.workers or cores
         # Threads follow the configured pool, so a trial is measured alike however many remain;
-        # the pool itself starts no more workers (each imports torch) than there are units to run.
-        self.threads = spec.threads or max(1, cores // (spec.workers or cores))
-        self.workers = min(spec.workers or cores, at_most) if at_most else spec.workers or cores
+        # the pool never holds more workers (each imports torch) than there are trials to run.
+        self.threads = spec.threads or max(1, cores // configured)
+        self.workers = min(configured, at_most or configured)
+        self.cores = cores
         self.context = multiprocessing.get_context(spec.start_method)
         if spec.start_method == "forkserver":
             # The server imports torch once and never runs it; workers fork from it
@@ -72,9 +75,10 @@ class ProcessExecutor:
         self._saved_env = {name: os.environ.get(name) for name in THREAD_ENV}
         os.environ.update({name: str(self.threads) for name in THREAD_ENV})
         self._children_before = {p.pid for p in multiprocessing.active_children()}
-        # Start the workers now, each importing what units need (torch), while the driver plans.
+        # Start a worker per core now, each importing what units need (torch) while the driver plans
+        # (more at once would only contend for the cores); the pool starts the rest as units need them.
         self._pool = self._new_pool()
-        for _ in range(self.workers):
+        for _ in range(min(self.workers, self.cores)):
             self._pool.submit(preload)
         return self
 

@@ -179,8 +179,9 @@ def check_grid(grid, tuning: bool = True) -> dict[str, list]:
         allowed |= set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
     kind = "training or model knob" if tuning else "model parameter"
     for key, values in grid.items():
-        if tuning and key == "encoder":
-            raise ValueError("encoder cannot be tuned: a variant's encoder is the one its name gives")
+        if key == "encoder":
+            what = "tuned" if tuning else "a grid: axis"
+            raise ValueError(f"encoder cannot be {what}: a variant's encoder is the one its name gives")
         if key not in allowed:
             hint = did_you_mean(key, sorted(allowed)) or f"; allowed: {', '.join(sorted(allowed))}"
             raise ValueError(f"{key}: unknown {kind}{hint}")

@@ -181,6 +181,27 @@ def test_an_encoder_registers_from_one_side_only():
         register_encoder("twice", config=GatedMlpConfig, module="suite.models.blocks:ResidualBlock")
 
 
+def test_an_encoder_ignores_shared_knobs_only_and_reports_factory_defaults():
+    from typing import ClassVar, Literal
+
+    from pydantic import Field
+
+    from suite.models.config import ModelConfig
+
+    class Odd(ModelConfig):
+        encoder: Literal["odd"] = "odd"
+        ignores: ClassVar[tuple[str, ...]] = ("widen",)
+
+    with pytest.raises(TypeError, match=r"Odd.ignores names \['widen'\]"):
+        register_encoder("odd", module="suite.models.blocks:ResidualBlock")(Odd)
+
+    class Listed(ModelConfig):
+        encoder: Literal["listed"] = "listed"
+        sizes: list[int] = Field(default_factory=lambda: [4, 8])
+
+    assert Listed.knob_defaults()["sizes"] == [4, 8]
+
+
 def test_encoder_knobs_have_one_meaning_each_and_keep_their_study_spelling():
     """`hidden` in a study is the LSTM's hidden size, the convolution's channels or the bag of
     words' layer width: each encoder's own field, keyed as `hidden` as before."""

@@ -61,6 +61,7 @@ def test_trial_key_is_stable_and_depends_on_config(write_study):
             r"variants\[0\]: unknown model parameter 'positionl'",
         ),
         ({"grid": {"colour": [1]}}, r"grid.colour: unknown model parameter"),
+        ({"grid": {"encoder": ["mlp"]}}, r"grid.*encoder cannot be a grid: axis"),
         ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice"),
     ],
 )

@@ -163,8 +163,11 @@ class ModelConfig(BaseModel):
     def knob_defaults(cls) -> dict[str, Any]:
         """This class's knobs as studies spell them → their defaults (None for a knob without one)."""
         fields = cls.model_fields
+        defaults = {
+            name: fields[name].get_default(call_default_factory=True) for name in cls.knobs().values()
+        }
         return {
-            key: None if fields[name].default is PydanticUndefined else fields[name].default
+            key: None if defaults[name] is PydanticUndefined else defaults[name]
             for key, name in cls.knobs().items()
         }
 
@@ -233,6 +236,10 @@ def register_encoder(
             cls = create_model(f"{name.title()}Config", __base__=ModelConfig, encoder=(Literal[name], name))
         if name not in get_args(cls.model_fields["encoder"].annotation):
             raise TypeError(f"{cls.__name__}.encoder must be a Literal that includes {name!r}")
+        if unknown := set(cls.ignores) - set(ModelConfig.model_fields):
+            raise TypeError(
+                f"{cls.__name__}.ignores names {sorted(unknown)}: it lists shared ModelConfig knobs only"
+            )
         known = defaults()
         for key, field in cls.knobs().items():
             default = cls.model_fields[field].default

@@ -148,10 +148,15 @@ class StackedEmbedding(Twin):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # tokens: (G·B, T)
         g, v, d = self.weight.shape
         index = tokens.reshape(g, -1) + self.offsets  # (G, B·T)
-        # index_select, not F.embedding: the same rows, and its backward (index_add_) sums each
-        # row's gradients in the same order, but F.embedding's CPU backward pays a kernel launch per
-        # token, which made it a tenth of a stacked step at D = 2.
-        out = self.weight.reshape(g * v, d).index_select(0, index.flatten()).view(*tokens.shape, d)
+        table = self.weight.reshape(g * v, d)
+        if table.is_cuda:  # F.embedding's CUDA backward sorts first; index_add_'s atomics sum in any order
+            out = F.embedding(index, table)
+        else:
+            # index_select: the same rows, and its CPU backward (index_add_) sums each row's gradients
+            # in the same order, where F.embedding's pays a kernel launch per token (a tenth of a
+            # stacked step at D = 2).
+            out = table.index_select(0, index.flatten())
+        out = out.view(*tokens.shape, d)
         if self.padding_idx is not None:  # padding rows read as zeros and get no gradient, as nn.Embedding
             out = out * (tokens != self.padding_idx).unsqueeze(-1).to(out.dtype)
         return out

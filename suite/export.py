@@ -105,6 +105,8 @@ def _mlflow(study: str, rows, out: str | Path) -> str:
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
+    from suite.kinds import FINISHED
+
     uri = str(out) if "://" in str(out) or str(out).startswith("file:") else Path(out).resolve().as_uri()
     if uri.startswith("file:"):
         # A folder is MLflow's file store, which MLflow 3 keeps in maintenance behind this switch
@@ -125,20 +127,22 @@ def _mlflow(study: str, rows, out: str | Path) -> str:
             client.log_batch(
                 run_id, metrics=metrics[start : start + 1000], params=param_list if start == 0 else []
             )
-        client.set_terminated(run_id, "FINISHED" if row["status"] in ("ok", "diverged") else "FAILED")
+        client.set_terminated(run_id, "FINISHED" if row["status"] in FINISHED else "FAILED")
     return uri
 
 
 def _tensorboard(study: str, rows, out: Path) -> str:
-    """One event folder per trial, <out>/<study>/<variant>/<dataset>/seed<k>; the configuration as
-    hparams and text, the curves as scalars, the final metrics as `final/...` scalars."""
+    """One event folder per trial, <out>/<study>/<variant>/<dataset>/seed<k> (tuning trials under
+    tuning/, each configuration's as seed<k>-<trial key>, since they share their seeds); the
+    configuration as hparams and text, the curves as scalars, the final metrics as `final/...`."""
     _need("tensorboard", "tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
     root = out / study
     for row, history in rows:
-        base = root / "tuning" if row["role"] == "tuning" else root
-        folder = base / _safe(row["variant"]) / _safe(row["dataset"]) / f"seed{row['seed']}"
+        tuning = row["role"] == "tuning"
+        run = f"seed{row['seed']}" + (f"-{row['key']}" if tuning else "")
+        folder = (root / "tuning" if tuning else root) / _safe(row["variant"]) / _safe(row["dataset"]) / run
         if folder.exists():
             shutil.rmtree(folder)
         with SummaryWriter(log_dir=str(folder)) as writer:

@@ -75,3 +75,16 @@ def test_tuning_trials_are_tagged_apart_from_the_studys(write_study, tmp_path, m
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     roles = sorted((r.data.tags["role"], r.data.params["seed"]) for r in runs)
     assert roles == [("study", "0"), ("tuning", "10000"), ("tuning", "10000")]
+
+
+def test_each_tuning_configuration_gets_its_own_tensorboard_folder(write_study, tmp_path):
+    """Every configuration is tried at the same tuning seed: a folder per seed kept only the last."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (the tensorboard extra)")
+    tune = {"grid": {"lr": [0.01, 0.03]}, "seeds": 1}
+    path = write_study(variants=["mean"], datasets=["order"], seeds=1, tune=tune)
+    folder, logs = tmp_path / "results", tmp_path / "tb"
+    assert main(["run", str(path), "--results", str(folder), "--no-progress"]) == 0
+    assert main(["export", "tiny", "--to", "tensorboard", "--out", str(logs), "--results", str(folder)]) == 0
+    tuned = sorted(p.name for p in (logs / "tiny" / "tuning" / "mean" / "order").iterdir())
+    assert len(tuned) == 2 and all(name.startswith("seed10000-") for name in tuned)
+    assert [p.name for p in (logs / "tiny" / "mean" / "order").iterdir()] == ["seed0"]

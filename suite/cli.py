@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on-difference",
         action="store_true",
         help="exit 1 when any difference is marked in the 'differs' column: its 95%% CI excludes 0 or, "
-        "with no CI (the same Δ in every pair), the exact sign-flip p < 0.05 (for scripts)",
+        "with no CI (the same Δ in every pair), the exact sign-flip p < 0.05; each row is its own test, "
+        "uncorrected for the number of rows (for scripts)",
     )
     compare.add_argument(
         "--metrics",
@@ -425,7 +426,7 @@ def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
 def _compare(
     a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all"
 ) -> int:
-    from suite.report.compare import KINDS, compare_results
+    from suite.report.compare import KINDS, CompareError, compare_results
 
     sides = []
     for given in (a, b):
@@ -439,7 +440,11 @@ def _compare(
             )
             return 2
         sides.append(path)
-    text, differences = compare_results(*sides, KINDS if kinds == "all" else (kinds,))
+    try:
+        text, differences = compare_results(*sides, KINDS if kinds == "all" else (kinds,))
+    except CompareError as err:
+        print(f"ablate: {err}", file=sys.stderr)
+        return 2
     if out is None:
         print(text, end="")
     else:

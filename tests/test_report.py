@@ -124,6 +124,12 @@ def test_compare_can_keep_to_quality_or_cost_metrics(baseline_run, tmp_path, cap
     assert "| loss on" in quality and "samples/s" not in quality
     assert main(args) == 1  # all metrics, as before
     assert "samples/s" in capsys.readouterr().out
+    assert "Shown: quality metrics only" in compare(baseline_run, copy, ("quality",))
+    assert "not corrected for the number of rows" in quality
+    meta = json.loads((copy / "study.json").read_text())
+    (copy / "study.json").write_text(json.dumps({**meta, "kind": "kernels"}))
+    assert main(args) == 2
+    assert "holds a 'kernels' study" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*args, "--metrics", "speed"])
 

@@ -43,6 +43,10 @@ from suite.report.stats import (
 from suite.report.tables import headline_costs, markdown, provenance_line
 
 
+class CompareError(ValueError):
+    """Two result sets compare cannot read (a study kind without trained models)."""
+
+
 def welch_ci(a, b) -> tuple[float, float, float]:
     """mean(b) − mean(a) with a 95% Welch t interval (NaN below MIN_SEEDS or with no spread)."""
     a, b = clean(a), clean(b)
@@ -171,6 +175,12 @@ def compare_results(
     `kinds` limits the metrics to quality or cost ones: a rerun on another machine, or under other
     load, differs in speed while what it learned is the same."""
     a, b = load(a_dir), load(b_dir)
+    for side in (a, b):
+        if side.meta.get("kind", "train") != "train":
+            raise CompareError(
+                f"{side.dir} holds a {side.meta['kind']!r} study: compare reads trained models' results "
+                "(its report compares the kernels)"
+            )
     fa, fb = a.finished, b.finished
     rows, found = [], []
     paired_any = False
@@ -236,7 +246,12 @@ def compare_results(
             "and memory: medians over independent measurements per side (a time shared by trials trained "
             "together counts once) and the difference of medians with a percentile bootstrap interval. "
             "'differs' marks a difference `--fail-on-difference` exits non-zero on: its CI excludes 0 "
-            "(or, with no CI, the exact test's p < 0.05).",
+            "(or, with no CI, the exact test's p < 0.05). Each row is its own test, not corrected for the "
+            "number of rows and with no smallest effect: a screen for what changed, not a verdict "
+            "(the report's comparisons are Holm-corrected and judged against each metric's smallest effect)."
+            + (
+                "" if set(kinds) == set(KINDS) else f" Shown: {' and '.join(kinds)} metrics only (--metrics)."
+            ),
             "",
             markdown(
                 rows,

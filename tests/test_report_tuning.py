@@ -146,7 +146,7 @@ def test_the_tuning_record_shows_the_score_the_choice_was_made_on(tmp_path):
         if line.startswith("| imdb")
     ]
     assert rows == [
-        ["lr=0.1", "a tuning seed diverged or failed", "3, diverged", ""],
+        ["lr=0.1", "a tuning seed diverged", "3, diverged", ""],
         ["lr=0.01", "0.810", "2, 2", "✓"],
     ]
 
@@ -157,3 +157,17 @@ def test_the_tuning_record_shows_the_score_the_choice_was_made_on(tmp_path):
     }
     results.meta = {"tuning": loss}
     assert "| 0.250 " in "\n".join(tuning_section(results))  # val loss is kept negated (higher is better)
+
+
+def test_a_point_scored_out_says_which_seed_status_did_it():
+    import math
+
+    from suite import metrics
+    from suite.report.tuning import _score
+
+    declared = metrics.column("selected_val_accuracy").metric
+    out = {"val_score": -math.inf}
+    assert _score(out, "val_accuracy", declared, ["ok", "skipped"]) == "a tuning seed was skipped"
+    assert _score(out, "val_accuracy", declared, ["failed", "diverged"]) == "a tuning seed diverged or failed"
+    assert _score(out, "val_accuracy", declared, ["ok"]) == "a tuning seed's val metric is not finite"
+    assert _score({"val_score": 0.81}, "val_accuracy", declared, ["ok"]) == "0.810"

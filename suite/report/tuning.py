@@ -70,15 +70,14 @@ def shortfall_lines(
         lines.append(f"More than {at} by Δ alone, with no interval to say how surely: {', '.join(unsure)}.")
     if not lines:
         lines.append(
-            f"Every variant is within {SHORTFALL_POINTS:g} points of {baseline} on {dataset} (or above it); "
-            "judged on the 95% interval of Δ where there is one."
+            f"Every variant is within {SHORTFALL_POINTS:g} points of {baseline} on {dataset} (or above it): {JUDGED}"
         )
     elif len(below) + len(possibly) + len(unsure) < len(deltas):
-        lines.append(
-            f"The others are within {SHORTFALL_POINTS:g} points (or above): on the 95% interval of Δ "
-            "where there is one, else on Δ alone."
-        )
+        lines.append(f"The others are within {SHORTFALL_POINTS:g} points (or above): {JUDGED}")
     return [" ".join(lines), ""]
+
+
+JUDGED = "on the 95% interval of Δ where there is one, else on Δ alone."
 
 
 def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
@@ -151,15 +150,19 @@ def _knobs(knobs: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in knobs.items())
 
 
-def _score(point: dict, metric: str, declared) -> str | None:
+SCORED_OUT = {"diverged": "diverged", "failed": "failed", "skipped": "was skipped"}
+
+
+def _score(point: dict, metric: str, declared, statuses) -> str | None:
     """The score the choice was made on (suite.tune.score, kept in the record as `val_score`):
-    val loss is stored negated, and a point with a diverged or failed tuning seed scores −∞.
-    None where the point has not been scored yet."""
+    val loss is stored negated, and a point with a tuning seed that did not end `ok` with a finite
+    metric scores −∞, which says why. None where the point has not been scored yet."""
     score = point.get("val_score")
     if score is None:
         return None
     if math.isinf(score) and score < 0:
-        return "a tuning seed diverged or failed"
+        why = [SCORED_OUT[s] for s in sorted(set(statuses)) if s in SCORED_OUT]
+        return f"a tuning seed {' or '.join(why)}" if why else "a tuning seed's val metric is not finite"
     return declared.format(-score if metric == "val_loss" else score)
 
 
@@ -195,7 +198,7 @@ def tuning_section(results: Results) -> list[str]:
                     rows["status"], rows.get("selected_epoch", [None] * len(rows)), strict=True
                 )
             )
-            score = _score(point, metric, declared)
+            score = _score(point, metric, declared, rows["status"])
             if score is None:
                 score = "not scored yet (" + (", ".join(sorted(set(rows["status"]))) or "not run") + ")"
             chosen = "✓" if g.get("chosen") == i else ""

@@ -115,7 +115,7 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(FINISHED)] if len(runs) else runs
     done = set(done_rows["key"]) if len(done_rows) else set()
     missing = [t for t in trials if t.key not in done]
-    latest = runs.drop_duplicates("key", keep="last").set_index("key")["status"] if len(runs) else {}
+    latest = runs.set_index("key")["status"] if len(runs) else {}  # the store keeps one row per trial
     skipped = [t for t in missing if latest.get(t.key) == "skipped"]  # retried: costs nothing unless it runs
     fresh = [t for t in missing if latest.get(t.key) != "skipped"]
     lines = [

@@ -192,6 +192,7 @@ class Store:
         return self._read(name)
 
     def runs(self) -> pd.DataFrame:
+        """One row per trial key: a rerun's row replaces the earlier one."""
         return self.table("runs")
 
     def history(self) -> pd.DataFrame:

@@ -184,7 +184,7 @@ def resolve(study, store, *, before_a_run: bool = False) -> None:
     test metric."""
     plan: Plan = study.tuning
     runs = store.runs()
-    latest = runs.drop_duplicates("key", keep="last").set_index("key") if len(runs) else None
+    latest = runs.set_index("key") if len(runs) else None  # the store keeps one row per trial
     for group in plan.groups:
         group.chosen, group.scores, group.final = None, [], []
         keys = [[t.key for t in trials] for trials in group.tuning]

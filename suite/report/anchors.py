@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
-from suite.report.load import FINISHED, headline_accuracy, last_line
+from suite.kinds import FINISHED
+from suite.report.load import headline_accuracy, last_line
 from suite.report.stats import Summary
 from suite.report.tables import eval_summary
 

@@ -222,10 +222,10 @@ class ForwardAhead:
         self.forward, self.to_values, self.evaluate = forward, values, evaluate
         self.pending: tuple[object, float] | None = None
 
-    def values(self, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The training split's (loss, accuracy) at `step`, or None: evaluate it."""
+    def values(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training split's (loss, accuracy) at `step`: from the forward taken ahead, or evaluated."""
         if not self.enabled or step == self.last_step:
-            return None
+            return self.evaluate()
         evaluated = self.evaluate() if step == 0 else None
         with Stopwatch(self.device) as sw:
             out, part = self.forward()
@@ -358,7 +358,7 @@ def train(
             selector.offer(step, math.nan, math.nan)
         elif selector.offer(step, *(v.item() for v in values["val"])):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        values[names[0]] = ahead.values(step) or evaluate(model, x, y, eval_batch)  # last: see ForwardAhead
+        values[names[0]] = ahead.values(step)  # last: see ForwardAhead
         recorded.extend((step, name, *values[name]) for name in names)
         return bool(torch.isfinite(values[names[0]][0]))
 

@@ -480,7 +480,7 @@ def train_group(
 
     def record(step: int) -> list[bool]:
         values = {name: evaluate_group(model, data[name], eval_batch) for name in names[1:]}
-        values[names[0]] = ahead.values(step) or evaluate_group(model, train_data, eval_batch)  # last
+        values[names[0]] = ahead.values(step)  # last: see ForwardAhead
         recorded.extend((step, name, *values[name]) for name in names)
         finite = torch.isfinite(values[names[0]][0])  # the training split's losses
         if not selectors[0].active:

@@ -116,7 +116,7 @@ def format_validation(
         loc = (*at, *e["loc"])
         where = f"{path}: {key_path(loc)}" if key_path(loc) else str(path)  # a whole-file check: no key
         if e["type"] == "extra_forbidden":
-            section = sections.get(tuple(p for p in loc[:-1] if isinstance(p, str) and p != "variants"))
+            section = sections.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
             allowed = f"; allowed keys: {', '.join(section.model_fields)}" if section else ""
             hint = did_you_mean(str(loc[-1]), list(section.model_fields)) if section else ""
             lines.append(f"{where}: unknown key{allowed}{hint}")

@@ -264,6 +264,7 @@ class StudySpec(BaseModel):
 SECTIONS: dict[tuple, type[BaseModel]] = {
     (): StudySpec,
     ("training",): TrainingSpec,
+    ("variants", "training"): TrainingSpec,  # a variant's own training:
     ("measure",): MeasureSpec,
     ("executor",): ExecutorSpec,
     ("tune",): TuneSpec,

@@ -1,4 +1,5 @@
 import json
+import math
 import shutil
 
 import numpy as np
@@ -239,3 +240,13 @@ def test_a_metric_declared_in_one_place_reaches_the_report_and_compare(baseline_
     assert "energy per trial (median)" in text and "| 1235.5 " in text  # median of 1234.5, 1235.5, 1236.5
     table = compare(folder, folder)
     assert "energy per trial" in table
+
+
+def test_compare_writes_costs_in_their_own_units_and_says_how_memory_was_shared():
+    from suite.report.compare import _fmt_diff, _side
+
+    memory = "peak_train_mem_bytes"
+    assert _fmt_diff(-2048.0, -3072.0, -1024.0, memory, "") == "-2.0 KiB [-3.0 KiB, -1.0 KiB]"
+    assert _fmt_diff(1500.0, math.nan, math.nan, "train_samples_per_s", "no CI") == "+1,500 (no CI)"
+    one_shape = pd.DataFrame({"key": list("abc"), "memory_group": ["m"] * 3, memory: [4096.0] * 3})
+    assert _side(one_shape, memory) == "4.0 KiB (1 measurement, 3 trials measured together)"

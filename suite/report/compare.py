@@ -40,7 +40,7 @@ from suite.report.stats import (
     signed,
     summarize,
 )
-from suite.report.tables import headline_costs, markdown, provenance_line
+from suite.report.tables import cost_cell, headline_costs, markdown, provenance_line
 
 
 class CompareError(ValueError):
@@ -113,23 +113,23 @@ def _fmt_diff(d: float, lo: float, hi: float, metric: str, why_none: str) -> str
     if math.isnan(d):
         return "–"
     m = metrics.column(metric).metric
-    if m.kind == "cost":  # speeds and bytes: whole numbers
-        text = f"{d:+,.0f}"
-        return f"{text} ({why_none})" if math.isnan(lo) else f"{text} [{lo:+,.0f}, {hi:+,.0f}]"
+    if m.kind == "cost":  # in the metric's own format, as each side's cell (bytes as KiB, MiB, …)
+
+        def cost(v: float) -> str:
+            return ("-" if v < 0 else "+") + m.format(abs(v))
+
+        text = cost(d)
+        return f"{text} ({why_none})" if math.isnan(lo) else f"{text} [{cost(lo)}, {cost(hi)}]"
     if math.isnan(lo):
         return f"{signed(d)} ({why_none})"
     return f"{signed(d)} [{signed(lo)}, {signed(hi)}]"
 
 
 def _side(frame: pd.DataFrame, metric: str) -> str:
+    """One side's cell, as the report writes it."""
     if metrics.column(metric).metric.kind == "quality":
         return format_summary(summarize(frame[metric]))
-    x, shared = independent(frame, metric)
-    if not len(x):
-        return "–"
-    if len(x) == 1 and shared > 1:
-        return f"{np.median(x):,.0f} (1 measurement, {shared} trials trained together)"
-    return f"{np.median(x):,.0f} (median of {len(x)})"
+    return cost_cell(frame, metric)
 
 
 @dataclass

@@ -41,7 +41,8 @@ def _summary_cell(s: Summary) -> str:
 
 def cost_cell(g: pd.DataFrame, column: str) -> str:
     """The median over independent measurements; a value measured once for several trials
-    trained together says so and gets nothing that looks like spread."""
+    (trained together, or of one shape for peak memory) says so and gets nothing that looks like
+    spread."""
     if column not in g:
         return "–"
     metric = metrics.column(column).metric
@@ -50,7 +51,8 @@ def cost_cell(g: pd.DataFrame, column: str) -> str:
         return "–"
     text = metric.format(float(np.median(values)))
     if len(values) == 1 and shared > 1:
-        return f"{text} (1 measurement, {shared} trials trained together)"
+        together = "trained together" if metric.shared_by == "timing_group" else "measured together"
+        return f"{text} (1 measurement, {shared} trials {together})"
     if shared > 1:
         return f"{text} (median of {len(values)} measurements, each of up to {shared} trials)"
     return text

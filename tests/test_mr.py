@@ -25,6 +25,7 @@ def write_corpus(folder, n=20):
     folder.mkdir(parents=True, exist_ok=True)
     # Latin-1, as published: 'é' is one byte 0xe9, which is not valid UTF-8.
     pos = [f"a charming , witty caf\xe9 film {word(i)} ." for i in range(n)]
+    pos[0] += " \x85 well"  # a byte Latin-1 reads as NEL, which str.splitlines takes for a line break
     neg = [f"a dull , tedious mess {word(i + n)} ." for i in range(n)]
     (folder / "rt-polarity.pos").write_bytes("\n".join(pos).encode("latin-1") + b"\n")
     (folder / "rt-polarity.neg").write_bytes("\n".join(neg).encode("latin-1") + b"\n")

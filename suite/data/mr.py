@@ -96,7 +96,8 @@ class MR(TextCorpus):
         labels: list[int] = []
         for path, label in zip(files, (1, 0), strict=True):
             try:
-                lines = path.read_bytes().decode("latin-1").splitlines()
+                # split on newlines only: str.splitlines would also break at Latin-1's 0x85 (NEL)
+                lines = path.read_bytes().decode("latin-1").split("\n")
             except OSError as err:
                 raise DataError(f"{path}: not readable ({err})") from err
             lines = [line.strip() for line in lines if line.strip()]

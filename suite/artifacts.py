@@ -72,25 +72,29 @@ def record(model: nn.Module, x: torch.Tensor, inputs: int = INPUTS) -> list[dict
 @torch.no_grad()
 def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list[dict]:
     """Per-example rows on an eval split (index, label, predicted class, correct, probability of
-    the true class), in compact dtypes: the report's test-set resampling and paired comparisons
-    on the same examples need each example, not the split's mean."""
+    the true class, loss), in compact dtypes: the report's test-set resampling and paired
+    comparisons on the same examples need each example, not the split's mean. `nll` is the
+    example's cross-entropy as the model computed it from its logits (float64 of the float32
+    value): -log(p_true) cannot recover it once p_true underflows to 0."""
     was_training = model.training
     model.eval()
-    preds, p_true = [], []
+    preds, p_true, nlls = [], [], []
     try:
         for start in range(0, len(x), batch_size):
             logits = model(x[start : start + batch_size]).float()
             yb = y[start : start + batch_size]
-            pred, prob = objective.predictions(logits, yb)
+            pred, prob, nll = objective.predictions(logits, yb)
             preds.append(pred)
             p_true.append(prob)
+            nlls.append(nll)
     finally:
         model.train(was_training)
     pred = torch.cat(preds).cpu().numpy().astype(np.int16)
     label = y.cpu().numpy().astype(np.int16)
     prob = torch.cat(p_true).cpu().numpy().astype(np.float32)
+    nll = torch.cat(nlls).cpu().numpy().astype(np.float64)
     index = np.arange(len(label), dtype=np.int32)
     return [
-        {"index": i, "label": t, "pred": p, "correct": bool(p == t), "p_true": q}
-        for i, t, p, q in zip(index, label, pred, prob, strict=True)
+        {"index": i, "label": t, "pred": p, "correct": bool(p == t), "p_true": q, "nll": n}
+        for i, t, p, q, n in zip(index, label, pred, prob, nll, strict=True)
     ]

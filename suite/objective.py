@@ -38,11 +38,14 @@ def predicted(logits: torch.Tensor) -> torch.Tensor:
     return (logits > 0).long() if binary(logits) else logits.argmax(dim=-1)
 
 
-def predictions(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's predicted class and the probability given to its true class. With C logits
-    the class is read off the probabilities (a tie in float32 goes to the first class)."""
+def predictions(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's predicted class, the probability given to its true class, and its loss in nats.
+    With C logits the class is read off the probabilities (a tie in float32 goes to the first
+    class). The loss comes from the logits (log-softmax, log-sigmoid), not from the probability:
+    a true class whose probability underflows float32 to 0 still has its finite loss."""
+    nll = loss(logits, y, reduction="none")
     if binary(logits):
         p1 = torch.sigmoid(logits)
-        return (logits > 0).long(), torch.where(y == 1, p1, 1 - p1)
+        return (logits > 0).long(), torch.where(y == 1, p1, 1 - p1), nll
     probs = torch.softmax(logits, dim=-1)
-    return probs.argmax(dim=-1), probs.gather(1, y.view(-1, 1)).squeeze(1)
+    return probs.argmax(dim=-1), probs.gather(1, y.view(-1, 1)).squeeze(1), nll

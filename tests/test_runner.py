@@ -139,6 +139,7 @@ def test_selection_on_val_predictions_and_chance_are_recorded(write_study):
     assert np.mean([p["correct"] for p in preds]) == pytest.approx(row["selected_accuracy"])
     loss = np.mean([-np.log(p["p_true"]) for p in preds])
     assert loss == pytest.approx(row["selected_loss"], rel=1e-3)
+    assert np.mean([p["nll"] for p in preds]) == pytest.approx(row["selected_loss"], rel=1e-5)
     assert 0.5 <= row["chance_accuracy"] <= 1 and row["chance_loss"] == pytest.approx(np.log(2), abs=0.05)
 
 

@@ -519,7 +519,8 @@ def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str
     return name, label, item
 
 
-def _default_label(name: str, params: dict[str, Any]) -> str:
+def _descriptive_label(name: str, params: dict[str, Any]) -> str:
+    """A label that tells entries of one variant apart, offered when their names collide."""
     if not params:
         return name
     return f"{name}({', '.join(f'{k}={v}' for k, v in params.items())})"
@@ -557,6 +558,7 @@ def _expand(study: Study) -> list[Trial]:
 
     base_training = spec.training.model_dump(exclude={"vectorize"})
     variants = []  # (label, name, ModelConfig, training, datasets)
+    offered = []  # (where, a label that would tell it apart), one per entry in `variants`
     for i, item in enumerate(spec.variants):
         where = f"variants[{i}]"
         name, label, own = _entry(item, where, path)
@@ -613,7 +615,7 @@ def _expand(study: Study) -> list[Trial]:
                 else:
                     continue
                 raise StudyError(f"{path}: {at}: encoder {cfg.encoder!r} never reads it{why}; leave it out")
-            text = label or _default_label(name, own)
+            text = label or name  # the name as the user wrote it; a collision is refused below
             if point:
                 text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"
             for ds in variant_datasets:
@@ -627,6 +629,7 @@ def _expand(study: Study) -> list[Trial]:
                         f"which this dataset lacks (its splits: {', '.join(ds.splits)})"
                     )
             variants.append((text, name, cfg, training, variant_datasets))
+            offered.append((where, _descriptive_label(name, own)))
             if own_tune is not None:
                 if spec.tune is None:
                     raise StudyError(
@@ -640,7 +643,14 @@ def _expand(study: Study) -> list[Trial]:
     labels = [v[0] for v in variants]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
-        raise StudyError(f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label")
+        clashing = dict(offered[i] for i, x in enumerate(labels) if x == dupes[0])
+        if len(set(clashing.values())) < len(clashing):  # the same entry twice: number them
+            clashing = {where: f"{dupes[0]}_{n}" for n, where in enumerate(clashing, 1)}
+        choices = ", ".join(f"{where}: label: {text!r}" for where, text in clashing.items())
+        raise StudyError(
+            f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label, "
+            f"e.g. {choices}"
+        )
 
     if spec.baseline is not None and spec.baseline not in labels:
         raise StudyError(

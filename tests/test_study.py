@@ -62,7 +62,12 @@ def test_trial_key_is_stable_and_depends_on_config(write_study):
         ),
         ({"grid": {"colour": [1]}}, r"grid.colour: unknown model parameter"),
         ({"grid": {"encoder": ["mlp"]}}, r"grid.*encoder cannot be a grid: axis"),
-        ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice"),
+        ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice.*variants\[1\]: label: 'mean_2'"),
+        (
+            {"variants": ["attention", {"name": "attention", "kernel": "naive"}]},
+            r"label 'attention' is used twice; give each entry its own label, e.g. variants\[0\]: "
+            r"label: 'attention', variants\[1\]: label: 'attention\(kernel=naive\)'",
+        ),
     ],
 )
 def test_bad_studies_name_file_key_and_value(write_study, spec, message):
@@ -101,6 +106,16 @@ def test_baseline_must_name_a_variant_and_leaves_keys_alone(write_study):
         write_study(variants=["attention"], grid={"heads": [1, 2]}, baseline="attention[heads=2]")
     )
     assert grid.spec.baseline == "attention[heads=2]"
+
+
+def test_an_inline_override_keeps_the_variants_name(write_study):
+    """`{name: lstm, dim: 32}` is still `lstm`: the baseline and the report use the name written."""
+    study = load_study(
+        write_study(variants=[{"name": "lstm", "dim": 4}, "mean"], baseline="lstm", datasets=["reversal"])
+    )
+    assert [t.variant for t in study.trials()][:1] == ["lstm"]
+    assert study.trials()[0].model["dim"] == 4
+    assert study.meta()["variants"] == ["lstm", "mean"]
 
 
 def test_artifacts_off_keeps_earlier_keys_and_on_changes_them(write_study):

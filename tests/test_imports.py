@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from suite import kinds
+
 PACKAGE = Path(__file__).resolve().parents[1] / "suite"
 
 # Top to bottom. A module belongs to the layer of its longest matching prefix; it may import
@@ -21,10 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),
     ("study loading", ("suite.overrides",)),
-    (
-        "study kinds",
-        ("suite.study", "suite.tune", "suite.train_kind", "suite.train_run", "suite.kernels.study"),
-    ),
+    ("study kinds", tuple(m for kind in kinds.BUILTINS.values() for m in kind.modules)),
     ("kind protocol", ("suite.kinds",)),
     (
         "components",

@@ -179,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("what", choices=["variants", "datasets", "kernels", "studies"])
     _add_dirs(ls)
+    results = sub.add_parser(
+        "results",
+        help="list result folders: study, overrides, trials done, status, dates",
+        description="List the folders under --results (those of STUDY and its overridden variations, "
+        "if given) with the overrides each ran with, its trials done by status, and when they ran.",
+    )
+    results.add_argument("study", metavar="STUDY", nargs="?")
+    _add_dirs(results)
     doctor = sub.add_parser(
         "doctor",
         help="check result tables; repair with --fix",
@@ -266,6 +274,11 @@ def _dispatch(args) -> int:
     results_dir = paths.results_dir(args.results)
     if args.command == "doctor":
         return _doctor(args.study, results_dir, fix=args.fix)
+    if args.command == "results":
+        from suite.inventory import listing
+
+        print(listing(results_dir, args.study), end="")
+        return 0
     if args.command == "list":
         return _list(args.what, args.studies)
     if args.command == "compare":

@@ -29,11 +29,37 @@ from suite.registry import Registry, UnknownNameError
 from suite.spec import StudyError, read_study_file
 
 DEFAULT = "train"
-BUILTIN = {"train": "suite.train_kind", "kernels": "suite.kernels.study"}  # imported when first named
-# What the built-in kinds' units import when they first run (torch, the models): each worker of a
-# process pool imports it as the pool starts (suite.executors.processes). The kernel kind's own
-# module imports torch lazily and needs nothing ahead.
-RUN_MODULES = ("suite.train_run",)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A kind that comes with ablate: the one place it is named. The loader (`get`), the process
+    pool (`RUN_MODULES`), the report (`suite.report.WRITERS`) and the import-layer test all read
+    `BUILTINS`; a plugin's kind registers itself and may name its report writer as `report`."""
+
+    module: str  # registers the kind with @register_kind; imported when the kind is first named
+    modules: tuple[str, ...]  # all of its modules: the "study kinds" layer of tests/test_imports.py
+    # What its units import when they first run (torch, the models): each worker of a process pool
+    # imports it as the pool starts (suite.executors.processes).
+    run: tuple[str, ...] = ()
+    report: str | None = None  # "module:function" writing its report; None: the generic table
+
+
+BUILTINS = {
+    "train": Builtin(
+        module="suite.train_kind",
+        modules=("suite.study", "suite.tune", "suite.train_kind", "suite.train_run"),
+        run=("suite.train_run",),
+        report="suite.report.training:write_training_report",
+    ),
+    "kernels": Builtin(  # its module imports torch lazily and needs nothing ahead
+        module="suite.kernels.study",
+        modules=("suite.kernels.study",),
+        report="suite.report.kernels:write_kernels_report",
+    ),
+}
+BUILTIN = {name: kind.module for name, kind in BUILTINS.items()}  # imported when first named
+RUN_MODULES = tuple(dict.fromkeys(m for kind in BUILTINS.values() for m in kind.run))
 REGISTRY = Registry("study kind")
 register_kind = REGISTRY.register
 

@@ -1,4 +1,5 @@
-"""Command-line overrides of a study: `ablate run STUDY training.lr=0.1 grid.dim=[16,32] --seeds 5`.
+"""Command-line overrides of a study: `ablate run STUDY training.lr=0.1 grid.dim=[16,32] --seeds 5`,
+or a sweep reported as a factorial: `ablate run STUDY grid.training.lr=[1e-3,3e-3,1e-2]`.
 
 An override sets one key path of the study's YAML mapping; its value is read as YAML
 (`0.1` a float, `[16, 32]` a list, `null` None). The changed mapping is validated by the
@@ -82,7 +83,7 @@ def _check_key(key: str, raw: dict[str, Any]) -> None:
             return  # a mapping of any keys (a metric name): the schema's validator checks it
         where = ".".join(parts[:depth]) or "the study"
         if isinstance(section, list):  # the names of a free mapping (model parameters)
-            _known(key, part, section, "a model parameter")
+            _known(key, part, section, f"a key of {where}")
             return
         _known(key, part, list(section.model_fields), f"a key of {where}")
         if depth < len(parts) - 1 and tuple(parts[: depth + 1]) not in sections:
@@ -97,7 +98,7 @@ def _known(key: str, name: str, allowed: list[str], what: str) -> None:
         return
     close = difflib.get_close_matches(name, allowed, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-    raise OverrideError(f"override {key}: {name!r} is not {what}; {hint}(allowed: {', '.join(allowed)})")
+    raise OverrideError(f"override {key}: {name!r} is not {what}; {hint}allowed: {', '.join(allowed)}")
 
 
 def suffix(overrides: dict[str, Any]) -> str:

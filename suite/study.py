@@ -13,7 +13,7 @@ import inspect
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -169,22 +169,19 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
-def check_grid(grid, tuning: bool = True) -> dict[str, list]:
-    """A grid of knob → non-empty list of values: a tuning grid (the study's `tune.grid`, a variant's
-    own `tune:`) over training and model knobs, or the study's `grid:` axes over model knobs."""
+def check_grid(grid) -> dict[str, list]:
+    """A tuning grid (the study's `tune.grid`, a variant's own `tune:`): training or model knob →
+    non-empty list of values. The study's `grid:` axes are checked by `grid_axes`."""
     if not isinstance(grid, dict) or not grid:
         raise ValueError("a mapping of knob → list of values, e.g. {lr: [0.001, 0.01]}")
     allowed = set(models.config.field_names())
-    if tuning:
-        allowed |= set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
-    kind = "training or model knob" if tuning else "model parameter"
+    allowed |= set(TrainingSpec.model_fields) - {"vectorize", "eval_batch_size"}
     for key, values in grid.items():
         if key == "encoder":
-            what = "tuned" if tuning else "a grid: axis"
-            raise ValueError(f"encoder cannot be {what}: a variant's encoder is the one its name gives")
+            raise ValueError("encoder cannot be tuned: a variant's encoder is the one its name gives")
         if key not in allowed:
             hint = did_you_mean(key, sorted(allowed)) or f"; allowed: {', '.join(sorted(allowed))}"
-            raise ValueError(f"{key}: unknown {kind}{hint}")
+            raise ValueError(f"{key}: unknown training or model knob{hint}")
         if not isinstance(values, list):
             raise ValueError(f"{key}: a list of values, e.g. {key}: [{values!r}]")
         if not values:
@@ -232,7 +229,10 @@ class StudySpec(BaseModel):
     # thread costs more than the op. How trials run, so not in their keys.
     threads: int | None = Field(None, ge=1)
     model: dict[str, Any] = {}  # overrides applied to every variant
-    grid: dict[str, list[Any]] = {}  # axes over model parameters, crossed with every variant
+    # axes crossed with every variant, each a labelled dimension of the results: a model knob
+    # (`dim`), a training knob (`lr`, `training.lr`), `measure.<key>` or `dataset.<parameter>`;
+    # `{training: {lr: [...]}}` (what the override grid.training.lr=[...] writes) is `training.lr`
+    grid: dict[str, Any] = {}
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
@@ -243,6 +243,11 @@ class StudySpec(BaseModel):
     # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
     min_effect: dict[str, float] = {}
     tune: TuneSpec | None = None  # an equal tuning budget per variant before the comparison (suite.tune)
+
+    @field_validator("grid", mode="before")
+    @classmethod
+    def _flat_grid(cls, v):
+        return flatten_grid(v) if isinstance(v, dict) else v
 
     @field_validator("min_effect")
     @classmethod
@@ -259,6 +264,20 @@ class StudySpec(BaseModel):
             if not value > 0:
                 raise ValueError(f"min_effect.{name}: must be a positive number, got {value!r}")
         return v
+
+
+def flatten_grid(grid: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{training: {lr: [...]}} as {"training.lr": [...]}: one axis per dotted key."""
+    out: dict[str, Any] = {}
+    for key, value in grid.items():
+        name = f"{prefix}{key}"
+        for flat, values in (
+            flatten_grid(value, name + ".") if isinstance(value, dict) else {name: value}
+        ).items():
+            if flat in out:
+                raise ValueError(f"{flat} is given twice (dotted and nested); give it once")
+            out[flat] = values
+    return out
 
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
@@ -354,10 +373,15 @@ class Study:
     name: str
     path: Path
     spec: StudySpec
-    _trials: list[Trial] = field(default_factory=list, repr=False)
+    untuned: list[Trial] = field(default_factory=list, repr=False)  # the trials its file gives
     overrides: dict[str, Any] = field(default_factory=dict)  # `key.path=value`s applied (suite.overrides)
-    tuning: Any = None  # suite.tune.Plan where the study has `tune:`; its choices add trials
-    _own_tune: dict[str, dict] = field(default_factory=dict, repr=False)  # variants[i].tune by label
+    # suite.tune.Plan where the study has `tune:`: its trials replace `untuned`, its choices add more
+    tuning: Any = None
+    own_tune: dict[str, dict] = field(default_factory=dict, repr=False)  # variants[i].tune by label
+    # the grid's axes and, per label, its variant and the grid values it trains at: the factors a
+    # report may cross (a study without a grid has one factor, the variant)
+    grid: dict[str, list] = field(default_factory=dict, repr=False)
+    factors: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @property
     def seeds(self) -> list[int]:
@@ -369,7 +393,7 @@ class Study:
         return self.spec.description.strip()
 
     def trials(self) -> list[Trial]:
-        return list(self._trials)
+        return self.tuning.trials() if self.tuning is not None else list(self.untuned)
 
     @property
     def serial_threads(self) -> int | None:
@@ -381,7 +405,7 @@ class Study:
         """How its trial count comes about, for `ablate check`: the study's own trials, and with
         `tune:` its tuning trials beside them (the chosen configurations replace the untuned ones)."""
         groups = self.tuning.groups if self.tuning else []
-        trials = [t for g in groups for t in g.finals] if groups else self._trials
+        trials = [t for g in groups for t in g.finals] if groups else self.untuned
         variants = len(dict.fromkeys(t.variant for t in trials))
         datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
         seeds = len(dict.fromkeys(t.seed for t in trials))
@@ -404,6 +428,8 @@ class Study:
             "keys": [t.key for t in trials],
             "variants": list(dict.fromkeys(t.variant for t in trials)),
             "baseline": self.spec.baseline,
+            "grid": self.grid,
+            "factors": {t.variant: self.factors.get(t.variant, {"variant": t.variant}) for t in trials},
             "dataset_notes": {name: note for (name, _), note in notes.items()},
             "dataset_entries": [  # a note per dataset entry (one name may have several)
                 {"name": name, "params": json.loads(params), "note": note}
@@ -425,8 +451,16 @@ def load(raw: dict[str, Any], path: Path, name: str, *, vectorize: bool | None =
     if vectorize is not None:
         spec.training.vectorize = vectorize
     _check_size(path, spec)
-    study = Study(name=name, path=path, spec=spec)
-    study._trials = _expand(study)
+    got = expand(spec, path, name)
+    study = Study(
+        name=name,
+        path=path,
+        spec=spec,
+        untuned=got.trials,
+        own_tune=got.own_tune,
+        grid=got.grid,
+        factors=got.factors,
+    )
     _check_anchors(study)
     return study
 
@@ -435,7 +469,7 @@ def _check_size(path: Path, spec: StudySpec) -> None:
     """Count the trials before building any: a typo such as `seeds: 1000000000` must be refused
     at once, not after minutes and gigabytes of expansion."""
     seeds = seed_count(spec.seeds)
-    grid = math.prod(len(v) for v in spec.grid.values())
+    grid = math.prod(len(v) if isinstance(v, list) else 1 for v in spec.grid.values())  # checked later
     factors = {
         "datasets": len(spec.datasets),
         "variants": len(spec.variants),
@@ -481,8 +515,8 @@ def _check_param_types(name: str, params: dict[str, Any], where: str, path: Path
 
 def _check_anchors(study: Study) -> None:
     """An anchor names a dataset (and variant label) of the study, so a typo cannot hide it."""
-    datasets = list(dict.fromkeys(t.dataset for t in study._trials))
-    variants = list(dict.fromkeys(t.variant for t in study._trials))
+    datasets = list(dict.fromkeys(t.dataset for t in study.untuned))
+    variants = list(dict.fromkeys(t.variant for t in study.untuned))
     for i, anchor in enumerate(study.spec.anchors):
         if anchor.dataset not in datasets:
             raise StudyError(
@@ -505,6 +539,374 @@ def _tuned_at(where: str, own_tune, knob: str) -> str:
     return f"{where}.tune.{knob}" if isinstance(own_tune, dict) and knob in own_tune else f"tune.grid.{knob}"
 
 
+# Expansion, one step per function, in the order `expand` takes them: the dataset entries, the
+# grid's axes, each variant entry (its own keys, the clashes with the grid and tuning, its model,
+# training and measurement at each grid point, the checks against its datasets), the labels, the
+# baseline and the cross product.
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One `grid:` axis: a knob of one section, and the values it takes."""
+
+    key: str  # as the study wrote it, dotted ("training.lr", or "dim" for a model knob)
+    section: Literal["model", "training", "measure", "dataset"]
+    knob: str
+    values: list[Any]
+    short: str  # its name in labels: the knob, or the key where two axes share a knob
+
+
+@dataclass
+class Entry:
+    """A `variants:` entry: its registry name, label and the keys it sets itself."""
+
+    index: int  # its place in `variants:`
+    name: str
+    label: str | None
+    model: dict[str, Any]  # its own model knobs
+    training: dict[str, Any] | None  # its own training: (merged over the study's)
+    dataset: dict[str, Any] | None  # its own dataset parameters (applied to every dataset)
+    tune: Any  # its own tuning grid, checked where it is used
+
+    @property
+    def where(self) -> str:
+        return f"variants[{self.index}]"
+
+
+@dataclass
+class Resolved:
+    """A variant entry at one grid point, fully resolved: one label of the results."""
+
+    label: str
+    entry: Entry
+    point: dict[str, Any]  # axis key → value
+    cfg: ModelConfig
+    training: dict[str, Any]
+    measure: dict[str, Any]
+    datasets: list  # suite.data.Dataset per dataset entry, in the study's order
+
+
+@dataclass
+class Expansion:
+    trials: list[Trial]
+    own_tune: dict[str, dict]  # each variant label's own tuning grid
+    grid: dict[str, list]  # each axis's values, as the schema reads them
+    factors: dict[str, dict]  # per label: its variant and the grid values it trains at
+
+
+def expand(spec: StudySpec, path: Path, name: str) -> Expansion:
+    """A validated spec as its trials, with what a factorial reading of them needs."""
+    entries = dataset_entries(spec, path)
+    made: dict[str, list] = {}  # the datasets per parameter overrides, each set made once
+
+    def datasets(overrides: dict, where: str = "") -> list:
+        key = json.dumps(overrides, sort_keys=True, default=str)
+        if key not in made:
+            made[key] = make_datasets(entries, overrides, path, where)
+        return made[key]
+
+    datasets({})  # the study's own, checked first
+    axes = grid_axes(spec, path)
+    points = [
+        dict(zip([a.key for a in axes], combo, strict=True))
+        for combo in itertools.product(*[a.values for a in axes])
+    ]
+    resolved: list[Resolved] = []
+    own_tune: dict[str, dict] = {}
+    for i, item in enumerate(spec.variants):
+        entry = variant_entry(item, f"variants[{i}]", path)
+        check_grid_clashes(entry, axes, path)
+        tuned = tuned_knobs(spec, entry, axes, path)
+        for point in points:
+            one = resolve_point(spec, entry, axes, point, tuned, datasets, path)
+            check_on_datasets(one, path)
+            resolved.append(one)
+            grid = own_tuning_grid(spec, entry, path)
+            if grid is not None:
+                own_tune[one.label] = grid
+    check_labels(resolved, path)
+    check_baseline(spec, [r.label for r in resolved], path)
+    factors = {r.label: {"variant": r.entry.label or r.entry.name, **r.point} for r in resolved}
+    grid = {a.key: a.values for a in axes}
+    return Expansion(cross(name, spec, resolved), own_tune, grid, factors)
+
+
+def dataset_entries(spec: StudySpec, path: Path) -> list[tuple[str, str, dict]]:
+    """The study's dataset entries as (where, name, parameters)."""
+    out = []
+    for i, item in enumerate(spec.datasets):
+        name, _, params = _entry(item, f"datasets[{i}]", path)
+        out.append((f"datasets[{i}]", name, params))
+    return out
+
+
+def make_datasets(entries, overrides: dict[str, Any], path: Path, where_override: str = "") -> list:
+    """The study's datasets with `overrides` (a variant's own `dataset:`, a grid point's) applied."""
+    out = []
+    for where, name, params in entries:
+        try:
+            resolved = data.resolve_params(name, {**params, **overrides})
+            _check_param_types(name, resolved, where_override or where, path)
+            out.append(data.create(name, **resolved))
+        except StudyError:
+            raise
+        except (UnknownNameError, ValueError, TypeError) as err:
+            raise StudyError(f"{path}: {where_override or where}: {err}") from None
+    return out
+
+
+GRID_SECTIONS = ("model", "training", "measure", "dataset")
+UNGRIDDED_TRAINING = {"vectorize", "eval_batch_size"}  # how trials run, not what they compute
+
+
+def grid_knobs(section: str) -> list[str]:
+    """The knobs a `grid:` axis may take in a section (a dataset's are checked per dataset)."""
+    if section == "model":
+        return [k for k in models.config.field_names() if k != "encoder"]
+    if section == "training":
+        return [k for k in TrainingSpec.model_fields if k not in UNGRIDDED_TRAINING]
+    if section == "measure":
+        return list(MeasureSpec.model_fields)
+    return []
+
+
+def grid_axes(spec: StudySpec, path: Path) -> list[Axis]:
+    """The `grid:` axes, each a knob of one section: `dim` or `model.dim`, `lr` or `training.lr`
+    (a bare name is a model knob, else a training one), `measure.repeats`, `dataset.T`."""
+    axes = []
+    for key, values in spec.grid.items():
+        where = f"{path}: grid.{key}"
+        section, _, knob = key.rpartition(".")
+        if key == "encoder" or knob == "encoder":
+            raise StudyError(
+                f"{where}: encoder cannot be a grid: axis: a variant's encoder is the one its name gives"
+            )
+        if not section:
+            section = "model" if knob in grid_knobs("model") else "training"
+            if knob not in grid_knobs(section):
+                allowed = grid_knobs("model") + grid_knobs("training")
+                hint = did_you_mean(knob, allowed) or (
+                    f"; allowed: {', '.join(allowed)}; a measurement or dataset key names its "
+                    f"section: measure.{knob}, dataset.{knob}"
+                )
+                raise StudyError(f"{where}: unknown model parameter or training knob{hint}")
+        elif section not in GRID_SECTIONS:
+            raise StudyError(
+                f"{where}: {section!r} is not a section a grid: axis may vary; valid: {', '.join(GRID_SECTIONS)}"
+            )
+        elif section != "dataset" and knob not in grid_knobs(section):
+            what = "training knob" if section == "training" else f"{section} key"
+            allowed = grid_knobs(section)
+            hint = did_you_mean(knob, allowed) or f"; allowed: {', '.join(allowed)}"
+            raise StudyError(f"{where}: unknown {what}{hint}")
+        if not isinstance(values, list):
+            raise StudyError(f"{where}: a list of values, e.g. {key}: [{values!r}]")
+        if not values:
+            raise StudyError(f"{where}: list at least one value")
+        if section in ("training", "measure"):
+            values = _axis_values(section, knob, values, where)
+        axes.append(Axis(key, section, knob, values, knob))
+    knobs = [a.knob for a in axes]
+    return [replace(a, short=a.key) if knobs.count(a.knob) > 1 else a for a in axes]
+
+
+def _axis_values(section: str, knob: str, values: list, where: str) -> list:
+    """Each value as its section's schema reads it, so `lr: [fast]` is named at the grid and
+    `1e-3` (a string to YAML 1.1) is the number 0.001 in labels and factors."""
+    schema = TrainingSpec if section == "training" else MeasureSpec
+    out = []
+    for value in values:
+        try:
+            out.append(getattr(schema.model_validate({knob: value}), knob))
+        except ValidationError as err:
+            problem = err.errors()[0]["msg"].removeprefix("Value error, ")
+            raise StudyError(f"{where}: {problem} (got {value!r})") from None
+    return out
+
+
+def variant_entry(item: str | dict[str, Any], where: str, path: Path) -> Entry:
+    """A variant entry with its own training, dataset and tuning keys taken apart from its model knobs.
+    A variant may train differently or see other dataset parameters than the rest (a course replays
+    each model with its own optimizer and input length); without them it shares the study's."""
+    name, label, own = _entry(item, where, path)
+    training, dataset, tune = own.pop("training", None), own.pop("dataset", None), own.pop("tune", None)
+    if training is not None and not isinstance(training, dict):
+        raise StudyError(f"{path}: {where}.training: must be a mapping of training keys")
+    if dataset is not None and not isinstance(dataset, dict):
+        raise StudyError(f"{path}: {where}.dataset: must be a mapping of dataset parameters")
+    return Entry(int(where[len("variants[") : -1]), name, label, own, training, dataset, tune)
+
+
+def check_grid_clashes(entry: Entry, axes: list[Axis], path: Path) -> None:
+    """A knob the entry sets itself cannot also be a grid axis: its trials would not be at the
+    value their label says."""
+    own = {"model": entry.model, "training": entry.training or {}, "dataset": entry.dataset or {}}
+    for axis in axes:
+        if axis.knob in own.get(axis.section, {}):
+            at = axis.knob if axis.section == "model" else f"{axis.section}.{axis.knob}"
+            raise StudyError(f"{path}: {entry.where}.{at}: also a grid axis; set it in one place only")
+
+
+def tuned_knobs(spec: StudySpec, entry: Entry, axes: list[Axis], path: Path) -> dict[str, list]:
+    """What tuning sets for this variant, refused where the entry or a grid axis sets it too (a
+    trial must train at what its label and its entry say). A bad own grid is refused later."""
+    if spec.tune is None:
+        return {}
+    own_tune = entry.tune if isinstance(entry.tune, dict) else {}
+    tuned = {**spec.tune.grid, **own_tune}
+    gridded = {a.knob for a in axes if a.section in ("model", "training")}
+    own = set(entry.model) | set(entry.training or {})
+    for knob in sorted(set(tuned) & (gridded | own)):
+        by = "an axis of grid:" if knob in gridded else f"set by {entry.where} itself"
+        raise StudyError(
+            f"{path}: {_tuned_at(entry.where, entry.tune, knob)}: also {by}, which tuning would "
+            "override; set it in one place only"
+        )
+    return tuned
+
+
+def resolve_point(spec, entry: Entry, axes: list[Axis], point: dict, tuned: dict, datasets, path) -> Resolved:
+    """The entry at one grid point: its model, training, measurement and datasets, and its label
+    (the entry's name or label, then the point's values: `attention[lr=0.003]`)."""
+    by_section = {s: {a.knob: point[a.key] for a in axes if a.section == s} for s in GRID_SECTIONS}
+    cfg = model_of(spec, entry, by_section["model"], path)
+    check_ignores(cfg, entry, by_section["model"], axes, tuned, path)
+    label = entry.label or entry.name  # the name as the user wrote it; a collision is refused later
+    if point:
+        shorts = {a.key: a.short for a in axes}
+        label += "[" + ", ".join(f"{shorts[k]}={v}" for k, v in point.items()) + "]"
+    training = training_of(spec, entry, by_section["training"], path)
+    measure = {**spec.measure.model_dump(), **by_section["measure"]}
+    where = f"{entry.where}.dataset" if entry.dataset is not None else "grid.dataset"
+    made = datasets({**(entry.dataset or {}), **by_section["dataset"]}, where)
+    return Resolved(label, entry, point, cfg, training, measure, made)
+
+
+def model_of(spec: StudySpec, entry: Entry, model_point: dict, path: Path) -> ModelConfig:
+    """The variant's configuration: the study's `model:`, then the grid point, then its own knobs."""
+    try:
+        return models.resolve(entry.name, **{**spec.model, **model_point, **entry.model})
+    except UnknownNameError as err:
+        raise StudyError(f"{path}: {entry.where}: {err}") from None
+    except ConfigError as err:
+        bad_shared = set(spec.model) - set(models.config.field_names())
+        raise StudyError(f"{path}: {'model' if bad_shared else entry.where}: {err}") from None
+
+
+def check_ignores(cfg: ModelConfig, entry: Entry, model_point: dict, axes, tuned: dict, path: Path) -> None:
+    """What the variant's entry, a grid axis (its label) or tuning sets must reach its model."""
+    for k in type(cfg).ignores:
+        if k in entry.model and not identity.at_default(entry.model[k], ModelConfig.model_fields[k].default):
+            at, why = f"{entry.where}.{k}", ""
+        elif k in model_point or k in tuned:
+            grid_key = next((a.key for a in axes if a.section == "model" and a.knob == k), k)
+            at = f"grid.{grid_key}" if k in model_point else _tuned_at(entry.where, entry.tune, k)
+            why = f" (in {entry.where}), so its values would all be the same model"
+        else:
+            continue
+        raise StudyError(f"{path}: {at}: encoder {cfg.encoder!r} never reads it{why}; leave it out")
+
+
+def training_of(spec: StudySpec, entry: Entry, training_point: dict, path: Path) -> dict[str, Any]:
+    """The study's training, then the entry's own, then the grid point's; without either it is the
+    study's dict as it was, so existing trials keep their keys."""
+    if entry.training is None and not training_point:
+        return spec.training.model_dump(exclude={"vectorize"})
+    try:
+        merged = TrainingSpec.model_validate(
+            {**spec.training.model_dump(), **(entry.training or {}), **training_point}
+        )
+    except ValidationError as err:
+        at = ("variants", entry.index, "training") if entry.training else ("training",)
+        message = _format_validation(path, err, at)
+        raise StudyError(
+            message + (f" (at the grid point {training_point})" if training_point else "")
+        ) from None
+    return merged.model_dump(exclude={"vectorize"})
+
+
+def check_on_datasets(one: Resolved, path: Path) -> None:
+    """The model fits each dataset (vocabulary, length), and early stopping has a val split."""
+    for ds in one.datasets:
+        where = f"{path}: {one.entry.where} ({one.label}) on dataset {ds.name!r}"
+        try:
+            one.cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
+        except ConfigError as err:
+            raise StudyError(f"{where}: {err}") from None
+        if one.training.get("patience") is not None and "val" not in ds.splits:
+            raise StudyError(
+                f"{where}: patience stops on the val split, which this dataset lacks "
+                f"(its splits: {', '.join(ds.splits)})"
+            )
+
+
+def own_tuning_grid(spec: StudySpec, entry: Entry, path: Path) -> dict | None:
+    """The entry's own `tune:` grid (it replaces the study's for this variant), checked."""
+    if entry.tune is None:
+        return None
+    if spec.tune is None:
+        raise StudyError(f"{path}: {entry.where}.tune: a variant's own grid needs a study-level tune.grid")
+    try:
+        return check_grid(entry.tune)
+    except ValueError as err:
+        raise StudyError(f"{path}: {entry.where}.tune: {err}") from None
+
+
+def check_labels(resolved: list[Resolved], path: Path) -> None:
+    """Labels are the results' names, so two entries may not share one: refused with a label for
+    each to choose (its knobs, or a number where those are the same too)."""
+    labels = [r.label for r in resolved]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if not dupes:
+        return
+    clashing = {
+        r.entry.where: _descriptive_label(r.entry.name, r.entry.model)
+        for r in resolved
+        if r.label == dupes[0]
+    }
+    if len(set(clashing.values())) < len(clashing):  # the same entry twice: number them
+        clashing = {where: f"{dupes[0]}_{n}" for n, where in enumerate(clashing, 1)}
+    choices = ", ".join(f"{where}: label: {text!r}" for where, text in clashing.items())
+    raise StudyError(
+        f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label, e.g. {choices}"
+    )
+
+
+def check_baseline(spec: StudySpec, labels: list[str], path: Path) -> None:
+    if spec.baseline is not None and spec.baseline not in labels:
+        raise StudyError(
+            f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; valid: {', '.join(labels)}"
+        )
+
+
+def cross(name: str, spec: StudySpec, resolved: list[Resolved]) -> list[Trial]:
+    """Every resolved variant on every dataset at every seed and device, datasets outermost."""
+    trials = [
+        Trial(
+            study=name,
+            variant=r.label,
+            variant_name=r.entry.name,
+            model=r.cfg.as_dict(),
+            dataset=ds.name,
+            dataset_params=ds.params,
+            seed=seed,
+            device=device,
+            training=r.training,
+            measure=r.measure,
+            vectorize=spec.training.vectorize,
+            threads=spec.threads,
+        )
+        for d in range(len(spec.datasets))
+        for r in resolved
+        for ds in [r.datasets[d]]
+        for seed in seed_list(spec.seeds)
+        for device in spec.devices
+    ]
+    for trial in trials:
+        trial.key  # noqa: B018 - computed here, in the process that loaded the study and its plugins
+    return trials
+
+
 def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str | None, dict]:
     """A variant or dataset entry: a bare name, or {name, label?, ...params}."""
     if isinstance(item, str):
@@ -519,157 +921,8 @@ def _entry(item: str | dict[str, Any], where: str, path: Path) -> tuple[str, str
     return name, label, item
 
 
-def _default_label(name: str, params: dict[str, Any]) -> str:
+def _descriptive_label(name: str, params: dict[str, Any]) -> str:
+    """A label that tells entries of one variant apart, offered when their names collide."""
     if not params:
         return name
     return f"{name}({', '.join(f'{k}={v}' for k, v in params.items())})"
-
-
-def _expand(study: Study) -> list[Trial]:
-    spec, path, seeds = study.spec, study.path, study.seeds
-
-    entries = [
-        (f"datasets[{i}]", *_entry(item, f"datasets[{i}]", path)) for i, item in enumerate(spec.datasets)
-    ]
-
-    def make_datasets(overrides: dict[str, Any], where_override: str = "") -> list:
-        """The study's datasets, with a variant's own `dataset:` parameters applied to each."""
-        out = []
-        for where, name, _, params in entries:
-            try:
-                resolved = data.resolve_params(name, {**params, **overrides})
-                _check_param_types(name, resolved, where_override or where, path)
-                out.append(data.create(name, **resolved))
-            except StudyError:
-                raise
-            except (UnknownNameError, ValueError, TypeError) as err:
-                raise StudyError(f"{path}: {where_override or where}: {err}") from None
-        return out
-
-    datasets = make_datasets({})
-
-    if spec.grid:
-        try:
-            check_grid(spec.grid, tuning=False)
-        except ValueError as err:
-            raise StudyError(f"{path}: grid.{err}") from None
-    points = grid_points(spec.grid) or [{}]
-
-    base_training = spec.training.model_dump(exclude={"vectorize"})
-    variants = []  # (label, name, ModelConfig, training, datasets)
-    for i, item in enumerate(spec.variants):
-        where = f"variants[{i}]"
-        name, label, own = _entry(item, where, path)
-        # A variant may train differently or see other dataset parameters than the rest (a course
-        # replays each model with its own optimizer and input length); without these keys it shares
-        # the study's, and its trials' keys are what they were.
-        own_training = own.pop("training", None)
-        own_dataset = own.pop("dataset", None)
-        own_tune = own.pop("tune", None)
-        training = base_training
-        if own_training is not None:
-            if not isinstance(own_training, dict):
-                raise StudyError(f"{path}: {where}.training: must be a mapping of training keys")
-            try:
-                merged = TrainingSpec.model_validate({**spec.training.model_dump(), **own_training})
-            except ValidationError as err:
-                raise StudyError(_format_validation(path, err, ("variants", i, "training"))) from None
-            training = merged.model_dump(exclude={"vectorize"})
-        variant_datasets = datasets
-        if own_dataset is not None:
-            if not isinstance(own_dataset, dict):
-                raise StudyError(f"{path}: {where}.dataset: must be a mapping of dataset parameters")
-            variant_datasets = make_datasets(own_dataset, f"{where}.dataset")
-        clash = sorted(set(own) & set(spec.grid))
-        if clash:
-            raise StudyError(f"{path}: {where}.{clash[0]}: also a grid axis; set it in one place only")
-        # what tuning sets for this variant (a bad own grid is refused below, where it is checked)
-        tuned = {**spec.tune.grid, **(own_tune if isinstance(own_tune, dict) else {})} if spec.tune else {}
-        if tuned:  # a trial must train at what its label and its variant's entry say
-            clash = sorted(set(tuned) & (set(spec.grid) | set(own) | set(own_training or {})))
-            if clash:
-                knob = clash[0]
-                at = _tuned_at(where, own_tune, knob)
-                by = "an axis of grid:" if knob in spec.grid else f"set by {where} itself"
-                raise StudyError(
-                    f"{path}: {at}: also {by}, which tuning would override; set it in one place only"
-                )
-        for point in points:
-            params = {**spec.model, **point, **own}
-            try:
-                cfg = models.resolve(name, **params)
-            except UnknownNameError as err:
-                raise StudyError(f"{path}: {where}: {err}") from None
-            except ConfigError as err:
-                bad_shared = set(spec.model) - set(models.config.field_names())
-                raise StudyError(f"{path}: {'model' if bad_shared else where}: {err}") from None
-            # What the variant's entry, a grid: axis (its label) or tuning sets must reach its model.
-            for k in type(cfg).ignores:
-                if k in own and not identity.at_default(own[k], ModelConfig.model_fields[k].default):
-                    at, why = f"{where}.{k}", ""
-                elif k in point or k in tuned:
-                    at = f"grid.{k}" if k in point else _tuned_at(where, own_tune, k)
-                    why = f" (in {where}), so its values would all be the same model"
-                else:
-                    continue
-                raise StudyError(f"{path}: {at}: encoder {cfg.encoder!r} never reads it{why}; leave it out")
-            text = label or _default_label(name, own)
-            if point:
-                text += "[" + ", ".join(f"{k}={v}" for k, v in point.items()) + "]"
-            for ds in variant_datasets:
-                try:
-                    cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
-                except ConfigError as err:
-                    raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
-                if training.get("patience") is not None and "val" not in ds.splits:
-                    raise StudyError(
-                        f"{path}: {where} ({text}) on dataset {ds.name!r}: patience stops on the val split, "
-                        f"which this dataset lacks (its splits: {', '.join(ds.splits)})"
-                    )
-            variants.append((text, name, cfg, training, variant_datasets))
-            if own_tune is not None:
-                if spec.tune is None:
-                    raise StudyError(
-                        f"{path}: {where}.tune: a variant's own grid needs a study-level tune.grid"
-                    )
-                try:
-                    study._own_tune[text] = check_grid(own_tune)
-                except ValueError as err:
-                    raise StudyError(f"{path}: {where}.tune: {err}") from None
-
-    labels = [v[0] for v in variants]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise StudyError(f"{path}: variants: label {dupes[0]!r} is used twice; give each entry its own label")
-
-    if spec.baseline is not None and spec.baseline not in labels:
-        raise StudyError(
-            f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; "
-            f"valid: {', '.join(labels)}"
-        )
-
-    measure = spec.measure.model_dump()
-    trials = [
-        Trial(
-            study=study.name,
-            variant=label,
-            variant_name=name,
-            model=cfg.as_dict(),
-            dataset=ds.name,
-            dataset_params=ds.params,
-            seed=seed,
-            device=device,
-            training=training,
-            measure=measure,
-            vectorize=spec.training.vectorize,
-            threads=spec.threads,
-        )
-        for d in range(len(datasets))
-        for label, name, cfg, training, variant_datasets in variants
-        for ds in [variant_datasets[d]]
-        for seed in seeds
-        for device in spec.devices
-    ]
-    for trial in trials:
-        trial.key  # noqa: B018 - computed here, in the process that loaded the study and its plugins
-    return trials

@@ -24,7 +24,8 @@ class TrainKind:
         return {
             **study.SECTIONS,
             ("model",): models.config.field_names(),
-            ("grid",): models.config.field_names(),
+            # an axis: a model or training knob, or a section whose keys the study's schema checks
+            ("grid",): [*study.GRID_SECTIONS, *study.grid_knobs("model"), *study.grid_knobs("training")],
             (
                 "tune",
                 "grid",
@@ -34,11 +35,8 @@ class TrainKind:
 
     def load(self, raw: dict[str, Any], path: Path, name: str, **options: Any) -> study.Study:
         loaded = study.load(raw, path, name, **options)
-        if loaded.spec.tune is not None:  # the trials become the tuning trials; tuning adds the chosen ones
-            loaded.tuning = tune.expand(
-                loaded.spec.tune, loaded._trials, loaded._own_tune, loaded.seeds, path
-            )
-            loaded._trials = loaded.tuning.trials()
+        if loaded.spec.tune is not None:  # its plan's trials replace the untuned; tuning adds the chosen ones
+            loaded.tuning = tune.expand(loaded.spec.tune, loaded.untuned, loaded.own_tune, loaded.seeds, path)
         return loaded
 
     def run_passes(self, loaded: study.Study, store, run_pass) -> dict[str, int]:

@@ -201,7 +201,6 @@ def resolve(study, store, *, before_a_run: bool = False) -> None:
             group.chosen = group.scores.index(best)  # ties go to the earlier point in the grid
         point = group.points[group.chosen]
         group.final = [configure(t, point, t.seed) for t in group.finals]
-    study._trials = plan.trials()
 
 
 def pending_note(study) -> str:

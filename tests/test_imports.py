@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from suite import kinds
+
 PACKAGE = Path(__file__).resolve().parents[1] / "suite"
 
 # Top to bottom. A module belongs to the layer of its longest matching prefix; it may import
@@ -16,15 +18,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "suite"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("suite.__main__", "suite.cli", "suite.api")),
     ("developer tools", ("suite.bench",)),
-    ("presentation", ("suite.report", "suite.export", "suite.console")),
+    ("presentation", ("suite.report", "suite.export", "suite.console", "suite.inventory")),
     ("runner", ("suite.runner", "suite.execution")),
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),
     ("study loading", ("suite.overrides",)),
-    (
-        "study kinds",
-        ("suite.study", "suite.tune", "suite.train_kind", "suite.train_run", "suite.kernels.study"),
-    ),
+    ("study kinds", tuple(m for kind in kinds.BUILTINS.values() for m in kind.modules)),
     ("kind protocol", ("suite.kinds",)),
     (
         "components",

@@ -134,3 +134,21 @@ def test_an_unknown_kind_is_named_with_the_valid_ones(tmp_path):
     path.write_text("kind: kernals\n")
     with pytest.raises(StudyError, match=r"kind: 'kernals' is not a study kind; valid: .*kernels.*train"):
         kinds.load_study(path)
+
+
+def test_a_kind_is_named_in_one_table_that_loader_pool_report_and_layers_read():
+    from test_imports import LAYERS  # tests/ is on the path (pytest prepends it)
+
+    from suite import report
+
+    layer = dict(LAYERS)["study kinds"]
+    for name, kind in kinds.BUILTINS.items():
+        assert kinds.BUILTIN[name] == kind.module and kind.module in kind.modules
+        assert set(kind.modules) <= set(layer) and set(kind.run) <= set(kinds.RUN_MODULES)
+        assert report.writer(name) == (kind.report or report.GENERIC)
+    assert report.writer("coin") == report.GENERIC  # registered in the test, with no writer of its own
+    CoinKind.report = "suite.report.generic:write_generic_report"  # a plugin names its own
+    try:
+        assert report.writer("coin") == CoinKind.report
+    finally:
+        del CoinKind.report

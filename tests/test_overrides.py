@@ -51,7 +51,11 @@ def test_an_override_gives_the_same_trials_as_the_edited_file(write_study):
     "given, message",
     [
         ({"training.lrr": 1}, r"override training.lrr: 'lrr' is not a key of training; did you mean 'lr'\?"),
-        ({"grid.dimm": [2]}, r"override grid.dimm: 'dimm' is not a model parameter; did you mean 'dim'\?"),
+        (
+            {"grid.dimm": [2]},
+            r"override grid.dimm: 'dimm' is not a key of grid; did you mean 'dim'\? allowed: ",
+        ),
+        ({"grid.trainig.lr": [2]}, r"'trainig' is not a key of grid; did you mean 'training'\?"),
         ({"model.hiden": 3}, r"did you mean 'hidden'"),
         ({"seed": 3}, r"'seed' is not a key of the study; did you mean 'seeds'\?"),
         ({"trainig.lr": 3}, r"'trainig' is not a key of the study; did you mean 'training'\?"),
@@ -77,7 +81,9 @@ def test_bad_values_get_the_files_message(write_study):
 
 
 def test_grid_keys_in_files_get_close_matches_too(write_study):
-    with pytest.raises(StudyError, match=r"grid.dimm: unknown model parameter; did you mean 'dim'\?"):
+    with pytest.raises(
+        StudyError, match=r"grid.dimm: unknown model parameter or training knob; did you mean 'dim'\?$"
+    ):
         load_study(write_study(grid={"dimm": [2]}))
 
 
@@ -135,3 +141,18 @@ def test_min_effect_takes_a_metric_by_key_path_checked_by_the_schema(write_study
         overrides.load(write_study(), {"min_effect.accurcy": 0.02})
     with pytest.raises(StudyError, match="training.lr=<a YAML value>"):
         overrides.load(write_study(), {"training.lr.x": 1})
+
+
+def test_a_one_line_override_sweeps_the_learning_rate(write_study):
+    """`grid.training.lr=[...]` (nested by the override) is the axis `training.lr` of the file."""
+    path = write_study(variants=["mean"])
+    given = overrides.parse(["grid.training.lr=[1e-3, 3e-3, 1e-2]"])
+    swept = overrides.load(path, given)
+    assert sorted({t.variant for t in swept.trials()}) == [
+        "mean[lr=0.001]",
+        "mean[lr=0.003]",
+        "mean[lr=0.01]",
+    ]
+    in_file = load_study(write_study("file", variants=["mean"], grid={"training.lr": [1e-3, 3e-3, 1e-2]}))
+    assert [t.key for t in swept.trials()] == [t.key for t in in_file.trials()]
+    assert overrides.load(path, {"grid.lr": [1e-3, 3e-3, 1e-2]}).trials()[0].training["lr"] == 1e-3

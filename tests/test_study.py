@@ -62,7 +62,12 @@ def test_trial_key_is_stable_and_depends_on_config(write_study):
         ),
         ({"grid": {"colour": [1]}}, r"grid.colour: unknown model parameter"),
         ({"grid": {"encoder": ["mlp"]}}, r"grid.*encoder cannot be a grid: axis"),
-        ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice"),
+        ({"variants": ["mean", "mean"]}, r"label 'mean' is used twice.*variants\[1\]: label: 'mean_2'"),
+        (
+            {"variants": ["attention", {"name": "attention", "kernel": "naive"}]},
+            r"label 'attention' is used twice; give each entry its own label, e.g. variants\[0\]: "
+            r"label: 'attention', variants\[1\]: label: 'attention\(kernel=naive\)'",
+        ),
     ],
 )
 def test_bad_studies_name_file_key_and_value(write_study, spec, message):
@@ -101,6 +106,16 @@ def test_baseline_must_name_a_variant_and_leaves_keys_alone(write_study):
         write_study(variants=["attention"], grid={"heads": [1, 2]}, baseline="attention[heads=2]")
     )
     assert grid.spec.baseline == "attention[heads=2]"
+
+
+def test_an_inline_override_keeps_the_variants_name(write_study):
+    """`{name: lstm, dim: 32}` is still `lstm`: the baseline and the report use the name written."""
+    study = load_study(
+        write_study(variants=[{"name": "lstm", "dim": 4}, "mean"], baseline="lstm", datasets=["reversal"])
+    )
+    assert [t.variant for t in study.trials()][:1] == ["lstm"]
+    assert study.trials()[0].model["dim"] == 4
+    assert study.meta()["variants"] == ["lstm", "mean"]
 
 
 def test_artifacts_off_keeps_earlier_keys_and_on_changes_them(write_study):
@@ -174,3 +189,66 @@ def test_patience_needs_a_val_metric_to_stop_on(write_study):
     with pytest.raises(StudyError, match=r"on dataset 'reversal': patience stops on the val split"):
         load_study(write_study(datasets=["reversal"], training={"patience": 2}))
     assert load_study(write_study(datasets=["order"], training={"patience": 2})).trials()
+
+
+def test_grid_sweeps_any_section_as_a_labelled_axis(write_study):
+    """Training, measurement and dataset knobs are grid axes like model ones: each value a label."""
+    study = load_study(
+        write_study(
+            variants=["mean"],
+            datasets=[{"name": "order", "V": 4, "T": 8, "n": 40}],
+            grid={"training.lr": [0.001, 0.01], "measure": {"repeats": [1]}, "dataset.T": [4, 6], "dim": [2]},
+        )
+    )
+    trials = study.trials()
+    assert len(trials) == 2 * 2 * 2  # lr × T × seeds
+    assert len({t.variant for t in trials}) == 4
+    by_label = {t.variant: t for t in trials}
+    lr = by_label["mean[lr=0.01, repeats=1, T=6, dim=2]"]
+    assert lr.training["lr"] == 0.01 and lr.measure["repeats"] == 1 and lr.dataset_params["T"] == 6
+    assert '"lr": 0.01' in lr.base_row()["config"]  # the resolved training is in the stored row
+    meta = study.meta()
+    assert meta["grid"]["training.lr"] == [0.001, 0.01]
+    assert meta["factors"]["mean[lr=0.01, repeats=1, T=6, dim=2]"] == {
+        "variant": "mean",
+        "training.lr": 0.01,
+        "measure.repeats": 1,
+        "dataset.T": 6,
+        "dim": 2,
+    }
+
+
+def test_a_grid_axis_keeps_the_keys_of_the_same_trials_written_by_hand(write_study):
+    """A training axis gives the trials a variant with that training would have: the same keys."""
+    swept = load_study(write_study(variants=["mean"], grid={"lr": [0.5]}, datasets=["reversal"]))
+    by_hand = load_study(
+        write_study(variants=["mean"], training={**swept.spec.training.model_dump(), "lr": 0.5})
+    )
+    assert [t.training for t in swept.trials()] == [t.training for t in by_hand.trials()]
+    assert [t.variant for t in swept.trials()] == ["mean[lr=0.5]"] * 2
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"lrr": [1]}, r"grid.lrr: unknown model parameter or training knob; did you mean 'lr'\?"),
+        ({"training.lrr": [1]}, r"grid.training.lrr: unknown training knob; did you mean 'lr'\?"),
+        ({"training.lr": ["fast"]}, r"grid.training.lr: .*number.*\(got 'fast'\)"),
+        ({"training.vectorize": [True]}, r"grid.training.vectorize: unknown training knob"),
+        ({"optim.lr": [1]}, r"grid.optim.lr: 'optim' is not a section a grid: axis may vary; valid: model"),
+        ({"dataset.TT": [1]}, r"grid.dataset: dataset 'reversal' has no parameter 'TT'"),
+        ({"training.lr": 0.1}, r"grid.training.lr: a list of values"),
+    ],
+)
+def test_bad_grid_axes_are_named(write_study, grid, message):
+    with pytest.raises(StudyError, match=message):
+        load_study(write_study(grid=grid))
+
+
+def test_a_grid_axis_may_not_be_set_by_a_variant_too(write_study):
+    with pytest.raises(StudyError, match=r"variants\[0\].training.lr: also a grid axis"):
+        load_study(
+            write_study(variants=[{"name": "mean", "training": {"lr": 0.1}}], grid={"training.lr": [1]})
+        )
+    with pytest.raises(StudyError, match=r"tune.grid.lr: also an axis of grid:"):
+        load_study(write_study(grid={"training.lr": [1]}, tune={"grid": {"lr": [0.1, 0.2]}}))

@@ -11,18 +11,25 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from suite import kinds
 from suite.store import Store
 
-# study kind → "module:function" writing its report (imported when used)
-WRITERS = {
-    "train": "suite.report.training:write_training_report",
-    "kernels": "suite.report.kernels:write_kernels_report",
-}
+GENERIC = "suite.report.generic:write_generic_report"
+# study kind → "module:function" writing its report (imported when used), from the kinds' one table
+WRITERS = {name: kind.report for name, kind in kinds.BUILTINS.items() if kind.report}
+
+
+def writer(kind: str) -> str:
+    """A built-in kind's writer, a registered kind's own `report` (a plugin), or the generic table."""
+    if kind in WRITERS:
+        return WRITERS[kind]
+    own = getattr(kinds.REGISTRY.create(kind), "report", None) if kind in kinds.REGISTRY else None
+    return own if isinstance(own, str) else GENERIC
 
 
 def write_report(results_dir: str | Path) -> Path:
     """Write report.md (and figures) for the study whose results are in results_dir."""
     results_dir = Path(results_dir)
     kind = Store(results_dir).meta().get("kind", "train")
-    module, _, function = WRITERS.get(kind, "suite.report.generic:write_generic_report").partition(":")
+    module, _, function = writer(kind).partition(":")
     return getattr(importlib.import_module(module), function)(results_dir)

@@ -372,8 +372,12 @@ def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
 
     if name is not None:
         folders = [results_dir / name]
+    elif not results_dir.is_dir():
+        what = "no such folder" if not results_dir.exists() else "not a folder"
+        print(f"ablate: results folder {results_dir}: {what}; name it with --results", file=sys.stderr)
+        return 2
     else:
-        folders = sorted(p for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
+        folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     remaining = 0
     for folder in folders:
         store = Store(folder, notify=lambda line: print(f"  fixed: {line}"))

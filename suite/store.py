@@ -58,8 +58,16 @@ SCHEMA_VERSION = 1
 SCHEMA_KEY = b"ablate.schema"
 # Columns a table cannot do without (refused if missing) and columns an older table may lack
 # (added as nulls: a run row without a status is run again; the report shows no value).
-REQUIRED = {"runs": ("key",), "history": ("key",), "artifacts": ("key",)}
-KNOWN = ("runs", "history", "artifacts")  # tables found by name; others by the schema key they carry
+REQUIRED = {"runs": ("key",), "history": ("key",), "artifacts": ("key",), "predictions": ("key",)}
+# Columns every row of a table written with a schema version has: a versioned table without them is
+# not this table (a valid parquet file of the wrong columns counts as damaged, as a truncated one does).
+WRITTEN = {"runs": ("status",)}
+WRITTEN_TRAINING = {  # in a folder whose study.json says kind "train"
+    "history": ("step", "split"),
+    "artifacts": ("kind", "values"),
+    "predictions": ("index", "correct", "p_true"),
+}
+KNOWN = ("runs", "history", "artifacts", "predictions")  # found by name; others by their schema key
 EXPECTED = {"runs": ("status", "error")}
 EXPECTED_TRAINING = {"runs": ("final_loss", "final_accuracy", "best_loss", "best_accuracy")}  # not kernels
 # Positions of a (row, history, artifacts, ...) tuple handed to `write_many`.
@@ -207,13 +215,17 @@ class Store:
     def tables(self, view: _View | None = None) -> list[str]:
         """The names of the store's tables in the folder, compacted or in fragments. Other
         parquet files beside them (the speed gate's bench_history) are not the store's."""
+        names = set(self._compacted_names())
+        for unit in (view or self._view()).fragments.values():
+            names.update(unit)
+        return sorted(names)
+
+    def _compacted_names(self) -> list[str]:
         names = {n for n in KNOWN if (self.dir / f"{n}.parquet").exists()}
         for path in self.dir.glob("*.parquet"):
             name = path.name[: -len(".parquet")]
             if name not in names and _has_schema_key(path):
                 names.add(name)
-        for unit in (view or self._view()).fragments.values():
-            names.update(unit)
         return sorted(names)
 
     def finished_keys(self) -> set[str]:
@@ -271,7 +283,7 @@ class Store:
         path = self.dir / f"{name}.parquet"
         if not path.exists():
             return None
-        table, problem = _load_checked(path, name)
+        table, problem = _load_checked(path, name, self._declared_training())
         if problem:
             raise StoreError(
                 f"{path} is damaged ({problem}); run `ablate doctor {self.dir.name} --fix` "
@@ -384,13 +396,23 @@ class Store:
             )
         return meta
 
+    def _training(self) -> bool:
+        """Whether the folder holds a training study (a damaged study.json: assumed so)."""
+        try:
+            return self.meta().get("kind", "train") == "train"
+        except StoreError:
+            return True
+
+    def _declared_training(self) -> bool:
+        """Whether study.json says the folder holds a training study (whose tables' columns are known)."""
+        try:
+            return self.meta().get("kind") == "train"
+        except StoreError:
+            return False
+
     def _expected(self, name: str) -> tuple[str, ...]:
         """Columns an older table of this name may lack (training metrics only in training studies)."""
-        try:
-            training = self.meta().get("kind", "train") == "train"
-        except StoreError:
-            training = True
-        return EXPECTED.get(name, ()) + (EXPECTED_TRAINING.get(name, ()) if training else ())
+        return EXPECTED.get(name, ()) + (EXPECTED_TRAINING.get(name, ()) if self._training() else ())
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -410,6 +432,7 @@ class Store:
             if fix:
                 self._sweep()
                 health.repaired.append(f"removed leftovers of a dead writer in {self.dir}")
+        self._check_meta(health, fix)
         for _, path in sorted(self._fragment_files().items()):
             try:
                 _read_unit(path)
@@ -419,11 +442,9 @@ class Store:
                     path.unlink(missing_ok=True)
                     health.repaired.append(f"{path} was damaged; its unit's trials run again")
         lost: dict[str, set[str]] = {}  # damaged table → keys it still holds in fragments
-        for name in self.tables():
+        for name in self._compacted_names():
             path = self.dir / f"{name}.parquet"
-            if not path.exists():
-                continue
-            table, problem = _load_checked(path, name)
+            table, problem = _load_checked(path, name, self._declared_training())
             if problem:
                 health.problems.append(f"{path} is damaged: {problem}")
                 if fix:
@@ -446,6 +467,22 @@ class Store:
         if fix and lost and "runs" not in lost:
             self._drop_orphaned_runs(lost, health)
         return health
+
+    def _check_meta(self, health: Health, fix: bool) -> None:
+        """study.json: readable, a JSON object. Set aside when damaged: the next run writes it again."""
+        path = self.dir / META
+        try:
+            self.meta()
+        except StoreError as err:
+            problem = str(err).split(" is damaged (", 1)[-1].split(");", 1)[0].rstrip(")")
+            health.problems.append(f"{path} is damaged: {problem}")
+            if fix:
+                moved = self._set_aside(path)
+                health.repaired.append(
+                    f"{path} was damaged; moved to {moved} (`ablate run {self.dir.name}` writes it again)"
+                )
+        except OSError as err:
+            health.problems.append(f"{path} is damaged: {err.strerror or err}")
 
     def _set_aside(self, path: Path) -> Path:
         aside = self.dir / DAMAGED
@@ -552,20 +589,28 @@ def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     return table.replace_schema_metadata(metadata or None)
 
 
-def _load_checked(path: Path, name: str) -> tuple[pa.Table | None, str | None]:
-    """The table in `path`, or None and why it cannot be used."""
+def _load_checked(path: Path, name: str, training: bool = True) -> tuple[pa.Table | None, str | None]:
+    """The table in `path`, or None and why it cannot be used: unreadable, or not the columns
+    its name promises (every table its key; a versioned one every column its writer always adds)."""
     try:
         table = _read_file(path)
     except FileNotFoundError:
         raise
-    except (pa.ArrowException, OSError) as err:
+    except (pa.ArrowException, OSError, ValueError) as err:
         return None, _why(err)
-    missing = [c for c in REQUIRED.get(name, ("key",)) if c not in table.column_names]
-    if missing:
-        return None, f"no {', '.join(missing)} column"
     version = (table.schema.metadata or {}).get(SCHEMA_KEY)
-    if version is not None and int(version) > SCHEMA_VERSION:
-        return None, f"written by a newer ablate (schema {int(version)} > {SCHEMA_VERSION})"
+    try:
+        version = None if version is None else int(version)
+    except ValueError:
+        return None, f"an unreadable schema version {version[:20]!r}"
+    if version is not None and version > SCHEMA_VERSION:
+        return None, f"written by a newer ablate (schema {version} > {SCHEMA_VERSION})"
+    required = REQUIRED.get(name, ("key",))
+    if version is not None and table.num_rows:
+        required += WRITTEN.get(name, ()) + (WRITTEN_TRAINING.get(name, ()) if training else ())
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        return None, f"no {', '.join(missing)} column{'s' if len(missing) > 1 else ''}"
     return table, None
 
 

@@ -1,5 +1,6 @@
 """The speed gate: its verdicts on recorded samples, how it finds its reference, and its A/B run."""
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -197,19 +198,69 @@ def test_a_kernel_the_reference_lacks_is_new_and_not_judged(tmp_path):
     assert len(by_kernel["naive"]["reference_samples"]) == 3
 
 
+def recorded_compare(calls):
+    """`gate.compare` judging recorded samples instead of timing kernels: the injected slowdown
+    multiplies the current side's samples, as the worker's spinning would (and a re-measure
+    returns the second recorded A/A run, slowed the same way). No test asserts on a timing."""
+
+    def compare(reference_root, names, cases, inject, rounds, remeasure_rounds, margin, **_):
+        calls.append(inject)
+        rows = []
+        for name in names:
+            for case in cases:
+                factor = inject.get(name, 1.0)
+                again = (slower(AA2_CURRENT, factor), AA2_REFERENCE)
+                row = {
+                    "kernel": name,
+                    "case": case.name,
+                    "time_s": 3e-3 * factor,
+                    "ref_time_s": 3e-3,
+                    "pct_gemm": 10.0,
+                    "new_reason": None,
+                }
+                row.update(gate.verdict(slower(AA_CURRENT, factor), AA_REFERENCE, margin, lambda a=again: a))
+                rows.append(row)
+        return rows
+
+    return compare
+
+
 @needs_git
-@pytest.mark.slow
-def test_the_gate_catches_an_injected_slowdown_and_records_only_when_asked(tmp_path, monkeypatch, capsys):
+def test_the_gate_fails_on_an_injected_slowdown_and_records_only_when_asked(tmp_path, monkeypatch, capsys):
+    calls = []
     monkeypatch.setattr(gate, "HISTORY", tmp_path / "history.parquet")
+    monkeypatch.setattr(gate, "compare", recorded_compare(calls))
     args = ["--against", "HEAD", "--kernels", "naive", "--cases", "T256·d64 fwd", "--rounds", "5"]
     assert gate.main([*args, "--inject-slowdown", "naive=3"]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION (re-measured" in out
+    assert calls[-1] == {"naive": 3.0} and "REGRESSION (re-measured: 2.95×)" in out
     assert not (tmp_path / "history.parquet").exists()
     assert gate.main([*args, "--record"]) == 0
+    assert calls[-1] == {} and "PASS" in capsys.readouterr().out
     history = pd.read_parquet(tmp_path / "history.parquet")
-    assert len(history) == 1 and history.loc[0, "verdict"] != "REGRESSION"  # under load: maybe NOISY
+    assert len(history) == 1 and history.loc[0, "verdict"] == "PASS"
     assert history.loc[0, "reference"] == gate.commit_of(gate.ROOT, "HEAD")
+
+
+def test_an_injected_slowdown_spins_the_factor_of_the_calls_own_cpu_time(monkeypatch):
+    """The worker's `slowed`, on a fake thread clock: a call of 2 ms slowed 3× ends at 6 ms."""
+    spec = importlib.util.spec_from_file_location("gate_worker_for_test", gate.WORKER)
+    worker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(worker)
+    clock = [0.0]
+
+    def thread_time():
+        clock[0] += 1e-4  # every look at the clock costs 0.1 ms of CPU
+        return clock[0]
+
+    def call():
+        clock[0] += 2e-3
+
+    monkeypatch.setattr(worker.time, "thread_time", thread_time)
+    slow = worker.slowed(call, 3.0)
+    start = thread_time()
+    slow()
+    assert (clock[0] - start) == pytest.approx(3 * (2e-3 + 1e-4) + 1e-4, abs=2e-4)
 
 
 def test_the_gate_refuses_bad_arguments():

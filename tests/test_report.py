@@ -250,3 +250,63 @@ def test_compare_writes_costs_in_their_own_units_and_says_how_memory_was_shared(
     assert _fmt_diff(1500.0, math.nan, math.nan, "train_samples_per_s", "no CI") == "+1,500 (no CI)"
     one_shape = pd.DataFrame({"key": list("abc"), "memory_group": ["m"] * 3, memory: [4096.0] * 3})
     assert _side(one_shape, memory) == "4.0 KiB (1 measurement, 3 trials measured together)"
+
+
+def _comparisons(rows: list[tuple[str, str, float, str, bool]]) -> pd.DataFrame:
+    """A comparisons.csv frame (the stats code's schema) from (contrast, dataset, Δ, verdict, primary)."""
+    columns = "contrast, knob, a, b, value_a, value_b, within, dataset, metric, primary, n, delta, lo, hi, interval, p, p_adj, agree, min_effect, verdict, flags"  # noqa: E501
+    out = []
+    for contrast, dataset, delta, verdict, primary in rows:
+        knob = contrast.split(":")[0]
+        out.append(
+            dict.fromkeys(columns.split(", "), "")
+            | {
+                "contrast": contrast, "knob": knob, "a": "a_v", "b": "b_v", "dataset": dataset,
+                "metric": "accuracy" if primary else "loss", "primary": primary, "n": 10, "delta": delta,
+                "lo": delta - 0.05, "hi": delta + 0.05, "interval": "95% t over seeds, Holm-adjusted",
+                "p": 0.001, "p_adj": 0.004, "agree": "10/10", "min_effect": 0.02, "verdict": verdict,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path):
+    from suite.report import figures
+
+    frame = _comparisons(
+        [
+            ("positional: learned → none, in attention", "reversal", -0.5, "worse", True),
+            ("positional: none → learned, in mean", "reversal", 0.4, "better", True),
+            ("positional: learned → none, in attention", "reversal", 0.6, "worse", False),  # loss
+            ("positional: learned → none, in attention", "combined", 0.001, "equivalent", True),
+            (
+                "positional: none → learned, in mean",
+                "combined",
+                float("nan"),
+                "not compared (both failed)",
+                True,
+            ),
+        ]
+    )
+    drawn = figures.effect_rows(frame)
+    assert len(drawn) == 4 and set(drawn["metric"]) == {"accuracy"}
+    assert drawn["style"].tolist() == ["worse", "better", "equivalent", "not compared (both failed)"]
+    path = figures.effects(frame, tmp_path / "effects.png", "t")
+    assert path.stat().st_size > 5_000
+    as_csv = tmp_path / "c.csv"
+    frame.to_csv(as_csv, index=False)
+    assert len(figures.effect_rows(pd.read_csv(as_csv))) == 4  # primary read back as text
+    assert figures.effects(frame.assign(primary=False), tmp_path / "none.png", "t") is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_the_report_shows_the_effects_figure_before_its_findings(baseline_run, tmp_path):
+    folder = tmp_path / "b"
+    shutil.copytree(baseline_run, folder)
+    assert "effects.png" not in write_report(folder).read_text()  # no comparisons.csv, no figure
+    _comparisons([("positional: learned → rope, in attention", "reversal", -0.2, "worse", True)]).to_csv(
+        folder / "comparisons.csv", index=False
+    )
+    text = write_report(folder).read_text()
+    assert "figures/effects.png" in text and text.index("effects.png") < text.index("## Findings")
+    assert "Holm-adjusted" in text  # the caption names the interval drawn

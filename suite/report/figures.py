@@ -118,6 +118,105 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+# A verdict's colour and marker in the effects figure: a verdict reads without colour too.
+VERDICT_STYLE = {
+    "better": ("#1b7837", "^"),
+    "worse": ("#b2182b", "v"),
+    "negligible": ("#4d4d4d", "s"),
+    "equivalent": ("#2166ac", "D"),
+    "inconclusive": ("#e08214", "o"),
+    "identical": ("#000000", "x"),
+}
+OTHER_VERDICT = ("#9e9e9e", "o")
+LABEL_WIDTH = 42  # characters per line of a contrast's name beside its row
+
+
+def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def _verdict_key(verdict) -> str:
+    word = str(verdict).strip().lower() if isinstance(verdict, str) else ""
+    return next((v for v in VERDICT_STYLE if word.startswith(v)), word or "not compared")
+
+
+def effect_rows(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The rows the effects figure draws: the verdict family (primary; a CSV may hold it as
+    text), each with its verdict reduced to the word that picks its colour and marker."""
+    frame = comparisons
+    if "primary" in frame:
+        frame = frame[frame["primary"].astype(str).str.lower().isin(("true", "1"))]
+    return frame.assign(style=[_verdict_key(v) for v in frame["verdict"]]) if len(frame) else frame
+
+
+def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effects") -> Path | None:
+    """A forest plot of the verdict family: each primary contrast a row with its Δ (b − a) and
+    the interval printed beside its verdict, a panel per dataset; the shaded band is ±min_effect,
+    the smallest effect worth a word, so a reader sees at once whether an interval clears it.
+    comparisons: the rows of comparisons.csv (contrast, dataset, metric, primary, delta, lo, hi,
+    min_effect, verdict, interval…). None when no row is primary."""
+    frame = effect_rows(comparisons)
+    if frame.empty:
+        return None
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    contrasts = list(dict.fromkeys(frame["contrast"]))
+    y_of = {c: i for i, c in enumerate(contrasts)}
+    cols = min(3, len(datasets))
+    rows = -(-len(datasets) // cols)
+    height = 0.9 + 0.42 * len(contrasts)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols + 3.0, height * rows + 0.9), squeeze=False, sharey=True
+    )
+    metric = str(frame["metric"].iloc[0]) if "metric" in frame else "metric"
+    seen: dict[str, object] = {}
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
+        mine = frame[frame["dataset"] == dataset]
+        ax.axvline(0.0, color="black", lw=0.8, zorder=1)
+        for r in mine.itertuples():
+            y = y_of[r.contrast]
+            m = float(getattr(r, "min_effect", np.nan))
+            if np.isfinite(m) and m > 0:
+                ax.fill_betweenx([y - 0.38, y + 0.38], -m, m, color="#bdbdbd", alpha=0.45, lw=0, zorder=0)
+            key = _verdict_key(r.verdict)
+            colour, marker = VERDICT_STYLE.get(key, OTHER_VERDICT)
+            delta, lo, hi = (float(getattr(r, c, np.nan)) for c in ("delta", "lo", "hi"))
+            if not np.isfinite(delta):
+                ax.annotate(key, (0.0, y), ha="center", va="center", fontsize=7, color=colour)
+                continue
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.hlines(y, lo, hi, color=colour, lw=1.8, zorder=2)
+            handle = ax.scatter(delta, y, color=colour, marker=marker, s=42, zorder=3, label=key)
+            seen.setdefault(key, handle)
+        ax.set_title(str(dataset), fontsize=9)
+        ax.set_xlabel(f"Δ {metric} (b − a)")
+        span = np.nanmax(np.abs(mine[["delta", "lo", "hi"]].to_numpy(float)), initial=0.0)
+        band = np.nanmax(mine["min_effect"].to_numpy(float), initial=0.0) if "min_effect" in mine else 0.0
+        limit = max(span, band, 1e-12) * 1.15
+        ax.set_xlim(-limit, limit)
+    for ax in list(axes.flat)[len(datasets) :]:
+        ax.set_axis_off()
+    first = axes.flat[0]
+    first.set_yticks(range(len(contrasts)), [_wrap(c) for c in contrasts], fontsize=8)
+    first.set_ylim(len(contrasts) - 0.5, -0.5)  # the first contrast on top
+    for ax in axes[:, 0]:
+        ax.set_ylabel("contrast (a → b)")
+    band = plt.Rectangle((0, 0), 1, 1, color="#bdbdbd", alpha=0.45)
+    fig.legend(
+        [*seen.values(), band],
+        [*seen, "±smallest effect worth a word"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(4, len(seen) + 1),
+        title="verdict",
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 MAX_PANELS = 32
 
 

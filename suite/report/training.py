@@ -61,6 +61,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     ]
     lines += skipped_lines(results.runs)
     lines += lead_section(results, comparisons)
+    lines += effects_section(results, comparisons_frame(results), figures_dir)
 
     lines += ["## Findings", ""]
     lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
@@ -88,6 +89,32 @@ def write_training_report(results_dir: str | Path) -> Path:
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def comparisons_frame(results: Results) -> pd.DataFrame | None:
+    """The contrasts' table (comparisons.csv, one row per contrast × dataset × metric) where the
+    results folder holds one; None otherwise."""
+    path = results.dir / "comparisons.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def effects_section(results: Results, comparisons: pd.DataFrame | None, directory: Path) -> list[str]:
+    """The effects figure under the Answer: the verdict family's Δ with intervals, per dataset."""
+    if comparisons is None or comparisons.empty:
+        return []
+    path = figures.effects(comparisons, directory / "effects.png", f"{results.name}: contrast effects")
+    if path is None:
+        return []
+    primary = figures.effect_rows(comparisons)
+    metric = ", ".join(dict.fromkeys(primary["metric"].astype(str)))
+    kinds = [str(k) for k in dict.fromkeys(primary.get("interval", pd.Series(dtype=str)).dropna())]
+    interval = f" ({'; '.join(kinds)})" if kinds else ""
+    caption = (
+        f"Effect of each contrast on {metric}: Δ = b − a (the second variant minus the first) with "
+        f"its interval{interval}, a panel per dataset; the grey band is ±the smallest effect worth a "
+        "word, and the marker and colour give the verdict. Rows without a marker were not compared."
+    )
+    return [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
 
 
 def _findings(results: Results, comparisons, scaling, exponents, state) -> list[str]:

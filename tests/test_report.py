@@ -310,3 +310,33 @@ def test_the_report_shows_the_effects_figure_before_its_findings(baseline_run, t
     text = write_report(folder).read_text()
     assert "figures/effects.png" in text and text.index("effects.png") < text.index("## Findings")
     assert "Holm-adjusted" in text  # the caption names the interval drawn
+
+
+def test_curve_styles_keep_twelve_variants_apart_and_bands_stay_honest(tmp_path):
+    from suite.report import figures
+    from suite.report.training import chance_levels, curves_caption
+
+    styles = figures.variant_styles([f"v{i}" for i in range(12)])
+    triples = {(tuple(s["color"]), s["marker"], s["linestyle"]) for s in styles.values()}
+    assert len(triples) == 12 and len({tuple(s["color"]) for s in styles.values()}) == 12
+    assert len({s["marker"] for s in styles.values()}) == 12
+    # loss falling over decades; one variant's seeds disagree so widely that its band reaches below 0
+    rows = []
+    for seed in range(3):
+        for epoch in range(6):
+            rows.append(("d", "steady", seed, epoch, 10.0**-epoch, 1.0))
+            rows.append(("d", "wild", seed, epoch, 10.0**-epoch * (1 + 30 * (seed == 2)), 0.5 + 0.3 * seed))
+    history = pd.DataFrame(rows, columns=["dataset", "variant", "seed", "epoch", "loss", "accuracy"])
+    bands = figures.curve_bands(history, "loss")
+    floor = figures.log_floor(bands)
+    assert floor == pytest.approx(0.5e-5) and figures.cut_bands(bands) == 1
+    accuracy = figures.curve_bands(history, "accuracy")
+    assert accuracy["hi"].max() <= 1.0 and accuracy["lo"].min() >= 0.0  # cut to accuracy's bounds
+    assert figures.cut_bands(accuracy) == 0 and figures.log_floor(accuracy) is None
+    ok = pd.DataFrame({"dataset": ["d", "d"], "chance_accuracy": [0.5, 0.53], "chance_loss": [0.69, 0.68]})
+    assert chance_levels(ok, "accuracy") == {"d": 0.53} and chance_levels(ok, "loss") == {"d": 0.68}
+    assert chance_levels(ok.drop(columns="chance_loss"), "loss") == {}
+    caption = curves_caption(history, "loss", chance_levels(ok, "loss"))
+    assert "constant predictor" in caption and "log axis" in caption and "1 band reaches 0" in caption
+    path = figures.curves(history, "loss", tmp_path / "loss.png", "t", {"d": 0.68})
+    assert path.stat().st_size > 5_000

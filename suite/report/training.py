@@ -221,17 +221,15 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
         h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
         eval_h = h[h["split"] == h["eval_split"]]
         for metric in ("loss", "accuracy"):
+            chance = chance_levels(ok, metric)
             path = figures.curves(
                 eval_h,
                 metric,
                 directory / f"{metric}_curves.png",
                 f"{results.name}: {metric} on the eval split (95% CI over seeds)",
+                chance,
             )
-            add(
-                path,
-                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
-                + (" (log axis: values span decades)." if figures.spans_decades(eval_h[metric]) else "."),
-            )
+            add(path, curves_caption(eval_h, metric, chance))
         several = h.groupby("dataset")["split"].transform("nunique") > 1
         if several.any():
             path = figures.split_curves(
@@ -256,6 +254,40 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     lines += _positional_figure(results, ok, directory, add)
     lines += _attention_figures(results, ok, directory, add)
     return lines
+
+
+def chance_levels(ok: pd.DataFrame, metric: str) -> dict[str, float]:
+    """Per dataset, what a model that learned nothing scores on the eval split: the majority
+    class's accuracy (the largest any trial recorded) or the constant predictor's loss (the
+    smallest); none for results older than these columns."""
+    column, pick = {"accuracy": ("chance_accuracy", "max"), "loss": ("chance_loss", "min")}.get(
+        metric, (None, None)
+    )
+    if column not in ok:
+        return {}
+    levels = ok.groupby("dataset", observed=True)[column].agg(pick).dropna()
+    return {str(k): float(v) for k, v in levels.items()}
+
+
+def curves_caption(history: pd.DataFrame, metric: str, chance: dict) -> str:
+    """The curves' caption: what is drawn, and where a band is drawn other than as computed."""
+    caption = f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
+    if chance:
+        what = (
+            "the majority class's accuracy" if metric == "accuracy" else "the best constant predictor's loss"
+        )
+        caption += f"; the dashed line is chance ({what} on the eval split)"
+    bands = figures.curve_bands(history, metric)
+    if figures.log_floor(bands) is None:
+        return caption + "."
+    caption += "; log axis: values span decades."
+    cut = figures.cut_bands(bands)
+    if cut:
+        caption += (
+            f" {cut} {'bands reach' if cut > 1 else 'band reaches'} 0 or below somewhere, which a log axis cannot "
+            "show: there they end at half the smallest mean drawn."
+        )
+    return caption
 
 
 def scaling_caption(points: pd.DataFrame, panels: dict[str, str]) -> str:

@@ -24,6 +24,8 @@ def test_report_has_question_tables_figures_and_provenance(write_study, tmp_path
     assert "| mean " in text and "| attention " in text
     assert "figures/loss_curves.png" in text
     assert (tmp_path / "tiny" / "figures" / "loss_curves.png").stat().st_size > 10_000
+    # attention's learned table was not recorded, and no variant uses a fixed one: no figure
+    assert "positional_encodings.png" not in text and "position tables were not recorded" in text
     assert "skipped" in text and "Provenance" in text
     assert "no interval can be trusted" in text  # two seeds
     assert "names no baseline" in text
@@ -84,6 +86,8 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
         assert f"figures/{name}.png" in text
         assert (baseline_run / "figures" / f"{name}.png").stat().st_size > 5_000
     assert write_report(baseline_run).read_text() == text  # reproducible
+    # the figure draws what the variants use: rope and attention's learned tables, no sinusoid
+    assert "the fixed rotary table; each learned table" in text and "sinusoidal" not in text
 
 
 def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
@@ -340,3 +344,12 @@ def test_curve_styles_keep_twelve_variants_apart_and_bands_stay_honest(tmp_path)
     assert "constant predictor" in caption and "log axis" in caption and "1 band reaches 0" in caption
     path = figures.curves(history, "loss", tmp_path / "loss.png", "t", {"d": 0.68})
     assert path.stat().st_size > 5_000
+
+
+def test_positional_figure_draws_nothing_a_study_does_not_use(tmp_path):
+    from suite.report import figures
+
+    assert figures.positional_heatmaps(8, 4, {}, tmp_path / "p.png", "t") is None
+    assert not (tmp_path / "p.png").exists()
+    table = {"learned, reversal, seed 0": np.arange(32, dtype=float).reshape(8, 4)}
+    assert figures.positional_heatmaps(8, 4, table, tmp_path / "p.png", "t").stat().st_size > 5_000

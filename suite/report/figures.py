@@ -445,15 +445,22 @@ def _heatmap(ax, matrix: np.ndarray, title: str, xlabel: str, ylabel: str, cmap=
 
 
 def positional_heatmaps(
-    length: int, dim: int, rope_dim: int, learned: dict[str, np.ndarray], path: Path, title: str
-) -> Path:
-    """Every kind of position table: sinusoidal PE(p, i) of width `dim`, rope's rotation
-    cos/sin(p·θ_i) for a head of width `rope_dim`, and each learned table (label → (positions,
-    dim)) after training."""
-    panels = [
-        ("sinusoidal (fixed)", sinusoidal_table(length, dim), "embedding dimension"),
-    ]
-    if rope_dim % 2 == 0:
+    length: int,
+    dim: int,
+    learned: dict[str, np.ndarray],
+    path: Path,
+    title: str,
+    *,
+    sinusoidal: bool = False,
+    rope_dim: int | None = None,
+) -> Path | None:
+    """The position tables a study's variants use: sinusoidal PE(p, i) of width `dim` where
+    `sinusoidal`, rope's rotation cos/sin(p·θ_i) for a head of width `rope_dim` where given, and
+    each learned table (label → (positions, dim)) after training. None when there is none to draw."""
+    panels = (
+        [("sinusoidal (fixed)", sinusoidal_table(length, dim), "embedding dimension")] if sinusoidal else []
+    )
+    if rope_dim is not None and rope_dim % 2 == 0:
         cos, sin = rope_angles(length, rope_dim)
         rope = np.concatenate([cos, sin], axis=1)
         panels.append(
@@ -464,6 +471,8 @@ def positional_heatmaps(
             )
         )
     panels += [(f"learned after training:\n{k}", v, "embedding dimension") for k, v in learned.items()]
+    if not panels:
+        return None
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(

@@ -366,40 +366,59 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
 
 
 def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
-    """Only where a variant uses one of the drawn encodings."""
-    kinds = set(ok["positional"].dropna())
-    if not kinds & {"learned", "sinusoidal", "rope"}:
-        return []
-    art = results.artifacts
-    learned = {}
-    if not art.empty:
-        tables = art[art["kind"] == "learned_positions"].merge(
-            ok[["key", "variant", "dataset", "seed"]], on="key"
-        )
-        for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
-            first = g.sort_values("seed").iloc[0]
-            learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
-                first["rows"], first["cols"]
-            )
+    """The position tables the study's variants use: the fixed sinusoidal and rotary tables only
+    where a variant uses them, and the learned tables the trials recorded (`measure.artifacts`)."""
+    kinds = set(ok["positional"].dropna()) if "positional" in ok else set()
+    learned = _learned_tables(results, ok) if "learned" in kinds else {}
+    dim = int(ok["dim"].dropna().max()) if "dim" in ok and ok["dim"].notna().any() else 0
+    rope = ok[ok["positional"] == "rope"] if "rope" in kinds else ok.iloc[:0]
+    rope_dim = dim // int(rope["heads"].max()) if len(rope) and dim else None
+    drawn = bool(learned) or (dim and ("sinusoidal" in kinds or rope_dim is not None))
+    untabled = "learned" in kinds and not learned
+    note = (
+        ["The learned position tables were not recorded (`measure.artifacts: true` records them).", ""]
+        if untabled
+        else []
+    )
+    if not drawn:
+        return note
     length = max([8, *ok["T"].dropna().astype(int), *(v.shape[0] for v in learned.values())])
-    dim = int(ok["dim"].dropna().max())
-    rope = ok[ok["positional"] == "rope"]
-    rope_dim = dim // int(rope["heads"].max()) if not rope.empty else dim
     path = figures.positional_heatmaps(
         length,
         dim,
-        rope_dim,
         learned,
         directory / "positional_encodings.png",
         f"{results.name}: positional encodings (dim {dim})",
+        sinusoidal="sinusoidal" in kinds,
+        rope_dim=rope_dim,
     )
-    add(
-        path,
-        "Positional encodings as heatmaps: the fixed sinusoidal and rotary "
-        "tables, and learned tables after training (first seed; positions past the training length "
-        "are never trained).",
+    fixed = [
+        k for k, used in (("sinusoidal", "sinusoidal" in kinds), ("rotary", rope_dim is not None)) if used
+    ]
+    parts = [f"the fixed {' and '.join(fixed)} table{'s' if len(fixed) > 1 else ''}"] if fixed else []
+    if learned:
+        parts.append(
+            "each learned table after training (first seed; positions past the training length are never trained)"
+        )
+    add(path, f"Positional encodings the study's variants use, as heatmaps: {'; '.join(parts)}.")
+    return note
+
+
+def _learned_tables(results: Results, ok: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The first seed's learned position table per variant and dataset, where recorded."""
+    art = results.artifacts
+    if art.empty or not (art["kind"] == "learned_positions").any():
+        return {}
+    tables = art[art["kind"] == "learned_positions"].merge(
+        ok[["key", "variant", "dataset", "seed"]], on="key"
     )
-    return []
+    learned = {}
+    for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
+        first = g.sort_values("seed").iloc[0]
+        learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
+            first["rows"], first["cols"]
+        )
+    return learned
 
 
 def _attention_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:

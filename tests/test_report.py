@@ -63,7 +63,13 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
     assert "paired by seed" in text and "Holm-corrected across the 10 comparisons" in text
     assert "## Comparisons with the baseline" in text and "accuracy on test_long" in text
     assert "epoch chosen on the validation split" in text and "no validation split" in text
-    assert "| health " in text and "accuracy on val" in text  # splits side by side
+    # quality per dataset, one cost table, every other split in the appendix
+    quality = text.split("## Results per dataset")[1].split("## Cost")[0]
+    assert "| health " in quality and "| accuracy on train " in quality and "samples/s" not in quality
+    assert "accuracy on val" not in quality and "| parameters" not in quality
+    cost = text.split("## Cost")[1].split("\n## ")[0]
+    assert "| inference samples/s (median) " in cost and "| parameters " in cost and "| reversal " in cost
+    assert "| accuracy on val " in text.split("## Appendix: every split")[1]
     assert "seeds × test examples" in text  # two-level intervals from the predictions
     assert "(1 measurement, 3 trials trained together)" in text  # a shared training time counts once
     # 3 seeds cannot reach p < 0.25, so nothing may be called significant

@@ -33,10 +33,12 @@ from suite.report.load import Results, headline_accuracy, headline_stage, load, 
 from suite.report.stats import MIN_SEEDS
 from suite.report.tables import (
     comparisons_table,
-    dataset_table,
+    cost_table,
     eval_summary,
     failures_table,
     provenance_line,
+    quality_table,
+    splits_table,
 )
 from suite.report.tuning import lead_section, skipped_lines, tuning_section
 
@@ -78,6 +80,7 @@ def write_training_report(results_dir: str | Path) -> Path:
             comparisons_table(comparisons),
             "",
         ]
+    lines += _splits_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -138,14 +141,8 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
 
 
 def _dataset_sections(results: Results, state) -> list[str]:
-    finished = results.finished
-    shared = "memory_group" in finished and finished["memory_group"].notna().any()
-    memory = "is" if shared else "and memory are"
-    memory_shared = (
-        ", measured once per architecture, data and input shapes (`memory_group`) and counted once"
-        if shared
-        else ""
-    )
+    """A quality table per dataset, then one cost table: what was learned reads apart from what
+    it cost."""
     lines = [
         "## Results per dataset",
         "",
@@ -155,10 +152,7 @@ def _dataset_sections(results: Results, state) -> list[str]:
         "same value (no interval: the spread is unknown, not zero). Health: learned, overfit (train "
         "accuracy more than 0.10 above eval), failed to learn (eval accuracy not clearly above the "
         "majority class, or eval loss no better than the best constant predictor's) or diverged. "
-        "Speeds and memory are medians over independent measurements: a training speed measured once "
-        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
-        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
-        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
+        "Costs are in the next section; the other splits and the final epoch in the appendix.",
         "",
     ]
     for dataset in results.datasets():
@@ -166,8 +160,50 @@ def _dataset_sections(results: Results, state) -> list[str]:
         split = group["eval_split"].iloc[0]
         note = _note(results.meta, group)
         lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
-        lines += [dataset_table(group, results.predictions, state), ""]
-    return lines
+        lines += [quality_table(group, results.predictions, state), ""]
+    return lines + _cost_section(results.finished)
+
+
+def _cost_section(finished: pd.DataFrame) -> list[str]:
+    if finished.empty:
+        return []
+    shared = "memory_group" in finished and finished["memory_group"].notna().any()
+    memory = "is" if shared else "and memory are"
+    memory_shared = (
+        ", measured once per architecture, data and input shapes (`memory_group`) and counted once"
+        if shared
+        else ""
+    )
+    return [
+        "## Cost",
+        "",
+        "Speeds and memory are medians over independent measurements: a training speed measured once "
+        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
+        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
+        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
+        "",
+        cost_table(finished),
+        "",
+    ]
+
+
+def _splits_section(results: Results) -> list[str]:
+    """The appendix behind the quality tables: every other split, and the final epoch."""
+    lines = []
+    for dataset in results.datasets():
+        table = splits_table(results.finished[results.finished["dataset"] == dataset])
+        if table is not None:
+            lines += [f"### {dataset}", "", table, ""]
+    if not lines:
+        return []
+    return [
+        "## Appendix: every split",
+        "",
+        "At the reported epoch, mean ± standard deviation over seeds [95% Student-t interval]; the "
+        "final epoch's eval metrics where another epoch was reported.",
+        "",
+        *lines,
+    ]
 
 
 def _epoch_note(group: pd.DataFrame, split: str) -> str:
@@ -182,7 +218,7 @@ def _epoch_note(group: pd.DataFrame, split: str) -> str:
         )
     return (
         f"Metrics on the `{split}` split at the epoch chosen on the validation split "
-        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}`; the final epoch's accuracy beside it"
+        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}` (the final epoch's in the appendix)"
     )
 
 

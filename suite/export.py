@@ -5,8 +5,9 @@ One tracker run per trial: its resolved configuration as parameters (`model.dim`
 `<split>/accuracy` at each history step), its final metrics (accuracy, loss,
 throughput, peak memory) and where it was measured as tags. Each library is an
 optional extra (`pip install 'ablate[mlflow]'`, `'ablate[tensorboard]'`), imported
-only here. Exporting again writes the runs again (MLflow: a new experiment run per
-trial; TensorBoard: the trial's event folder is replaced).
+only here. A trial's key identifies its tracker run, so exporting again replaces each trial's
+run instead of adding one (MLflow: the run tagged with its `trial_key` is deleted and written
+anew, since metric histories only append; TensorBoard: the trial's event folder is replaced).
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ def _mlflow(study: str, rows, out: str | Path) -> str:
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(study)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(study)
+    earlier = _runs_by_trial(client, experiment_id)
     for row, history in rows:
+        for run_id in earlier.get(row["key"], []):  # an earlier export of this trial: replaced
+            client.delete_run(run_id)
         run_name = f"{row['variant']} · {row['dataset']} · seed {row['seed']}"
         tags = {k: str(row[k]) for k in TAGS if row.get(k) is not None}
         run = client.create_run(experiment_id, run_name=run_name, tags={**tags, "trial_key": row["key"]})
@@ -131,6 +135,21 @@ def _mlflow(study: str, rows, out: str | Path) -> str:
     return uri
 
 
+def _runs_by_trial(client, experiment_id: str) -> dict[str, list[str]]:
+    """The experiment's active runs by the `trial_key` tag an export gave them."""
+    out: dict[str, list[str]] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
+        for run in page:
+            key = run.data.tags.get("trial_key")
+            if key:
+                out.setdefault(key, []).append(run.info.run_id)
+        token = page.token
+        if not token:
+            return out
+
+
 def _tensorboard(study: str, rows, out: Path) -> str:
     """One event folder per trial, <out>/<study>/<variant>/<dataset>/seed<k> (tuning trials under
     tuning/, each configuration's as seed<k>-<trial key>, since they share their seeds); the
@@ -139,9 +158,11 @@ def _tensorboard(study: str, rows, out: Path) -> str:
     from torch.utils.tensorboard import SummaryWriter
 
     root = out / study
-    for row, history in rows:
+    # Two trials that would share a folder (dataset entries of one name, devices) each get their key
+    place = [(r["role"], r["variant"], r["dataset"], r["seed"]) for r, _ in rows]
+    for (row, history), where in zip(rows, place, strict=True):
         tuning = row["role"] == "tuning"
-        run = f"seed{row['seed']}" + (f"-{row['key']}" if tuning else "")
+        run = f"seed{row['seed']}" + (f"-{row['key']}" if tuning or place.count(where) > 1 else "")
         folder = (root / "tuning" if tuning else root) / _safe(row["variant"]) / _safe(row["dataset"]) / run
         if folder.exists():
             shutil.rmtree(folder)

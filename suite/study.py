@@ -381,6 +381,7 @@ class Study:
     # the grid's axes and, per label, its variant and the grid values it trains at: the factors a
     # report may cross (a study without a grid has one factor, the variant)
     grid: dict[str, list] = field(default_factory=dict, repr=False)
+    baseline: str | None = None  # the label `baseline:` names (resolved by `baseline_label`)
     factors: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @property
@@ -427,7 +428,7 @@ class Study:
             "description": self.description,
             "keys": [t.key for t in trials],
             "variants": list(dict.fromkeys(t.variant for t in trials)),
-            "baseline": self.spec.baseline,
+            "baseline": self.baseline,
             "grid": self.grid,
             "factors": {t.variant: self.factors.get(t.variant, {"variant": t.variant}) for t in trials},
             "dataset_notes": {name: note for (name, _), note in notes.items()},
@@ -460,6 +461,7 @@ def load(raw: dict[str, Any], path: Path, name: str, *, vectorize: bool | None =
         own_tune=got.own_tune,
         grid=got.grid,
         factors=got.factors,
+        baseline=got.baseline,
     )
     _check_anchors(study)
     return study
@@ -592,6 +594,7 @@ class Expansion:
     own_tune: dict[str, dict]  # each variant label's own tuning grid
     grid: dict[str, list]  # each axis's values, as the schema reads them
     factors: dict[str, dict]  # per label: its variant and the grid values it trains at
+    baseline: str | None  # the label `baseline:` names (a variant's first grid point, if it names a variant)
 
 
 def expand(spec: StudySpec, path: Path, name: str) -> Expansion:
@@ -625,10 +628,10 @@ def expand(spec: StudySpec, path: Path, name: str) -> Expansion:
             if grid is not None:
                 own_tune[one.label] = grid
     check_labels(resolved, path)
-    check_baseline(spec, [r.label for r in resolved], path)
+    baseline = baseline_label(spec, resolved, path)
     factors = {r.label: {"variant": r.entry.label or r.entry.name, **r.point} for r in resolved}
     grid = {a.key: a.values for a in axes}
-    return Expansion(cross(name, spec, resolved), own_tune, grid, factors)
+    return Expansion(cross(name, spec, resolved), own_tune, grid, factors, baseline)
 
 
 def dataset_entries(spec: StudySpec, path: Path) -> list[tuple[str, str, dict]]:
@@ -872,11 +875,18 @@ def check_labels(resolved: list[Resolved], path: Path) -> None:
     )
 
 
-def check_baseline(spec: StudySpec, labels: list[str], path: Path) -> None:
-    if spec.baseline is not None and spec.baseline not in labels:
-        raise StudyError(
-            f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; valid: {', '.join(labels)}"
-        )
+def baseline_label(spec: StudySpec, resolved: list[Resolved], path: Path) -> str | None:
+    """The label the baseline names. With a grid, `baseline: lstm` names lstm at the grid's first
+    point; the report compares each other label with the baseline at its own point."""
+    labels = [r.label for r in resolved]
+    if spec.baseline is None or spec.baseline in labels:
+        return spec.baseline
+    points = [r.label for r in resolved if (r.entry.label or r.entry.name) == spec.baseline and r.point]
+    if points:
+        return points[0]
+    raise StudyError(
+        f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; valid: {', '.join(labels)}"
+    )
 
 
 def cross(name: str, spec: StudySpec, resolved: list[Resolved]) -> list[Trial]:

@@ -96,6 +96,22 @@ def test_summary_groups_skipped_and_failed_trials_by_reason(write_study, tmp_pat
     assert "ablate: 3 failed: ValueError: boom" in problems
 
 
+def test_a_long_skip_reason_is_wrapped_whole(write_study, tmp_path, monkeypatch):
+    """A skip's reason reaches stderr whole (the URL and the cause), wrapped between words."""
+    monkeypatch.setenv("COLUMNS", "60")
+    study = load_study(write_study(seeds=1, variants=["mean"]))
+    store = Store(tmp_path / "s")
+    why = (
+        "imdb: no copy of the corpus under /data/imdb; download https://ai.stanford.edu/~amaas/data/"
+        "sentiment/aclImdb_v1.tar.gz and unpack it there, expected aclImdb_v1.tar.gz (84 MB)\nsecond line"
+    )
+    store.write({"key": study.trials()[0].key, "variant": "mean", "status": "skipped", "error": why}, [])
+    _, problems = console.summary(study, store, {"skipped": 1})
+    assert all(len(line) <= 60 or " " not in line.strip() for line in problems.splitlines())
+    words = " ".join(problems.split())
+    assert words == "ablate: 1 skipped: " + " ".join(why.split())  # every word, none cut
+
+
 def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_path):
     study = load_study(write_study(seeds=4, threads=2))
     store = Store(tmp_path / study.name)

@@ -88,3 +88,38 @@ def test_each_tuning_configuration_gets_its_own_tensorboard_folder(write_study, 
     tuned = sorted(p.name for p in (logs / "tiny" / "tuning" / "mean" / "order").iterdir())
     assert len(tuned) == 2 and all(name.startswith("seed10000-") for name in tuned)
     assert [p.name for p in (logs / "tiny" / "mean" / "order").iterdir()] == ["seed0"]
+
+
+def test_exporting_twice_replaces_each_trials_run(results, tmp_path, monkeypatch):
+    """A trial's key names its run: a second export leaves one run per trial, not two."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    pytest.importorskip("mlflow", reason="mlflow-skinny is not installed (the mlflow extra)")
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlruns"
+    for _ in range(2):
+        assert main(["export", "tiny", "--to", "mlflow", "--out", str(store), "--results", str(results)]) == 0
+    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert len(runs) == 2 and len({r.data.tags["trial_key"] for r in runs}) == 2
+    curve = client.get_metric_history(runs[0].info.run_id, "train/loss")
+    assert [m.step for m in curve] == [0, 5, 10, 15, 20]  # one curve, not two appended
+
+
+def test_tensorboard_gives_trials_of_one_dataset_name_their_own_folders(write_study, tmp_path):
+    """Two entries of one dataset (order at T=4 and T=6) share variant, name and seed: each keeps its curve."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (the tensorboard extra)")
+    path = write_study(
+        variants=["mean"], seeds=1, datasets=[{"name": "order", "V": 4, "T": t, "n": 40} for t in (4, 6)]
+    )
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(results), "--no-progress"]) == 0
+    logs = tmp_path / "tb"
+    files = []
+    command = ["export", "tiny", "--to", "tensorboard", "--out", str(logs), "--results", str(results)]
+    for _ in range(2):  # the second export replaces the first's event files
+        assert main(command) == 0
+        files.append(sorted(p.relative_to(logs).parent for p in logs.rglob("events.*")))
+    assert files[0] == files[1]
+    folders = sorted(p.name for p in (logs / "tiny" / "mean" / "order").iterdir())
+    assert len(folders) == 2 and all(f.startswith("seed0-") for f in folders)

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "suite"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("suite.__main__", "suite.cli", "suite.api")),
     ("developer tools", ("suite.bench",)),
-    ("presentation", ("suite.report", "suite.export", "suite.console", "suite.inventory")),
+    ("presentation", ("suite.report", "suite.export", "suite.console", "suite.inventory", "suite.reference")),
     ("runner", ("suite.runner", "suite.execution")),
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),

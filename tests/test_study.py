@@ -252,3 +252,14 @@ def test_a_grid_axis_may_not_be_set_by_a_variant_too(write_study):
         )
     with pytest.raises(StudyError, match=r"tune.grid.lr: also an axis of grid:"):
         load_study(write_study(grid={"training.lr": [1]}, tune={"grid": {"lr": [0.1, 0.2]}}))
+
+
+def test_with_a_grid_the_baseline_may_name_the_variant(write_study):
+    """`baseline: mean` with a grid is mean at the grid's first point; the report pairs each other
+    label with the baseline at its own point."""
+    study = load_study(write_study(grid={"training.lr": [0.1, 0.2]}, baseline="mean"))
+    assert study.baseline == "mean[lr=0.1]" and study.meta()["baseline"] == "mean[lr=0.1]"
+    with pytest.raises(
+        StudyError, match=r"baseline: 'lstm' is not one of the study's variants; valid: mean\[lr=0.1\]"
+    ):
+        load_study(write_study(grid={"training.lr": [0.1, 0.2]}, baseline="lstm"))

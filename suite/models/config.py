@@ -82,11 +82,11 @@ class ModelConfig(BaseModel):
 
     encoder: str = "mlp"  # a registered encoder (`ablate list variants` names them)
     dim: int = Field(32, ge=1)  # token embedding width
-    positional: Literal["none", "learned", "sinusoidal", "rope"] = "none"
+    positional: Literal["none", "learned", "sinusoidal", "rope"] = "none"  # rope: attention encoders only
     max_len: int | None = None  # size of the learned position table; None → dataset length
     depth: int = Field(1, ge=1)  # number of encoder blocks / layers
-    dropout: Rate = 0.0
-    pooling: Literal["mean", "last", "max"] = "mean"
+    dropout: Rate = 0.0  # dropout probability in the encoder (and after the embedding, see below)
+    pooling: Literal["mean", "last", "max"] = "mean"  # the outputs → one vector; last: recurrent only
     # False: padding is an ordinary token (trainable embedding, attended to, averaged over), as in
     # models without masks (the lecture's GlobalAveragePooling1D, the Neuromatch transformer)
     mask_padding: bool = True

@@ -73,7 +73,7 @@ class AttentionConfig(MlpConfig):
     """Self-attention blocks with a skip, then a residual MLP (the course's attention classifier)."""
 
     encoder: Literal["attention"] = "attention"
-    heads: int = Field(1, ge=1)
+    heads: int = Field(1, ge=1)  # attention heads; each head_dim wide (dim / heads by default)
     attn_residual: bool | None = None  # the skip around attention alone; None → residual
     norm: bool = False  # LayerNorm after each residual (post-norm, as the Neuromatch block)
     kernel: str = "sdpa"  # attention kernel, see suite.kernels

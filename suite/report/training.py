@@ -369,7 +369,10 @@ def _summary_frame(ok: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
 
 def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> list[str]:
     """The headline accuracy against each numeric grid axis, a line per variant (and other axes)."""
-    grid = (results.meta.get("spec") or {}).get("grid") or {}
+    # meta["grid"] holds each axis's values as the schema reads them, and meta["factors"] each label's
+    # point (any section: training.lr); results stored before them had model axes only
+    grid = results.meta.get("grid") or (results.meta.get("spec") or {}).get("grid") or {}
+    factors = results.meta.get("factors") or {}
     numeric = [
         a
         for a, values in grid.items()
@@ -378,7 +381,10 @@ def _grid_figures(results: Results, ok: pd.DataFrame, directory: Path, add) -> l
     if not numeric:
         return []
     config = ok["config"].map(json.loads)
-    frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
+    if factors:
+        frame = ok.assign(**{a: ok["variant"].map(lambda v, a=a: factors.get(v, {}).get(a)) for a in grid})
+    else:
+        frame = ok.assign(**{a: config.map(lambda c, a=a: c["model"].get(a)) for a in grid})
     column = headline_accuracy(ok)
     for i, axis in enumerate(numeric):
         others = [a for a in grid if a != axis]

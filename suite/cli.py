@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from suite import paths
+from suite import locate, paths
 from suite.arguments import positive_int
 
 INTERRUPTED = 130  # the shell's code for a Ctrl-C
@@ -264,25 +264,26 @@ def _dispatch(args) -> int:
 
     import_plugins()
     results_dir = paths.results_dir(args.results)
-    if args.command == "doctor":
-        return _doctor(args.study, results_dir, fix=args.fix)
     if args.command == "list":
         return _list(args.what, args.studies)
+    if args.command == "doctor":
+        folder = None if args.study is None else locate.results_folder(args.study, results_dir, args.studies)
+        return _doctor(folder, results_dir, fix=args.fix)
     if args.command == "compare":
-        return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference, args.metrics)
+        a, b = (locate.results_folder(side, results_dir, args.studies) for side in (args.a, args.b))
+        return _compare(a, b, args.out, args.fail_on_difference, args.metrics)
     if args.command == "export":
-        return _export(args.study, args.to, args.out, results_dir)
+        return _export(locate.results_folder(args.study, results_dir, args.studies), args.to, args.out)
     if args.command == "report":
-        if not (results_dir / args.study).is_dir():
-            paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
-        name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
-        return _report(name, results_dir)
+        return _report(locate.results_folder(args.study, results_dir, args.studies))
     from suite import overrides
 
-    path = paths.resolve_study(args.study, args.studies)
+    path, stored, parent = locate.study_file(args.study, args.studies)
+    if parent is not None and args.results is None:  # STUDY was a results folder: its results stay there
+        results_dir = parent
     study = overrides.load(
         path,
-        overrides.parse(args.overrides, args.seeds),
+        {**stored, **overrides.parse(args.overrides, args.seeds)},
         vectorize=False if getattr(args, "no_vectorize", False) else None,
     )
     if args.command == "check":
@@ -353,12 +354,13 @@ def _kept(study, store) -> str:
     return f"{kept} of {len(keys)} trials kept in {store.dir}"
 
 
-def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
+def _doctor(folder: Path | None, results_dir: Path, *, fix: bool) -> int:
     """Report (and with --fix repair) the health of result folders; exit 1 if problems remain."""
     from suite.store import Store
 
-    if name is not None:
-        folders = [results_dir / name]
+    name = None if folder is None else str(folder) if folder.parent != results_dir else folder.name
+    if folder is not None:
+        folders = [folder]
     elif not results_dir.is_dir():
         what = "no such folder" if not results_dir.exists() else "not a folder"
         print(f"ablate: results folder {results_dir}: {what}; name it with --results", file=sys.stderr)
@@ -368,10 +370,6 @@ def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
     remaining = 0
     for folder in folders:
         store = Store(folder, notify=lambda line: print(f"  fixed: {line}"))
-        if not folder.is_dir():
-            print(f"{folder}: no such results folder")
-            remaining += 1
-            continue
         health = store.check()
         if health.ok and not store.pending():
             print(f"{folder.name}: ok")
@@ -401,10 +399,9 @@ def _summary(study, store, counts) -> int:
     return 0
 
 
-def _report(name: str, results_dir: Path) -> int:
+def _report(directory: Path) -> int:
     from suite.report import write_report
 
-    directory = results_dir / name
     try:
         path = write_report(directory)
     except FileNotFoundError as err:
@@ -414,10 +411,9 @@ def _report(name: str, results_dir: Path) -> int:
     return 0
 
 
-def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
+def _export(folder: Path, target: str, out: str | None) -> int:
     from suite.export import ExportError, export
 
-    folder = Path(study) if (Path(study) / "runs.parquet").is_file() else results_dir / study
     try:
         where, count = export(folder, target, out)
     except ExportError as err:
@@ -427,25 +423,11 @@ def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
     return 0
 
 
-def _compare(
-    a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all"
-) -> int:
+def _compare(a: Path, b: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all") -> int:
     from suite.report.compare import KINDS, CompareError, compare_results
 
-    sides = []
-    for given in (a, b):
-        path = Path(given)
-        if not (path / "runs.parquet").is_file():
-            path = results_dir / given
-        if not (path / "runs.parquet").is_file():
-            print(
-                f"ablate: {given!r} is neither a results folder nor a study in {results_dir} with results",
-                file=sys.stderr,
-            )
-            return 2
-        sides.append(path)
     try:
-        text, differences = compare_results(*sides, KINDS if kinds == "all" else (kinds,))
+        text, differences = compare_results(a, b, KINDS if kinds == "all" else (kinds,))
     except CompareError as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2

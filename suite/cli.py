@@ -19,6 +19,14 @@ from suite.arguments import positive_int
 
 INTERRUPTED = 130  # the shell's code for a Ctrl-C
 DISK_FULL = 4
+NOTHING_FINISHED = 5  # a run whose every trial failed or was skipped
+EXIT_CODES = (
+    "exit codes: 0 done (a run with some failed or skipped trials too: the summary says which); "
+    "1 an internal error; 2 bad input (a study, an override, a damaged results file: one line says "
+    "which); 3 the results folder is being written by another run; 4 the disk is full; "
+    f"{NOTHING_FINISHED} a run in which every trial failed or was skipped (none finished, none cached); 130 interrupted (Ctrl-C or "
+    "SIGTERM: finished trials are kept)"
+)
 
 
 class Stopped(Exception):
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ablate",
         description="Run ablation studies of sequence models and report them with statistics over seeds.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     parser.add_argument("--debug", action="store_true", help="show a traceback when something fails")
@@ -85,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a study's missing trials into results/<study>/",
         description="Run the trials of STUDY that results/<study>/ does not have yet (failed and skipped ones are tried again), then stop. Results are kept as each trial finishes.",
+        epilog=EXIT_CODES,
     )
     run.add_argument("study", metavar="STUDY", help=STUDY_HELP)
     _add_overrides(run)
@@ -304,11 +314,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     """Parse, letting overrides follow options too (`run heads --seeds 2 training.lr=0.1`):
     argparse fills a nargs="*" positional only once, before such options."""
     args, extra = parser.parse_known_args(argv)
-    if hasattr(args, "overrides"):
-        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
-        extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
+    if hasattr(args, "overrides"):  # a word without '=' too: overrides.parse hints at KEY.PATH=VALUE
+        args.overrides += [x for x in extra if not x.startswith("-")]
+        extra = [x for x in extra if x.startswith("-")]
     if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        hint = "; an override is KEY.PATH=VALUE, e.g. training.lr=0.01" if hasattr(args, "overrides") else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     return args
 
 
@@ -396,6 +407,13 @@ def _summary(study, store, counts) -> int:
     print(out)
     if problems:
         print(problems, file=sys.stderr)
+    from suite.kinds import FINISHED
+
+    ran = sum(n for status, n in counts.items() if status != "cached")
+    finished = sum(counts.get(status, 0) for status in (*FINISHED, "cached"))
+    if ran and not finished:  # nothing of the study is done: a script must not go on to report it
+        print(f"ablate: none of the {ran} trial(s) run finished (exit {NOTHING_FINISHED})", file=sys.stderr)
+        return NOTHING_FINISHED
     return 0
 
 

@@ -191,7 +191,7 @@ def summary(study, store, counts: dict[str, int]) -> tuple[str, str]:
     keys = {t.key for t in study.trials()}
     bad = runs[runs["key"].isin(keys) & runs["status"].isin(("failed", "skipped"))]
     groups = Counter((r.status, reason(r.error)) for r in bad.itertuples())
-    lines = [f"ablate: {n} {status}: {why}" for (status, why), n in sorted(groups.items())]
+    lines = [_wrapped(f"ablate: {n} {status}: {why}") for (status, why), n in sorted(groups.items())]
     if any(status == "failed" for status, _ in groups):
         lines.append(f"ablate: a failed trial's row and logs/<key>.log in {store.dir} hold its traceback")
     return out, "\n".join(lines)
@@ -200,4 +200,12 @@ def summary(study, store, counts: dict[str, int]) -> tuple[str, str]:
 def reason(error: str | None) -> str:
     """The line of an error that says why: a traceback's last line, a skip's whole reason."""
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "no reason recorded"
+    return lines[-1] if lines else "no reason recorded"
+
+
+def _wrapped(line: str) -> str:
+    """A long reason on several indented lines, whole: never cut, nor a word broken (a path stays
+    one piece, to be copied)."""
+    return textwrap.fill(
+        line, width=100, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
+    )

@@ -442,13 +442,17 @@ def _export(folder: Path, target: str, out: str | None) -> int:
 
 
 def _compare(a: Path, b: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all") -> int:
-    from suite.report.compare import KINDS, CompareError, compare_results
+    from suite.report.compare import KINDS, CompareError, compare_results, config_differences
+    from suite.store import Store
 
     try:
         text, differences = compare_results(a, b, KINDS if kinds == "all" else (kinds,))
     except CompareError as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
+    changed = config_differences(Store(a).meta(), Store(b).meta())
+    if changed:  # said first, where a script's reader sees it whatever --out does with the table
+        print(f"ablate: note: A and B differ in configuration: {changed}", file=sys.stderr)
     if out is None:
         print(text, end="")
     else:

@@ -99,3 +99,33 @@ def test_the_exit_codes_are_in_the_help():
             text.split()
         )
         assert "130 interrupted" in " ".join(text.split())
+
+
+def test_a_timeout_no_executor_could_enforce_is_refused_with_the_minimum(finished, capsys):
+    studies, results, _ = finished
+    before = snapshot(results)
+    for command in ("check", "run"):
+        one_line(
+            capsys,
+            [command, "tiny", "executor.timeout_s=0.01", "--studies", studies, "--results", results],
+            "executor.timeout_s",
+            "at least 1 s",
+            "(got 0.01)",
+        )
+    assert snapshot(results) == before
+
+
+def test_a_serial_run_says_it_does_not_enforce_a_timeout(finished, capsys):
+    studies, results, _ = finished
+    code, out, err = ablate(
+        capsys,
+        "run",
+        "tiny",
+        "executor.timeout_s=5",
+        "--studies",
+        studies,
+        "--results",
+        results,
+        "--no-progress",
+    )
+    assert code == 0 and "timeout_s=5 is not enforced by the serial executor" in err, err

@@ -14,11 +14,19 @@ import signal
 import sys
 from pathlib import Path
 
-from suite import paths
+from suite import locate, paths
 from suite.arguments import positive_int
 
 INTERRUPTED = 130  # the shell's code for a Ctrl-C
 DISK_FULL = 4
+NOTHING_FINISHED = 5  # a run whose every trial failed or was skipped
+EXIT_CODES = (
+    "exit codes: 0 done (a run with some failed or skipped trials too: the summary says which); "
+    "1 an internal error; 2 bad input (a study, an override, a damaged results file: one line says "
+    "which); 3 the results folder is being written by another run; 4 the disk is full; "
+    f"{NOTHING_FINISHED} a run in which every trial failed or was skipped (none finished, none cached); 130 interrupted (Ctrl-C or "
+    "SIGTERM: finished trials are kept)"
+)
 
 
 class Stopped(Exception):
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ablate",
         description="Run ablation studies of sequence models and report them with statistics over seeds.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     parser.add_argument("--debug", action="store_true", help="show a traceback when something fails")
@@ -85,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a study's missing trials into results/<study>/",
         description="Run the trials of STUDY that results/<study>/ does not have yet (failed and skipped ones are tried again), then stop. Results are kept as each trial finishes.",
+        epilog=EXIT_CODES,
     )
     run.add_argument("study", metavar="STUDY", help=STUDY_HELP)
     _add_overrides(run)
@@ -277,8 +287,6 @@ def _dispatch(args) -> int:
 
     import_plugins()
     results_dir = paths.results_dir(args.results)
-    if args.command == "doctor":
-        return _doctor(args.study, results_dir, fix=args.fix)
     if args.command == "results":
         from suite.inventory import listing
 
@@ -297,21 +305,24 @@ def _dispatch(args) -> int:
             print(variants_markdown(), end="")
             return 0
         return _list(args.what, args.studies)
+    if args.command == "doctor":
+        folder = None if args.study is None else locate.results_folder(args.study, results_dir, args.studies)
+        return _doctor(folder, results_dir, fix=args.fix)
     if args.command == "compare":
-        return _compare(args.a, args.b, results_dir, args.out, args.fail_on_difference, args.metrics)
+        a, b = (locate.results_folder(side, results_dir, args.studies) for side in (args.a, args.b))
+        return _compare(a, b, args.out, args.fail_on_difference, args.metrics)
     if args.command == "export":
-        return _export(args.study, args.to, args.out, results_dir)
+        return _export(locate.results_folder(args.study, results_dir, args.studies), args.to, args.out)
     if args.command == "report":
-        if not (results_dir / args.study).is_dir():
-            paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
-        name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
-        return _report(name, results_dir)
+        return _report(locate.results_folder(args.study, results_dir, args.studies))
     from suite import overrides
 
-    path = paths.resolve_study(args.study, args.studies)
+    path, stored, parent = locate.study_file(args.study, args.studies)
+    if parent is not None and args.results is None:  # STUDY was a results folder: its results stay there
+        results_dir = parent
     study = overrides.load(
         path,
-        overrides.parse(args.overrides, args.seeds),
+        {**stored, **overrides.parse(args.overrides, args.seeds)},
         vectorize=False if getattr(args, "no_vectorize", False) else None,
     )
     if args.command == "check":
@@ -332,11 +343,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     """Parse, letting overrides follow options too (`run heads --seeds 2 training.lr=0.1`):
     argparse fills a nargs="*" positional only once, before such options."""
     args, extra = parser.parse_known_args(argv)
-    if hasattr(args, "overrides"):
-        args.overrides += [x for x in extra if "=" in x and not x.startswith("-")]
-        extra = [x for x in extra if not ("=" in x and not x.startswith("-"))]
+    if hasattr(args, "overrides"):  # a word without '=' too: overrides.parse hints at KEY.PATH=VALUE
+        args.overrides += [x for x in extra if not x.startswith("-")]
+        extra = [x for x in extra if x.startswith("-")]
     if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        hint = "; an override is KEY.PATH=VALUE, e.g. training.lr=0.01" if hasattr(args, "overrides") else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     return args
 
 
@@ -382,12 +394,13 @@ def _kept(study, store) -> str:
     return f"{kept} of {len(keys)} trials kept in {store.dir}"
 
 
-def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
+def _doctor(folder: Path | None, results_dir: Path, *, fix: bool) -> int:
     """Report (and with --fix repair) the health of result folders; exit 1 if problems remain."""
     from suite.store import Store
 
-    if name is not None:
-        folders = [results_dir / name]
+    name = None if folder is None else str(folder) if folder.parent != results_dir else folder.name
+    if folder is not None:
+        folders = [folder]
     elif not results_dir.is_dir():
         what = "no such folder" if not results_dir.exists() else "not a folder"
         print(f"ablate: results folder {results_dir}: {what}; name it with --results", file=sys.stderr)
@@ -397,10 +410,6 @@ def _doctor(name: str | None, results_dir: Path, *, fix: bool) -> int:
     remaining = 0
     for folder in folders:
         store = Store(folder, notify=lambda line: print(f"  fixed: {line}"))
-        if not folder.is_dir():
-            print(f"{folder}: no such results folder")
-            remaining += 1
-            continue
         health = store.check()
         if health.ok and not store.pending():
             print(f"{folder.name}: ok")
@@ -427,13 +436,19 @@ def _summary(study, store, counts) -> int:
     print(out)
     if problems:
         print(problems, file=sys.stderr)
+    from suite.kinds import FINISHED
+
+    ran = sum(n for status, n in counts.items() if status != "cached")
+    finished = sum(counts.get(status, 0) for status in (*FINISHED, "cached"))
+    if ran and not finished:  # nothing of the study is done: a script must not go on to report it
+        print(f"ablate: none of the {ran} trial(s) run finished (exit {NOTHING_FINISHED})", file=sys.stderr)
+        return NOTHING_FINISHED
     return 0
 
 
-def _report(name: str, results_dir: Path) -> int:
+def _report(directory: Path) -> int:
     from suite.report import write_report
 
-    directory = results_dir / name
     try:
         path = write_report(directory)
     except FileNotFoundError as err:
@@ -443,10 +458,9 @@ def _report(name: str, results_dir: Path) -> int:
     return 0
 
 
-def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
+def _export(folder: Path, target: str, out: str | None) -> int:
     from suite.export import ExportError, export
 
-    folder = Path(study) if (Path(study) / "runs.parquet").is_file() else results_dir / study
     try:
         where, count = export(folder, target, out)
     except ExportError as err:
@@ -456,28 +470,18 @@ def _export(study: str, target: str, out: str | None, results_dir: Path) -> int:
     return 0
 
 
-def _compare(
-    a: str, b: str, results_dir: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all"
-) -> int:
-    from suite.report.compare import KINDS, CompareError, compare_results
+def _compare(a: Path, b: Path, out: Path | None, fail_on_difference: bool = False, kinds: str = "all") -> int:
+    from suite.report.compare import KINDS, CompareError, compare_results, config_differences
+    from suite.store import Store
 
-    sides = []
-    for given in (a, b):
-        path = Path(given)
-        if not (path / "runs.parquet").is_file():
-            path = results_dir / given
-        if not (path / "runs.parquet").is_file():
-            print(
-                f"ablate: {given!r} is neither a results folder nor a study in {results_dir} with results",
-                file=sys.stderr,
-            )
-            return 2
-        sides.append(path)
     try:
-        text, differences = compare_results(*sides, KINDS if kinds == "all" else (kinds,))
+        text, differences = compare_results(a, b, KINDS if kinds == "all" else (kinds,))
     except CompareError as err:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
+    changed = config_differences(Store(a).meta(), Store(b).meta())
+    if changed:  # said first, where a script's reader sees it whatever --out does with the table
+        print(f"ablate: note: A and B differ in configuration: {changed}", file=sys.stderr)
     if out is None:
         print(text, end="")
     else:

@@ -113,8 +113,17 @@ def _mlflow(study: str, rows, out: str | Path) -> str:
         # A folder is MLflow's file store, which MLflow 3 keeps in maintenance behind this switch
         # (its database stores need the full mlflow package); `mlflow ui` needs it set as well.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(study)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name(study)
+    except Exception as err:  # noqa: BLE001 - MLflow's own: a URI it has no store for
+        if "Unsupported" not in type(err).__name__ and "unsupported URI" not in str(err):
+            raise
+        scheme = uri.split("://", 1)[0]
+        raise ExportError(
+            f"--out {out}: MLflow has no tracking store for {scheme}:// URIs; give a folder, a file: URI, "
+            "an http(s):// tracking server or a database URI such as sqlite:///mlflow.db"
+        ) from None
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(study)
     earlier = _runs_by_trial(client, experiment_id)
     for row, history in rows:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from suite.registry import Registry, UnknownNameError
-from suite.spec import StudyError, read_study_file
+from suite.spec import StudyError, check_numbers, read_study_file
 
 DEFAULT = "train"
 
@@ -134,6 +134,7 @@ def load_study(path: str | Path, name: str | None = None, **options: Any):
 
 def study_from_mapping(raw: dict[str, Any], path: Path, name: str | None = None, **options: Any):
     """Validate and expand a study's mapping (from its file, perhaps with command-line overrides)."""
+    check_numbers(raw, path)
     return kind_of(raw, path).load(raw, path, name or path.stem, **options)
 
 

@@ -9,8 +9,10 @@ never into the installed package. A study may also be named by its file's path.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from functools import cache
 from pathlib import Path
 
@@ -123,7 +125,8 @@ def resolve_study(name_or_path: str, given: Path | None = None) -> Path:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path
-        raise StudyError(f"{name_or_path}: no such study file; available studies: {listing}")
+        what = "no such study file" if not path.exists() and not path.is_symlink() else what_is(path)
+        raise StudyError(f"{name_or_path}: {what}; available studies: {listing}")
     where = " or ".join(str(d) for d in studies_dirs(given))
     if not name_or_path or not PLAIN_NAME.fullmatch(name_or_path) or ".." in name_or_path:
         raise StudyError(
@@ -144,3 +147,36 @@ def resolve_study(name_or_path: str, given: Path | None = None) -> Path:
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise StudyError(f"unknown study {name_or_path!r} in {where}{hint} (available studies: {listing})")
     return found[name_or_path]
+
+
+def what_is(path: Path) -> str:
+    """What `path` is, in a few words, for a message; found without opening it."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as err:
+        return f"not readable ({err.strerror})"
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.stat(path)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "a symlink loop"
+            return f"a broken link to {os.readlink(path)}"
+        return f"a link to {os.path.realpath(path)}, {_kind(target.st_mode)}"
+    return _kind(info.st_mode)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a file"

@@ -8,6 +8,7 @@ benchmarks) validate their own sections with pydantic and report through `format
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,9 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 MAX_TRIALS = 100_000  # a study larger than this is refused before it is expanded ($ABLATE_MAX_TRIALS)
 MAX_TRIALS_ENV = "ABLATE_MAX_TRIALS"
 MAX_YAML_NODES = 100_000  # YAML aliases may not expand a study file past this many nodes
+# No whole number in a study exceeds this (seeds go up to 2**32 - 1): larger ones would overflow
+# torch's C sizes (ssize_t) deep in a trial instead of being named here.
+MAX_INT = 2**32 - 1
 
 
 class StudyError(ValueError):
@@ -95,6 +99,26 @@ def _expanded_size(node, memo: dict[int, int]) -> int:
         size = 1
     memo[id(node)] = min(size, MAX_YAML_NODES + 1)
     return memo[id(node)]
+
+
+def check_numbers(raw: Any, path: Path, at: str = "") -> None:
+    """Refuse, naming the key, a number no machine could run: a whole number beyond MAX_INT or a
+    float that is not finite (.inf as .nan). Every kind's mapping passes here before its schema."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            check_numbers(value, path, f"{at}.{key}" if at else str(key))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            check_numbers(value, path, f"{at}[{i}]")
+    elif isinstance(raw, bool):
+        return
+    elif isinstance(raw, int) and abs(raw) > MAX_INT:
+        raise StudyError(
+            f"{path}: {at or 'value'}: {raw} is beyond what any machine could run "
+            f"(whole numbers here are at most {MAX_INT:,})"
+        )
+    elif isinstance(raw, float) and not math.isfinite(raw):
+        raise StudyError(f"{path}: {at or 'value'}: must be a finite number (got {raw})")
 
 
 def max_trials() -> int:

@@ -71,8 +71,8 @@ class TrainingSpec(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop
-    epochs: int = Field(10, ge=1)
-    steps: int | None = Field(None, ge=1)  # if set, train this many steps instead of epochs
+    epochs: int = Field(10, ge=1, le=1_000_000)  # more would run for months at any size
+    steps: int | None = Field(None, ge=1, le=1_000_000_000)  # if set, train this many steps instead of epochs
     batch_size: int | None = Field(None, ge=1)  # None: full batch, as the course
     history_every: int = Field(1, ge=1)  # epochs (or steps, with `steps`) between history points
     grad_clip: float | None = Field(None, gt=0)  # max global gradient norm per step (null: none)

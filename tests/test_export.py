@@ -55,6 +55,9 @@ def test_tensorboard_event_files_hold_curves_and_finals(results, tmp_path):
 
 def test_export_without_results_or_library_is_one_line(tmp_path, capsys):
     assert main(["export", "nothing", "--to", "tensorboard", "--results", str(tmp_path)]) == 2
+    assert "unknown study 'nothing'" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # a folder with no results in it
+    assert main(["export", "empty", "--to", "tensorboard", "--results", str(tmp_path)]) == 2
     assert "no results to export" in capsys.readouterr().err
 
 

@@ -65,7 +65,7 @@ def test_seeds_outside_0_to_2_32_are_refused(write_study, tmp_path, capsys):
     path = write_study(seeds=[-1, 2])
     refused(capsys, path.parent, tmp_path, "seeds", "seed -1 is out of range")
     write_study(seeds=[1, 2**40])
-    refused(capsys, path.parent, tmp_path, "seeds", f"seed {2**40} is out of range")
+    refused(capsys, path.parent, tmp_path, "seeds[1]", f"{2**40}", "at most 4,294,967,295")
     write_study(seeds=[0, 2**32 - 1])
     assert ablate(capsys, "check", "tiny", "--studies", str(path.parent))[0] == 0
 

@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.identity",
             "suite.executors.spec",
             "suite.paths",
+            "suite.locate",
             "suite.progress",
             "suite.registry",
         ),

@@ -114,7 +114,7 @@ def test_compare_two_result_sets(baseline_run, tmp_path, capsys):
     assert main(["compare", str(baseline_run), str(copy), "--out", str(out)]) == 0
     assert main(["compare", str(baseline_run), str(copy), "--out", str(out), "--fail-on-difference"]) == 1
     assert main(["compare", str(baseline_run), "missing", "--results", str(tmp_path)]) == 2
-    assert "neither a results folder" in capsys.readouterr().err
+    assert "unknown study 'missing'" in capsys.readouterr().err
 
 
 def test_compare_can_keep_to_quality_or_cost_metrics(baseline_run, tmp_path, capsys):

@@ -13,10 +13,12 @@ cluster that this driver started ends with it, even when it is killed (`reaper.p
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,20 +53,47 @@ def _import_ray():
     return ray
 
 
+# The start of an HTTP/2 connection (the preface, then an empty SETTINGS frame): a gRPC server,
+# as Ray's GCS is, answers it at once with a SETTINGS frame of its own.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+SETTINGS = 0x04
+
+
 def _reachable(address: str | None) -> None:
-    """Refuse at once an address nothing listens on (Ray itself retries for minutes)."""
+    """Refuse at once an address where no Ray cluster answers: nothing listens, or something
+    accepts connections but never completes a gRPC handshake (Ray itself retries for minutes)."""
     if not address or address == "auto" or "://" in address:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ExecutorError(f"executor.address: {address!r} is not HOST:PORT (or auto)")
+    hint = "start one with `ray start --head` or drop --address"
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        sock = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as err:
         raise ExecutorError(
             f"executor.address: no Ray cluster answers at {address} ({err.strerror or err}, "
-            f"after at most {CONNECT_TIMEOUT_S:g} s); start one with `ray start --head` or drop --address"
+            f"after at most {CONNECT_TIMEOUT_S:g} s); {hint}"
         ) from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):  # a TLS handshake comes first
+        sock.close()
+        return
+    with sock:
+        try:
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.sendall(HTTP2_HELLO)
+            head = sock.recv(9)  # the first frame's header: length (3 bytes), type, flags, stream
+        except TimeoutError:
+            raise ExecutorError(
+                f"executor.address: {address} accepts connections but does not answer as a Ray cluster "
+                f"(no gRPC handshake within {CONNECT_TIMEOUT_S:g} s); {hint}"
+            ) from None
+        except OSError as err:
+            head, why = b"", err.strerror or str(err)
+        else:
+            why = "it closed the connection" if not head else "it does not speak gRPC"
+        if len(head) < 4 or head[3] != SETTINGS:
+            raise ExecutorError(f"executor.address: {address} is not a Ray cluster ({why}); {hint}") from None
 
 
 def _start_reaper() -> subprocess.Popen | None:
@@ -80,6 +109,18 @@ def _start_reaper() -> subprocess.Popen | None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def _signal_handlers() -> dict:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        if handler is not None:  # None: set outside Python, nothing to put back
+            signal.signal(signum, handler)
 
 
 class RayExecutor:
@@ -101,6 +142,7 @@ class RayExecutor:
             _reachable(self.spec.address)
             if self.spec.address is None:
                 self._reaper = _start_reaper()
+            handlers = _signal_handlers()
             try:
                 ray.init(
                     address=self.spec.address,
@@ -110,6 +152,8 @@ class RayExecutor:
                 )
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ExecutorError(f"executor.address: cannot start or join Ray at {where}: {err}") from None
+            finally:
+                _restore(handlers)  # ray.init takes SIGTERM for sys.exit: it stops a run as Ctrl-C does
             self._started = True
         self._check_and_prepare()
 

@@ -10,12 +10,13 @@ written are kept; use `processes` to isolate such trials.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 
 from suite import kinds
 from suite.executors.base import Finished
-from suite.executors.spec import ExecutorSpec
+from suite.executors.spec import DAY, ExecutorSpec
 from suite.executors.worker import header, import_plugins
 from suite.kinds import Trial
 from suite.lazy import lazy_import
@@ -28,6 +29,12 @@ class SerialExecutor:
         self.spec = spec
 
     def __enter__(self) -> SerialExecutor:
+        if self.spec.timeout_s < DAY:  # said, not ignored in silence
+            print(
+                f"ablate: warning: executor.timeout_s={self.spec.timeout_s:g} is not enforced by the serial "
+                "executor (a unit runs in the driver itself); --executor processes stops a unit past it",
+                file=sys.stderr,
+            )
         import_plugins()
         self._threads = torch.get_num_threads()
         if self.spec.threads:

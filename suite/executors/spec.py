@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 KINDS = ("serial", "processes", "ray")
 DAY = 24 * 3600.0
+# The executors look at running units every 0.5 s (executors.base.POLL_S): a shorter timeout could
+# not stop a unit in time, and would let one that runs past it finish "ok".
+MIN_TIMEOUT_S = 1.0
 
 
 class ExecutorError(RuntimeError):
@@ -35,6 +38,16 @@ class ExecutorSpec(BaseModel):
     runtime_env: dict[str, Any] = {}  # ray: merged into every task's runtime_env (pip, env_vars, …)
     # a unit still running this long after it was handed to a worker is stopped and recorded failed
     timeout_s: float = Field(DAY, gt=0)
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _enforceable(cls, value: float) -> float:
+        if value < MIN_TIMEOUT_S:
+            raise ValueError(
+                f"at least {MIN_TIMEOUT_S:g} s: the executors look at running units every 0.5 s, so a "
+                "shorter timeout could not stop one"
+            )
+        return value
 
 
 def with_overrides(

@@ -66,6 +66,10 @@ def _keep_int(value: Any, handler: Callable[[Any], Any]) -> Any:
     return value if type(value) is int else checked  # `dropout: 0` stays 0: keys tell 0 from 0.0
 
 
+MAX_WIDTH = 2**16  # any width (dim, hidden, head_dim): one layer of 2**17 is 64 GiB of float32 weights
+MAX_DEPTH = 1024
+
+
 def _probability(value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError("must be in [0, 1)")
@@ -81,10 +85,10 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, validate_by_name=True)
 
     encoder: str = "mlp"  # a registered encoder (`ablate list variants` names them)
-    dim: int = Field(32, ge=1)  # token embedding width
+    dim: int = Field(32, ge=1, le=MAX_WIDTH)  # token embedding width
     positional: Literal["none", "learned", "sinusoidal", "rope"] = "none"  # rope: attention encoders only
     max_len: int | None = None  # size of the learned position table; None → dataset length
-    depth: int = Field(1, ge=1)  # number of encoder blocks / layers
+    depth: int = Field(1, ge=1, le=MAX_DEPTH)  # number of encoder blocks / layers
     dropout: Rate = 0.0  # dropout probability in the encoder (and after the embedding, see below)
     pooling: Literal["mean", "last", "max"] = "mean"  # the outputs → one vector; last: recurrent only
     # False: padding is an ordinary token (trainable embedding, attended to, averaged over), as in

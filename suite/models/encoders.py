@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from suite.models.config import ConfigError, ModelConfig, Rate, register_encoder
+from suite.models.config import MAX_WIDTH, ConfigError, ModelConfig, Rate, register_encoder
 
 
 def refuse_sequence_knobs(cfg: ModelConfig, what: str) -> None:
@@ -30,7 +30,9 @@ class BowConfig(ModelConfig):
     """A multi-hot bag of words through an MLP: no token embedding, no positions."""
 
     encoder: Literal["bow"] = "bow"
-    units: int | None = Field(None, alias="hidden", ge=1)  # width of each hidden layer; None → dim
+    units: int | None = Field(
+        None, alias="hidden", ge=1, le=MAX_WIDTH
+    )  # width of each hidden layer; None → dim
 
     # no positions to pool over; PAD is never counted, with or without masking; no token embedding
     ignores: ClassVar[tuple[str, ...]] = ("pooling", "mask_padding", "embedding_dropout", "scale_embedding")
@@ -73,11 +75,11 @@ class AttentionConfig(MlpConfig):
     """Self-attention blocks with a skip, then a residual MLP (the course's attention classifier)."""
 
     encoder: Literal["attention"] = "attention"
-    heads: int = Field(1, ge=1)  # attention heads; each head_dim wide (dim / heads by default)
+    heads: int = Field(1, ge=1, le=MAX_WIDTH)  # attention heads; each head_dim wide (dim / heads by default)
     attn_residual: bool | None = None  # the skip around attention alone; None → residual
     norm: bool = False  # LayerNorm after each residual (post-norm, as the Neuromatch block)
     kernel: str = "sdpa"  # attention kernel, see suite.kernels
-    head_dim: int | None = Field(None, ge=1)  # width of each attention head; None → dim / heads
+    head_dim: int | None = Field(None, ge=1, le=MAX_WIDTH)  # width of each attention head; None → dim / heads
     qkv_bias: bool = True  # bias on the query, key and value projections
     attn_dropout: Rate = 0.0  # dropout on the attention weights (Neuromatch DotProductAttention)
     scale: Literal["sqrt_d", "none"] = "sqrt_d"  # scores divided by √head_dim, or not scaled ("none")
@@ -108,7 +110,7 @@ class TransformerConfig(AttentionConfig):
     """Transformer blocks: attention and a feed-forward layer, each with a skip."""
 
     encoder: Literal["transformer"] = "transformer"
-    ffn_mult: int = Field(2, ge=1)  # feed-forward width = ffn_mult · dim
+    ffn_mult: int = Field(2, ge=1, le=64)  # feed-forward width = ffn_mult · dim
     norm_position: Literal["post", "pre"] = "post"  # LayerNorm after each residual or before each sublayer
 
     def validate_knobs(self) -> None:
@@ -145,7 +147,9 @@ class ConvConfig(ModelConfig):
     """`depth` Conv1d layers over time with max-pooling between them."""
 
     encoder: Literal["conv1d"] = "conv1d"
-    channels: int | None = Field(None, alias="hidden", ge=1)  # output channels of each layer; None → dim
+    channels: int | None = Field(
+        None, alias="hidden", ge=1, le=MAX_WIDTH
+    )  # output channels of each layer; None → dim
     kernel_size: int = Field(3, ge=1)  # positions each filter spans
     pool_size: int = Field(2, ge=1)  # max-pool window (and stride) between layers
     conv_padding: Literal["same", "valid"] = "same"  # "same" keeps the length, "valid" (Keras') shrinks it
@@ -175,7 +179,7 @@ class NgramConfig(ModelConfig):
     """A linear model over unigrams and hashed bigrams: no token embedding, no positions."""
 
     encoder: Literal["ngram"] = "ngram"
-    ngram_buckets: int = Field(2**18, ge=1)  # hash slots for the bigrams
+    ngram_buckets: int = Field(2**18, ge=1, le=2**26)  # hash slots for the bigrams
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
 
@@ -199,7 +203,9 @@ class RecurrentConfig(ModelConfig):
     """`depth` layers of an LSTM, GRU or tanh RNN cell, read out at the last (or every) position."""
 
     encoder: Literal["lstm", "gru", "rnn"] = "lstm"
-    hidden_size: int | None = Field(None, alias="hidden", ge=1)  # the cell's hidden state; None → dim
+    hidden_size: int | None = Field(
+        None, alias="hidden", ge=1, le=MAX_WIDTH
+    )  # the cell's hidden state; None → dim
     bidirectional: bool = False  # a second cell reads right to left; outputs side by side
     proj_size: int = Field(0, ge=0)  # LSTM only: project the hidden state to this width (0: no projection)
 

@@ -196,6 +196,8 @@ def compare_results(
             if va.empty or vb.empty:
                 continue
             same_keys = set(va["key"]) == set(vb["key"])
+            marks = {side: _marks(r, dataset, str(variant)) for side, r in (("A", a), ("B", b))}
+            seeds = f"{len(va)} / {len(vb)}" + "".join(f" ({side}: {m})" for side, m in marks.items() if m)
             for metric in chosen:
                 quality = metrics.column(metric).metric.kind == "quality"
                 p = math.nan
@@ -221,14 +223,16 @@ def compare_results(
                         dataset,
                         variant,
                         metric_name(metric, split),
-                        f"{len(va)} / {len(vb)}",
-                        _side(va, metric),
-                        _side(vb, metric),
+                        seeds,
+                        _side(va, metric) + (" (diverged)" if "every seed" in marks["A"] else ""),
+                        _side(vb, metric) + (" (diverged)" if "every seed" in marks["B"] else ""),
                         _fmt_diff(d, lo, hi, metric, why),
                         found[-1].decided,
                     ]
                 )
     lines = [f"# Comparison: {_title(a)} (A) vs {_title(b)} (B)", ""]
+    changed = config_differences(a.meta, b.meta)
+    lines += [f"**The sides differ in configuration**: {changed}.", ""] if changed else []
     if not rows:
         lines += ["The two result sets share no variant on any dataset: nothing to compare.", ""]
     else:
@@ -268,6 +272,45 @@ def compare_results(
         line = provenance_line(measured) if not measured.empty else "no measured trials."
         lines += [f"- **{side}** ({results.dir}): {line}"]
     return "\n".join(lines) + "\n", found
+
+
+def config_differences(a: dict, b: dict) -> str:
+    """What the two studies set differently ("training.optimizer: adam → sgd; training.lr: 0.01 → 1"),
+    from each side's resolved spec in study.json; "" when they agree (or a side does not say)."""
+    if not a.get("spec") or not b.get("spec"):
+        return ""
+    fa, fb = _flat(a["spec"]), _flat(b["spec"])
+    keys = [k for k in dict.fromkeys([*fa, *fb]) if k != "description" and fa.get(k) != fb.get(k)]
+    return "; ".join(f"{k}: {_value(fa.get(k))} → {_value(fb.get(k))}" for k in keys)
+
+
+def _flat(spec, at: str = "") -> dict:
+    if isinstance(spec, dict) and spec:
+        out = {}
+        for key, value in spec.items():
+            out.update(_flat(value, f"{at}.{key}" if at else str(key)))
+        return out
+    return {at: spec}
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return fmt(value, 3).rstrip("0").rstrip(".") if 1e-3 <= abs(value) < 1e6 else f"{value:g}"
+    return "(unset)" if value is None else str(value)
+
+
+def _marks(r: Results, dataset: str, variant: str) -> str:
+    """The seeds of a variant on a dataset that diverged (averaged in, marked) or failed (left out)."""
+    rows = r.runs[(r.runs["dataset"] == dataset) & (r.runs["variant"].astype(str) == variant)]
+    counts = rows["status"].value_counts()
+    n = len(rows)
+    out = []
+    if counts.get("diverged", 0):
+        every = "every seed" if counts["diverged"] == n else f"{counts['diverged']} of {n} seeds"
+        out.append(f"{every} diverged")
+    if counts.get("failed", 0):
+        out.append(f"{counts['failed']} of {n} failed, left out")
+    return ", ".join(out)
 
 
 def _title(r: Results) -> str:

@@ -128,11 +128,18 @@ def summarize_examples(matrix: np.ndarray, bounds: tuple[float, float] = (-math.
     return Summary(s.n, mean, s.std, lo, hi, "seeds × test examples")
 
 
+LARGE = 1e6  # from here on a value is written in scientific notation (a diverged loss of 1.3e32)
+
+
 def fmt(value: float, digits: int = 3) -> str:
     if value is None or math.isnan(value):
         return "–"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if value != 0 and abs(value) < 10 ** (-digits):
         return f"{value:.1e}"
+    if abs(value) >= LARGE:
+        return f"{value:.2e}"
     return f"{value:.{digits}f}"
 
 

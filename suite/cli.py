@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "study", metavar="STUDY", help="a study name, or a results folder name such as heads+1a2b3c4d"
     )
+    report.add_argument(
+        "--latex",
+        action="store_true",
+        help="also write results/<study>/tables.tex: the answer and main results tables as booktabs LaTeX",
+    )
     _add_dirs(report)
 
     compare = sub.add_parser(
@@ -276,7 +281,7 @@ def _dispatch(args) -> int:
         if not (results_dir / args.study).is_dir():
             paths.resolve_study(args.study, args.studies)  # an unknown name is answered with the list
         name = Path(args.study).stem if paths.looks_like_path(args.study) else args.study
-        return _report(name, results_dir)
+        return _report(name, results_dir, args.latex)
     from suite import overrides
 
     path = paths.resolve_study(args.study, args.studies)
@@ -397,7 +402,7 @@ def _summary(study, store, counts) -> int:
     return 0
 
 
-def _report(name: str, results_dir: Path) -> int:
+def _report(name: str, results_dir: Path, latex: bool = False) -> int:
     from suite.report import write_report
 
     directory = results_dir / name
@@ -407,6 +412,22 @@ def _report(name: str, results_dir: Path) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
+    if not latex:
+        return 0
+    from suite.store import Store
+
+    kind = Store(directory).meta().get("kind", "train")
+    if kind != "train":
+        print(
+            f"ablate: --latex writes a training study's tables; {name} is a '{kind}' study", file=sys.stderr
+        )
+        return 2
+    from suite.report.latex import write_latex
+
+    tex, notes = write_latex(directory)
+    for note in notes:
+        print(f"latex: {note}")
+    print(f"latex: {tex}")
     return 0
 
 

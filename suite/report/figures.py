@@ -133,6 +133,7 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: d
     variants = list(dict.fromkeys(bands["variant"].astype(str)))
     styles = variant_styles(variants)
     floor = log_floor(bands)
+    alpha = max(0.06, 0.2 - 0.012 * len(variants))  # many overlapping bands: fainter, lines stay legible
     cols = min(4, len(datasets))
     rows = -(-len(datasets) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows + 0.8), squeeze=False, sharey=True)
@@ -149,7 +150,7 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: d
             lo = b["lo"].to_numpy(float)
             if floor is not None:
                 lo = np.where(lo > 0, lo, floor)
-            ax.fill_between(b["epoch"], lo, b["hi"], color=style["color"], alpha=0.15, lw=0)
+            ax.fill_between(b["epoch"], lo, b["hi"], color=style["color"], alpha=alpha, lw=0)
         level = (chance or {}).get(dataset)
         if level is not None and np.isfinite(level):
             ax.axhline(level, color="0.35", lw=1.0, ls=(0, (5, 3)), label=CHANCE_LABEL.get(metric, "chance"))

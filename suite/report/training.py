@@ -72,6 +72,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     lines += ["", note, ""] if note else [""]
 
     lines += _dataset_sections(results, state)
+    lines += _cost_section(results.finished)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     lines += tuning_section(results)
     if comparisons:
@@ -162,7 +163,7 @@ def _dataset_sections(results: Results, state) -> list[str]:
         note = _note(results.meta, group)
         lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
         lines += [quality_table(group, results.predictions, state), ""]
-    return lines + _cost_section(results.finished)
+    return lines
 
 
 def _cost_section(finished: pd.DataFrame) -> list[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 from suite import metrics
 from suite.report.findings import healths
 from suite.report.load import Results, headline_stage, load
-from suite.report.stats import fmt, signed
+from suite.report.stats import format_summary, signed
 from suite.report.tables import eval_summary
 
 SPECIAL = {
@@ -140,9 +140,7 @@ def results_table(results: Results) -> str | None:
                 if column not in g:
                     row[name] = "--"
                     continue
-                s = eval_summary(g, column, results.predictions)
-                cell = fmt(s.mean) if math.isnan(s.lo) else f"{fmt(s.mean)} [{fmt(s.lo)}, {fmt(s.hi)}]"
-                row[name] = escape(cell)
+                row[name] = escape(format_summary(eval_summary(g, column, results.predictions)))
             rows.append(row)
     frame = pd.DataFrame(rows).rename(columns={m: f"{m} ({metrics.get(m).unit})" for m in quality})
     caption = (

@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "study", metavar="STUDY", help="a study name, or a results folder name such as heads+1a2b3c4d"
     )
+    report.add_argument(
+        "--latex",
+        action="store_true",
+        help="also write results/<study>/tables.tex: the answer and main results tables as booktabs LaTeX",
+    )
     _add_dirs(report)
 
     compare = sub.add_parser(
@@ -314,7 +319,7 @@ def _dispatch(args) -> int:
     if args.command == "export":
         return _export(locate.results_folder(args.study, results_dir, args.studies), args.to, args.out)
     if args.command == "report":
-        return _report(locate.results_folder(args.study, results_dir, args.studies))
+        return _report(locate.results_folder(args.study, results_dir, args.studies), args.latex)
     from suite import overrides
 
     path, stored, parent = locate.study_file(args.study, args.studies)
@@ -446,7 +451,7 @@ def _summary(study, store, counts) -> int:
     return 0
 
 
-def _report(directory: Path) -> int:
+def _report(directory: Path, latex: bool = False) -> int:
     from suite.report import write_report
 
     try:
@@ -455,6 +460,22 @@ def _report(directory: Path) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
+    if not latex:
+        return 0
+    from suite.store import Store
+
+    kind = Store(directory).meta().get("kind", "train")
+    if kind != "train":
+        print(
+            f"ablate: --latex writes a training study's tables; {directory.name} is a '{kind}' study", file=sys.stderr
+        )
+        return 2
+    from suite.report.latex import write_latex
+
+    tex, notes = write_latex(directory)
+    for note in notes:
+        print(f"latex: {note}")
+    print(f"latex: {tex}")
     return 0
 
 

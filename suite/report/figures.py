@@ -133,6 +133,7 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: d
     variants = list(dict.fromkeys(bands["variant"].astype(str)))
     styles = variant_styles(variants)
     floor = log_floor(bands)
+    alpha = max(0.06, 0.2 - 0.012 * len(variants))  # many overlapping bands: fainter, lines stay legible
     cols = min(4, len(datasets))
     rows = -(-len(datasets) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows + 0.8), squeeze=False, sharey=True)
@@ -149,7 +150,7 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: d
             lo = b["lo"].to_numpy(float)
             if floor is not None:
                 lo = np.where(lo > 0, lo, floor)
-            ax.fill_between(b["epoch"], lo, b["hi"], color=style["color"], alpha=0.15, lw=0)
+            ax.fill_between(b["epoch"], lo, b["hi"], color=style["color"], alpha=alpha, lw=0)
         level = (chance or {}).get(dataset)
         if level is not None and np.isfinite(level):
             ax.axhline(level, color="0.35", lw=1.0, ls=(0, (5, 3)), label=CHANCE_LABEL.get(metric, "chance"))
@@ -326,7 +327,7 @@ def grid_axis(frame: pd.DataFrame, axis: str, column: str, label: str, path: Pat
     sns.set_theme(style="whitegrid", context="paper")
     datasets = list(dict.fromkeys(frame["dataset"]))
     lines = list(dict.fromkeys(frame["line"]))
-    palette = dict(zip(lines, sns.color_palette(n_colors=len(lines)), strict=True))
+    styles = variant_styles(lines)
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.2), squeeze=False, sharey=True)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for line in lines:
@@ -343,10 +344,9 @@ def grid_axis(frame: pd.DataFrame, axis: str, column: str, label: str, path: Pat
                 x,
                 mean,
                 yerr=[np.nan_to_num(mean - lo), np.nan_to_num(hi - mean)],
-                marker="o",
                 capsize=3,
-                color=palette[line],
                 label=line,
+                **styles[str(line)],
             )
         ax.set_title(dataset, fontsize=9)
         ax.set_xlabel(axis)
@@ -400,7 +400,7 @@ def scaling(points: pd.DataFrame, panels: dict[str, str], exponents: dict, path:
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.0), squeeze=False)
     variants = list(dict.fromkeys(points["variant"]))
-    palette = dict(zip(variants, sns.color_palette(n_colors=len(variants)), strict=True))
+    styles = variant_styles(variants)
     for ax, (column, label) in zip(axes[0], panels.items(), strict=True):
         mine = points[points["column"] == column]
         floor = float(mine["mean"].min()) / 2 if len(mine) else 0.0  # a band reaching 0 ends here
@@ -410,11 +410,17 @@ def scaling(points: pd.DataFrame, panels: dict[str, str], exponents: dict, path:
                 continue
             x, mean = v["T"].to_numpy(float), v["mean"].to_numpy(float)
             lo, hi = v["lo"].to_numpy(float), v["hi"].to_numpy(float)
-            ax.plot(x, mean, marker="o", color=palette[variant], label=variant)
+            ax.plot(x, mean, label=variant, **styles[str(variant)])
             band = np.isfinite(lo)
             if band.any():
                 ax.fill_between(
-                    x, np.where(lo > 0, lo, floor), hi, where=band, color=palette[variant], alpha=0.2, lw=0
+                    x,
+                    np.where(lo > 0, lo, floor),
+                    hi,
+                    where=band,
+                    color=styles[str(variant)]["color"],
+                    alpha=0.2,
+                    lw=0,
                 )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -140,21 +140,35 @@ def splits_table(runs: pd.DataFrame) -> str | None:
     return markdown(rows, headers)
 
 
+SUPERSCRIPTS = "¹²³⁴⁵⁶⁷⁸⁹"
+
+
 def cost_table(finished: pd.DataFrame) -> str:
     """What each variant costs, a row per dataset × variant: the headline costs (medians over
-    independent measurements, `cost_cell`) and the parameter count."""
+    independent measurements, `cost_cell`) and the parameter count. How a value was shared
+    ('1 measurement, 10 trials trained together') is a numbered note under the table, once."""
     costs = headline_costs()
+    notes: dict[str, str] = {}
+
+    def noted(cell: str) -> str:
+        value, sep, note = cell.partition(" (")
+        if not sep or len(notes) >= len(SUPERSCRIPTS) and note not in notes:
+            return cell
+        mark = notes.setdefault(note.removesuffix(")"), SUPERSCRIPTS[len(notes)])
+        return f"{value} {mark}"
+
     rows = []
     for dataset in dict.fromkeys(finished["dataset"]):
         group = finished[finished["dataset"] == dataset]
         for variant, g in group.groupby("variant", sort=True, observed=True):
             params = f"{int(g['params'].iloc[0]):,}" if "params" in g and g["params"].notna().any() else "–"
-            rows.append([dataset, variant, *(cost_cell(g, c) for c in costs), params])
+            rows.append([dataset, variant, *(noted(cost_cell(g, c)) for c in costs), params])
     headers = ["dataset", "variant"] + [metrics.get(c).label + " (median)" for c in costs] + ["parameters"]
     kept = [
         i for i in range(len(headers)) if i < 2 or any(row[i] != "–" for row in rows)
     ]  # none measured: no column
-    return markdown([[row[i] for i in kept] for row in rows], [headers[i] for i in kept])
+    table = markdown([[row[i] for i in kept] for row in rows], [headers[i] for i in kept])
+    return "\n\n".join([table, *(f"{mark} {note}." for note, mark in notes.items())])
 
 
 def comparisons_table(comparisons) -> str:

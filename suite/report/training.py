@@ -36,6 +36,7 @@ from suite.report.tables import (
     cost_table,
     eval_summary,
     failures_table,
+    headline_costs,
     provenance_line,
     quality_table,
     splits_table,
@@ -71,6 +72,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     lines += ["", note, ""] if note else [""]
 
     lines += _dataset_sections(results, state)
+    lines += _cost_section(results.finished)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     lines += tuning_section(results)
     if comparisons:
@@ -161,7 +163,7 @@ def _dataset_sections(results: Results, state) -> list[str]:
         note = _note(results.meta, group)
         lines += [f"### {dataset}", "", _epoch_note(group, split) + (f"; {note}." if note else "."), ""]
         lines += [quality_table(group, results.predictions, state), ""]
-    return lines + _cost_section(results.finished)
+    return lines
 
 
 def _cost_section(finished: pd.DataFrame) -> list[str]:
@@ -174,13 +176,23 @@ def _cost_section(finished: pd.DataFrame) -> list[str]:
         if shared
         else ""
     )
+    measured = any(
+        c in finished and finished[c].notna().any()
+        for c in headline_costs()
+        if metrics.get(c).unit == "bytes"
+    )
+    peak = (
+        "Peak memory is the most one training step (or inference pass) allocated beyond what was live "
+        f"before it{memory_shared}."
+        if measured
+        else "Peak memory was not measured (`measure.memory: false`)."
+    )
     return [
         "## Cost",
         "",
         "Speeds and memory are medians over independent measurements: a training speed measured once "
         "for seeds trained together in one vectorized step (`timing_group`) counts once, and is shown "
-        f"as one measurement; inference speed {memory} measured per trial. Peak memory is the most one "
-        f"training step (or inference pass) allocated beyond what was live before it{memory_shared}.",
+        f"as one measurement; inference speed {memory} measured per trial. {peak}",
         "",
         cost_table(finished),
         "",

@@ -62,7 +62,7 @@ def length_extrapolation(
 ) -> pd.DataFrame:
     """One row per factor: the model's loss on `split` cut into windows of factor × context.
 
-    `dataset` has `windows(split, length, limit) -> (x, y)` (tinyshakespeare); `context` is the
+    `dataset` has `windows(split, length, limit) -> (x, y)` (tinyshakespeare, mqar); `context` is the
     training context (default the dataset's seq_len); `limit` caps the windows per length (evenly
     spaced). Columns: factor, context, windows, tokens, loss, bits, perplexity, accuracy,
     loss_beyond (positions ≥ the training context; NaN at 1×), note (why a length could not be read).

@@ -74,6 +74,12 @@ def test_tied_weights_share_one_tensor():
         CharRNN(V, dim=8, hidden=12, tie_weights=True)
 
 
+def test_rope_is_rotary_as_the_classifiers_call_it():
+    x = torch.randint(V, (2, BLOCK))
+    assert torch.equal(decoder(positional="rope")(x), decoder(positional="rotary")(x))
+    assert not torch.equal(decoder(positional="none")(x), decoder(positional="rotary")(x))
+
+
 def test_no_bias_anywhere_unless_asked():
     assert not [n for n, _ in decoder(bias=False).named_parameters() if n.endswith("bias")]
     assert [n for n, _ in decoder(bias=True).named_parameters() if n.endswith("bias")]
@@ -90,7 +96,7 @@ def test_alibi_slopes_and_bias():
 @pytest.mark.parametrize(
     "knobs, message",
     [
-        ({"positional": "rope"}, "positional='rope' is not one of"),
+        ({"positional": "relative"}, "positional='relative' is not one of"),
         ({"mixer": "conv", "positional": "alibi"}, "acts inside attention"),
         ({"dim": 15, "heads": 2}, "heads=2 must divide dim=15"),
         ({"dim": 6, "heads": 2, "positional": "rotary"}, "even head width"),

@@ -114,3 +114,29 @@ def test_distinct_draws_are_distinct_and_cover_the_population(population, k):
     counts = torch.bincount(draws.flatten(), minlength=population).float()
     assert 0 <= int(draws.min()) and int(draws.max()) < population
     assert counts.min() > 0.5 * counts.mean()  # roughly uniform
+
+
+def test_longer_windows_keep_the_pairs_and_the_trained_length_is_the_split():
+    data = m.mqar(**{**SMALL, "V": 256})
+    x, y = data.windows("test", 32)
+    assert torch.equal(x, data.load()["test"][0]) and torch.equal(y, data.load()["test"][1])
+    x, y = data.windows("test", 128, limit=10)
+    assert x.shape == y.shape == (10, 128)
+    assert ((y != IGNORE).sum(dim=1) == 4).all()
+    for row_x, row_y in zip(x, y, strict=True):
+        bound = pairs_of(row_x, 4)
+        assert all(int(row_y[p]) == bound[int(row_x[p])] for p in (row_y != IGNORE).nonzero().flatten())
+    with pytest.raises(ValueError, match="must exceed T=512"):
+        data.windows("test", 512)
+
+
+def test_length_extrapolation_reads_mqar_accuracy_at_longer_lengths():
+    from suite.lm_eval import length_extrapolation
+    from suite.models.decoder import DecoderLM
+
+    data = m.mqar(**{**SMALL, "V": 256})
+    torch.manual_seed(0)
+    model = DecoderLM(256, 32, dim=16, depth=1, heads=2, positional="rope")
+    table = length_extrapolation(model, data, split="test", limit=8)
+    assert table["context"].tolist() == [32, 64, 128]
+    assert table["tokens"].tolist() == [32, 32, 32]  # 8 examples × 4 queries at every length

@@ -138,11 +138,11 @@ class Mqar(SequenceDataset):
         self.task = "per_position"
         self.streaming = fresh
 
-    def draw(self, count: int, *stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, count: int, *stream: int, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return sample(
             count,
             V=self.vocab_size,
-            T=self.seq_len,
+            T=length or self.seq_len,
             num_kv_pairs=self.num_kv_pairs,
             power_a=self.power_a,
             random_non_queries=self.random_non_queries,
@@ -155,6 +155,17 @@ class Mqar(SequenceDataset):
             "train": self.draw(self.n_train, STREAMS["train"]),
             "test": self.draw(self.n_test, STREAMS["test"]),
         }
+
+    def windows(self, split: str, length: int, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's examples at another length with the same pairs (zoology's extrapolation test:
+        more distance between the pairs and their queries): its own rows at the trained length, else
+        a stream of its own per length. `limit` keeps the first rows."""
+        count = {"train": self.n_train, "test": self.n_test}[split]
+        count = min(count, limit) if limit else count
+        if length == self.seq_len:
+            return self.draw(count, STREAMS[split])
+        check(self.vocab_size, length, self.num_kv_pairs, self.power_a)
+        return self.draw(count, STREAMS[split], length, length=length)
 
     def batch(self, step: int, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """With `fresh`: new examples for each (trial seed, step), from a stream no split uses."""

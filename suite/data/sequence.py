@@ -19,10 +19,11 @@ import numpy as np
 
 from suite.data.registry import Dataset
 from suite.lazy import lazy_import
+from suite.lm_metrics import IGNORE  # noqa: F401 - the one ignore index, re-exported for datasets
 
 torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
-IGNORE = -100  # a target no loss or metric counts (torch's cross_entropy ignore_index default)
+
 Task = Literal["causal_lm", "per_position"]
 
 

@@ -25,8 +25,10 @@ from torch import nn
 from suite.models.attention import SelfAttention
 from suite.models.positional import LearnedPositions, SinusoidalPositions
 
-Positional = Literal["learned", "sinusoidal", "rotary", "alibi", "none"]
+Positional = Literal["learned", "sinusoidal", "rotary", "rope", "alibi", "none"]
 POSITIONALS = ("learned", "sinusoidal", "rotary", "alibi", "none")
+# The classifiers' `positional` knob calls rotary positions "rope" (suite.models.config): the same here.
+ALIASES = {"rope": "rotary"}
 MIXERS = ("attention", "conv")
 
 
@@ -137,6 +139,7 @@ class DecoderLM(nn.Module):
         dilate: bool = False,
     ):
         super().__init__()
+        positional = ALIASES.get(positional, positional)
         check(positional=positional, mixer=mixer, dim=dim, heads=heads)
         self.vocab_size, self.block_size, self.positional_kind = vocab_size, block_size, positional
         self.embedding = nn.Embedding(vocab_size, dim)

@@ -2,6 +2,11 @@
 binary cross-entropy (as the course's Keras models), more classes are C logits with
 cross-entropy. Models size their head with `logits_for`; training, evaluation and the
 per-example predictions read logits only through the functions here.
+
+Training and evaluation see every model as members side by side (suite.train's adapters): logits
+(G, B, ...) and targets (G, B, ...) with a leading member axis (G = 1 for one model), and a mask
+(1 = counted) or None where every target counts. One logit per target (logits shaped as the
+targets) is the binary case; a target of IGNORE (per-position tasks) never counts.
 """
 
 from __future__ import annotations
@@ -31,6 +36,62 @@ def loss(
             target = target * (1 - label_smoothing) + label_smoothing / 2
         return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
     return F.cross_entropy(logits, y, reduction=reduction, label_smoothing=label_smoothing)
+
+
+IGNORE = -100  # a per-position target that is not scored (torch's cross-entropy ignore_index)
+
+
+def member_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Each member's mean loss (G,) over its counted targets: the value training minimises and the
+    evaluator averages. One model without a mask takes torch's fused mean (`loss`), members side by
+    side the per-target losses' mean, each member over its own rows; the two agree to ~1e-7."""
+    g = targets.shape[0]
+    one_logit = logits.shape == targets.shape
+    if g == 1 and mask is None:
+        return loss(
+            _flat(logits[0], targets[0], one_logit), targets[0].reshape(-1), label_smoothing=label_smoothing
+        ).unsqueeze(0)
+    per = loss(
+        _flat(logits, targets, one_logit),
+        targets.reshape(-1),
+        reduction="none",
+        label_smoothing=label_smoothing,
+    )
+    per = per.view(g, -1)
+    if mask is None:
+        return per.mean(dim=1)
+    mask = mask.reshape(g, -1).to(per.dtype)
+    return (per * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+def _flat(logits: torch.Tensor, targets: torch.Tensor, one_logit: bool) -> torch.Tensor:
+    """Logits as `loss` takes them: (N,) for one logit per target, else (N, C)."""
+    return logits.reshape(-1) if one_logit else logits.reshape(targets.numel(), -1)
+
+
+def member_correct(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each member's number of correctly predicted counted targets (G,), int64."""
+    if logits.shape == targets.shape:
+        hit = (logits > 0).long() == targets
+    else:
+        hit = logits.argmax(dim=-1) == targets
+    if mask is not None:
+        hit = hit & (mask > 0)
+    return hit.reshape(targets.shape[0], -1).sum(dim=1)
+
+
+def counted(targets: torch.Tensor, mask: torch.Tensor | None = None):
+    """How many targets each member counts in a batch: an int where all count, else (G,)."""
+    if mask is None:
+        return targets[0].numel()
+    return mask.reshape(targets.shape[0], -1).sum(dim=1)
 
 
 def predicted(logits: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,18 @@ def loss(
 IGNORE = -100  # a per-position target that is not scored (torch's cross-entropy ignore_index)
 
 
+def scored(targets: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The mask of targets that count (float, 1 = counted) for targets (G, B, ...): None where every
+    one does (one label per sequence and no `rows` mask). Per-position targets (G, B, T) count where
+    they are not IGNORE; `rows` (G, B) weighs whole rows (a stack's padding copies: 0)."""
+    if targets.dim() <= 2:
+        return rows
+    mask = (targets != IGNORE).to(torch.float32)
+    if rows is not None:
+        mask = mask * rows.reshape(*rows.shape, *[1] * (targets.dim() - 2)).to(mask.dtype)
+    return mask
+
+
 def member_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -100,10 +112,12 @@ def predicted(logits: torch.Tensor) -> torch.Tensor:
 
 
 def predictions(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Each row's predicted class, the probability given to its true class, and its loss in nats.
-    With C logits the class is read off the probabilities (a tie in float32 goes to the first
-    class). The loss comes from the logits (log-softmax, log-sigmoid), not from the probability:
-    a true class whose probability underflows float32 to 0 still has its finite loss."""
+    """Each target's predicted class, the probability given to its true class, and its loss in nats,
+    flat over rows (and positions, for per-position targets, whose IGNORE entries the caller drops
+    first). With C logits the class is read off the probabilities (a tie in float32 goes to the
+    first class). The loss comes from the logits (log-softmax, log-sigmoid), not from the
+    probability: a true class whose probability underflows float32 to 0 still has its finite loss."""
+    logits, y = _flat(logits, y, logits.shape == y.shape), y.reshape(-1)
     nll = loss(logits, y, reduction="none")
     if binary(logits):
         p1 = torch.sigmoid(logits)

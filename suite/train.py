@@ -367,13 +367,14 @@ class One(Members):
 
     def train_batches(self) -> Iterator[Batch]:
         for xb, yb in self._stream:
-            yield Batch(xb, yb.unsqueeze(0), None, len(xb))
+            targets = yb.unsqueeze(0)
+            yield Batch(xb, targets, objective.scored(targets), len(xb))
 
     def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
         x, y = self.splits[split]
         for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size]
-            yield Batch(xb, y[start : start + batch_size].unsqueeze(0), None, len(xb))
+            xb, targets = x[start : start + batch_size], y[start : start + batch_size].unsqueeze(0)
+            yield Batch(xb, targets, objective.scored(targets), len(xb))
 
     def view(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         return out.unsqueeze(0)

@@ -148,7 +148,8 @@ def _chance(splits) -> dict:
     """What a model that learned nothing scores on the eval split: the majority class's share
     (accuracy) and the entropy of the label distribution (the best constant predictor's loss)."""
     _, y = splits[list(splits)[-1]]
-    counts = torch.bincount(y.flatten().long().cpu()).double()
+    y = y.flatten().long().cpu()
+    counts = torch.bincount(y[y != objective.IGNORE]).double()
     share = counts[counts > 0] / counts.sum()
     return {
         "chance_accuracy": float(share.max()),
@@ -315,6 +316,7 @@ def seeded_model(trial: Trial, dataset, device: torch.device):
         seq_len=dataset.seq_len,
         num_classes=dataset.num_classes,
         pad_id=dataset.pad_id,
+        task=dataset.task,
     )
     if cfg.pretrained:
         from suite.data import glove

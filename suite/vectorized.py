@@ -232,6 +232,12 @@ def unstackable(model: nn.Module) -> str | None:
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     if frozen:
         return f"{frozen[0]} is frozen, and the flat optimizer would update every stacked parameter"
+    tied = sorted(
+        {n for n, _ in model.named_parameters(remove_duplicate=False)}
+        - {n for n, _ in model.named_parameters()}
+    )
+    if tied:
+        return f"{tied[0]} is tied to another parameter, and each stacked twin would hold its own copy"
     covered: list[str] = []
     for name, module in model.named_modules():
         if any(name.startswith(prefix + ".") for prefix in covered):
@@ -385,7 +391,7 @@ def member_losses(logits: torch.Tensor, y: torch.Tensor, data: SplitStack | None
     """Each member's mean loss (G,) from a stacked model's output (G·B, ...) and labels (G, B); with
     `data` (a padded split), over each member's real rows only (`objective.member_loss`)."""
     g, b = y.shape[:2]
-    mask = data.real[:, :b] if data is not None else None
+    mask = objective.scored(y, data.real[:, :b] if data is not None else None)
     return objective.member_loss(logits.view(g, b, *logits.shape[1:]), y, mask)
 
 
@@ -448,9 +454,9 @@ class Group(Members):
         data = self.data[split]
         for start in range(0, len(data), batch_size):
             end = min(start + batch_size, len(data))
-            mask = data.real[:, start:end] if data.padded else None
-            x = data.x[:, start:end].reshape(-1, *data.x.shape[2:])
-            yield Batch(x, data.y[:, start:end], mask, end - start)
+            targets = data.y[:, start:end]
+            mask = objective.scored(targets, data.real[:, start:end] if data.padded else None)
+            yield Batch(data.x[:, start:end].reshape(-1, *data.x.shape[2:]), targets, mask, end - start)
 
     def view(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         return out.view(self.size, -1, *out.shape[1:])
@@ -504,7 +510,8 @@ def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch:
     size, n = data.x.shape[0], len(data)
     if full_batch:
         x = data.x.reshape(size * n, *data.x.shape[2:])
-        batch = Batch(x, data.y.contiguous(), data.real if data.padded else None, list(data.sizes))
+        y = data.y.contiguous()
+        batch = Batch(x, y, objective.scored(y, data.real if data.padded else None), list(data.sizes))
         while True:
             yield batch
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
@@ -514,8 +521,8 @@ def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch:
         order = torch.stack([torch.randperm(n, generator=gen) for gen in generators]).to(data.x.device)
         for start in range(0, n, bs):
             idx = order[:, start : start + bs]  # (G, b)
-            x = data.x[rows, idx].reshape(-1, *data.x.shape[2:])
-            yield Batch(x, data.y[rows, idx], None, idx.shape[1])
+            x, y = data.x[rows, idx].reshape(-1, *data.x.shape[2:]), data.y[rows, idx]
+            yield Batch(x, y, objective.scored(y), idx.shape[1])
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)
@@ -596,11 +603,11 @@ def why_alone(trial) -> str | None:
     if any(knob(trial.training, name) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
         return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
     try:
-        vocab_size, seq_len, num_classes, pad_id, _ = _data_shape(
+        vocab_size, seq_len, num_classes, pad_id, _, *task = _data_shape(
             trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)
         )
         return _config_unstackable(
-            json.dumps(trial.model, sort_keys=True), vocab_size, seq_len, num_classes, pad_id
+            json.dumps(trial.model, sort_keys=True), vocab_size, seq_len, num_classes, pad_id, *task
         )
     except Exception as err:  # an unloadable dataset or model is the one-at-a-time path's to report
         return f"its model or dataset could not be inspected ({type(err).__name__}: {err})"
@@ -612,7 +619,8 @@ def _data_shape(name: str, params_json: str) -> tuple:
     from suite import data
 
     dataset = data.create(name, **json.loads(params_json))
-    return (dataset.vocab_size, dataset.seq_len, dataset.num_classes, dataset.pad_id, tuple(dataset.splits))
+    shape = (dataset.vocab_size, dataset.seq_len, dataset.num_classes, dataset.pad_id, tuple(dataset.splits))
+    return shape + ((dataset.task,) if dataset.task != "classify" else ())
 
 
 _FILLS = {
@@ -641,7 +649,7 @@ class _NoFill(torch.overrides.TorchFunctionMode):
 
 @lru_cache(maxsize=256)
 def _config_unstackable(
-    model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id
+    model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id, task: str = "classify"
 ) -> str | None:
     """`unstackable` of the architecture, built on the meta device (no memory, no random numbers)."""
     from suite import models
@@ -649,7 +657,7 @@ def _config_unstackable(
     cfg = models.config.parse(json.loads(model_json))
     with torch.device("meta"), _NoFill():
         model = models.build(
-            cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id
+            cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id, task=task
         )
     return unstackable(model)
 

@@ -75,14 +75,20 @@ def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
     the true class, loss), in compact dtypes: the report's test-set resampling and paired
     comparisons on the same examples need each example, not the split's mean. `nll` is the
     example's cross-entropy as the model computed it from its logits (float64 of the float32
-    value): -log(p_true) cannot recover it once p_true underflows to 0."""
+    value): -log(p_true) cannot recover it once p_true underflows to 0.
+    Per-position targets (tasks `tokens`, `lm`) give one row per scored target: `index` is its
+    flat position (example × T + position), and `example` and `position` say which."""
     was_training = model.training
     model.eval()
     preds, p_true, nlls = [], [], []
+    scored = (y != objective.IGNORE).reshape(-1)
     try:
         for start in range(0, len(x), batch_size):
             logits = model(x[start : start + batch_size]).float()
             yb = y[start : start + batch_size]
+            if yb.dim() > 1:  # per position: drop what is not scored before reading its class
+                keep = (yb != objective.IGNORE).reshape(-1)
+                logits, yb = logits.reshape(len(keep), -1)[keep].squeeze(-1), yb.reshape(-1)[keep]
             pred, prob, nll = objective.predictions(logits, yb)
             preds.append(pred)
             p_true.append(prob)
@@ -90,11 +96,15 @@ def predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: 
     finally:
         model.train(was_training)
     pred = torch.cat(preds).cpu().numpy().astype(np.int16)
-    label = y.cpu().numpy().astype(np.int16)
+    label = y.reshape(-1)[scored].cpu().numpy().astype(np.int16)
     prob = torch.cat(p_true).cpu().numpy().astype(np.float32)
     nll = torch.cat(nlls).cpu().numpy().astype(np.float64)
-    index = np.arange(len(label), dtype=np.int32)
-    return [
+    index = np.flatnonzero(scored.cpu().numpy()).astype(np.int32)
+    rows = [
         {"index": i, "label": t, "pred": p, "correct": bool(p == t), "p_true": q, "nll": n}
         for i, t, p, q, n in zip(index, label, pred, prob, nll, strict=True)
     ]
+    if y.dim() > 1:
+        for row in rows:
+            row["example"], row["position"] = divmod(int(row["index"]), y.shape[1])
+    return rows

@@ -10,8 +10,9 @@ same on the eval split) or the metric's own name (costs, e.g. `train_samples_per
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from suite.registry import Registry, UnknownNameError
 
@@ -51,6 +52,11 @@ class Metric:
     reciprocal_of: str | None = None  # derived in the report as 1 / that column (time per sample)
     # Fitted against sequence length where a study varies it: (axis label, what a finding calls it).
     scaling: tuple[str, str] | None = None
+    # A quality metric's value on a batch, computed by the evaluator (suite.train): compute(logits,
+    # targets, mask) → each member's SUM over its counted targets, shape (G,); the evaluator adds
+    # the batches and divides by the targets counted (an integer sum is divided in float64). Shapes
+    # as suite.objective says: logits (G, B, ...), targets (G, B, ...), mask (1 = counted) or None.
+    compute: Callable[[Any, Any, Any], Any] | None = None
 
     def clip(self, lo: float, hi: float) -> tuple[float, float]:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
@@ -86,6 +92,35 @@ def register(metric: Metric) -> Metric:
     return REGISTRY.register(metric.name)(metric)
 
 
+def quality_metric(name: str, label: str, unit: str, *, higher_is_better: bool, **fields):
+    """Register the decorated compute function as a quality metric (as lm-evaluation-harness's
+    `@register_metric`): the evaluator computes it on every split at every history point, into
+    the history table and the row's `final_`/`best_`/`selected_` columns; the report reads its
+    direction, unit and smallest effect from here. The function is returned unchanged.
+
+        @quality_metric("brier", "Brier score", "squared error", higher_is_better=False, bounds=(0, 1))
+        def brier(logits, targets, mask):  # → (G,) sums over each member's counted targets
+            ...
+    """
+
+    def decorator(compute: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, Any], Any]:
+        options = {"aggregation": "mean"} | fields
+        register(Metric(name, label, unit, higher_is_better, kind="quality", compute=compute, **options))
+        return compute
+
+    return decorator
+
+
+def unregister(name: str) -> None:
+    """Forget a metric (a test's or a plugin's that is done)."""
+    REGISTRY._entries.pop(name, None)
+
+
+def computed() -> list[Metric]:
+    """The quality metrics the evaluator computes, in the order declared (the objective's loss first)."""
+    return [m for m in every("quality") if m.compute is not None]
+
+
 def get(name: str) -> Metric:
     """The metric called `name`; an unknown name is answered with close matches."""
     return REGISTRY.get(name)
@@ -110,18 +145,28 @@ def human_bytes(n: float) -> str:
 
 
 # Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
-LOSS = register(
-    Metric(
-        "loss", "loss", "cross-entropy, nats", higher_is_better=False, kind="quality", aggregation="mean",
-        min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf), per_example="nll",
-    )
+@quality_metric(
+    "loss", "loss", "cross-entropy, nats", higher_is_better=False,
+    min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf), per_example="nll",
 )  # fmt: skip
-ACCURACY = register(
-    Metric(
-        "accuracy", "accuracy", "fraction correct", higher_is_better=True, kind="quality", aggregation="mean",
-        min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct",
-    )
+def _loss(logits, targets, mask):
+    """The objective's mean loss × the targets counted: the training loss's own arithmetic."""
+    from suite import objective
+
+    return objective.member_loss(logits, targets, mask) * objective.counted(targets, mask)
+
+
+@quality_metric(
+    "accuracy", "accuracy", "fraction correct", higher_is_better=True,
+    min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct",
 )  # fmt: skip
+def _accuracy(logits, targets, mask):
+    from suite import objective
+
+    return objective.member_correct(logits, targets, mask)
+
+
+LOSS, ACCURACY = get("loss"), get("accuracy")
 
 
 def _cost(name: str, label: str, unit: str, higher_is_better: bool, **extra) -> Metric:

@@ -1,4 +1,6 @@
-"""Training one model: the optimizer loop, its history and its measured speed.
+"""The training engine: one loop (`fit`), one evaluator (`evaluate`) and one update (`update`) for
+one model (`One`) or many trained side by side (suite.vectorized's `Group`), through `Members`.
+Metrics come from the registry (suite.metrics): each is computed over (logits, targets, mask).
 
 The loop stays lean: losses and accuracies stay on the device as tensors and
 are copied to the host once, at the end; the only synchronisation inside the
@@ -12,24 +14,15 @@ from __future__ import annotations
 import inspect
 import math
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from suite import objective
+from suite import metrics, objective
 from suite.measure import Stopwatch
 from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
-
-
-def loss_and_correct(
-    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and number of correct predictions (the objective: suite.objective)."""
-    return objective.loss(logits, y, label_smoothing=label_smoothing), (
-        objective.predicted(logits) == y
-    ).sum()
 
 
 def knob(training: dict, name: str):
@@ -173,27 +166,31 @@ class Selector:
             self.reason = "final epoch (no val split)"
         else:
             self.reason = f"best val {select.removeprefix('val_')}"
-        self.best: tuple[float, float] | None = None  # (loss, accuracy) at the best point
+        self.metric = metrics.get(select.removeprefix("val_")) if self.active else None
+        self.best: Mapping[str, float] | None = None  # the val metrics at the best point
         self.best_step = 0
         self.since = 0  # history points since the last improvement
 
-    def offer(self, step: int, loss: float, accuracy: float) -> bool:
-        """Tell it the val metrics at a history point; True if this point is the new best."""
+    def offer(self, step: int, values: Mapping[str, float]) -> bool:
+        """Tell it the val metrics at a history point (metric name → value; nothing when it is
+        not active); True if this point is the new best."""
         if not self.active:
             self.best_step = step
             return False
-        if self.best is None or self._better(loss, accuracy, *self.best):
-            self.best, self.best_step, self.since = (loss, accuracy), step, 0
+        if self.best is None or self._better(values, self.best):
+            self.best, self.best_step, self.since = dict(values), step, 0
             return True
         self.since += 1
         return False
 
-    def _better(self, loss: float, accuracy: float, best_loss: float, best_accuracy: float) -> bool:
-        if not math.isfinite(loss):
+    def _better(self, new: Mapping[str, float], best: Mapping[str, float]) -> bool:
+        """Better on the selected metric; a tie goes to the lower loss (and then the earlier point)."""
+        if not math.isfinite(new["loss"]):
             return False
-        if self.select == "val_loss":
-            return loss < best_loss
-        return accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss)
+        name = self.metric.name
+        if new[name] != best[name]:
+            return new[name] > best[name] if self.metric.higher_is_better else new[name] < best[name]
+        return name != "loss" and new["loss"] < best["loss"]
 
     def describe(self, stopped_early: bool) -> str:
         """How the reported point was chosen, for the result row's `selection`."""
@@ -214,16 +211,16 @@ class ForwardAhead:
     splits are evaluated: its forward keeps a graph, and a plugin's module could update buffers.
 
     `forward()` → (what the step needs, what `values` needs), timed and charged to the step's
-    segment; `values(part)` and `evaluate()` → (loss, accuracy). The last point is always evaluated
-    (no step follows it)."""
+    segment; `values(part)` and `evaluate()` → {metric: value per member}. The last point is always
+    evaluated (no step follows it)."""
 
     def __init__(self, enabled: bool, last_step: int, device: torch.device, forward, values, evaluate):
         self.enabled, self.last_step, self.device = enabled, last_step, device
         self.forward, self.to_values, self.evaluate = forward, values, evaluate
         self.pending: tuple[object, float] | None = None
 
-    def values(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training split's (loss, accuracy) at `step`: from the forward taken ahead, or evaluated."""
+    def values(self, step: int) -> dict[str, torch.Tensor]:
+        """The training split's metrics at `step`: from the forward taken ahead, or evaluated."""
         if not self.enabled or step == self.last_step:
             return self.evaluate()
         evaluated = self.evaluate() if step == 0 else None
@@ -232,9 +229,7 @@ class ForwardAhead:
         self.pending = (out, sw.seconds)
         with torch.no_grad():
             values = self.to_values(part)
-        if evaluated is not None and not all(
-            torch.equal(a, b) for a, b in zip(values, evaluated, strict=True)
-        ):
+        if evaluated is not None and not all(torch.equal(values[k], evaluated[k]) for k in evaluated):
             self.enabled = False
             return evaluated
         return values
@@ -263,7 +258,7 @@ def same_in_train_mode(model: nn.Module) -> bool:
 
 @dataclass
 class TrainResult:
-    history: list[dict] = field(default_factory=list)  # step, epoch, split, loss, accuracy
+    history: list[dict] = field(default_factory=list)  # step, epoch, split, one value per computed metric
     steps: int = 0
     diverged: bool = False
     timed_seconds: float = 0.0  # training time after the warm-up segment
@@ -287,20 +282,157 @@ def batches(x, y, schedule: Schedule, generator: torch.Generator):
             yield x[idx], y[idx]
 
 
+# ── the one training loop and its evaluator ─────────────────────────────────────────────────────
+
+
+@dataclass
+class Batch:
+    """Rows of every member at once: the model's input, targets (G, B, ...), a mask of the
+    targets that count (1) or None where all do, and how many examples each member trains on
+    in it (an int where all train on as many)."""
+
+    x: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor | None = None
+    rows: int | list[int] = 0
+
+
+class Members:
+    """What `fit` trains: G models of one architecture side by side, each with its own weights,
+    optimizer state, data order and history. `One` is one model; suite.vectorized's `Group` is
+    seeds stacked into one model with one flat optimizer, whose summed member losses give each
+    member its own gradient. The loop, the evaluator and the metrics see only this interface:
+    logits with a leading member axis (`view`), and per-member values of shape (G,)."""
+
+    size: int
+    model: nn.Module  # what the loop calls forward on (train/eval mode is set on it)
+    optimizer: torch.optim.Optimizer  # its parameter groups' rates follow the LR schedule
+    schedule: Schedule  # shared by every member
+    names: list[str]  # the splits: the first is trained on, every one is evaluated
+    full_batch: bool  # every step reads each member's whole training split
+    train_rows: int  # rows of the (longest) training split
+    same_in_train_mode: bool  # whether a training-mode forward may stand in for evaluation
+
+    def train_batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def view(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The model's output as logits (G, B, ...)."""
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        raise NotImplementedError
+
+    def clip(self, max_norm: float) -> None:
+        """Clip each member's gradient norm over its own parameters."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def keep(self, improved: list[int]) -> None:
+        """Keep these members' current weights as their best (selection on val)."""
+        raise NotImplementedError
+
+    def restore(self, member: int) -> None:
+        """Put back the member's kept weights."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Leave each member's weights in its own model (a stack copies them back)."""
+
+
+class One(Members):
+    """One model, trained as `train` has always trained it: torch.optim over its trainable
+    parameters (`stepper`), its seeded shuffle, and its fused mean loss (`objective.member_loss`)."""
+
+    def __init__(
+        self, model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], training=None, seed=0
+    ):
+        self.size, self.model, self.splits, self.names = 1, model, splits, list(splits)
+        x, y = splits[self.names[0]]
+        self.train_rows = len(x)
+        self.same_in_train_mode = same_in_train_mode(model)
+        self.best_state: dict[str, torch.Tensor] | None = None
+        if training is None:  # evaluation only
+            return
+        self.schedule = Schedule.from_spec(training, len(x))
+        self.full_batch = self.schedule.batch_size >= self.schedule.n_train
+        self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
+        self._step = stepper(self.optimizer)
+        self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed))
+
+    def train_batches(self) -> Iterator[Batch]:
+        for xb, yb in self._stream:
+            targets = yb.unsqueeze(0)
+            yield Batch(xb, targets, objective.scored(targets), len(xb))
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
+        x, y = self.splits[split]
+        for start in range(0, len(x), batch_size):
+            xb, targets = x[start : start + batch_size], y[start : start + batch_size].unsqueeze(0)
+            yield Batch(xb, targets, objective.scored(targets), len(xb))
+
+    def view(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return out.unsqueeze(0)
+
+    def zero_grad(self) -> None:
+        self.model.zero_grad(set_to_none=True)  # optimizer.zero_grad would import torch._dynamo (`_build`)
+
+    def clip(self, max_norm: float) -> None:
+        nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+
+    def step(self) -> None:
+        self._step()
+
+    def keep(self, improved: list[int]) -> None:
+        self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self, member: int) -> None:
+        self.model.load_state_dict(self.best_state)
+
+
+def batch_values(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+    """Every computed metric's per-member sum over one batch (`suite.metrics.quality_metric`)."""
+    return {m.name: m.compute(logits, batch.targets, batch.mask) for m in metrics.computed()}
+
+
+def means(sums: dict[str, torch.Tensor], count) -> dict[str, torch.Tensor]:
+    """Each metric's mean over the targets counted; an integer sum (a count) in float64."""
+    return {k: (v / count if v.is_floating_point() else v.double() / count) for k, v in sums.items()}
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int):
-    """(loss, accuracy) as device tensors, over the whole split, in eval mode."""
+def evaluate(members: Members, split: str, batch_size: int) -> dict[str, torch.Tensor]:
+    """The evaluator: every computed metric over a whole split, per member (G,), in eval mode,
+    as device tensors."""
+    model = members.model
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        loss, c = loss_and_correct(model(xb), yb)
-        loss_sum += loss * len(xb)
-        correct += c
-    model.train(was_training)
-    return loss_sum / len(x), correct.double() / len(x)
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    try:
+        for batch in members.eval_batches(split, batch_size):
+            part = batch_values(members.view(model(batch.x), batch), batch)
+            sums = {k: sums[k] + v for k, v in part.items()} if sums else part
+            count = count + objective.counted(batch.targets, batch.mask)
+    finally:
+        model.train(was_training)
+    return means(sums, count)
+
+
+def update(members: Members, losses: torch.Tensor, clip: float | None) -> None:
+    """The suite's one optimizer update (tests/test_train.py fails if another function calls
+    `backward`): the members' losses summed (they share no parameter, so each member's gradient
+    is its own), each member's gradient clipped on its own, one optimizer step."""
+    members.zero_grad()
+    losses.sum().backward()
+    if clip:
+        members.clip(clip)
+    members.step()
 
 
 def train(
@@ -311,102 +443,142 @@ def train(
     seed: int,
     eval_batch: int = EVAL_BATCH_SIZE,
 ) -> TrainResult:
-    """Train on the first split; evaluate every split at each history point (the training split
-    in full batch: from the next step's forward); leave the model with the weights of the point the
-    validation split selects (`Selector`)."""
-    names = list(splits)
-    x, y = splits[names[0]]
-    schedule = Schedule.from_spec(training, len(x))
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
-    set_rate = make_schedule(optimizer, training, schedule.total_steps)
-    step_optimizer = stepper(optimizer)
+    """Train one model (`fit` over `One`)."""
+    return fit(One(model, splits, training, seed), training, device, eval_batch)[0]
+
+
+def fit(
+    members: Members, training: dict, device: torch.device, eval_batch: int = EVAL_BATCH_SIZE
+) -> list[TrainResult]:
+    """The training loop, for one model or many side by side: train on the first split; evaluate
+    every split at each history point (the training split in full batch: from the next step's
+    forward); stop a member that diverges or runs out of patience; leave each member with the
+    weights of the point its validation split selects (`Selector`). One `TrainResult` per member.
+
+    Time: a segment's seconds are shared equally by the members that trained in it; each member's
+    samples are its own."""
+    size, names, schedule, model = members.size, members.names, members.schedule, members.model
+    set_rate = make_schedule(members.optimizer, training, schedule.total_steps)
     smoothing = knob(training, "label_smoothing")
-    generator = torch.Generator().manual_seed(seed)
-    stream = batches(x, y, schedule, generator)
-    result = TrainResult()
-    recorded = []  # (step, split, loss tensor, accuracy tensor)
-    selector = Selector(training.get("select", SELECT_DEFAULT), names)
-    best_state: dict[str, torch.Tensor] | None = None
+    clip, patience = training["grad_clip"], training.get("patience")
+    stream = members.train_batches()
+    selectors = [Selector(training.get("select", SELECT_DEFAULT), names) for _ in range(size)]
+    recorded: list[tuple[int, str, dict[str, torch.Tensor]]] = []  # step, split, {metric: (G,)}
+    kept = [False] * size  # whether a member's best weights were kept
     points = schedule.history_points()
 
-    def forward():  # the next step's forward: its loss and rows, and what its history values need
-        xb, yb = next(stream)
-        logits = model(xb)
-        loss = objective.loss(logits, yb)
-        return (loss, len(xb)), (loss, logits, yb)
+    def forward():  # the next step's forward: its losses and rows, and what its history values need
+        batch = next(stream)
+        logits = members.view(model(batch.x), batch)
+        losses = objective.member_loss(logits, batch.targets, batch.mask, smoothing)
+        return (losses, batch.rows), (logits, batch)
 
-    def split_values(part):  # as `evaluate` sums them over its one pass
-        loss, logits, yb = part
-        return loss.detach() * len(yb) / len(x), (objective.predicted(logits) == yb).sum().double() / len(x)
+    def split_values(part):  # as `evaluate` computes them over its one pass
+        logits, batch = part
+        return means(batch_values(logits, batch), objective.counted(batch.targets, batch.mask))
 
-    # full batch, one evaluation pass, evaluation's loss (no label smoothing), no dropout or buffers
-    full = schedule.batch_size >= schedule.n_train and len(x) <= eval_batch and not smoothing
-    ahead = ForwardAhead(
-        full and same_in_train_mode(model),
+    ahead = ForwardAhead(  # full batch, one evaluation pass, evaluation's loss, no dropout or buffers
+        members.full_batch
+        and members.train_rows <= eval_batch
+        and not smoothing
+        and members.same_in_train_mode,
         points[-1],
         device,
         forward,
         split_values,
-        lambda: evaluate(model, x, y, eval_batch),
+        lambda: evaluate(members, names[0], eval_batch),
     )
 
-    def record(step: int) -> bool:
-        """Evaluate every split at this step, offer val to the selector; False if the run diverged."""
-        nonlocal best_state
-        values = {name: evaluate(model, *splits[name], eval_batch) for name in names[1:]}
-        if not selector.active:
-            selector.offer(step, math.nan, math.nan)
-        elif selector.offer(step, *(v.item() for v in values["val"])):
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    def record(step: int) -> list[bool]:
+        """Evaluate every split, offer val to the selectors; whether each member's loss is finite."""
+        values = {name: evaluate(members, name, eval_batch) for name in names[1:]}
         values[names[0]] = ahead.values(step)  # last: see ForwardAhead
-        recorded.extend((step, name, *values[name]) for name in names)
-        return bool(torch.isfinite(values[names[0]][0]))
+        recorded.extend((step, name, values[name]) for name in names)
+        finite = torch.isfinite(values[names[0]]["loss"])
+        if not selectors[0].active:
+            for g in range(size):
+                if alive[g]:
+                    selectors[g].offer(step, {})
+            return finite.tolist()
+        val = values["val"]
+        *columns, ok = torch.stack(
+            [*(v.double() for v in val.values()), finite.double()]
+        ).tolist()  # one copy
+        improved = [
+            g
+            for g in range(size)
+            if alive[g] and selectors[g].offer(step, {k: c[g] for k, c in zip(val, columns, strict=True)})
+        ]
+        if improved:
+            members.keep(improved)
+            for g in improved:
+                kept[g] = True
+        return [bool(x) for x in ok]
 
+    results = [TrainResult() for _ in range(size)]
+    alive = [True] * size  # still training: neither diverged nor stopped early
+    stopped_at = [0] * size  # index in `points` of each member's last history point
     model.train()
     step = 0
-    if not record(0):
-        result.diverged = True
-    for segment, target in enumerate(points[1:]):
-        if result.diverged:
+    for g, finite in enumerate(record(0)):
+        if not finite:
+            alive[g] = False
+            results[g].diverged = True
+    for segment, target in enumerate(points[1:], start=1):
+        if not any(alive):
             break
-        samples = 0
+        rows = []  # each step's rows
         carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
         with Stopwatch(device) as sw:
             while step < target:
                 if taken := ahead.take():
-                    (loss, rows), carried = taken
+                    (losses, batch_rows), carried = taken
                 else:
-                    xb, yb = next(stream)
-                    loss, _ = loss_and_correct(model(xb), yb, smoothing)
-                    rows = len(xb)
+                    batch = next(stream)
+                    logits = members.view(model(batch.x), batch)
+                    losses, batch_rows = (
+                        objective.member_loss(logits, batch.targets, batch.mask, smoothing),
+                        batch.rows,
+                    )
                 if set_rate is not None:
                     set_rate(step)
-                model.zero_grad(set_to_none=True)  # optimizer.zero_grad would import torch._dynamo (`_build`)
-                loss.backward()
-                if training["grad_clip"]:
-                    nn.utils.clip_grad_norm_(model.parameters(), training["grad_clip"])
-                step_optimizer()
-                samples += rows
+                update(members, losses, clip)
+                rows.append(batch_rows)
                 step += 1
-        # The first segment pays for warm-up (allocations, lazy init); time the rest,
-        # unless there is no rest.
-        if segment > 0 or len(points) == 2:
-            result.timed_seconds += sw.seconds + carried
-            result.timed_samples += samples
-        if not record(step):
-            result.diverged = True
-        elif selector.exhausted(training.get("patience")):
-            result.stopped_early = True
-            break
-    result.steps = step
-    if best_state is not None and selector.best_step != step:
-        model.load_state_dict(best_state)
-    result.selected_step = selector.best_step
-    result.selection = selector.describe(result.stopped_early)
+        # The first segment pays for warm-up (allocations, lazy init); time the rest, unless there is no rest.
+        timed = segment > 1 or len(points) == 2
+        finite = record(step)
+        for g in range(size):
+            if not alive[g]:
+                continue
+            stopped_at[g] = segment
+            if timed:
+                results[g].timed_seconds += (sw.seconds + carried) / size
+                results[g].timed_samples += sum(r if isinstance(r, int) else r[g] for r in rows)
+            if not finite[g]:
+                alive[g] = False
+                results[g].diverged = True
+            elif selectors[g].exhausted(patience):  # early stopping; its later steps are never reported
+                alive[g] = False
+                results[g].stopped_early = True
+    last_step = [points[stopped_at[g]] for g in range(size)]
+    for g in range(size):
+        if kept[g] and selectors[g].best_step != last_step[g]:
+            members.restore(g)
+    members.finish()
 
-    values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
-    for (s, name, _, _), (loss, acc) in zip(recorded, values.tolist(), strict=True):
-        result.history.append(
-            {"step": s, "epoch": s / schedule.steps_per_epoch, "split": name, "loss": loss, "accuracy": acc}
-        )
-    return result
+    names_of = list(recorded[0][2])
+    dtype = recorded[0][2]["loss"].dtype
+    values = torch.stack([torch.stack([v[m].to(dtype) for m in names_of]) for _, _, v in recorded]).tolist()
+    for (s, split, _), per_metric in zip(recorded, values, strict=True):  # (metrics, G) each
+        for g in range(size):
+            if s <= last_step[g]:
+                point = {"step": s, "epoch": s / schedule.steps_per_epoch, "split": split}
+                results[g].history.append(
+                    point | {m: v[g] for m, v in zip(names_of, per_metric, strict=True)}
+                )
+    for g in range(size):
+        results[g].steps = last_step[g]
+        results[g].selected_step = selectors[g].best_step
+        results[g].selection = selectors[g].describe(results[g].stopped_early)
+    return results

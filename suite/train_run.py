@@ -17,14 +17,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from suite import data, identity, models
+from suite import data, identity, metrics, models, objective
 from suite.artifacts import predictions as record_predictions
 from suite.artifacts import record as record_artifacts
 from suite.kinds import TrialResult
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import parse
 from suite.study import Trial
-from suite.train import loss_and_correct, make_optimizer, stepper, train
+from suite.train import One, train, update
 
 
 def seed_everything(seed: int) -> None:
@@ -115,29 +115,32 @@ def _record_training(
 
 
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
-    """Loss and accuracy per split at the final point, the best over points and the selected
-    point (chosen on val, see suite.train.Selector; the final one when not given); the
-    unprefixed ones are on the last split (test where there is one; train for the course's toy data)."""
+    """Every computed metric (suite.metrics) per split at the final point, the best over points (in
+    the metric's direction) and the selected point (chosen on val, see suite.train.Selector; the
+    final one when not given); the unprefixed ones are on the last split (test where there is one;
+    train for the course's toy data)."""
     out = {}
+    names = [m for m in metrics.computed() if m.name in history[0]]
     if selected_step is None:
         selected_step = max(h["step"] for h in history)
     for split in splits:
         points = [h for h in history if h["split"] == split]
         final = points[-1]
         chosen = next(h for h in points if h["step"] == selected_step)
-        out[f"final_{split}_loss"] = final["loss"]
-        out[f"final_{split}_accuracy"] = final["accuracy"]
-        out[f"best_{split}_loss"] = min(h["loss"] for h in points)
-        out[f"best_{split}_accuracy"] = max(h["accuracy"] for h in points)
-        out[f"selected_{split}_loss"] = chosen["loss"]
-        out[f"selected_{split}_accuracy"] = chosen["accuracy"]
+        for m in names:
+            out[f"final_{split}_{m.name}"] = final[m.name]
+        for m in names:
+            best = max if m.higher_is_better else min
+            out[f"best_{split}_{m.name}"] = best(h[m.name] for h in points)
+        for m in names:
+            out[f"selected_{split}_{m.name}"] = chosen[m.name]
         out["selected_epoch"] = chosen["epoch"]
         out["final_epoch"] = final["epoch"]
     last = splits[-1]
     out["eval_split"] = last
     for kind in ("final", "best", "selected"):
-        for metric in ("loss", "accuracy"):
-            out[f"{kind}_{metric}"] = out[f"{kind}_{last}_{metric}"]
+        for m in names:
+            out[f"{kind}_{m.name}"] = out[f"{kind}_{last}_{m.name}"]
     return out
 
 
@@ -145,7 +148,8 @@ def _chance(splits) -> dict:
     """What a model that learned nothing scores on the eval split: the majority class's share
     (accuracy) and the entropy of the label distribution (the best constant predictor's loss)."""
     _, y = splits[list(splits)[-1]]
-    counts = torch.bincount(y.flatten().long().cpu()).double()
+    y = y.flatten().long().cpu()
+    counts = torch.bincount(y[y != objective.IGNORE]).double()
     share = counts[counts > 0] / counts.sum()
     return {
         "chance_accuracy": float(share.max()),
@@ -176,16 +180,14 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
         out["memory_group"] = "m" + identity.key(shapes)
         out["peak_infer_mem_bytes"] = peak_memory(infer, device, key=("infer", out["memory_group"]))
         model.train()
-        step = []  # made only when this shape is measured, not for every row that shares it
+        one = []  # made only when this shape is measured, not for every row that shares it
 
-        def train_step():  # as suite.train.train steps
-            model.zero_grad(set_to_none=True)
-            loss, _ = loss_and_correct(model(xt[:bs]), yt[:bs])
-            loss.backward()
-            step[0]()
+        def train_step():  # one step of suite.train.fit
+            logits = model(xt[:bs]).unsqueeze(0)
+            update(one[0], objective.member_loss(logits, yt[:bs].unsqueeze(0)), None)
 
         def setup():  # the optimizer's state exists before the measured step, as in training
-            step.append(stepper(make_optimizer(model.parameters(), trial.training)))
+            one.append(One(model, {"train": (xt[:bs], yt[:bs])}, trial.training))
             train_step()
 
         key = ("train", out["memory_group"])
@@ -314,6 +316,7 @@ def seeded_model(trial: Trial, dataset, device: torch.device):
         seq_len=dataset.seq_len,
         num_classes=dataset.num_classes,
         pad_id=dataset.pad_id,
+        task=dataset.task,
     )
     if cfg.pretrained:
         from suite.data import glove

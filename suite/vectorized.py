@@ -13,6 +13,7 @@ the other pay that overhead ten times. Here they pay it once:
    gradient is exactly its own.
 4. All stacked parameters live in one flat buffer and their gradients in another, and the optimizer
    that `suite.train.make_optimizer` builds for one trial updates that one tensor (`FlatParameters`).
+5. The loop is `suite.train.fit`, the one that trains one model; `Group` is what it drives here.
 
 Why twins and not torch.func: `stack_module_state` + `functional_call` + `vmap` over the members
 was measured (`python -m suite.bench.stacking`, 1 thread, load ~4) at 1.78× the twins' time per
@@ -33,27 +34,27 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite.measure import Stopwatch
+from suite import objective
 from suite.models.positional import LearnedPositions
 from suite.train import (
-    ForwardAhead,
+    Batch,
+    Members,
     Schedule,
-    Selector,
     TrainResult,
     dropout_of,
+    fit,
     knob,
     make_optimizer,
     stepper,
 )
-from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,12 @@ def unstackable(model: nn.Module) -> str | None:
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     if frozen:
         return f"{frozen[0]} is frozen, and the flat optimizer would update every stacked parameter"
+    tied = sorted(
+        {n for n, _ in model.named_parameters(remove_duplicate=False)}
+        - {n for n, _ in model.named_parameters()}
+    )
+    if tied:
+        return f"{tied[0]} is tied to another parameter, and each stacked twin would hold its own copy"
     covered: list[str] = []
     for name, module in model.named_modules():
         if any(name.startswith(prefix + ".") for prefix in covered):
@@ -381,30 +388,106 @@ def _pad_rows(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def member_losses(logits: torch.Tensor, y: torch.Tensor, data: SplitStack | None = None) -> torch.Tensor:
-    """Each member's mean loss (G,), as `suite.train.loss_and_correct` computes it for one model;
-    with `data` (a padded split), over each member's real rows only: sum / count is what the
-    CPU mean computes, so the value is the same to the last bit."""
-    g, b = y.shape
-    if logits.dim() == 1:  # one logit: binary cross-entropy, as the course
-        z = logits.view(g, b)
-        per_row = F.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="none")
-    else:
-        per_row = F.cross_entropy(logits, y.reshape(-1), reduction="none").view(g, b)
-    if data is None:
-        return per_row.mean(dim=1)
-    return (per_row * data.real[:, :b]).sum(dim=1) / data.count
+    """Each member's mean loss (G,) from a stacked model's output (G·B, ...) and labels (G, B); with
+    `data` (a padded split), over each member's real rows only (`objective.member_loss`)."""
+    g, b = y.shape[:2]
+    mask = objective.scored(y, data.real[:, :b] if data is not None else None)
+    return objective.member_loss(logits.view(g, b, *logits.shape[1:]), y, mask)
 
 
-def member_correct(logits: torch.Tensor, y: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    g, b = y.shape
-    if logits.dim() == 1:
-        hit = (logits.view(g, b) > 0).long() == y
-    else:
-        hit = logits.view(g, b, -1).argmax(dim=-1) == y
-    return (hit & (real > 0)).sum(dim=1)
+# ── the members trained together ───────────────────────────────────────────────────────────────
 
 
-# ── training a group ───────────────────────────────────────────────────────────────────────────
+class Group(Members):
+    """G members stacked into one model (`Stacked`) with one flat optimizer (`FlatParameters`): what
+    `suite.train.fit` drives for seeds (and same-shaped datasets) trained together. Each member
+    keeps its own shuffle, its own gradient (the loop sums the member losses) and its own clipping.
+
+    Raises CannotStack (before any training step) when the members cannot share a step."""
+
+    def __init__(
+        self,
+        members: list[nn.Module],
+        splits: list[dict[str, tuple[torch.Tensor, torch.Tensor]]],
+        training: dict,
+        device: torch.device,
+        seeds: list[int],
+        eval_batch: int,
+    ):
+        self.size = len(members)
+        self.names = list(splits[0])
+        if any(list(s) != self.names for s in splits):
+            raise CannotStack("members have different split names")
+        self.data = {name: SplitStack([s[name] for s in splits]) for name in self.names}
+        train_data = self.data[self.names[0]]
+        if any(d.padded and len(d) > eval_batch for d in self.data.values()):
+            raise CannotStack(
+                f"splits of different sizes are stacked only when they fit one batch of {eval_batch}"
+            )
+        schedules = [Schedule.from_spec(training, n) for n in train_data.sizes]
+        self.schedule = schedule = schedules[0]
+        self.full_batch = all(s.batch_size >= s.n_train for s in schedules)
+        if not self.full_batch and len(set(train_data.sizes)) > 1:
+            raise CannotStack("mini-batch training needs every member's training split to have one size")
+        if any(
+            (s.total_steps, s.every, s.steps_per_epoch)
+            != (schedule.total_steps, schedule.every, schedule.steps_per_epoch)
+            for s in schedules
+        ):
+            raise CannotStack("members follow different step schedules")
+        self.train_rows = len(train_data)
+        self.same_in_train_mode = True  # `unstackable` refuses dropout and buffers
+        self.stacked = Stacked(members)
+        self.model = self.stacked.module.to(device)
+        self.params = list(self.model.parameters())
+        self.flat = FlatParameters(self.params, training)
+        self.optimizer = self.flat.optimizer
+        self._stream = _batches(train_data, schedule, seeds, self.full_batch)
+        self._checked = False
+        _probe(self.stacked, members, train_data)
+        self.best: list[torch.Tensor] = []  # each member's selected weights, (G, ...) per tensor
+
+    def train_batches(self) -> Iterator[Batch]:
+        return self._stream
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[Batch]:
+        data = self.data[split]
+        for start in range(0, len(data), batch_size):
+            end = min(start + batch_size, len(data))
+            targets = data.y[:, start:end]
+            mask = objective.scored(targets, data.real[:, start:end] if data.padded else None)
+            yield Batch(data.x[:, start:end].reshape(-1, *data.x.shape[2:]), targets, mask, end - start)
+
+    def view(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return out.view(self.size, -1, *out.shape[1:])
+
+    def zero_grad(self) -> None:
+        self.flat.zero_grad()
+
+    def clip(self, max_norm: float) -> None:
+        clip_members_(self.params, max_norm, self.size)
+
+    def step(self) -> None:
+        if not self._checked:  # before the first update, while the members' weights are untouched
+            if not self.flat.grads_in_place():
+                raise CannotStack("autograd did not accumulate into the flat gradient buffer")
+            self._checked = True
+        self.flat.step()
+
+    @torch.no_grad()
+    def keep(self, improved: list[int]) -> None:
+        if not self.best:
+            self.best = [p.detach().clone() for p in self.params]
+        for p, b in zip(self.params, self.best, strict=True):
+            b[improved] = p[improved]
+
+    @torch.no_grad()
+    def restore(self, member: int) -> None:
+        for p, b in zip(self.params, self.best, strict=True):
+            p[member] = b[member]
+
+    def finish(self) -> None:
+        self.stacked.unstack()
 
 
 def train_group(
@@ -415,169 +498,22 @@ def train_group(
     seeds: list[int],
     eval_batch: int = EVAL_BATCH_SIZE,
 ) -> list[TrainResult]:
-    """Train G member models (same architecture) together; one `TrainResult` per member, as
-    `suite.train.train` would give for each on its own.
-
-    Time: the group's timed seconds are shared equally, each member is charged segment time / G
-    for the segments it trained in; its samples are its own.
-    Raises CannotStack (before any training step) when the members cannot share a step.
-    """
-    size = len(members)
-    names = list(splits[0])
-    if any(list(s) != names for s in splits):
-        raise CannotStack("members have different split names")
-    data = {name: SplitStack([s[name] for s in splits]) for name in names}
-    train_data = data[names[0]]
-    if any(d.padded and len(d) > eval_batch for d in data.values()):
-        raise CannotStack(
-            f"splits of different sizes are stacked only when they fit one batch of {eval_batch}"
-        )
-    schedules = [Schedule.from_spec(training, n) for n in train_data.sizes]
-    schedule = schedules[0]
-    full_batch = all(s.batch_size >= s.n_train for s in schedules)
-    if not full_batch and len(set(train_data.sizes)) > 1:
-        raise CannotStack("mini-batch training needs every member's training split to have one size")
-    if any(
-        (s.total_steps, s.every, s.steps_per_epoch)
-        != (schedule.total_steps, schedule.every, schedule.steps_per_epoch)
-        for s in schedules
-    ):
-        raise CannotStack("members follow different step schedules")
-
-    stacked = Stacked(members)
-    model = stacked.module.to(device)
-    params = list(model.parameters())
-    optimizer = FlatParameters(params, training)
-    clip = training["grad_clip"]
-    stream = _batches(train_data, schedule, seeds, full_batch)
-    _probe(stacked, members, optimizer, train_data)
-
-    recorded: list[tuple[int, str, torch.Tensor, torch.Tensor]] = []  # step, split, loss (G,), acc (G,)
-    selectors = [Selector(training.get("select", SELECT_DEFAULT), names) for _ in range(size)]
-    patience = training.get("patience")
-    # Each member's selected weights, (G, ...) per tensor; nothing to keep without a val split to select on.
-    best = [p.detach().clone() for p in params] if selectors[0].active else []
-    points = schedule.history_points()
-
-    def forward():  # the next step's forward: its losses (G,), and what its history values need
-        x, y, padded = next(stream)
-        logits = model(x)
-        losses = member_losses(logits, y, padded)
-        return losses, (logits, losses)
-
-    def split_values(part):  # as evaluate_group sums them over its one pass
-        logits, losses = part
-        return _means(*split_sums(logits, losses, train_data, 0, len(train_data)), train_data)
-
-    ahead = ForwardAhead(  # a stacked model has no dropout or buffers (`unstackable`)
-        full_batch and len(train_data) <= eval_batch,
-        points[-1],
-        device,
-        forward,
-        split_values,
-        lambda: evaluate_group(model, train_data, eval_batch),
-    )
-
-    def record(step: int) -> list[bool]:
-        values = {name: evaluate_group(model, data[name], eval_batch) for name in names[1:]}
-        values[names[0]] = ahead.values(step)  # last: see ForwardAhead
-        recorded.extend((step, name, *values[name]) for name in names)
-        finite = torch.isfinite(values[names[0]][0])  # the training split's losses
-        if not selectors[0].active:
-            for g in range(size):
-                if alive[g]:
-                    selectors[g].offer(step, math.nan, math.nan)
-            return finite.tolist()  # the one copy to the host of a history point
-        _, _, val_loss, val_acc = recorded[names.index("val") - len(names)]
-        losses, accs, ok = torch.stack((val_loss.double(), val_acc.double(), finite.double())).tolist()
-        improved = [g for g in range(size) if alive[g] and selectors[g].offer(step, losses[g], accs[g])]
-        if improved:
-            with torch.no_grad():
-                for p, b in zip(params, best, strict=True):
-                    b[improved] = p[improved]
-        return [bool(x) for x in ok]
-
-    results = [TrainResult() for _ in range(size)]
-    alive = [True] * size  # still training: neither diverged nor stopped early
-    stopped_at = [0] * size  # index in `points` of each member's last history point
-    model.train()
-    step = 0
-    finite = record(0)
-    for g in range(size):
-        if not finite[g]:
-            alive[g] = False
-            results[g].diverged = True
-    for segment, target in enumerate(points[1:], start=1):
-        if not any(alive):
-            break
-        steps_before = step
-        carried = 0.0  # seconds of this segment's first forward, taken at the history point before it
-        with Stopwatch(device) as sw:
-            while step < target:
-                if taken := ahead.take():
-                    losses, carried = taken
-                else:
-                    x, y, padded = next(stream)
-                    losses = member_losses(model(x), y, padded)  # (G,)
-                optimizer.zero_grad()
-                losses.sum().backward()
-                if clip:
-                    clip_members_(params, clip, size)
-                optimizer.step()
-                step += 1
-        timed = segment > 1 or len(points) == 2  # the first segment pays for warm-up, as in train()
-        finite = record(step)
-        for g in range(size):
-            if not alive[g]:
-                continue
-            stopped_at[g] = segment
-            if timed:
-                results[g].timed_seconds += (sw.seconds + carried) / size
-                results[g].timed_samples += (step - steps_before) * schedules[g].batch_size
-            if not finite[g]:
-                alive[g] = False
-                results[g].diverged = True
-            elif selectors[g].exhausted(patience):  # early stopping; its later steps are never reported
-                alive[g] = False
-                results[g].stopped_early = True
-    with torch.no_grad():
-        for g in range(size):
-            if selectors[g].active and selectors[g].best_step != points[stopped_at[g]]:
-                for p, b in zip(params, best, strict=True):
-                    p[g] = b[g]
-    stacked.unstack()
-
-    values = torch.stack([torch.stack((loss, acc.to(loss.dtype))) for _, _, loss, acc in recorded])
-    values = values.tolist()  # (records, 2, G), one copy to the host
-    last_step = {g: points[stopped_at[g]] for g in range(size)}
-    for (s, name, _, _), (losses, accs) in zip(recorded, values, strict=True):
-        for g in range(size):
-            if s <= last_step[g]:
-                results[g].history.append(
-                    {
-                        "step": s,
-                        "epoch": s / schedule.steps_per_epoch,
-                        "split": name,
-                        "loss": losses[g],
-                        "accuracy": accs[g],
-                    }
-                )
-    for g in range(size):
-        results[g].steps = last_step[g]
-        results[g].selected_step = selectors[g].best_step
-        results[g].selection = selectors[g].describe(results[g].stopped_early)
-    return results
+    """Train G member models (same architecture) together (`fit` over a `Group`); one `TrainResult`
+    per member, as `suite.train.train` would give for each on its own (to ~1e-6)."""
+    return fit(Group(members, splits, training, device, seeds, eval_batch), training, device, eval_batch)
 
 
-def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch: bool):
-    """Endless (tokens (G·B, T), labels (G, B), the split if padded else None) batches, as `suite.train.batches`
-    makes them for each member: the whole split every step, or each member's own seeded shuffle."""
+def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch: bool) -> Iterator[Batch]:
+    """Endless batches of tokens (G·B, T) and labels (G, B), as `suite.train.batches` makes them
+    for each member: the whole split every step (a padded split masks its copies), or each
+    member's own seeded shuffle."""
     size, n = data.x.shape[0], len(data)
     if full_batch:
-        x = data.x.reshape(size * n, -1)
-        y, padded = data.y.contiguous(), (data if data.padded else None)
+        x = data.x.reshape(size * n, *data.x.shape[2:])
+        y = data.y.contiguous()
+        batch = Batch(x, y, objective.scored(y, data.real if data.padded else None), list(data.sizes))
         while True:
-            yield x, y, padded
+            yield batch
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     rows = torch.arange(size, device=data.x.device).unsqueeze(1)
     bs = schedule.batch_size
@@ -585,42 +521,8 @@ def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch:
         order = torch.stack([torch.randperm(n, generator=gen) for gen in generators]).to(data.x.device)
         for start in range(0, n, bs):
             idx = order[:, start : start + bs]  # (G, b)
-            yield data.x[rows, idx].reshape(-1, data.x.shape[-1]), data.y[rows, idx], None
-
-
-@torch.no_grad()
-def evaluate_group(model: nn.Module, data: SplitStack, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss (G,), accuracy (G,)) over the whole split of each member, in eval mode, as device tensors."""
-    was_training = model.training
-    model.eval()
-    size, n = data.x.shape[0], len(data)
-    loss_sum = torch.zeros(size, device=data.x.device)
-    correct = torch.zeros(size, device=data.x.device, dtype=torch.long)
-    for start in range(0, n, batch_size):
-        end = min(start + batch_size, n)
-        logits = model(data.x[:, start:end].reshape(-1, data.x.shape[-1]))
-        losses = member_losses(logits, data.y[:, start:end], data if data.padded else None)
-        part_loss, part_correct = split_sums(logits, losses, data, start, end)
-        loss_sum += part_loss
-        correct += part_correct
-    model.train(was_training)
-    return _means(loss_sum, correct, data)
-
-
-def _means(
-    loss_sum: torch.Tensor, correct: torch.Tensor, data: SplitStack
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member's mean loss and accuracy from its sums over the split."""
-    return loss_sum / data.count, correct.double() / data.count
-
-
-def split_sums(
-    logits: torch.Tensor, losses: torch.Tensor, data: SplitStack, start: int, end: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each member's summed loss and number correct (G,) over rows [start, end) of a split, from
-    their logits and `member_losses` over those rows (a padded split's: over its real rows)."""
-    rows = data.count if data.padded else end - start
-    return losses * rows, member_correct(logits, data.y[:, start:end], data.real[:, start:end])
+            x, y = data.x[rows, idx].reshape(-1, *data.x.shape[2:]), data.y[rows, idx]
+            yield Batch(x, y, objective.scored(y), idx.shape[1])
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)
@@ -636,30 +538,27 @@ def probed(size: int) -> list[int]:
     return sorted({round(i * (size - 1) / (PROBED_MEMBERS - 1)) for i in range(PROBED_MEMBERS)})
 
 
-def _probe(stacked: Stacked, members, optimizer: FlatParameters, data: SplitStack) -> None:
+def _probe(stacked: Stacked, members, data: SplitStack) -> None:
     """Refuse (CannotStack) unless the stacked model reproduces the `probed` members' own losses and
     gradients on their first rows, at initialisation; this catches ops that mix rows across members."""
-    from suite.train import loss_and_correct
-
     model, size = stacked.module, stacked.size
     rows = min(len(data), 8)
     x, y = data.x[:, :rows], data.y[:, :rows]
     was_training = model.training
     model.train()
-    optimizer.zero_grad()
-    losses = member_losses(model(x.reshape(size * rows, -1)), y, None)
-    losses.sum().backward()
-    if not optimizer.grads_in_place():
-        raise CannotStack("autograd did not accumulate into the flat gradient buffer")
-    stacked_grads = {id(p): p.grad.clone() for p in model.parameters()}
-    optimizer.zero_grad()
+    params = list(model.parameters())
+    losses = member_losses(model(x.reshape(size * rows, *x.shape[2:])), y, None)
+    grads = torch.autograd.grad(losses.sum(), params, allow_unused=True)
+    stacked_grads = {
+        id(p): g if g is not None else torch.zeros_like(p) for p, g in zip(params, grads, strict=True)
+    }
     model.train(was_training)
     origins = stacked.origins()
     for g in probed(size):
         member = members[g]
         member_was_training = member.training
         member.train()
-        loss, _ = loss_and_correct(member(x[g]), y[g])
+        loss = objective.member_loss(member(x[g]).unsqueeze(0), y[g].unsqueeze(0))[0]
         named = list(member.named_parameters())
         grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
         member.train(member_was_training)
@@ -704,11 +603,11 @@ def why_alone(trial) -> str | None:
     if any(knob(trial.training, name) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
         return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
     try:
-        vocab_size, seq_len, num_classes, pad_id, _ = _data_shape(
+        vocab_size, seq_len, num_classes, pad_id, _, *task = _data_shape(
             trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)
         )
         return _config_unstackable(
-            json.dumps(trial.model, sort_keys=True), vocab_size, seq_len, num_classes, pad_id
+            json.dumps(trial.model, sort_keys=True), vocab_size, seq_len, num_classes, pad_id, *task
         )
     except Exception as err:  # an unloadable dataset or model is the one-at-a-time path's to report
         return f"its model or dataset could not be inspected ({type(err).__name__}: {err})"
@@ -720,7 +619,8 @@ def _data_shape(name: str, params_json: str) -> tuple:
     from suite import data
 
     dataset = data.create(name, **json.loads(params_json))
-    return (dataset.vocab_size, dataset.seq_len, dataset.num_classes, dataset.pad_id, tuple(dataset.splits))
+    shape = (dataset.vocab_size, dataset.seq_len, dataset.num_classes, dataset.pad_id, tuple(dataset.splits))
+    return shape + ((dataset.task,) if dataset.task != "classify" else ())
 
 
 _FILLS = {
@@ -749,7 +649,7 @@ class _NoFill(torch.overrides.TorchFunctionMode):
 
 @lru_cache(maxsize=256)
 def _config_unstackable(
-    model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id
+    model_json: str, vocab_size: int, seq_len: int, num_classes: int, pad_id, task: str = "classify"
 ) -> str | None:
     """`unstackable` of the architecture, built on the meta device (no memory, no random numbers)."""
     from suite import models
@@ -757,7 +657,7 @@ def _config_unstackable(
     cfg = models.config.parse(json.loads(model_json))
     with torch.device("meta"), _NoFill():
         model = models.build(
-            cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id
+            cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id, task=task
         )
     return unstackable(model)
 

@@ -1,4 +1,6 @@
+import ast
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,13 +8,13 @@ import torch.nn.functional as F
 from conftest import training_dict
 from torch import nn
 
-from suite import identity
+from suite import identity, metrics, objective
 from suite.study import TRAINING_BASELINE, TrainingSpec, _defaults
 from suite.train import (
+    One,
     Schedule,
     Selector,
     evaluate,
-    loss_and_correct,
     lr_factor,
     make_optimizer,
     make_schedule,
@@ -133,14 +135,14 @@ def test_constant_without_warmup_needs_no_schedule():
 def test_label_smoothing_one_logit_equals_two_class_cross_entropy():
     z = torch.tensor([2.0, -1.0, 0.3, 4.0])
     y = torch.tensor([1, 0, 0, 1])
-    ours, correct = loss_and_correct(z, y, label_smoothing=0.2)
+    ours = objective.loss(z, y, label_smoothing=0.2)
     two_class = torch.stack([torch.zeros_like(z), z], dim=1)
     ref = F.cross_entropy(two_class, y, label_smoothing=0.2)
     assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
-    assert correct.item() == 3
-    plain, _ = loss_and_correct(z, y)
+    assert objective.member_correct(z[None], y[None]).tolist() == [3]
+    plain = objective.loss(z, y)
     assert plain.item() != pytest.approx(ours.item())
-    multi, _ = loss_and_correct(two_class, y, label_smoothing=0.2)
+    multi = objective.member_loss(two_class[None], y[None], label_smoothing=0.2)
     assert multi.item() == pytest.approx(ref.item())
 
 
@@ -155,16 +157,21 @@ def test_new_knobs_stay_out_of_keys_at_their_defaults():
 
 def test_selector_keeps_the_best_val_point_and_stops_with_patience():
     s = Selector("val_accuracy", ["train", "val", "test"])
-    assert s.offer(0, 0.7, 0.5)
-    assert s.offer(1, 0.6, 0.8)
-    assert s.offer(2, 0.5, 0.8)  # same accuracy, lower loss: the later point wins the tie
+
+    def val(loss, accuracy):
+        return {"loss": loss, "accuracy": accuracy}
+
+    assert s.offer(0, val(0.7, 0.5))
+    assert s.offer(1, val(0.6, 0.8))
+    assert s.offer(2, val(0.5, 0.8))  # same accuracy, lower loss: the later point wins the tie
     assert s.best_step == 2
-    assert not s.offer(3, 0.4, 0.7)
-    assert not s.exhausted(2) and not s.offer(4, math.nan, math.nan) and s.exhausted(2)
+    assert not s.offer(3, val(0.4, 0.7))
+    assert not s.exhausted(2) and not s.offer(4, val(math.nan, math.nan)) and s.exhausted(2)
     assert s.best_step == 2
     loss = Selector("val_loss", ["train", "val"])
-    loss.offer(0, 1.0, 0.9)
-    loss.offer(1, 0.5, 0.1)
+    loss.offer(0, val(1.0, 0.9))
+    loss.offer(1, val(0.5, 0.1))
+    assert not loss.offer(2, val(0.5, 1.0))  # a tie on the loss keeps the earlier point
     assert loss.best_step == 1
     assert Selector("val_accuracy", ["train", "test"]).reason == "final epoch (no val split)"
 
@@ -207,8 +214,8 @@ def test_a_model_that_differs_in_train_mode_is_evaluated_at_every_point():
     splits = {"train": _splits()["train"]}
     result, forwards = _counted_run(_linear(dropout=0.5), splits, training)
     assert forwards == 6 + 3  # each step, and every point evaluated (the first point's forward still trains)
-    first = evaluate(_linear(dropout=0.5), *splits["train"], batch_size=64)
-    assert result.history[0]["loss"] == first[0].item()
+    first = evaluate(One(_linear(dropout=0.5), splits), "train", batch_size=64)
+    assert result.history[0]["loss"] == first["loss"].item()
 
 
 def test_the_first_point_is_evaluated_before_a_training_forward_updates_buffers():
@@ -224,8 +231,8 @@ def test_the_first_point_is_evaluated_before_a_training_forward_updates_buffers(
     result, forwards = _counted_run(model(), splits, training)
     assert forwards == 6 + 3 * 2  # buffers: every point evaluated, each split
     for split in ("train", "val"):
-        first = evaluate(model(), *splits[split], batch_size=64)
-        assert [h["loss"] for h in result.history if h["split"] == split][0] == first[0].item()
+        first = evaluate(One(model(), splits), split, batch_size=64)
+        assert [h["loss"] for h in result.history if h["split"] == split][0] == first["loss"].item()
 
 
 def test_dropout_the_first_point_cannot_see_is_still_known_by_its_module():
@@ -283,3 +290,85 @@ def test_stepper_keeps_step_where_something_observes_it():
     assert stepper(scheduled) == scheduled.step
     plain = make_optimizer([param], {**BASE, "lr": 0.1})
     assert stepper(plain) != plain.step
+
+
+def test_a_metric_registered_in_one_function_reaches_history_and_rows(write_study):
+    """A quality metric is one compute function over (logits, targets, mask): the evaluator fills
+    its history column and its final/best/selected columns on every split, for one model and for
+    seeds trained together, and `best` follows its direction (lower error is better)."""
+    from suite.study import load_study
+    from suite.train_run import plan, run_trial, run_unit
+
+    @metrics.quality_metric("toy_error", "error", "fraction wrong", higher_is_better=False, bounds=(0.0, 1.0))
+    def toy_error(logits, targets, mask):  # (G,) sums: the wrong predictions of each member
+        return targets[0].numel() - objective.member_correct(logits, targets, mask)
+
+    try:
+        study = load_study(
+            write_study(
+                variants=["attention"],
+                datasets=[{"name": "order", "V": 4, "T": 6, "n": 60}],
+                seeds=2,
+                training={"optimizer": "adam", "lr": 0.05, "epochs": 4, "history_every": 1},
+                measure={"throughput": False, "memory": False},
+            )
+        )
+        (unit,) = plan(study.trials())
+        together = run_unit(unit)
+        for result in [*together, run_trial(unit[0])]:
+            row = result.row
+            assert row["status"] == "ok", row["error"]
+            assert {"train", "val", "test"} == {h["split"] for h in result.history}
+            for h in result.history:
+                assert h["toy_error"] == pytest.approx(1 - h["accuracy"], abs=1e-6)
+            for split in ("train", "val", "test"):
+                for stage in ("final", "selected"):
+                    assert row[f"{stage}_{split}_toy_error"] == pytest.approx(
+                        1 - row[f"{stage}_{split}_accuracy"]
+                    )
+                assert row[f"best_{split}_toy_error"] == pytest.approx(1 - row[f"best_{split}_accuracy"])
+            assert row["selected_toy_error"] == row["selected_test_toy_error"]
+        assert together[0].row["train_group_size"] == 2
+    finally:
+        metrics.unregister("toy_error")
+    assert "toy_error" not in [m.name for m in metrics.computed()]
+
+
+def _functions_calling(predicate) -> dict[str, list[ast.AST]]:
+    """module.function (innermost def) → the calls in it for which predicate(call, in_loop) holds,
+    over suite/ without suite/bench (the speed gate's reference loops are hand-written on purpose)."""
+    package = Path(__file__).resolve().parents[1] / "suite"
+    found: dict[str, list[ast.AST]] = {}
+
+    def visit(node, where: str, in_loop: bool):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                name = getattr(child, "name", "<lambda>")
+                visit(child, f"{where.split(':')[0]}:{name}", False)
+                continue
+            loop = in_loop or isinstance(child, ast.For | ast.While | ast.comprehension)
+            if isinstance(child, ast.Call) and predicate(child, loop):
+                found.setdefault(where, []).append(child)
+            visit(child, where, loop)
+
+    for path in package.rglob("*.py"):
+        if "bench" in path.relative_to(package).parts:
+            continue
+        module = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+        visit(ast.parse(path.read_text()), f"{module}:<module>", False)
+    return found
+
+
+def test_there_is_one_training_loop():
+    """One model and seeds trained together go through one loop (`fit`) and one update: a function
+    that calls `.backward(` besides `suite.train.update`, or a loop besides `fit`'s that calls
+    `update`, is a second training loop."""
+
+    def backward(call, _):
+        return isinstance(call.func, ast.Attribute) and call.func.attr == "backward"
+
+    def update_in_a_loop(call, in_loop):
+        return in_loop and isinstance(call.func, ast.Name) and call.func.id == "update"
+
+    assert list(_functions_calling(backward)) == ["suite.train:update"]
+    assert list(_functions_calling(update_in_a_loop)) == ["suite.train:fit"]

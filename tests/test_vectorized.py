@@ -5,10 +5,10 @@ import torch
 from conftest import training_dict
 from torch import nn
 
-from suite import models
+from suite import models, objective
 from suite.models.positional import LearnedPositions
 from suite.study import load_study
-from suite.train import loss_and_correct, make_optimizer
+from suite.train import make_optimizer
 from suite.train_run import plan, run_trial, run_unit
 from suite.vectorized import (
     CannotStack,
@@ -214,11 +214,11 @@ def _train_stack_of(model: type[nn.Module], size: int) -> None:
 def _evaluations(monkeypatch, model: type[nn.Module], splits: dict, epochs: int):
     """Train a stack of 3 on `splits` (full batch, a history point every epoch), counting the
     evaluation passes; the members' results and the count."""
-    import suite.vectorized as vectorized
+    import suite.train as engine
 
     calls = []
-    real = vectorized.evaluate_group
-    monkeypatch.setattr(vectorized, "evaluate_group", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = engine.evaluate
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
     torch.manual_seed(0)
     members = [model() for _ in range(3)]
     training = training_dict(epochs=epochs, history_every=1, select="final")
@@ -244,7 +244,7 @@ def test_history_takes_the_training_split_from_the_next_steps_forward(monkeypatc
     assert calls == 6  # every point evaluated
     torch.manual_seed(0)
     first = TrainModeShift().eval()
-    loss, _ = loss_and_correct(first(x), y)
+    loss = objective.loss(first(x), y)
     assert shifted[0].history[0]["loss"] == loss.item()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from suite.identity import Location
 from suite.registry import Registry
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 
 REGISTRY = Registry("dataset")
 register_dataset = REGISTRY.register
+
+# What a dataset's targets are, and so which head a model gets (suite.models.classifier):
+#   classify  one label per sequence: targets (N,) int64 in [0, num_classes); pooling + linear
+#   tokens    one target per position: targets (N, T) int64, -100 (suite.objective.IGNORE) where a
+#             position is not scored; a linear at every position
+#   lm        causal next-token prediction: targets (N, T) are the next tokens (-100 where none),
+#             num_classes = vocab_size; a linear at every position, optionally tied to the embedding
+TASKS = ("classify", "tokens", "lm")
+Task = Literal["classify", "tokens", "lm"]
 
 
 @dataclass
@@ -32,10 +41,17 @@ class Dataset:
     pad_id: int | None = None  # token id that marks padding, if any
     note: str = ""  # what a reader of the report must know (e.g. train = test)
     params: dict[str, Any] = field(default_factory=dict)
+    task: Task = "classify"  # which targets `load` gives (TASKS above)
 
     def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Split name → (tokens (N, T) int64, labels (N,) int64)."""
+        """Split name → (tokens (N, T) int64, targets): labels (N,) int64 for `classify`, (N, T)
+        int64 with -100 where unscored for `tokens` and `lm`."""
         raise NotImplementedError
+
+    @property
+    def per_position(self) -> bool:
+        """Whether targets are per position (`tokens`, `lm`) rather than one per sequence."""
+        return self.task != "classify"
 
     def unavailable(self) -> str | None:
         """Why this dataset cannot be loaded here (data not present, …), or None."""

@@ -42,11 +42,16 @@ def create(
     return build(cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id)
 
 
-def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None) -> nn.Module:
-    """The model a checked configuration describes (imports torch and the model code)."""
+def build(
+    cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None, task: str = "classify"
+) -> nn.Module:
+    """The model a checked configuration describes (imports torch and the model code); its head
+    follows the dataset's task (suite.data.registry.TASKS)."""
     from suite.models.classifier import build as build_model
 
-    return build_model(cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id)
+    return build_model(
+        cfg, vocab_size=vocab_size, seq_len=seq_len, num_classes=num_classes, pad_id=pad_id, task=task
+    )
 
 
 def list() -> list[str]:  # noqa: A001 - the registry API reads best as models.list()

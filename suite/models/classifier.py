@@ -10,7 +10,7 @@ from torch import nn
 from suite import objective
 from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
 from suite.models.blocks import ResidualBlock, masked_max, masked_mean
-from suite.models.config import ModelConfig, encoder
+from suite.models.config import ConfigError, ModelConfig, encoder
 from suite.models.encoders import (
     AttentionConfig,
     IdentityConfig,
@@ -130,10 +130,21 @@ class PlainAttentionEncoder(nn.Module):
 
 
 class SequenceClassifier(nn.Module):
-    """Token ids (B, T) → logits: (B,) for two classes (one logit, as the course), else (B, C)."""
+    """Token ids (B, T) → logits: (B,) for two classes (one logit, as the course), else (B, C);
+    for a per-position task (`tokens`, `lm`) the head reads every position instead of a pooled
+    vector: (B, T) or (B, T, C), its weight optionally the token embedding's (`tie_embeddings`)."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, seq_len: int, num_classes: int, pad_id):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vocab_size: int,
+        seq_len: int,
+        num_classes: int,
+        pad_id,
+        task: str = "classify",
+    ):
         super().__init__()
+        self.per_position = task != "classify"
         self.cfg = cfg
         # Without masking, padding is an ordinary token with a trainable vector, as in the course's
         # unmasked models; with it, PAD's vector is zero and every layer ignores PAD positions.
@@ -152,6 +163,14 @@ class SequenceClassifier(nn.Module):
         self.encoder = chosen.module(cfg)
         width = chosen.width(cfg) if chosen.width else cfg.dim
         self.head = nn.Linear(width, objective.logits_for(num_classes))
+        if cfg.tie_embeddings:
+            if not self.per_position or (width, self.head.out_features) != (cfg.dim, vocab_size):
+                raise ConfigError(
+                    "tie_embeddings needs a per-position head as wide as the embedding with one logit "
+                    f"per token (dim {cfg.dim}, vocabulary {vocab_size}); this one maps {width} → "
+                    f"{self.head.out_features} for task {task!r}"
+                )
+            self.head.weight = self.embedding.weight
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cfg.input_len is not None:
@@ -162,6 +181,8 @@ class SequenceClassifier(nn.Module):
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
         x = self.dropout(self.positional(x))
         h, keep = self.encoder(x, keep)  # (B, T', D')
+        if self.per_position:
+            return self.head(h).squeeze(-1)  # (B, T) or (B, T, C)
         if self.cfg.pooling == "mean":
             pooled = masked_mean(h, keep)
         elif self.cfg.pooling == "max":
@@ -171,8 +192,10 @@ class SequenceClassifier(nn.Module):
         return self.head(pooled).squeeze(-1)  # (B,) or (B, C)
 
 
-def build(cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None) -> nn.Module:
+def build(
+    cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None, task: str = "classify"
+) -> nn.Module:
     chosen = encoder(cfg.encoder)
-    if chosen.whole_model:
+    if chosen.whole_model:  # a model that takes token ids itself decides its own outputs
         return chosen.module(cfg, vocab_size, num_classes, pad_id)
-    return SequenceClassifier(cfg, vocab_size, seq_len, num_classes, pad_id)
+    return SequenceClassifier(cfg, vocab_size, seq_len, num_classes, pad_id, task)

@@ -101,6 +101,8 @@ class ModelConfig(BaseModel):
     # Read only the last input_len tokens of each row: on pre-padded rows, Keras'
     # pad_sequences(maxlen=input_len) (truncating="pre"), so models of one study can read one dataset
     input_len: int | None = None
+    # A per-position head (task tokens or lm) that reuses the token embedding's weights (press & wolf)
+    tie_embeddings: bool = False
 
     # Shared knobs this encoder's model never reads. A study refuses them on such a variant's own
     # entry (set there, they would silently mean nothing); from its `model:` section, which applies

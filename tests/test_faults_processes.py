@@ -250,3 +250,79 @@ def test_ctrl_c_is_one_line_exit_130_and_keeps_the_finished_trials(write_study, 
     assert store.pending() == 0  # compacted on the way out
     after = store.runs()
     assert after[["key", "status", "final_loss"]].equals(before[["key", "status", "final_loss"]])
+
+
+def _mixed(write_study, tmp_path) -> tuple[Path, Path]:
+    """A study of two trials: one that finishes, one that hangs (its marker names its pid)."""
+    marker = tmp_path / "hang.pids"
+    datasets = ["reversal", {"name": "fault", "mode": "hang", "marker": str(marker)}]
+    path = write_study(
+        "mixed", variants=["mean"], seeds=1, datasets=datasets, training={**TINY_TRAINING, "vectorize": False}
+    )
+    return path, marker
+
+
+EXECUTORS = {
+    "serial": [],
+    "processes": ["--executor", "processes", "--workers", "1"],
+    "ray": ["--executor", "ray", "--workers", "1"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", list(EXECUTORS))
+def test_sigterm_is_ctrl_c_on_every_executor(write_study, tmp_path, executor):
+    """`kill PID` of the driver alone: it keeps what finished, says so in one line, exits 130."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed (pip install 'ablate[ray]')")
+    path, marker = _mixed(write_study, tmp_path)
+    driver = _driver(path, tmp_path / "r", *EXECUTORS[executor], stdout=PIPE, stderr=PIPE, text=True)
+    store = Store(tmp_path / "r" / "mixed")
+    try:
+        _wait_for(lambda: marker.exists() and len(store.runs()) == 1, timeout=240)
+        driver.send_signal(signal.SIGTERM)
+        err = _communicate_or_explain(driver, 120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"ablate: interrupted: 1 of 2 trials kept in {tmp_path / 'r' / 'mixed'}"), err
+    assert "Traceback" not in err and "Stack trace" not in err and "*** SIG" not in err, err
+    assert store.runs()["status"].tolist() == ["ok"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_resource_tracker_prints_nothing_of_its_own(write_study, tmp_path):
+    """The pool's resource tracker, killed mid-run, is started again by multiprocessing, which
+    then prints a KeyError traceback of its own for names it never saw: the run says nothing."""
+    from suite.executors.reaper import descendants
+
+    gate = tmp_path / "go"
+    markers = [tmp_path / f"w{i}.pids" for i in range(2)]
+    datasets = [{"name": "fault", "mode": "none", "marker": str(m), "wait_for": str(gate)} for m in markers]
+    path = write_study(
+        "tracked",
+        variants=["mean"],
+        seeds=1,
+        datasets=datasets,
+        training={**TINY_TRAINING, "vectorize": False},
+    )
+    driver = _driver(
+        path, tmp_path / "r", "--executor", "processes", "--workers", "2", stdout=PIPE, stderr=PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: all(m.exists() and m.read_text().strip() for m in markers))
+        cmdline = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in descendants(driver.pid)}
+        trackers = [pid for pid, line in cmdline.items() if b"resource_tracker import main" in line]
+        assert trackers, {pid: _name(pid) for pid in descendants(driver.pid)}
+        for pid in trackers:
+            os.kill(pid, signal.SIGKILL)
+        gate.write_text("go")
+        _, err = driver.communicate(timeout=240)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, err
+    assert "Traceback" not in err and "KeyError" not in err and "resource_tracker" not in err, err

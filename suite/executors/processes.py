@@ -22,6 +22,7 @@ import os
 import tempfile
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -51,6 +52,40 @@ STOP_GRACE_S = 10.0  # how long stopped workers get to exit before they are kill
 MAX_STOPS = 3
 
 
+QUIET = "import os; os.dup2(os.open(os.devnull, os.O_WRONLY), 2); "  # the child's stderr: /dev/null
+
+
+def quiet_resource_tracker() -> None:
+    """The pool's resource tracker (a child that unlinks leaked semaphores) prints nothing of its
+    own: it starts with its stderr on /dev/null, and when it dies it is started again the same way
+    without multiprocessing's warning (the new one would print a KeyError traceback for every
+    semaphore the dead one had been told of). A run says what happened in its own words."""
+    from multiprocessing import resource_tracker, util
+
+    tracker = resource_tracker._resource_tracker
+    if getattr(tracker, "_ablate_quiet", False):
+        return
+    original, spawn = tracker.ensure_running, util.spawnv_passfds
+
+    def quiet_spawn(path, args, passfds):
+        args = list(args)
+        if "-c" in args:
+            args[args.index("-c") + 1] = QUIET + args[args.index("-c") + 1]
+        return spawn(path, args, passfds)
+
+    def ensure_running() -> None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="resource_tracker: process died unexpectedly")
+            util.spawnv_passfds = quiet_spawn
+            try:
+                original()
+            finally:
+                util.spawnv_passfds = spawn
+
+    tracker.ensure_running = ensure_running
+    tracker._ablate_quiet = True
+
+
 class ProcessExecutor:
     def __init__(self, spec: ExecutorSpec, at_most: int | None = None):
         cores = os.cpu_count() or 1
@@ -69,6 +104,7 @@ class ProcessExecutor:
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> ProcessExecutor:
+        quiet_resource_tracker()
         remove_stale_spools()
         self._spool = tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
         # Workers inherit the environment when they start: OpenMP reads it before torch runs.

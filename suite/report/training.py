@@ -82,7 +82,6 @@ def write_training_report(results_dir: str | Path) -> Path:
             comparisons_table(comparisons),
             "",
         ]
-    lines += _splits_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -91,6 +90,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     measured = results.runs[results.runs["status"] != "skipped"]
     if not measured.empty:
         lines += ["## Provenance", "", provenance_line(measured), ""]
+    lines += _splits_section(results)
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path

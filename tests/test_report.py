@@ -299,6 +299,8 @@ def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path
             ),
         ]
     )
+    assert figures.metric_label("selected_accuracy") == "accuracy (fraction correct)"
+    assert figures.metric_label("not_a_metric") == "not_a_metric"
     drawn = figures.effect_rows(frame)
     assert len(drawn) == 4 and set(drawn["metric"]) == {"accuracy"}
     assert drawn["style"].tolist() == ["worse", "better", "equivalent", "not compared (both failed)"]

@@ -19,6 +19,7 @@ import seaborn as sns  # noqa: E402
 
 from suite import metrics  # noqa: E402
 from suite.report.stats import MIN_SEEDS, mean_intervals, summarize  # noqa: E402
+from suite.report.tables import metric_label  # noqa: E402
 
 
 def sinusoidal_table(length: int, dim: int) -> np.ndarray:
@@ -261,7 +262,7 @@ def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effect
             handle = ax.scatter(delta, y, color=colour, marker=marker, s=42, zorder=3, label=key)
             seen.setdefault(key, handle)
         ax.set_title(str(dataset), fontsize=9)
-        ax.set_xlabel(f"Δ {metric} (b − a)")
+        ax.set_xlabel(f"Δ {metric_label(metric)}, b − a", fontsize=8)
         span = np.nanmax(np.abs(mine[["delta", "lo", "hi"]].to_numpy(float)), initial=0.0)
         band = np.nanmax(mine["min_effect"].to_numpy(float), initial=0.0) if "min_effect" in mine else 0.0
         limit = max(span, band, 1e-12) * 1.15

@@ -17,7 +17,7 @@ from suite import metrics
 from suite.report.findings import healths
 from suite.report.load import Results, headline_stage, load
 from suite.report.stats import format_summary, signed
-from suite.report.tables import eval_summary
+from suite.report.tables import eval_summary, metric_label
 
 SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -94,7 +94,7 @@ def answer_table(comparisons: pd.DataFrame, study: str) -> str | None:
     rows = primary_rows(comparisons)
     if rows.empty:
         return None
-    metric = ", ".join(dict.fromkeys(rows["metric"].astype(str)))
+    metric = ", ".join(metric_label(m) for m in dict.fromkeys(rows["metric"].astype(str)))
     kinds = "; ".join(str(k) for k in dict.fromkeys(rows["interval"].dropna())) if "interval" in rows else ""
     frame = pd.DataFrame(
         {

@@ -304,6 +304,9 @@ def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path
     drawn = figures.effect_rows(frame)
     assert len(drawn) == 4 and set(drawn["metric"]) == {"accuracy"}
     assert drawn["style"].tolist() == ["worse", "better", "equivalent", "not compared (both failed)"]
+    assert not drawn["flagged"].any()
+    flagged = figures.effect_rows(frame.assign(flags=["", "mean: still improving", "", "", float("nan")]))
+    assert flagged["flagged"].tolist() == [False, True, False, False]
     path = figures.effects(frame, tmp_path / "effects.png", "t")
     assert path.stat().st_size > 5_000
     as_csv = tmp_path / "c.csv"

@@ -299,9 +299,14 @@ def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path
             ),
         ]
     )
+    assert figures.metric_label("selected_accuracy") == "accuracy (fraction correct)"
+    assert figures.metric_label("not_a_metric") == "not_a_metric"
     drawn = figures.effect_rows(frame)
     assert len(drawn) == 4 and set(drawn["metric"]) == {"accuracy"}
     assert drawn["style"].tolist() == ["worse", "better", "equivalent", "not compared (both failed)"]
+    assert not drawn["flagged"].any()
+    flagged = figures.effect_rows(frame.assign(flags=["", "mean: still improving", "", "", float("nan")]))
+    assert flagged["flagged"].tolist() == [False, True, False, False]
     path = figures.effects(frame, tmp_path / "effects.png", "t")
     assert path.stat().st_size > 5_000
     as_csv = tmp_path / "c.csv"
@@ -311,16 +316,20 @@ def test_effects_figure_draws_the_primary_contrasts_with_their_verdicts(tmp_path
     assert not (tmp_path / "none.png").exists()
 
 
-def test_the_report_shows_the_effects_figure_before_its_findings(baseline_run, tmp_path):
-    folder = tmp_path / "b"
-    shutil.copytree(baseline_run, folder)
-    assert "effects.png" not in write_report(folder).read_text()  # no comparisons.csv, no figure
-    _comparisons([("positional: learned → rope, in attention", "reversal", -0.2, "worse", True)]).to_csv(
-        folder / "comparisons.csv", index=False
+def test_the_effects_section_shows_the_figure_with_a_caption_naming_its_interval(baseline_run, tmp_path):
+    from suite.report.load import load
+    from suite.report.training import effects_section
+
+    results = load(baseline_run)
+    frame = _comparisons([("positional: learned → rope, in attention", "reversal", -0.2, "worse", True)])
+    lines = effects_section(results, frame, tmp_path / "figures")
+    assert (
+        lines[0].startswith("![Effect of each contrast on accuracy") and "(figures/effects.png)" in lines[0]
     )
-    text = write_report(folder).read_text()
-    assert "figures/effects.png" in text and text.index("effects.png") < text.index("## Findings")
-    assert "Holm-adjusted" in text  # the caption names the interval drawn
+    assert "Holm-adjusted" in lines[2]  # the caption names the interval drawn
+    assert (tmp_path / "figures" / "effects.png").stat().st_size > 5_000
+    assert effects_section(results, None, tmp_path) == []
+    assert effects_section(results, frame.assign(primary=False), tmp_path) == []
 
 
 def test_curve_styles_keep_twelve_variants_apart_and_bands_stay_honest(tmp_path):

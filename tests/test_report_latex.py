@@ -62,6 +62,11 @@ def test_answer_table_has_a_booktabs_row_per_primary_contrast():
     assert r"0.0 $\rightarrow$ 0.1 \& 50\%" in body  # an ampersand in a name does not split the row
     assert r"\label{tab:my-study-answer}" in text and r"Holm-adjusted" in text
     assert answer_table(FRAME.assign(primary=False), "s") is None
+    more = pd.concat(
+        [FRAME, _comparisons([(FRAME["contrast"][0], "combined", "accuracy", True, -0.3, "worse")])]
+    )
+    lines = answer_table(more, "s").split(r"\midrule")[1].strip().splitlines()
+    assert [line.split(" & ")[1] for line in lines[:2]] == ["relative\\_position", "combined"]  # by contrast
 
 
 def test_report_latex_writes_tables_and_omits_the_answer_without_comparisons(write_study, tmp_path, capsys):

@@ -19,6 +19,7 @@ import seaborn as sns  # noqa: E402
 
 from suite import metrics  # noqa: E402
 from suite.report.stats import MIN_SEEDS, mean_intervals, summarize  # noqa: E402
+from suite.report.tables import metric_label  # noqa: E402
 
 
 def sinusoidal_table(length: int, dim: int) -> np.ndarray:
@@ -214,11 +215,18 @@ def _verdict_key(verdict) -> str:
 
 def effect_rows(comparisons: pd.DataFrame) -> pd.DataFrame:
     """The rows the effects figure draws: the verdict family (primary; a CSV may hold it as
-    text), each with its verdict reduced to the word that picks its colour and marker."""
+    text), each with its verdict reduced to the word that picks its colour and marker, and
+    whether a caveat is flagged beside it (an open marker)."""
     frame = comparisons
     if "primary" in frame:
         frame = frame[frame["primary"].astype(str).str.lower().isin(("true", "1"))]
-    return frame.assign(style=[_verdict_key(v) for v in frame["verdict"]]) if len(frame) else frame
+    if not len(frame):
+        return frame
+    flags = frame["flags"] if "flags" in frame else pd.Series("", index=frame.index)
+    return frame.assign(
+        style=[_verdict_key(v) for v in frame["verdict"]],
+        flagged=[isinstance(f, str) and bool(f.strip()) for f in flags],
+    )
 
 
 def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effects") -> Path | None:
@@ -242,6 +250,7 @@ def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effect
     )
     metric = str(frame["metric"].iloc[0]) if "metric" in frame else "metric"
     seen: dict[str, object] = {}
+    flagged = False
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         mine = frame[frame["dataset"] == dataset]
         ax.axvline(0.0, color="black", lw=0.8, zorder=1)
@@ -258,10 +267,13 @@ def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effect
                 continue
             if np.isfinite(lo) and np.isfinite(hi):
                 ax.hlines(y, lo, hi, color=colour, lw=1.8, zorder=2)
-            handle = ax.scatter(delta, y, color=colour, marker=marker, s=42, zorder=3, label=key)
-            seen.setdefault(key, handle)
+            face = "white" if r.flagged else colour  # a caveat beside the verdict: an open marker
+            ax.scatter(delta, y, facecolors=face, edgecolors=colour, marker=marker, s=42, zorder=3)
+            flagged = flagged or r.flagged
+            if key not in seen:
+                seen[key] = ax.scatter([], [], color=colour, marker=marker, s=42)
         ax.set_title(str(dataset), fontsize=9)
-        ax.set_xlabel(f"Δ {metric} (b − a)")
+        ax.set_xlabel(f"Δ {metric_label(metric)}, b − a", fontsize=8)
         span = np.nanmax(np.abs(mine[["delta", "lo", "hi"]].to_numpy(float)), initial=0.0)
         band = np.nanmax(mine["min_effect"].to_numpy(float), initial=0.0) if "min_effect" in mine else 0.0
         limit = max(span, band, 1e-12) * 1.15
@@ -274,12 +286,18 @@ def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effect
     for ax in axes[:, 0]:
         ax.set_ylabel("contrast (a → b)")
     band = plt.Rectangle((0, 0), 1, 1, color="#bdbdbd", alpha=0.45)
+    extra = [band] + (
+        [ax.scatter([], [], facecolors="white", edgecolors="0.3", marker="o", s=42)] if flagged else []
+    )
+    names = ["±smallest effect worth a word"] + (
+        ["open marker: flagged (caveat in the Answer)"] if flagged else []
+    )
     fig.legend(
-        [*seen.values(), band],
-        [*seen, "±smallest effect worth a word"],
+        [*seen.values(), *extra],
+        [*seen, *names],
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=min(4, len(seen) + 1),
+        ncol=min(4, len(seen) + len(extra)),
         title="verdict",
     )
     fig.suptitle(title)

@@ -17,7 +17,7 @@ from suite import metrics
 from suite.report.findings import healths
 from suite.report.load import Results, headline_stage, load
 from suite.report.stats import format_summary, signed
-from suite.report.tables import eval_summary
+from suite.report.tables import eval_summary, metric_label
 
 SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -94,8 +94,17 @@ def answer_table(comparisons: pd.DataFrame, study: str) -> str | None:
     rows = primary_rows(comparisons)
     if rows.empty:
         return None
-    metric = ", ".join(dict.fromkeys(rows["metric"].astype(str)))
-    kinds = "; ".join(str(k) for k in dict.fromkeys(rows["interval"].dropna())) if "interval" in rows else ""
+    order = {c: i for i, c in enumerate(dict.fromkeys(rows["contrast"]))}
+    rows = rows.iloc[sorted(range(len(rows)), key=lambda i: order[rows["contrast"].iloc[i]])]  # by contrast
+    metric = ", ".join(metric_label(m) for m in dict.fromkeys(rows["metric"].astype(str)))
+    kinds = list(dict.fromkeys(rows["interval"].dropna().astype(str))) if "interval" in rows else []
+    interval = (
+        f"; interval: {kinds[0]}."
+        if len(kinds) == 1
+        else "; each interval at the level its test was judged at, none where every seed gave the same Δ."
+        if kinds
+        else "."
+    )
     frame = pd.DataFrame(
         {
             "contrast": [escape(c) for c in rows["contrast"]],
@@ -108,10 +117,8 @@ def answer_table(comparisons: pd.DataFrame, study: str) -> str | None:
             "verdict": [escape(v) for v in rows["verdict"]],
         }
     )
-    caption = f"{study}: effect of each contrast on {metric} (Δ = b − a)" + (
-        f"; interval: {kinds}." if kinds else "."
-    )
-    return _tabular(frame, caption, f"tab:{_label(study)}-answer", "llrcl")
+    caption = f"{study}: effect of each contrast on {metric} (Δ = b − a){interval}"
+    return _tabular(frame, caption, f"tab:{_label(study)}-answer", r"p{0.4\linewidth}lrcl")
 
 
 def results_table(results: Results) -> str | None:

@@ -22,6 +22,15 @@ from suite.report.stats import (
 from suite.report.verdicts import verdict_text
 
 
+def metric_label(column: str) -> str:
+    """'selected_accuracy' → 'accuracy (fraction correct)'; a name the registry lacks stays itself."""
+    try:
+        c = metrics.column(column)
+    except KeyError:  # UnknownNameError
+        return str(column)
+    return f"{c.label() if c.stage else c.metric.label} ({c.metric.unit})"
+
+
 def markdown(rows, headers) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 

@@ -37,6 +37,7 @@ from suite.report.tables import (
     eval_summary,
     failures_table,
     headline_costs,
+    metric_label,
     provenance_line,
     quality_table,
     splits_table,
@@ -82,7 +83,6 @@ def write_training_report(results_dir: str | Path) -> Path:
             comparisons_table(comparisons),
             "",
         ]
-    lines += _splits_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -91,6 +91,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     measured = results.runs[results.runs["status"] != "skipped"]
     if not measured.empty:
         lines += ["## Provenance", "", provenance_line(measured), ""]
+    lines += _splits_section(results)
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -111,13 +112,17 @@ def effects_section(results: Results, comparisons: pd.DataFrame | None, director
     if path is None:
         return []
     primary = figures.effect_rows(comparisons)
-    metric = ", ".join(dict.fromkeys(primary["metric"].astype(str)))
+    metric = ", ".join(metric_label(m) for m in dict.fromkeys(primary["metric"].astype(str)))
     kinds = [str(k) for k in dict.fromkeys(primary.get("interval", pd.Series(dtype=str)).dropna())]
-    interval = f" ({'; '.join(kinds)})" if kinds else ""
+    interval = (
+        f"its interval ({kinds[0]})"
+        if len(kinds) == 1
+        else "the interval printed beside its verdict (a marker alone: the same Δ in every seed)"
+    )
     caption = (
         f"Effect of each contrast on {metric}: Δ = b − a (the second variant minus the first) with "
-        f"its interval{interval}, a panel per dataset; the grey band is ±the smallest effect worth a "
-        "word, and the marker and colour give the verdict. Rows without a marker were not compared."
+        f"{interval}, a panel per dataset; the grey band is ±the smallest effect worth a word, and the "
+        "marker and colour give the verdict."
     )
     return [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
 

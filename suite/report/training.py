@@ -17,8 +17,9 @@ from suite import metrics
 from suite.report import figures
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
-    compare_to_baseline,
-    comparison_findings,
+    answer_section,
+    compare_contrasts,
+    contrast_rows,
     health_findings,
     healths,
     method_note,
@@ -46,7 +47,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     results = load(Path(results_dir))
     figures_dir = results.dir / "figures"
     ok = results.finished
-    comparisons = compare_to_baseline(results)
+    comparisons = compare_contrasts(results)
     state = healths(results) if not ok.empty else {}
     scaling = scaling_frame(results)
     exponents = scaling_exponents(scaling) if scaling is not None else {}
@@ -59,6 +60,7 @@ def write_training_report(results_dir: str | Path) -> Path:
         f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
         "",
     ]
+    lines += answer_section(results, comparisons, state)
     lines += skipped_lines(results.runs)
     lines += lead_section(results, comparisons)
 
@@ -70,13 +72,6 @@ def write_training_report(results_dir: str | Path) -> Path:
     lines += _dataset_sections(results, state)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     lines += tuning_section(results)
-    if comparisons:
-        lines += [
-            "## Comparisons with the baseline",
-            "",
-            comparisons_table(comparisons),
-            "",
-        ]
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -85,6 +80,20 @@ def write_training_report(results_dir: str | Path) -> Path:
     measured = results.runs[results.runs["status"] != "skipped"]
     if not measured.empty:
         lines += ["## Provenance", "", provenance_line(measured), ""]
+    csv = results.dir / "comparisons.csv"
+    if comparisons:
+        contrast_rows(comparisons).to_csv(csv, index=False)
+        lines += [
+            "## Appendix: every comparison",
+            "",
+            "Each contrast on each dataset and quality metric (also in `comparisons.csv`): the primary "
+            "metric's rows carry the verdicts; the others are described with unadjusted 95% intervals.",
+            "",
+            comparisons_table(comparisons),
+            "",
+        ]
+    elif csv.exists():
+        csv.unlink()  # a study that lost its contrasts keeps no stale table
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -102,10 +111,8 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
             f"Some variants have only {seeds.min()} seed(s) on a dataset: with fewer than {MIN_SEEDS} "
             "seeds no interval can be trusted, so none is given for them."
         )
-    if results.baseline is None:
-        lines.append("The study names no baseline, so no variant is tested against another.")
-    else:
-        lines += comparison_findings(comparisons, results.baseline)
+    if not comparisons:
+        lines.append("No two variants differ in one knob and the study names no baseline, so none is tested.")
     lines += scaling_findings(scaling, exponents) if scaling is not None else []
     return lines
 

@@ -236,6 +236,12 @@ class StudySpec(BaseModel):
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
+    # The report's contrasts (suite.report.contrasts): [a, b] label pairs (b against the reference a),
+    # and "auto" for every pair that differs in one knob (the default when left out). Not in keys.
+    compare: list[Annotated[list[str], Field(min_length=2, max_length=2)] | Literal["auto"]] | None = None
+    # The one metric verdicts are given on (a quality metric of suite.metrics; the others are
+    # described with intervals). Read by the report, not in trial keys.
+    primary: str = "accuracy"
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # other kinds have their own schema (suite.kinds)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
@@ -243,6 +249,20 @@ class StudySpec(BaseModel):
     # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
     min_effect: dict[str, float] = {}
     tune: TuneSpec | None = None  # an equal tuning budget per variant before the comparison (suite.tune)
+
+    @field_validator("primary")
+    @classmethod
+    def _primary(cls, v):
+        from suite import metrics
+
+        try:
+            metric = metrics.get(v)
+        except UnknownNameError as err:
+            raise ValueError(str(err)) from None
+        if metric.kind != "quality":
+            quality = ", ".join(m.name for m in metrics.every("quality"))
+            raise ValueError(f"a cost, not a quality metric; verdicts are on one of: {quality}")
+        return v
 
     @field_validator("min_effect")
     @classmethod
@@ -647,6 +667,15 @@ def _expand(study: Study) -> list[Trial]:
             f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; "
             f"valid: {', '.join(labels)}"
         )
+
+    for pair in spec.compare or []:
+        for side in pair if pair != "auto" else []:
+            if side not in labels:
+                raise StudyError(
+                    f"{path}: compare: {side!r} is not one of the study's variants; valid: {', '.join(labels)}"
+                )
+        if pair != "auto" and pair[0] == pair[1]:
+            raise StudyError(f"{path}: compare: [{pair[0]!r}, {pair[1]!r}] sets a variant against itself")
 
     measure = spec.measure.model_dump()
     trials = [

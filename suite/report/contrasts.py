@@ -237,6 +237,36 @@ def from_runs(runs) -> dict[str, dict]:
     return out
 
 
-def design(contrasts: list[Contrast], datasets: int) -> int:
-    """The size of the verdict family: contrasts × datasets."""
-    return len(contrasts) * datasets
+ALPHA = 0.05
+
+
+def smallest_p(seeds: int) -> float:
+    """The smallest two-sided p an exact paired test over n seeds can give: every seed agreeing,
+    2 / 2^n (a t test goes lower only where the seeds' Δ differ; the same Δ in every seed, as a model
+    that always learns against one that never does gives, has only this test)."""
+    return min(1.0, 2.0 / 2**seeds)
+
+
+def seeds_to_resolve(tests: int, alpha: float = ALPHA) -> int:
+    """The fewest seeds at which the same Δ in every seed clears Holm's first threshold over `tests`
+    hypotheses: 2 / 2^n < alpha / tests."""
+    n = 3
+    while smallest_p(n) >= alpha / max(tests, 1):
+        n += 1
+    return n
+
+
+def design_warning(seeds: int, contrasts: int, datasets: int, alpha: float = ALPHA) -> str | None:
+    """What `ablate check` says before a run whose design cannot call an effect of any size where
+    every seed agrees; None where it can."""
+    tests = contrasts * datasets
+    if not tests or smallest_p(seeds) < alpha / tests:
+        return None
+    need = seeds_to_resolve(tests, alpha)
+    family = f"{contrasts} contrast{'s' if contrasts != 1 else ''} × {datasets} dataset{'s' if datasets != 1 else ''}"
+    return (
+        f"{seeds} seed{'s' if seeds != 1 else ''}: an exact paired test cannot go below p = {smallest_p(seeds):.4g}, "
+        f"and Holm over this study's {family} needs p < {alpha / tests:.4g}: no effect the same in every seed, "
+        f"however large, could be called; {need} seeds resolve this study's {tests} test{'s' if tests != 1 else ''} "
+        f"(seeds: {need})"
+    )

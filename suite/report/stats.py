@@ -555,12 +555,3 @@ def describe(t: Test) -> None:
     """A metric outside the family: an unadjusted 95% interval, no verdict."""
     t.confidence = CONFIDENCE
     t.lo, t.hi = t.interval(CONFIDENCE)
-
-
-def seeds_to_resolve(contrasts: int, alpha: float = ALPHA) -> int:
-    """The fewest seeds at which the same Δ in every seed (the exact sign test's best case) clears
-    Holm's first threshold over `contrasts` hypotheses: 2 / 2^n < alpha / contrasts."""
-    n = MIN_SEEDS
-    while min_p(n) >= alpha / max(contrasts, 1):
-        n += 1
-    return n

@@ -31,15 +31,15 @@ from suite.report.stats import (
     MIN_SEEDS,
     Test,
     describe,
+    example_test,
     exponent,
     family,
     fmt,
     measurement_ids,
     min_p,
+    seed_test,
     signed,
     t_interval,
-    test_differences,
-    test_matrix,
 )
 from suite.report.verdicts import (
     DIVERGED,
@@ -216,9 +216,9 @@ def _contrast_test(
         ]
         if all(m is not None for m in mats) and len({m.shape for m in mats}) == 1:
             d = sum(w * m for w, m in zip(weights, mats, strict=True))
-            return test_matrix(d), mean_a, mean_b
+            return example_test(d), mean_a, mean_b
     d = sum(w * v for w, v in zip(weights, values, strict=True)) if len(common) else np.array([])
-    return test_differences(d), mean_a, mean_b
+    return seed_test(d), mean_a, mean_b
 
 
 def compare_to_baseline(results: Results) -> list[Comparison]:

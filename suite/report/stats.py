@@ -462,7 +462,7 @@ def _agree(per_seed: np.ndarray, mean: float) -> int:
     return int((np.sign(mean) * per_seed > tol).sum())
 
 
-def test_differences(d) -> Test:
+def seed_test(d) -> Test:
     """Per-seed Δ of a contrast: a paired (one-sample) t test, which reaches any p at any n ≥ 3;
     where every seed gives the same nonzero Δ the t statistic is undefined (zero spread), and the
     exact sign test decides: all n seeds agree, p = 2 / 2^n; all Δ zero: identical, p = 1."""
@@ -484,14 +484,14 @@ def test_differences(d) -> Test:
     return out
 
 
-def test_matrix(matrix: np.ndarray) -> Test:
+def example_test(matrix: np.ndarray) -> Test:
     """A contrast's seeds × examples matrix of Δ on a held-out split: the two-level t (see
-    `two_level`); the same Δ everywhere is decided over seeds, as in `test_differences`."""
+    `two_level`); the same Δ everywhere is decided over seeds, as in `seed_test`."""
     matrix = np.asarray(matrix, dtype=float)
     s, n = matrix.shape
     per_seed = matrix.mean(axis=1)
     if s < MIN_SEEDS or n < 2 or constant(matrix.ravel()):
-        out = test_differences(per_seed)
+        out = seed_test(per_seed)
         out.examples = n
         return out
     mean, lo, hi, df = two_level(matrix)
@@ -502,7 +502,7 @@ def test_matrix(matrix: np.ndarray) -> Test:
 
 
 def t_pvalues(d: np.ndarray) -> np.ndarray:
-    """`test_differences`' p for each row of d (..., n), vectorised for the simulations."""
+    """`seed_test`' p for each row of d (..., n), vectorised for the simulations."""
     n = d.shape[-1]
     mean, sd = d.mean(axis=-1), d.std(axis=-1, ddof=1)
     equal = np.ptp(d, axis=-1) <= 1e-12 * np.maximum(1.0, np.abs(d).max(axis=-1))

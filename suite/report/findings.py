@@ -323,7 +323,18 @@ def answer_section(results: Results, comparisons: list[Comparison], state: dict)
     the seeds that agree, the verdict), then the caveats that change the reading."""
     primary = [c for c in comparisons if c.primary]
     if not primary:
-        return []
+        if results.finished.empty:
+            return []
+        ranking = summary_findings(results, state)
+        return [
+            "## Answer",
+            "",
+            "No verdict: no two variants differ in one knob and the study names no baseline or `compare:` "
+            "pairs, so nothing is tested. The ranking below is by mean, not a verdict.",
+            "",
+            *[f"- {line}" for line in ranking],
+            "",
+        ]
     members = [c for c in primary if math.isfinite(c.result.p_adj)]
     label = metric_name(primary[0].metric, primary[0].split)
     lines = [

@@ -221,11 +221,6 @@ def _contrast_test(
     return seed_test(d), mean_a, mean_b
 
 
-def compare_to_baseline(results: Results) -> list[Comparison]:
-    """The contrasts, judged (the name the tuning section and older callers use)."""
-    return compare_contrasts(results)
-
-
 def health_findings(results: Results, state: dict[tuple[str, str], Health]) -> list[str]:
     """The first paragraph: which variants learned each task, and which did not (and why)."""
     lines = []
@@ -277,7 +272,7 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
         tail = f"; failed to learn or diverged: {', '.join(failed)}" if failed else ""
         lines.append(
             f"**{dataset}**, {metric_name(column, g['eval_split'].iloc[0])}, ranked by mean (≈: within "
-            f"{metric.format(threshold)}; a rank is not a verdict, see below): {order}{tail}."
+            f"{metric.format(threshold)}; a rank is not a verdict, see the Answer): {order}{tail}."
         )
     return lines
 

@@ -61,6 +61,7 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
     )
     assert "paired by seed" in text and "The verdict family is the primary metric's" in text
     assert text.index("## Answer") < text.index("## Findings") < text.index("## Appendix: every comparison")
+    assert text.splitlines().index("## Findings") < 40  # the Answer is read in one screen
     assert "**positional: learned → rope, in attention** (attention → rope) — reversal: " in text
     assert "accuracy on test_long" in text.split("## Appendix")[1]  # described, not in the family
     table = pd.read_csv(baseline_run / "comparisons.csv")

@@ -332,15 +332,15 @@ def answer_section(results: Results, comparisons: list[Comparison], state: dict)
         ]
     members = [c for c in primary if math.isfinite(c.result.p_adj)]
     label = metric_name(primary[0].metric, primary[0].split)
-    lines = [
-        "## Answer",
-        "",
-        f"On {label} (the primary metric; Δ = second − first, paired by seed). Verdicts over "
-        f"{len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, Holm-corrected; each interval is at the level its "
-        "test was judged at, so it excludes 0 exactly when the verdict does; 'in all n seeds': the same Δ "
-        "in every seed, decided by the exact sign test (see Method).",
-        "",
-    ]
+    intro = f"On {label} (the primary metric; Δ = second − first, paired by seed). " + (
+        f"Verdicts over {len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, "
+        "Holm-corrected; each interval is at the level its test was judged at, so it excludes 0 exactly "
+        "when the verdict does; 'in all n seeds': the same Δ in every seed, decided by the exact sign "
+        "test (see Method)."
+        if members
+        else "No contrast could be tested: in each, a side diverged or both failed to learn."
+    )
+    lines = ["## Answer", "", intro, ""]
     by_contrast: dict[str, list[Comparison]] = {}
     for c in primary:
         by_contrast.setdefault(c.contrast.name, []).append(c)

@@ -17,7 +17,14 @@ SEEDS = 10
 
 
 def _results(
-    base_acc, other_acc, base_loss=None, other_loss=None, chance=0.5, train_gap=0.0, min_effect=None
+    base_acc,
+    other_acc,
+    base_loss=None,
+    other_loss=None,
+    chance=0.5,
+    train_gap=0.0,
+    min_effect=None,
+    primary=None,
 ):
     rows = []
     for variant, acc, loss in (("base", base_acc, base_loss), ("other", other_acc, other_loss)):
@@ -42,7 +49,7 @@ def _results(
             )
     runs = pd.DataFrame(rows)
     runs["variant"] = pd.Categorical(runs["variant"], categories=["base", "other"], ordered=True)
-    meta = {"baseline": "base", "spec": {"min_effect": min_effect or {}}}
+    meta = {"baseline": "base", "spec": {"min_effect": min_effect or {}, "primary": primary}}
     return Results(Path("."), "synthetic", meta, runs, pd.DataFrame(), pd.DataFrame())
 
 
@@ -189,3 +196,68 @@ def test_the_ranking_is_by_the_headline_accuracy_whatever_the_registry_order(mon
     monkeypatch.setattr(metrics.REGISTRY, "_entries", reordered)
     (line,) = summary_findings(results, healths(results))
     assert "**task**, accuracy on test, ranked by mean" in line and line.index("other") < line.index("base")
+
+
+def test_loss_as_primary_gets_a_margin_on_its_own_scale_and_no_equivalence_that_dwarfs_it():
+    """ablation_positional's reversal loss: attention 1.5e-05, positional 1.0e-04, worse in every
+    seed. The margin is max(5% of the reference, 1% of ln 2) = 0.0069: it dwarfs both values, so
+    no 'equivalent'; the difference itself is tested like any other."""
+    acc = np.ones(SEEDS)
+    base_loss = 1.5e-5 + _noise(1e-6)
+    words, text = _verdicts(
+        _results(
+            acc, acc, base_loss=base_loss, other_loss=base_loss + 8.7e-5 + _noise(3e-6, 1), primary="loss"
+        )
+    )
+    assert words["selected_accuracy"] == "described" and words["selected_loss"] == "negligible"
+    assert "negligible (|Δ| ≤ 0.007)" in text and "equivalent" not in text
+    words, _ = _verdicts(
+        _results(acc, acc, base_loss=base_loss, other_loss=base_loss + _noise(3e-6, 1), primary="loss")
+    )
+    assert words["selected_loss"] == "inconclusive"  # inside ±0.0069, but that margin says nothing here
+    from suite import metrics
+
+    assert metrics.get("loss").min_effect(1.5e-5, chance=math.log(2)) == pytest.approx(0.01 * math.log(2))
+    assert metrics.get("loss").min_effect(2.0, chance=math.log(2)) == pytest.approx(0.1)
+    assert metrics.get("loss").min_effect(0.1) == pytest.approx(0.01)  # no chance loss recorded
+
+
+def test_a_diverged_side_stops_the_comparison():
+    base = 0.80 + _noise(0.01)
+    results = _results(base, base + 0.1)
+    results.runs.loc[results.runs["key"] == "other3", "status"] = "diverged"
+    words, text = _verdicts(results)
+    assert words["selected_accuracy"] == "not compared" and "not compared (a side diverged)" in text
+
+
+def test_a_factorial_grid_reports_main_effects_and_their_interaction_paired_by_seed():
+    """2 × 2: dropout helps by 0.04 without LayerNorm and by 0.10 with it; LayerNorm alone adds
+    0.02. Main effects are averages over the other axis; the interaction is the difference."""
+    import json
+
+    effect = {(0.0, False): 0.0, (0.1, False): 0.04, (0.0, True): 0.02, (0.1, True): 0.12}
+    rows = []
+    for (dropout, norm), shift in effect.items():
+        label = f"attention[dropout={dropout}, norm={norm}]"
+        config = json.dumps(
+            {"model": {"encoder": "attention", "dropout": dropout, "norm": norm}, "training": {}}
+        )
+        for seed in range(SEEDS):
+            acc = 0.8 + shift + 0.01 * np.sin(seed)  # the seed moves every cell alike: pairing removes it
+            rows.append({"key": f"{label}{seed}", "variant": label, "dataset": "task", "seed": seed, "device": "cpu",
+                         "status": "ok", "eval_split": "test", "selected_accuracy": acc, "selected_loss": 1 - acc,
+                         "chance_accuracy": 0.5, "chance_loss": math.log(2), "config": config})  # fmt: skip
+    runs = pd.DataFrame(rows)
+    runs["variant"] = pd.Categorical(
+        runs["variant"], categories=list(dict.fromkeys(runs["variant"])), ordered=True
+    )
+    grid = {"dropout": [0.0, 0.1], "norm": [False, True]}
+    meta = {"baseline": "attention[dropout=0.0, norm=False]", "spec": {"grid": grid}}
+    results = Results(Path("."), "factorial", meta, runs, pd.DataFrame(), pd.DataFrame())
+    found = {c.contrast.name: c for c in compare_contrasts(results) if c.primary}
+    main = found["dropout: 0.0 → 0.1, main effect (mean over norm)"]
+    assert main.result.diff == pytest.approx(0.07) and main.verdict.word == "better"
+    assert found["norm: False → True, main effect (mean over dropout)"].result.diff == pytest.approx(0.05)
+    inter = found["dropout × norm: the effect of norm False → True at dropout=0.1 minus at dropout=0.0"]
+    assert inter.result.diff == pytest.approx(0.06) and inter.verdict.word == "interacts"
+    assert inter.result.test == "sign"  # the same in every seed: the exact test over 10 seeds

@@ -145,10 +145,9 @@ def compare_contrasts(results: Results) -> list[Comparison]:
                 stopped = "a side diverged"
             elif all(h and h.failed for h in sides):
                 stopped = "both failed to learn" if len(sides) == 2 else "every cell failed to learn"
+            order = sorted(zip(contrast.weights, sides, strict=True), key=lambda x: x[0][1])  # a's side first
             notes = [
-                f"{label}: {', '.join(h.flags)}"
-                for label, h in zip(contrast.labels, sides, strict=True)
-                if h and h.flags and not stopped
+                f"{label}: {', '.join(h.flags)}" for (label, _), h in order if h and h.flags and not stopped
             ]
             for metric in quality_metrics(g):
                 test, mean_a, mean_b = _contrast_test(results, by_label, contrast, metric)

@@ -167,7 +167,9 @@ def design_warnings(spec, trials) -> list[str]:
     × datasets against the smallest p its seed count allows."""
     from suite.report import contrasts
 
-    configs = contrasts.from_trials(trials) if trials and hasattr(trials[0], "config") else {}
+    if not trials or not all(hasattr(trials[0], a) for a in ("config", "dataset", "seed")):
+        return []  # a kind without datasets and configurations (kernels) has no contrasts
+    configs = contrasts.from_trials(trials)
     if not configs:
         return []
     found = contrasts.find(

@@ -51,6 +51,8 @@ class Metric:
     # How one example's value comes from the predictions table (for paired per-example tests).
     per_example: Literal["correct", "nll"] | None = None
     headline: bool = False  # a cost shown in every dataset table and compared by `ablate compare`
+    # The quality metric a study's verdicts are on unless it declares `primary:` (one metric only).
+    primary: bool = False
     reciprocal_of: str | None = None  # derived in the report as 1 / that column (time per sample)
     # Fitted against sequence length where a study varies it: (axis label, what a finding calls it).
     scaling: tuple[str, str] | None = None
@@ -107,6 +109,11 @@ def every(kind: str | None = None, **has) -> list[Metric]:
     ]
 
 
+def primary() -> Metric:
+    """The default primary metric: the quality metric declared `primary` (accuracy)."""
+    return every("quality", primary=True)[0]
+
+
 def human_bytes(n: float) -> str:
     if n is None or math.isnan(n):
         return "–"
@@ -128,7 +135,7 @@ LOSS = register(
 ACCURACY = register(
     Metric(
         "accuracy", "accuracy", "fraction correct", higher_is_better=True, kind="quality", aggregation="mean",
-        min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct",
+        min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct", primary=True,
     )
 )  # fmt: skip
 

@@ -240,8 +240,8 @@ class StudySpec(BaseModel):
     # and "auto" for every pair that differs in one knob (the default when left out). Not in keys.
     compare: list[Annotated[list[str], Field(min_length=2, max_length=2)] | Literal["auto"]] | None = None
     # The one metric verdicts are given on (a quality metric of suite.metrics; the others are
-    # described with intervals). Read by the report, not in trial keys.
-    primary: str = "accuracy"
+    # described with intervals); left out, the registry's primary (accuracy). Not in trial keys.
+    primary: str | None = None
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # other kinds have their own schema (suite.kinds)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
@@ -255,6 +255,8 @@ class StudySpec(BaseModel):
     def _primary(cls, v):
         from suite import metrics
 
+        if v is None:
+            return v
         try:
             metric = metrics.get(v)
         except UnknownNameError as err:

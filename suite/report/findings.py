@@ -77,8 +77,8 @@ def healths(results: Results) -> dict[tuple[str, str], Health]:
 
 
 def primary_metric(results: Results) -> str:
-    """The study's primary metric (`primary:`, default accuracy): the only one in the verdict family."""
-    return (results.meta.get("spec") or {}).get("primary") or "accuracy"
+    """The study's primary metric (`primary:`, else the registry's): the only one in the verdict family."""
+    return (results.meta.get("spec") or {}).get("primary") or metrics.primary().name
 
 
 @dataclass

@@ -14,6 +14,11 @@ the variance of the grand mean over seeds × test examples is taken as
 var(seed means)/S + var(example means)/N (a crossed random-effects design; it
 counts the seed × example interaction twice, so it errs wide), with a t quantile
 at Welch–Satterthwaite degrees of freedom.
+
+A report's verdicts are on contrasts (suite.report.contrasts): `seed_test` / `example_test`
+(a paired t test; the exact sign test where every seed gives the same Δ), Holm over the family by
+`holm_levels`, each interval at the level its hypothesis was tested at (docs/statistics.md).
+`paired` (an exact sign-flip test per pair) serves `ablate compare`'s uncorrected screen.
 """
 
 from __future__ import annotations
@@ -204,9 +209,7 @@ class Paired:
     hi: float
     better: int  # seeds where the variant is better
     worse: int
-    p: float  # two-sided: paired permutation (sign-flip) over seeds, or two-level t
-    p_holm: float = math.nan
-    significant: bool = False
+    p: float  # two-sided: paired permutation (sign-flip) over seeds
     sd: float = math.nan  # standard deviation of the per-seed differences
     sources: str = "seeds"  # what the interval and test cover
     p_improve: float = math.nan  # rliable's P(variant > baseline) over seed values, ties half
@@ -290,48 +293,6 @@ def sign_flip_p(other: np.ndarray, base: np.ndarray) -> float:
     return float(res.pvalue)
 
 
-def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
-    """Two seeds × examples matrices (the same seeds and test examples, in the same order):
-    Δ with a two-level interval and t test over seeds and examples; P(improvement) over the
-    seed means, as in `paired` (a win rate over (seed, example) pairs of 0/1 accuracy is mostly
-    ties and says something else)."""
-    higher = higher_is_better(metric)
-    d = other - base  # (S, N)
-    s, n = d.shape
-    per_seed = d.mean(axis=1) * (1 if higher else -1)
-    tol = 1e-12 * max(1.0, float(np.abs(base).max()), float(np.abs(other).max()))
-    out = Paired(
-        s,
-        float(base.mean()),
-        float(other.mean()),
-        float(d.mean()),
-        math.nan,
-        math.nan,
-        int((per_seed > tol).sum()),
-        int((per_seed < -tol).sum()),
-        math.nan,
-        sd=float(d.mean(axis=1).std(ddof=1)) if s > 1 else math.nan,
-        sources="seeds × test examples",
-        p_improve=probability_of_improvement(base.mean(axis=1), other.mean(axis=1), higher),
-        examples=n,
-    )
-    if s < MIN_SEEDS:
-        return out
-    if not np.any(d):  # identical: Δ is exactly 0, as measured (no interval)
-        out.diff, out.p, out.sd, out.se = 0.0, 1.0, 0.0, 0.0
-        return out
-    mean, lo, hi, df = two_level(d)
-    if math.isnan(lo):  # the same Δ for every seed and example: no interval; the exact test over seeds
-        out.sd = out.se = 0.0
-        out.p = sign_flip_p(other.mean(axis=1), base.mean(axis=1))
-        return out
-    out.lo, out.hi, out.df = lo, hi, df
-    half = hi - mean
-    out.se = half / stats.t.ppf(0.5 + CONFIDENCE / 2, df) if half > 0 else 0.0
-    out.p = float(2 * stats.t.sf(abs(mean) / out.se, df)) if out.se > 0 else 0.0
-    return out
-
-
 MAX_SEEDS_ESTIMATE = 1000  # beyond this an estimate says "more than", not a number
 
 
@@ -358,32 +319,6 @@ def seeds_needed(
 def min_p(n: int) -> float:
     """The smallest two-sided p a paired sign-flip test over n seeds can give (exact test)."""
     return min(1.0, 2.0 / 2**n)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjustment (scipy has none): sort, scale the k-th smallest by
-    (m − k), take running maxima, cap at 1. NaNs stay NaN and are not counted."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    m = len(idx)
-    if m == 0:
-        return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    scaled = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = scaled
-    return out
-
-
-def correct(comparisons: list[Paired]) -> None:
-    """Holm across one report's comparisons; a difference is significant only where the
-    corrected test rejects at 5% and the interval excludes zero (or, for the same nonzero Δ
-    in every seed, which gets no interval, where the exact test alone rejects)."""
-    adjusted = holm([c.p for c in comparisons])
-    for c, q in zip(comparisons, adjusted, strict=True):
-        c.p_holm = float(q)
-        excludes_zero = (c.has_ci and (c.lo > 0 or c.hi < 0)) or (c.constant and c.diff != 0)
-        c.significant = bool(np.isfinite(q) and q < ALPHA and excludes_zero)
 
 
 # ---- scaling exponents -----------------------------------------------------------------------

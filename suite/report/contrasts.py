@@ -266,7 +266,7 @@ def design_warning(seeds: int, contrasts: int, datasets: int, alpha: float = ALP
     family = f"{contrasts} contrast{'s' if contrasts != 1 else ''} × {datasets} dataset{'s' if datasets != 1 else ''}"
     return (
         f"{seeds} seed{'s' if seeds != 1 else ''}: an exact paired test cannot go below p = {smallest_p(seeds):.4g}, "
-        f"and Holm over this study's {family} needs p < {alpha / tests:.4g}: no effect the same in every seed, "
-        f"however large, could be called; {need} seeds resolve this study's {tests} test{'s' if tests != 1 else ''} "
-        f"(seeds: {need})"
+        f"and Holm over this study's {family} needs p < {alpha / tests:.4g}: an effect the same in every seed, "
+        f"however large, could not be called (unless pairs that both fail to learn leave the family); {need} seeds "
+        f"resolve this study's {tests} test{'s' if tests != 1 else ''} (seeds: {need})"
     )

@@ -163,8 +163,9 @@ def compare_contrasts(results: Results) -> list[Comparison]:
         if c.primary and not c.stopped and c.result.n >= MIN_SEEDS and math.isfinite(c.result.p)
     ]
     family([c.result for c in members])
+    tested = {id(c) for c in members}
     for c in out:
-        if not (c.primary and c in members):
+        if id(c) not in tested:
             describe(c.result)
     size = len(members)
     for c in out:

@@ -467,7 +467,8 @@ def _report(directory: Path, latex: bool = False) -> int:
     kind = Store(directory).meta().get("kind", "train")
     if kind != "train":
         print(
-            f"ablate: --latex writes a training study's tables; {directory.name} is a '{kind}' study", file=sys.stderr
+            f"ablate: --latex writes a training study's tables; {directory.name} is a '{kind}' study",
+            file=sys.stderr,
         )
         return 2
     from suite.report.latex import write_latex

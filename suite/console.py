@@ -4,6 +4,7 @@ study runs is suite.progress)."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shutil
@@ -156,16 +157,44 @@ def warnings(study, trials, estimate: float | None) -> list[str]:
     spec = study.spec
     if not study.description:
         out.append("no description: the report will not open with the study's question (add `description:`)")
-    baseline = getattr(spec, "baseline", None)
-    seeds = len(dict.fromkeys(t.seed for t in trials))
-    if baseline and seeds < MIN_SEEDS_FOR_TESTS:
-        out.append(
-            f"{seeds} seed(s): comparisons with the baseline {baseline!r} need ≥ {MIN_SEEDS_FOR_TESTS} "
-            "seeds; the report will give no interval or test (--seeds 10 or seeds: 10)"
-        )
+    out += design_warnings(spec, trials)
     if estimate is not None and estimate > LONG_S:
         out.append(f"about {duration(estimate)} to run: {speedups(study)}")
     return out
+
+
+def design_warnings(spec, trials) -> list[str]:
+    """Whether the report's verdicts are reachable: the study's contrasts (suite.report.contrasts)
+    × datasets against the smallest p its seed count allows."""
+    from suite.report import contrasts
+
+    if not trials or not all(hasattr(trials[0], a) for a in ("config", "dataset", "seed")):
+        return []  # a kind without datasets and configurations (kernels) has no contrasts
+    configs = contrasts.from_trials(trials)
+    if not configs:
+        return []
+    found = contrasts.find(
+        configs, getattr(spec, "baseline", None), getattr(spec, "compare", None), getattr(spec, "grid", None)
+    )
+    count = getattr(spec, "seeds", None)  # the study's seeds, not tuning's
+    seeds = (
+        count
+        if isinstance(count, int)
+        else len(count)
+        if count
+        else len(dict.fromkeys(t.seed for t in trials))
+    )
+    datasets = len(
+        dict.fromkeys(
+            (t.dataset, json.dumps(getattr(t, "dataset_params", {}), sort_keys=True, default=str))
+            for t in trials
+        )
+    )
+    out = []
+    if found and seeds < MIN_SEEDS_FOR_TESTS:
+        out.append(f"{seeds} seed(s): the report gives no interval or test below {MIN_SEEDS_FOR_TESTS} seeds")
+    warning = contrasts.design_warning(seeds, len(found), datasets)
+    return out + ([warning] if warning else [])
 
 
 def speedups(study) -> str:

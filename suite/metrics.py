@@ -38,6 +38,9 @@ class Metric:
     # The smallest difference worth calling better or worse: max(absolute, relative × |baseline|).
     min_effect_abs: float = 0.0
     min_effect_rel: float = 0.0
+    # ... and a share of the chance level (loss: the constant predictor's loss), where it is known;
+    # then min_effect_abs is only the fallback for results that recorded no chance level.
+    min_effect_chance: float = 0.0
     # The row column naming a measurement several rows share (training speed: one per vectorized
     # group, `timing_group`; peak memory: one per shape, `memory_group`): statistics then use one
     # value per measurement, not one per row. None: every row is its own measurement.
@@ -49,6 +52,8 @@ class Metric:
     # How one example's value comes from the predictions table (for paired per-example tests).
     per_example: Literal["correct", "nll"] | None = None
     headline: bool = False  # a cost shown in every dataset table and compared by `ablate compare`
+    # The quality metric a study's verdicts are on unless it declares `primary:` (one metric only).
+    primary: bool = False
     reciprocal_of: str | None = None  # derived in the report as 1 / that column (time per sample)
     # Fitted against sequence length where a study varies it: (axis label, what a finding calls it).
     scaling: tuple[str, str] | None = None
@@ -62,11 +67,15 @@ class Metric:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
         return clip(lo, hi, self.bounds)
 
-    def min_effect(self, baseline: float, override: float | None = None) -> float:
-        """The practical-significance threshold at this baseline (a study's override is absolute)."""
+    def min_effect(self, baseline: float, override: float | None = None, chance: float = math.nan) -> float:
+        """The practical-significance threshold at this baseline (a study's override is absolute):
+        max(relative × |baseline|, chance share × |chance|), or the absolute floor where the chance
+        level is unknown or the metric has no chance share."""
         if override is not None:
             return float(override)
         rel = self.min_effect_rel * abs(baseline) if math.isfinite(baseline) else 0.0
+        if self.min_effect_chance and chance is not None and math.isfinite(chance):
+            return max(rel, self.min_effect_chance * abs(chance))
         return max(self.min_effect_abs, rel)
 
     def format(self, value: float) -> str:
@@ -135,6 +144,11 @@ def every(kind: str | None = None, **has) -> list[Metric]:
     ]
 
 
+def primary() -> Metric:
+    """The default primary metric: the quality metric declared `primary` (accuracy)."""
+    return every("quality", primary=True)[0]
+
+
 def human_bytes(n: float) -> str:
     if n is None or math.isnan(n):
         return "–"
@@ -144,10 +158,11 @@ def human_bytes(n: float) -> str:
         n /= 1024
 
 
-# Quality: 0.5 accuracy points; loss 0.01 nats or 5% of the baseline's loss, whichever is larger.
+# Quality: 0.5 accuracy points; loss 5% of the reference's loss or 1% of the chance (constant
+# predictor's) loss, whichever is larger (0.01 nats where no chance loss was recorded).
 @quality_metric(
     "loss", "loss", "cross-entropy, nats", higher_is_better=False,
-    min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf), per_example="nll",
+    min_effect_abs=0.01, min_effect_rel=0.05, min_effect_chance=0.01, bounds=(0.0, math.inf), per_example="nll",
 )  # fmt: skip
 def _loss(logits, targets, mask):
     """The objective's mean loss × the targets counted: the training loss's own arithmetic."""
@@ -158,7 +173,7 @@ def _loss(logits, targets, mask):
 
 @quality_metric(
     "accuracy", "accuracy", "fraction correct", higher_is_better=True,
-    min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct",
+    min_effect_abs=0.005, bounds=(0.0, 1.0), splits="all", per_example="correct", primary=True,
 )  # fmt: skip
 def _accuracy(logits, targets, mask):
     from suite import objective

@@ -236,6 +236,12 @@ class StudySpec(BaseModel):
     training: TrainingSpec = TrainingSpec()
     measure: MeasureSpec = MeasureSpec()
     baseline: str | None = None  # a variant label the others are compared with, paired by seed
+    # The report's contrasts (suite.report.contrasts): [a, b] label pairs (b against the reference a),
+    # and "auto" for every pair that differs in one knob (the default when left out). Not in keys.
+    compare: list[Annotated[list[str], Field(min_length=2, max_length=2)] | Literal["auto"]] | None = None
+    # The one metric verdicts are given on (a quality metric of suite.metrics; the others are
+    # described with intervals); left out, the registry's primary (accuracy). Not in trial keys.
+    primary: str | None = None
     executor: ExecutorSpec = ExecutorSpec()  # how trials run; not part of a trial's key
     kind: Literal["train"] = "train"  # other kinds have their own schema (suite.kinds)
     anchors: list[AnchorSpec] = []  # published results the report sets beside the study's
@@ -248,6 +254,22 @@ class StudySpec(BaseModel):
     @classmethod
     def _flat_grid(cls, v):
         return flatten_grid(v) if isinstance(v, dict) else v
+
+    @field_validator("primary")
+    @classmethod
+    def _primary(cls, v):
+        from suite import metrics
+
+        if v is None:
+            return v
+        try:
+            metric = metrics.get(v)
+        except UnknownNameError as err:
+            raise ValueError(str(err)) from None
+        if metric.kind != "quality":
+            quality = ", ".join(m.name for m in metrics.every("quality"))
+            raise ValueError(f"a cost, not a quality metric; verdicts are on one of: {quality}")
+        return v
 
     @field_validator("min_effect")
     @classmethod
@@ -629,6 +651,7 @@ def expand(spec: StudySpec, path: Path, name: str) -> Expansion:
                 own_tune[one.label] = grid
     check_labels(resolved, path)
     baseline = baseline_label(spec, resolved, path)
+    check_compare(spec, resolved, path)
     factors = {r.label: {"variant": r.entry.label or r.entry.name, **r.point} for r in resolved}
     grid = {a.key: a.values for a in axes}
     return Expansion(cross(name, spec, resolved), own_tune, grid, factors, baseline)
@@ -887,6 +910,21 @@ def baseline_label(spec: StudySpec, resolved: list[Resolved], path: Path) -> str
     raise StudyError(
         f"{path}: baseline: {spec.baseline!r} is not one of the study's variants; valid: {', '.join(labels)}"
     )
+
+
+def check_compare(spec: StudySpec, resolved: list[Resolved], path: Path) -> None:
+    """Each `compare:` pair names two of the study's labels, and not one label twice."""
+    labels = [r.label for r in resolved]
+    for pair in spec.compare or []:
+        if pair == "auto":
+            continue
+        for side in pair:
+            if side not in labels:
+                raise StudyError(
+                    f"{path}: compare: {side!r} is not one of the study's variants; valid: {', '.join(labels)}"
+                )
+        if pair[0] == pair[1]:
+            raise StudyError(f"{path}: compare: [{pair[0]!r}, {pair[1]!r}] sets a variant against itself")
 
 
 def cross(name: str, spec: StudySpec, resolved: list[Resolved]) -> list[Trial]:

@@ -39,7 +39,7 @@ def test_check_counts_done_and_missing_and_estimates_the_rest(write_study, tmp_p
     out = capsys.readouterr().out
     assert "2 trials (1 variants × 1 datasets × 2 seeds × 1 device(s))" in out
     assert "0 done, 2 to run" in out and "estimate: none yet" in out
-    assert "need ≥ 3 seeds" in out  # a baseline with 2 seeds: no test can run
+    assert "cannot go below" not in out  # one variant: no contrast, so no verdict to reach
     assert main(["run", str(path), "--results", str(results), "--no-progress", "--seeds", "1"]) == 0
     capsys.readouterr()
     # seeds=1 ran into its own folder; the study's own folder is still empty
@@ -122,3 +122,24 @@ def test_check_warns_about_a_long_study_and_names_the_knobs(write_study, tmp_pat
     assert "2 done, 6 to run" in text and "estimate for the 6 to run: 2 h 00 min" in text
     assert "warning: about 2 h 00 min to run:" in text
     assert "threads: 1 or leave it out" in text and "fewer seeds (--seeds N)" in text
+
+
+def test_check_warns_when_no_effect_of_any_size_could_be_called(write_study, tmp_path, capsys):
+    """The README's 3-seed example (mean vs attention, 1.000 vs 0.500 in every seed) could never be
+    called: 2 / 2^3 = 0.25. Six seeds resolve one contrast; eleven the 33 tests of 11 × 3."""
+    path = write_study(variants=["mean", "positional"], seeds=3)
+    assert main(["check", str(path), "--results", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "3 seeds: an exact paired test cannot go below p = 0.25" in out
+    assert "6 seeds resolve this study's 1 test (seeds: 6)" in out
+    path = write_study(variants=["mean", "positional"], seeds=6)
+    assert main(["check", str(path), "--results", str(tmp_path / "r")]) == 0
+    assert "cannot go below" not in capsys.readouterr().out
+
+
+def test_the_design_warning_counts_contrasts_times_datasets():
+    from suite.report.contrasts import design_warning, seeds_to_resolve
+
+    assert seeds_to_resolve(1) == 6 and seeds_to_resolve(4) == 8 and seeds_to_resolve(33) == 11
+    assert "8 seeds resolve this study's 4 tests" in design_warning(3, 4, 1)
+    assert design_warning(10, 11, 2) is None  # 2/2^10 = 0.00195 < 0.05/22

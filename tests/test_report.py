@@ -9,6 +9,7 @@ import pytest
 from suite.cli import _run, main
 from suite.report import write_report
 from suite.report.compare import compare
+from suite.report.findings import CSV_COLUMNS
 from suite.runner import run_study
 from suite.store import Store
 from suite.study import load_study
@@ -60,8 +61,19 @@ def test_report_findings_comparisons_and_every_figure(baseline_run):
         < text.index("- Health on **reversal**")
         < text.index("## Results per dataset")
     )
-    assert "paired by seed" in text and "Holm-corrected across the 10 comparisons" in text
-    assert "## Comparisons with the baseline" in text and "accuracy on test_long" in text
+    assert "paired by seed" in text and "The verdict family is the primary metric's" in text
+    assert text.index("## Answer") < text.index("## Findings") < text.index("## Appendix: every comparison")
+    assert text.splitlines().index("## Findings") < 40  # the Answer is read in one screen
+    assert "**positional: learned → rope, in attention** (attention → rope) — reversal: " in text
+    assert "accuracy on test_long" in text.split("## Appendix")[1]  # described, not in the family
+    table = pd.read_csv(baseline_run / "comparisons.csv")
+    assert list(table.columns) == CSV_COLUMNS
+    accuracy = table[table["metric"] == "selected_accuracy"]
+    assert len(accuracy) == 4 and set(table.loc[table["metric"] != "selected_accuracy", "verdict"]) == {
+        "described"
+    }
+    # ten epochs on 3 seeds: every variant failed to learn both tasks, so no pair is in the family
+    assert set(accuracy["verdict"]) == {"not compared"} and not table["primary"].any()
     assert "epoch chosen on the validation split" in text and "no validation split" in text
     # quality per dataset, one cost table, every other split in the appendix
     quality = text.split("## Results per dataset")[1].split("## Cost")[0]
@@ -198,7 +210,7 @@ def test_degenerate_results_read_as_both_failed_not_as_intervals(baseline_run, t
     runs.to_parquet(copy / "runs.parquet")
     text = write_report(copy).read_text()
     assert "0.693 (all 3 equal)" in text and "0.500 (all 3 equal)" in text
-    assert "both failed to learn" in text and "| both failed " in text
+    assert "not compared (both failed to learn)" in text.split("## Findings")[0]
     assert "**better**" not in text and not re.search(r"\bnan\b", text, re.IGNORECASE)
 
 

@@ -46,3 +46,27 @@ def test_an_errors_last_line_is_its_message_and_nothing_without_one():
         last_line("Traceback (most recent call last):\n  File x\nValueError: bad T\n") == "ValueError: bad T"
     )
     assert last_line("  \n ") == "" and last_line(None) == "" and last_line(float("nan")) == ""
+
+
+def test_the_stored_nll_is_the_loss_and_an_underflowed_probability_is_never_clipped_into_one():
+    """A model sure of the wrong class: p(true) = e^-200 underflows float32 to 0. Its loss is
+    200 nats; −log of a clip at 1e-30 would say 69, and of the stored 0 infinity."""
+    from suite.report.load import approximated
+
+    rows = pd.DataFrame(
+        {
+            "key": ["a", "a", "b", "b"],
+            "index": [0, 1, 0, 1],
+            "correct": [False, True, True, True],
+            "p_true": np.array([np.exp(-200.0), 0.5, 0.9, 0.8], dtype=np.float32),
+        }
+    )
+    assert rows["p_true"].iloc[0] == 0  # float32 cannot hold it
+    exact = rows.assign(nll=[200.0, np.log(2), -np.log(0.9), -np.log(0.8)])
+    assert example_matrix(exact, ["a"], "loss") == pytest.approx(np.array([[200.0, np.log(2)]]))
+    assert approximated(exact) == ([], [])
+    # without the column: no matrix for the trial whose probability underflowed (the report then
+    # takes its measured loss over seeds), the others rebuilt from p(true), and both named
+    assert example_matrix(rows, ["a", "b"], "loss") is None
+    assert example_matrix(rows, ["b"], "loss") == pytest.approx(-np.log([[0.9, 0.8]]), rel=1e-6)
+    assert approximated(rows) == (["a", "b"], ["a"])

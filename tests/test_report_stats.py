@@ -5,11 +5,9 @@ import pandas as pd
 import pytest
 
 from suite.report.stats import (
-    Paired,
-    correct,
     exponent,
     format_summary,
-    holm,
+    holm_levels,
     min_p,
     paired,
     summarize,
@@ -41,8 +39,6 @@ def test_paired_constant_difference_reaches_the_exact_floor():
     assert r.p == pytest.approx(min_p(10)) and r.diff == pytest.approx(-math.log(2))
     assert r.constant and not r.has_ci  # the same Δ in every seed: spread unknown, not zero
     assert (r.better, r.worse) == (10, 0) and r.p_improve == 1.0
-    correct([r])
-    assert r.significant  # the exact test alone decides a constant, nonzero Δ
     same = paired(base, base, "final_loss")
     assert same.p == 1.0 and same.diff == 0.0 and same.constant and not same.has_ci
     few = paired(base[:2], other[:2], "final_loss")
@@ -58,23 +54,12 @@ def test_paired_uses_only_common_seeds_and_direction_of_metric():
 
 
 def test_holm_matches_hand_computed_values():
-    got = holm([0.01, 0.04, 0.03, np.nan, 0.005])
+    got, rejected, level = holm_levels([0.01, 0.04, 0.03, np.nan, 0.005])
     np.testing.assert_allclose(got[[0, 1, 2, 4]], [0.03, 0.06, 0.06, 0.02])
-    assert math.isnan(got[3])
-
-
-def test_significance_needs_the_corrected_test_and_a_ci_excluding_zero():
-    def make(p, lo, hi):
-        return Paired(10, 0.0, 0.1, 0.1, lo, hi, 10, 0, p)
-
-    a, b, c = make(0.001, 0.05, 0.15), make(0.001, -0.01, 0.2), make(0.04, 0.05, 0.15)
-    correct([a, b, c])
-    assert a.significant and not b.significant  # b: its CI includes 0
-    assert c.significant and c.p_holm == pytest.approx(0.04)  # step-down: the largest p is not scaled
-    uncorrected_only = [make(0.02, 0.05, 0.15), make(0.02, 0.05, 0.15), make(0.03, 0.05, 0.15)]
-    correct(uncorrected_only)
-    assert not any(x.significant for x in uncorrected_only)
-    assert [x.p_holm for x in uncorrected_only] == pytest.approx([0.06, 0.06, 0.06])
+    assert math.isnan(got[3]) and not rejected[3]
+    assert rejected.tolist() == [True, False, False, False, True]
+    # tested at 0.05/4 and 0.05/3; the rest at the first failing step's 0.05/2
+    np.testing.assert_allclose(level[[4, 0, 2, 1]], [0.0125, 0.05 / 3, 0.025, 0.025])
 
 
 def test_exponent_recovers_a_power_law():
@@ -100,21 +85,6 @@ def test_shared_measurements_count_once():
     assert sorted(values) == [80.0, 90.0, 100.0] and shared == 3
     values, shared = independent(frame, "infer_samples_per_s")  # measured per trial
     assert len(values) == 5 and shared == 1
-
-
-def test_paired_examples_pairs_seeds_and_examples():
-    from suite.report.stats import paired_examples
-
-    rng = np.random.default_rng(0)
-    base = (rng.random((5, 400)) < 0.7).astype(float)
-    same = paired_examples(base, base.copy(), "selected_accuracy")
-    assert same.diff == 0.0 and same.constant and not same.has_ci and same.p_improve == 0.5
-    shifted = paired_examples(base, base - 0.01, "selected_loss")  # the same Δ on every example
-    assert shifted.constant and not shifted.has_ci and shifted.p == pytest.approx(min_p(5))
-    better = np.maximum(base, (rng.random((5, 400)) < 0.3).astype(float))
-    r = paired_examples(base, better, "selected_accuracy")
-    assert r.diff > 0 and r.lo > 0 and r.p < 0.01 and r.p_improve > 0.5 and r.examples == 400
-    assert r.sources == "seeds × test examples"
 
 
 def test_seeds_needed_grows_as_the_effect_shrinks():
@@ -171,18 +141,3 @@ def test_exponent_interval_is_a_t_interval_over_per_curve_slopes():
     k, lo, hi = exponent(frame, "T", "y")
     assert k == pytest.approx(2.0) and (lo, hi) == pytest.approx(t_interval(np.array([1.9, 2.0, 2.1])))
     assert lo == pytest.approx(2.0 - 0.2484, abs=1e-3)
-
-
-def test_p_improvement_is_over_seed_means_in_both_paths():
-    from suite.report.stats import paired, paired_examples, probability_of_improvement
-
-    # 0/1 accuracy, worse in every seed: a win rate over (seed, example) pairs is ≈ 0.49 (mostly
-    # ties); over seed means the variant never beats a baseline seed
-    rng = np.random.default_rng(1)
-    base = (rng.random((5, 400)) < 0.9).astype(float)
-    worse = base * (rng.random((5, 400)) > 0.05)
-    worse[:, 0] = 0.0
-    r = paired_examples(base, worse, "selected_accuracy")
-    assert r.worse == 5 and r.p_improve == 0.0
-    seeds = paired(pd.Series(base.mean(axis=1)), pd.Series(worse.mean(axis=1)), "selected_accuracy")
-    assert r.p_improve == seeds.p_improve == probability_of_improvement(base.mean(1), worse.mean(1), True)

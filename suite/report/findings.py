@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
+from suite.report.contrasts import Contrast, find, from_runs
 from suite.report.load import (
     Results,
+    approximated,
     example_matrix,
     headline_accuracy,
     headline_stage,
@@ -27,18 +29,27 @@ from suite.report.load import (
 )
 from suite.report.stats import (
     MIN_SEEDS,
-    Paired,
-    correct,
+    Test,
+    describe,
+    example_test,
     exponent,
+    family,
     fmt,
     measurement_ids,
     min_p,
-    paired,
-    paired_examples,
+    seed_test,
     signed,
     t_interval,
 )
-from suite.report.verdicts import Health, Verdict, health, judge, seeds_phrase, verdict_text
+from suite.report.verdicts import (
+    DIVERGED,
+    Health,
+    Verdict,
+    contrast_text,
+    contrast_verdict,
+    health,
+    margin,
+)
 
 
 def scaling_costs() -> dict[str, tuple[str, str]]:
@@ -65,94 +76,149 @@ def healths(results: Results) -> dict[tuple[str, str], Health]:
     return out
 
 
+def primary_metric(results: Results) -> str:
+    """The study's primary metric (`primary:`, else the registry's): the only one in the verdict family."""
+    return (results.meta.get("spec") or {}).get("primary") or metrics.primary().name
+
+
 @dataclass
 class Comparison:
+    """One contrast on one dataset and one metric."""
+
     dataset: str
-    variant: str
-    metric: str
+    contrast: Contrast
+    metric: str  # the result column
     split: str
-    result: Paired
-    baseline: str = ""
+    result: Test
+    primary: bool = False
+    mean_a: float = math.nan  # the reference side's value (the cells' mean for a factorial side)
+    mean_b: float = math.nan
     verdict: Verdict | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # health flags beside the verdict
+    stopped: str | None = None  # why no verdict is given (a side diverged; both failed)
+
+    @property
+    def variant(self) -> str:
+        return self.contrast.b
+
+    @property
+    def baseline(self) -> str:
+        return self.contrast.a
 
 
-def grid_baseline(variant: str, baseline: str, labels: set[str]) -> str:
-    """The baseline at the variant's own grid point: labels end in '[axis=value, ...]'."""
-    if "[" not in variant or "[" not in baseline:
-        return baseline
-    point = variant[variant.index("[") :]
-    candidate = baseline[: baseline.index("[")] + point
-    return candidate if candidate in labels and candidate != variant else baseline
-
-
-def compare_to_baseline(results: Results) -> list[Comparison]:
-    """Every other variant against the baseline (at the same grid point), per dataset and
-    quality metric, paired by seed (and device; and test example where predictions were
-    recorded), Holm-corrected across all of them together, then judged."""
-    baseline = results.baseline
+def study_contrasts(results: Results) -> list[Contrast]:
+    """The contrasts of the study's finished variants (suite.report.contrasts)."""
     ok = results.finished
-    if baseline is None or ok.empty:
+    if ok.empty:
+        return []
+    spec = results.meta.get("spec") or {}
+    configs = from_runs(ok.sort_values("variant", kind="stable"))
+    return find(configs, results.baseline, spec.get("compare"), spec.get("grid"))
+
+
+def compare_contrasts(results: Results) -> list[Comparison]:
+    """Every contrast per dataset and quality metric, paired by seed (and device; and test example
+    where predictions were recorded). The primary metric's comparisons form the verdict family
+    (Holm over contrasts × datasets; intervals at the level each was tested at); the other metrics
+    get unadjusted 95% intervals and no verdict."""
+    ok = results.finished
+    found = study_contrasts(results)
+    if not found:
         return []
     state = healths(results)
-    out = []
+    primary = primary_metric(results)
+    overrides = min_effects(results)
+    out: list[Comparison] = []
     for dataset in results.datasets():
         g = ok[ok["dataset"] == dataset]
         split = g["eval_split"].iloc[0]
         labels = {str(v) for v in g["variant"].unique()}
-        for metric in quality_metrics(g):
-            for variant in g["variant"].cat.categories:
-                base_label = grid_baseline(str(variant), baseline, labels)
-                mine = g[g["variant"] == variant]
-                if variant == base_label or mine.empty:
-                    continue
-                base = g[g["variant"] == base_label].set_index(["seed", "device"])
-                result = _paired(results, base, mine.set_index(["seed", "device"]), metric)
-                out.append(Comparison(dataset, str(variant), metric, split, result, base_label))
-    correct([c.result for c in out])
-    overrides = min_effects(results)
+        by_label = {
+            str(v): rows.set_index(["seed", "device"]) for v, rows in g.groupby("variant", observed=True)
+        }
+        for contrast in found:
+            if not set(contrast.labels) <= labels:
+                continue
+            sides = [state.get((dataset, label)) for label in contrast.labels]
+            stopped = None
+            if any(h and h.state == DIVERGED for h in sides):
+                stopped = "a side diverged"
+            elif all(h and h.failed for h in sides):
+                stopped = "both failed to learn" if len(sides) == 2 else "every cell failed to learn"
+            order = sorted(zip(contrast.weights, sides, strict=True), key=lambda x: x[0][1])  # a's side first
+            notes = [
+                f"{label}: {', '.join(h.flags)}" for (label, _), h in order if h and h.flags and not stopped
+            ]
+            for metric in quality_metrics(g):
+                test, mean_a, mean_b = _contrast_test(results, by_label, contrast, metric)
+                col = metrics.column(metric)
+                is_primary = col.metric.name == primary and col.split is None
+                out.append(
+                    Comparison(dataset, contrast, metric, split, test, is_primary, mean_a, mean_b,
+                               notes=list(notes), stopped=stopped)
+                )  # fmt: skip
+    members = [
+        c
+        for c in out
+        if c.primary and not c.stopped and c.result.n >= MIN_SEEDS and math.isfinite(c.result.p)
+    ]
+    family([c.result for c in members])
+    tested = {id(c) for c in members}
+    for c in out:
+        if id(c) not in tested:
+            describe(c.result)
+    size = len(members)
     for c in out:
         metric = metrics.column(c.metric).metric
-        mine, theirs = state.get((c.dataset, c.variant)), state.get((c.dataset, c.baseline))
-        both_failed = bool(mine and theirs and mine.failed and theirs.failed)
-        c.verdict = judge(c.result, c.metric, len(out), overrides.get(metric.name), both_failed)
-        for side, h in ((c.baseline, theirs), (c.variant, mine)):
-            if h and h.failed and not both_failed:
-                c.notes.append(f"{side} {h.state}")
+        g = ok[ok["dataset"] == c.dataset]
+        chance = float(g["chance_loss"].min()) if metric.name == "loss" and "chance_loss" in g else math.nan
+        reference = c.mean_a if c.contrast.kind != "interaction" else (c.mean_a + c.mean_b) / 2
+        threshold = margin(metric, reference, chance, overrides.get(metric.name))
+        if not c.primary:
+            c.verdict = Verdict("described", threshold)
+            continue
+        values = (math.nan, math.nan) if c.contrast.kind == "interaction" else (c.mean_a, c.mean_b)
+        c.verdict = contrast_verdict(c.result, metric, threshold, c.contrast.kind, values, c.stopped, size)
     return out
 
 
-def _paired(results: Results, base: pd.DataFrame, mine: pd.DataFrame, metric: str) -> Paired:
-    """Two-level (seeds × test examples) where both sides have predictions on the eval split at
-    the reported epoch, else over seeds."""
-    col = metrics.column(metric)
-    held_out = base["eval_split"].iloc[0] != "train"  # the course's toy sets: eval = train, no sample
-    if held_out and col.split is None and col.stage == headline_stage(base) and not results.predictions.empty:
-        common = base.index.intersection(mine.index)
-        if len(common) >= MIN_SEEDS:
-            a = example_matrix(results.predictions, list(base.loc[common, "key"]), col.metric.name)
-            b = example_matrix(results.predictions, list(mine.loc[common, "key"]), col.metric.name)
-            if a is not None and b is not None and a.shape == b.shape:
-                return paired_examples(a, b, metric)
-    return paired(base[metric], mine[metric], metric)
-
-
-def _clause(c: Comparison) -> str:
-    r = c.result
-    name = metric_name(c.metric, c.split)
-    verb = "rises" if r.diff > 0 else "falls"
-    metric = metrics.column(c.metric).metric
-    improved = metric.better(r.diff)
-    count = f"{'better' if improved else 'worse'} in {r.better if improved else r.worse}/{r.n} seeds"
-    if r.constant:
-        spread = f"Δ {signed(r.diff)} in every seed"
-    else:
-        spread = f"Δ {signed(r.diff)}, 95% CI [{fmt(r.lo)}, {fmt(r.hi)}] over {r.sources}"
-    pi = f", P(improvement) {r.p_improve:.2f}" if not math.isnan(r.p_improve) else ""
-    return (
-        f"{name} {verb} from {fmt(r.base)} to {fmt(r.mean)} ({spread}, {count}{pi}, "
-        f"Holm p = {fmt(r.p_holm, 4)})"
+def _contrast_test(
+    results: Results, by_label: dict, contrast: Contrast, metric: str
+) -> tuple[Test, float, float]:
+    """The contrast's Δ per seed (Σ weight × value), tested; two-level where every cell has
+    predictions on a held-out eval split at the reported epoch."""
+    frames = [by_label[label] for label in contrast.labels]
+    common = frames[0].index
+    for f in frames[1:]:
+        common = common.intersection(f.index)
+    common = common.sort_values()
+    values = [f.loc[common, metric].to_numpy(float) for f in frames]
+    weights = [w for _, w in contrast.weights]
+    mean_b = (
+        sum(w * float(np.nanmean(v)) for w, v in zip(weights, values, strict=True) if w > 0)
+        if len(common)
+        else math.nan
     )
+    mean_a = (
+        -sum(w * float(np.nanmean(v)) for w, v in zip(weights, values, strict=True) if w < 0)
+        if len(common)
+        else math.nan
+    )
+    col = metrics.column(metric)
+    first = frames[0]
+    held_out = first["eval_split"].iloc[0] != "train"  # the course's toy sets: eval = train, no sample
+    if (
+        held_out and col.split is None and col.stage == headline_stage(first)
+        and not results.predictions.empty and len(common) >= MIN_SEEDS
+    ):  # fmt: skip
+        mats = [
+            example_matrix(results.predictions, list(f.loc[common, "key"]), col.metric.name) for f in frames
+        ]
+        if all(m is not None for m in mats) and len({m.shape for m in mats}) == 1:
+            d = sum(w * m for w, m in zip(weights, mats, strict=True))
+            return example_test(d), mean_a, mean_b
+    d = sum(w * v for w, v in zip(weights, values, strict=True)) if len(common) else np.array([])
+    return seed_test(d), mean_a, mean_b
 
 
 def health_findings(results: Results, state: dict[tuple[str, str], Health]) -> list[str]:
@@ -206,73 +272,178 @@ def summary_findings(results: Results, state: dict[tuple[str, str], Health]) -> 
         tail = f"; failed to learn or diverged: {', '.join(failed)}" if failed else ""
         lines.append(
             f"**{dataset}**, {metric_name(column, g['eval_split'].iloc[0])}, ranked by mean (≈: within "
-            f"{metric.format(threshold)}; a rank is not a verdict, see below): {order}{tail}."
+            f"{metric.format(threshold)}; a rank is not a verdict, see the Answer): {order}{tail}."
         )
     return lines
 
 
-def comparison_findings(comparisons: list[Comparison], baseline: str) -> list[str]:
-    """The detailed comparisons: decided ones first, a sentence each; then, per dataset, the
-    negligible, equivalent and inconclusive ones, and the pairs that both failed."""
-    lines = []
-    groups: dict[tuple[str, str], list[Comparison]] = {}
-    for c in comparisons:
-        groups.setdefault((c.dataset, c.variant), []).append(c)
-    rest: dict[tuple[str, str], list[str]] = {}  # (verdict, dataset) → clauses
-    for (dataset, variant), cs in groups.items():
-        decided = [c for c in cs if c.verdict.decided]
-        base = cs[0].baseline or baseline
-        if decided:
-            note = f" ({'; '.join(cs[0].notes)})" if cs[0].notes else ""
-            clauses = "; ".join(
-                f"{_clause(c)}: {verdict_text(c.verdict, c.result, c.metric)}" for c in decided
-            )
-            lines.append(f"On **{dataset}**, **{variant}** vs {base}{note}: {clauses}.")
-        for c in cs:
-            if c.verdict.decided:
-                continue
-            metric = metrics.column(c.metric).metric
-            what = f"{variant}, {metric_name(c.metric, c.split)} Δ {signed(c.result.diff)}"
-            word = c.verdict.word
-            if word == "negligible":
-                clause = f"{what} (size ≤ {metric.format(c.verdict.min_effect)})"
-            elif word == "equivalent":
-                clause = f"{what} (within ±{metric.format(c.verdict.min_effect)})"
-            elif word == "inconclusive":
-                ci = (
-                    f" [{fmt(c.result.lo)}, {fmt(c.result.hi)}] over {c.result.sources}"
-                    if c.result.has_ci
-                    else ""
-                )
-                clause = f"{what}{ci} (Holm p = {fmt(c.result.p_holm, 4)}{seeds_phrase(c.verdict)})"
-            elif word in ("both failed", "too few seeds"):
-                clause = variant
-            else:  # identical
-                clause = f"{variant}, {metric_name(c.metric, c.split)}"
-            if clause not in rest.setdefault((word, dataset), []):
-                rest[(word, dataset)].append(clause)
-    heads = {
-        "negligible": "significant but smaller than the smallest effect worth a word (negligible) against {b}",
-        "equivalent": "equivalent to {b} (TOST at 5%)",
-        "inconclusive": "inconclusive against {b} (neither a difference nor equivalence is shown; not "
-        "evidence of no effect)",
-        "both failed": "not compared with {b} (no verdict): both failed to learn the task",
-        "identical": "identical to {b} in every seed",
-        "too few seeds": f"fewer than {MIN_SEEDS} paired seeds with {{b}}, so no interval or test can be trusted",
+def _delta(c: Comparison) -> str:
+    """'1.000 → 0.500, Δ −0.500 in all 10 seeds' or 'Δ +0.012 [0.004, 0.020] (99.8%), 9/10 agree'."""
+    r = c.result
+    metric = metrics.column(c.metric).metric
+    means = (
+        "" if c.contrast.kind == "interaction" else f"{metric.format(c.mean_a)} → {metric.format(c.mean_b)}, "
+    )
+    if r.test == "sign":
+        return f"{means}Δ {signed(r.diff)} in all {r.n} seeds"
+    ci = f" [{fmt(r.lo)}, {fmt(r.hi)}] ({_level(r.confidence)})" if r.has_ci else ""
+    return f"{means}Δ {signed(r.diff)}{ci}, {r.agree}/{r.n} seeds agree"
+
+
+def _level(confidence: float) -> str:
+    text = f"{confidence * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _pvalue(c: Comparison) -> str:
+    r = c.result
+    test = "exact sign test" if r.test == "sign" else "t" if r.test == "t" else r.test
+    return f"{test} p = {fmt(r.p, 4)}, Holm {fmt(r.p_adj, 4)}"
+
+
+def answer_clause(c: Comparison) -> str:
+    """One dataset's part of a contrast's answer sentence."""
+    metric = metrics.column(c.metric).metric
+    v = c.verdict
+    if c.stopped:
+        return f"{c.dataset}: not compared ({c.stopped})"
+    if v.word in ("too few seeds", "identical"):
+        return f"{c.dataset}: {'identical in every seed' if v.word == 'identical' else f'too few seeds ({c.result.n})'}"
+    flags = f"; flagged: {'; '.join(c.notes)}" if c.notes else ""
+    return f"{c.dataset}: {_delta(c)}: {contrast_text(v, metric)} ({_pvalue(c)}){flags}"
+
+
+def answer_section(results: Results, comparisons: list[Comparison], state: dict) -> list[str]:
+    """The report's opening: one sentence per contrast with a clause per dataset (Δ, its interval,
+    the seeds that agree, the verdict), then the caveats that change the reading."""
+    primary = [c for c in comparisons if c.primary]
+    if not primary:
+        if results.finished.empty:
+            return []
+        ranking = summary_findings(results, state)
+        return [
+            "## Answer",
+            "",
+            "No verdict: no two variants differ in one knob and the study names no baseline or `compare:` "
+            "pairs, so nothing is tested. The ranking below is by mean, not a verdict.",
+            "",
+            *[f"- {line}" for line in ranking],
+            "",
+        ]
+    members = [c for c in primary if math.isfinite(c.result.p_adj)]
+    label = metric_name(primary[0].metric, primary[0].split)
+    intro = f"On {label} (the primary metric; Δ = second − first, paired by seed). " + (
+        f"Verdicts over {len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, "
+        "Holm-corrected; each interval is at the level its test was judged at, so it excludes 0 exactly "
+        "when the verdict does; 'in all n seeds': the same Δ in every seed, decided by the exact sign "
+        "test (see Method)."
+        if members
+        else "No contrast could be tested: in each, a side diverged or both failed to learn."
+    )
+    lines = ["## Answer", "", intro, ""]
+    by_contrast: dict[str, list[Comparison]] = {}
+    for c in primary:
+        by_contrast.setdefault(c.contrast.name, []).append(c)
+    for name, cs in by_contrast.items():
+        con = cs[0].contrast
+        pair = f" ({con.a} → {con.b})" if con.kind == "pair" and f"{con.a} → {con.b}" not in name else ""
+        lines.append(f"- **{name}**{pair} — " + "; ".join(answer_clause(c) for c in cs) + ".")
+    caveats = answer_caveats(results, comparisons, state)
+    if caveats:
+        lines += ["", "Caveats that change the reading:", ""] + [f"- {c}" for c in caveats]
+    return [*lines, ""]
+
+
+def answer_caveats(results: Results, comparisons: list[Comparison], state: dict) -> list[str]:
+    out = []
+    ok = results.finished
+    same = [d for d in results.datasets() if ok.loc[ok["dataset"] == d, "eval_split"].iloc[0] == "train"]
+    if same:
+        rows = []
+        for d in same:
+            keys = set(ok.loc[ok["dataset"] == d, "key"])
+            p = results.predictions
+            n = p[p["key"].isin(keys)].groupby("key").size().max() if not p.empty and "key" in p else None
+            rows.append(f"{d} ({int(n)} rows)" if n is not None and n == n else d)
+        out.append(
+            f"The eval split is the training split on {', '.join(rows)}: these Δ describe how well each "
+            "variant fits (memorises) those rows, not how it generalises."
+        )
+    flagged: dict[str, list[str]] = {}
+    for (dataset, variant), h in state.items():
+        for flag in h.caveats:
+            flagged.setdefault(flag, []).append(f"{variant} on {dataset}")
+    meaning = {
+        "still improving": "the val-chosen epoch is the last in most seeds: more epochs may change a Δ against them",
+        "overfit": "train accuracy more than 0.10 above eval",
+        "overconfident": "accuracy above chance but eval loss no better than a constant predictor's",
     }
-    for word, head in heads.items():
-        for (w, dataset), clauses in rest.items():
-            if w == word:
-                lines.append(f"On **{dataset}**, {head.format(b=baseline)}: " + "; ".join(clauses) + ".")
-    return lines
+    for flag, where in flagged.items():
+        shown = ", ".join(where[:6]) + (f" and {len(where) - 6} more" if len(where) > 6 else "")
+        out.append(f"{flag.capitalize()} ({meaning.get(flag, flag)}): {shown}.")
+    rebuilt, underflow = approximated(results.predictions)
+    keys = set(ok["key"])
+    rebuilt, underflow = [k for k in rebuilt if k in keys], [k for k in underflow if k in keys]
+    if underflow:
+        names = ok[ok["key"].isin(underflow)].apply(
+            lambda r: f"{r['variant']} seed {r['seed']} on {r['dataset']}", axis=1
+        )
+        out.append(
+            f"{len(underflow)} trial(s) stored no per-example loss and a true-class probability that "
+            f"underflowed float32 ({', '.join(names)}): their loss is the trial's measured one, over seeds "
+            "only, not rebuilt from the probabilities."
+        )
+    elif rebuilt and any(c.result.sources != "seeds" and "loss" in c.metric for c in comparisons):
+        out.append(
+            f"The per-example loss of {len(rebuilt)} trial(s) is rebuilt as −log p(true) from float32 "
+            "probabilities (results older than the stored `nll`)."
+        )
+    return out
+
+
+def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
+    """comparisons.csv: one row per contrast × dataset × metric (suite.report.training writes it)."""
+    rows = []
+    for c in comparisons:
+        r = c.result
+        con = c.contrast
+        if r.test == "sign":
+            interval = f"none: the same Δ in all {r.n} seeds (exact sign test)"
+        elif not r.has_ci:
+            interval = "none"
+        else:
+            scope = (
+                "Holm level, in the verdict family"
+                if c.primary and math.isfinite(r.p_adj)
+                else "unadjusted, described only"
+            )
+            interval = f"{_level(r.confidence)} t interval over {r.sources} ({scope})"
+        rows.append(
+            {
+                "contrast": con.name, "knob": con.knob, "a": con.a, "b": con.b, "value_a": con.value_a,
+                "value_b": con.value_b, "within": con.within, "dataset": c.dataset, "metric": c.metric,
+                "primary": bool(c.primary and math.isfinite(r.p_adj)), "n": r.n, "delta": r.diff, "lo": r.lo,
+                "hi": r.hi, "interval": interval, "p": r.p, "p_adj": r.p_adj, "agree": r.agree,
+                "min_effect": c.verdict.min_effect if c.verdict else math.nan,
+                "verdict": c.verdict.word if c.verdict else "",
+                "flags": "; ".join(([c.stopped] if c.stopped else []) + c.notes),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+CSV_COLUMNS = [
+    "contrast", "knob", "a", "b", "value_a", "value_b", "within", "dataset", "metric", "primary", "n",
+    "delta", "lo", "hi", "interval", "p", "p_adj", "agree", "min_effect", "verdict", "flags",
+]  # fmt: skip
 
 
 def method_note(results: Results, comparisons: list[Comparison]) -> str:
-    seeds = results.finished.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
-    n = int(seeds.min()) if len(seeds) else 0
     if not comparisons:
         return ""
-    m = sum(1 for c in comparisons if not math.isnan(c.result.p))
+    seeds = results.finished.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
+    n = int(seeds.min()) if len(seeds) else 0
+    m = sum(1 for c in comparisons if c.primary and math.isfinite(c.result.p_adj))
     two = any(c.result.sources != "seeds" for c in comparisons)
     overrides = min_effects(results)
     loss, acc = metrics.get("loss"), metrics.get("accuracy")
@@ -281,30 +452,27 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
     ) + (
         f", loss {overrides['loss']}"
         if "loss" in overrides
-        else f", loss max({loss.min_effect_abs}, {loss.min_effect_rel:.0%} of the baseline's)"
+        else f", loss max({loss.min_effect_rel:.0%} of the reference's, {loss.min_effect_chance:.0%} of the "
+        "chance loss)"
     )
     level = (
-        "On the eval split's loss and accuracy, where every trial recorded its per-example predictions, "
-        "the interval and test cover seeds and test examples (two-level: var(seed means)/S + "
-        "var(example means)/N, t at Welch–Satterthwaite df); P(improvement) is still over the seed "
-        "means. "
+        "Where every trial recorded per-example predictions on a held-out split, Δ's test and interval "
+        "cover seeds and test examples (two-level: var(seed means)/S + var(example means)/N, t at "
+        "Welch–Satterthwaite df). "
         if two
         else ""
     )
     return (
-        f"Each variant is compared with the baseline **{results.baseline}** (at the same grid point, if "
-        f"any) paired by seed: the mean difference Δ (variant − baseline) with a 95% Student-t interval "
-        f"(none where Δ is the same in every seed: its spread is unknown, and the exact test alone decides), "
-        f"the seeds in which the variant is better, P(improvement) (rliable's P(X > Y) over the seeds' "
-        f"values: the share of (variant seed, baseline seed) pairs in which the variant is better, ties "
-        f"half) and a "
-        f"two-sided paired permutation (sign-flip) test. {level}p values are Holm-corrected across the "
-        f"{m} comparisons of this report. Verdicts: **better/worse** when the corrected p < 0.05, the CI "
-        f"excludes 0 and |Δ| exceeds the smallest effect worth a word ({thresholds}); negligible when "
-        f"significant but smaller; equivalent when the 90% interval lies inside ±that effect (TOST); "
-        f"inconclusive otherwise, with the seeds a paired test at Holm's first threshold would need for "
-        f"80% power. With {n} seeds the smallest p a sign-flip test can give is {fmt(min_p(n), 4)}, "
-        f"against a first Holm threshold of {fmt(0.05 / max(m, 1), 4)}."
+        "**Method.** A contrast sets two variants whose configurations differ in one knob (a grid's "
+        "main effects and interactions average its cells, paired by seed); Δ per seed is tested with a "
+        "paired t test, or, where every seed gives the same Δ (no spread to estimate), the exact sign "
+        f"test (p = 2/2^n: {fmt(min_p(n), 4)} at {n} seeds). {level}The verdict family is the primary "
+        f"metric's {m} contrast × dataset tests, Holm-corrected; the other metrics are described with "
+        "unadjusted 95% intervals (appendix). **better/worse** when Holm rejects and |Δ| exceeds the "
+        f"smallest effect worth a word ({thresholds}); negligible when it rejects but |Δ| is smaller; "
+        "equivalent when the printed interval lies inside ±that effect (never where the effect is larger "
+        "than both values); inconclusive otherwise, with the seeds that would resolve it. A pair where "
+        "a side diverged or both failed to learn is not compared. Details: docs/statistics.md."
     )
 
 

@@ -80,8 +80,10 @@ def _predictions(store: Store) -> pd.DataFrame:
 
 
 def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> np.ndarray | None:
-    """Seeds × examples of a per-example metric (accuracy: 1 if correct; loss: −log p(true class)),
-    one row per key in order; None unless every key has predictions on the same examples."""
+    """Seeds × examples of a per-example metric (accuracy: 1 if correct; loss: the stored `nll`, else
+    −log p(true class) from the float32 probability), one row per key in order; None unless every
+    key has predictions on the same examples, and for loss None where a key has no `nll` and a
+    p(true) that underflowed float32 (its −log would be ≥ 87 nats, not the model's loss)."""
     if predictions.empty:
         return None
     index = _by_key(predictions)
@@ -92,7 +94,25 @@ def example_matrix(predictions: pd.DataFrame, keys: list[str], metric: str) -> n
         return None
     if metrics.get(metric).per_example == "correct":
         return np.vstack([index.correct[r] for r in rows])
-    return np.vstack([-np.log(np.clip(index.p_true[r], 1e-30, 1.0)) for r in rows])
+    if len(index.nll) and not any(np.isnan(index.nll[r]).any() for r in rows):
+        return np.vstack([index.nll[r] for r in rows])  # the loss each example had, as computed
+    if any(key in index.clipped for key in keys):
+        return None  # −log of an underflowed float32 p(true) is not the example's loss: use the row's
+    return np.vstack([-np.log(index.p_true[r]) for r in rows])
+
+
+UNDERFLOW = float(np.finfo(np.float32).tiny)  # below this a stored float32 p(true) has lost its value
+
+
+def approximated(predictions: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(keys whose per-example loss is rebuilt as −log p(true) from float32 probabilities, i.e.
+    without an `nll` column; those among them where some p(true) underflowed, whose per-example
+    loss cannot be rebuilt at all: the report then uses the trial's measured loss, over seeds)."""
+    if predictions.empty or "p_true" not in predictions:
+        return [], []
+    index = _by_key(predictions)
+    rebuilt = [k for k, r in index.rows.items() if not len(index.nll) or np.isnan(index.nll[r]).any()]
+    return rebuilt, [k for k in rebuilt if k in index.clipped]
 
 
 @dataclass
@@ -101,6 +121,8 @@ class _KeyIndex:
     correct: np.ndarray
     p_true: np.ndarray
     owner: weakref.ref
+    nll: np.ndarray  # each example's cross-entropy as computed (float64), where stored
+    clipped: frozenset  # keys with a p(true) too small for float32 to hold (−log of it is wrong)
 
 
 _INDEXES: dict[int, _KeyIndex] = {}
@@ -119,11 +141,15 @@ def _by_key(predictions: pd.DataFrame) -> _KeyIndex:
         for key, pos in predictions.groupby("key", sort=False).indices.items()
     }
     ident = id(predictions)
+    p_true = predictions["p_true"].to_numpy(float) if "p_true" in predictions else np.array([])
+    low = p_true < UNDERFLOW if len(p_true) else np.zeros(0, bool)
     found = _KeyIndex(
         rows,
         predictions["correct"].to_numpy(float) if "correct" in predictions else np.array([]),
-        predictions["p_true"].to_numpy(float) if "p_true" in predictions else np.array([]),
+        p_true,
         weakref.ref(predictions, lambda _: _INDEXES.pop(ident, None)),
+        predictions["nll"].to_numpy(float) if "nll" in predictions else np.array([]),
+        frozenset(k for k, r in rows.items() if low[r].any()) if len(low) else frozenset(),
     )
     _INDEXES[ident] = found
     return found

@@ -14,6 +14,11 @@ the variance of the grand mean over seeds × test examples is taken as
 var(seed means)/S + var(example means)/N (a crossed random-effects design; it
 counts the seed × example interaction twice, so it errs wide), with a t quantile
 at Welch–Satterthwaite degrees of freedom.
+
+A report's verdicts are on contrasts (suite.report.contrasts): `seed_test` / `example_test`
+(a paired t test; the exact sign test where every seed gives the same Δ), Holm over the family by
+`holm_levels`, each interval at the level its hypothesis was tested at (docs/statistics.md).
+`paired` (an exact sign-flip test per pair) serves `ablate compare`'s uncorrected screen.
 """
 
 from __future__ import annotations
@@ -211,9 +216,7 @@ class Paired:
     hi: float
     better: int  # seeds where the variant is better
     worse: int
-    p: float  # two-sided: paired permutation (sign-flip) over seeds, or two-level t
-    p_holm: float = math.nan
-    significant: bool = False
+    p: float  # two-sided: paired permutation (sign-flip) over seeds
     sd: float = math.nan  # standard deviation of the per-seed differences
     sources: str = "seeds"  # what the interval and test cover
     p_improve: float = math.nan  # rliable's P(variant > baseline) over seed values, ties half
@@ -297,48 +300,6 @@ def sign_flip_p(other: np.ndarray, base: np.ndarray) -> float:
     return float(res.pvalue)
 
 
-def paired_examples(base: np.ndarray, other: np.ndarray, metric: str) -> Paired:
-    """Two seeds × examples matrices (the same seeds and test examples, in the same order):
-    Δ with a two-level interval and t test over seeds and examples; P(improvement) over the
-    seed means, as in `paired` (a win rate over (seed, example) pairs of 0/1 accuracy is mostly
-    ties and says something else)."""
-    higher = higher_is_better(metric)
-    d = other - base  # (S, N)
-    s, n = d.shape
-    per_seed = d.mean(axis=1) * (1 if higher else -1)
-    tol = 1e-12 * max(1.0, float(np.abs(base).max()), float(np.abs(other).max()))
-    out = Paired(
-        s,
-        float(base.mean()),
-        float(other.mean()),
-        float(d.mean()),
-        math.nan,
-        math.nan,
-        int((per_seed > tol).sum()),
-        int((per_seed < -tol).sum()),
-        math.nan,
-        sd=float(d.mean(axis=1).std(ddof=1)) if s > 1 else math.nan,
-        sources="seeds × test examples",
-        p_improve=probability_of_improvement(base.mean(axis=1), other.mean(axis=1), higher),
-        examples=n,
-    )
-    if s < MIN_SEEDS:
-        return out
-    if not np.any(d):  # identical: Δ is exactly 0, as measured (no interval)
-        out.diff, out.p, out.sd, out.se = 0.0, 1.0, 0.0, 0.0
-        return out
-    mean, lo, hi, df = two_level(d)
-    if math.isnan(lo):  # the same Δ for every seed and example: no interval; the exact test over seeds
-        out.sd = out.se = 0.0
-        out.p = sign_flip_p(other.mean(axis=1), base.mean(axis=1))
-        return out
-    out.lo, out.hi, out.df = lo, hi, df
-    half = hi - mean
-    out.se = half / stats.t.ppf(0.5 + CONFIDENCE / 2, df) if half > 0 else 0.0
-    out.p = float(2 * stats.t.sf(abs(mean) / out.se, df)) if out.se > 0 else 0.0
-    return out
-
-
 MAX_SEEDS_ESTIMATE = 1000  # beyond this an estimate says "more than", not a number
 
 
@@ -365,32 +326,6 @@ def seeds_needed(
 def min_p(n: int) -> float:
     """The smallest two-sided p a paired sign-flip test over n seeds can give (exact test)."""
     return min(1.0, 2.0 / 2**n)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjustment (scipy has none): sort, scale the k-th smallest by
-    (m − k), take running maxima, cap at 1. NaNs stay NaN and are not counted."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    m = len(idx)
-    if m == 0:
-        return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    scaled = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = scaled
-    return out
-
-
-def correct(comparisons: list[Paired]) -> None:
-    """Holm across one report's comparisons; a difference is significant only where the
-    corrected test rejects at 5% and the interval excludes zero (or, for the same nonzero Δ
-    in every seed, which gets no interval, where the exact test alone rejects)."""
-    adjusted = holm([c.p for c in comparisons])
-    for c, q in zip(comparisons, adjusted, strict=True):
-        c.p_holm = float(q)
-        excludes_zero = (c.has_ci and (c.lo > 0 or c.hi < 0)) or (c.constant and c.diff != 0)
-        c.significant = bool(np.isfinite(q) and q < ALPHA and excludes_zero)
 
 
 # ---- scaling exponents -----------------------------------------------------------------------
@@ -420,3 +355,145 @@ def exponent(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float, float]:
         return k, math.nan, math.nan
     lo, hi = t_interval(slopes)
     return (k if math.isnan(lo) else float(slopes.mean())), lo, hi  # every slope the same: no interval
+
+
+# ---- contrast tests: one verdict family, tests a design can reach ---------------------------------
+
+
+@dataclass
+class Test:
+    """One contrast on one dataset and metric: Δ per seed (or per seed × example), its test and
+    the pieces its interval is made of."""
+
+    n: int  # paired seeds
+    diff: float  # mean Δ
+    sd: float  # standard deviation of the per-seed Δ
+    se: float  # standard error of diff (0 where every Δ is the same)
+    df: float
+    p: float  # unadjusted two-sided p (NaN: not tested)
+    test: str  # "t", "two-level t", "sign" (the same Δ in every seed), "identical", "none"
+    agree: int  # seeds whose Δ has the sign of the mean Δ
+    sources: str = "seeds"
+    examples: int = 0
+    p_adj: float = math.nan  # Holm-adjusted over the verdict family
+    confidence: float = CONFIDENCE  # of the interval below
+    lo: float = math.nan
+    hi: float = math.nan
+    rejected: bool = False
+
+    @property
+    def has_ci(self) -> bool:
+        return not math.isnan(self.lo)
+
+    @property
+    def constant(self) -> bool:
+        return self.test == "sign"
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """The t interval at `confidence` (NaN where Δ is the same in every seed: spread unknown)."""
+        if not (self.se > 0 and math.isfinite(self.df)):
+            return math.nan, math.nan
+        half = float(stats.t.ppf(0.5 + confidence / 2, self.df)) * self.se
+        return self.diff - half, self.diff + half
+
+
+def _agree(per_seed: np.ndarray, mean: float) -> int:
+    tol = 1e-12 * max(1.0, float(np.abs(per_seed).max())) if len(per_seed) else 0.0
+    if abs(mean) <= tol:
+        return 0
+    return int((np.sign(mean) * per_seed > tol).sum())
+
+
+def seed_test(d) -> Test:
+    """Per-seed Δ of a contrast: a paired (one-sample) t test, which reaches any p at any n ≥ 3;
+    where every seed gives the same nonzero Δ the t statistic is undefined (zero spread), and the
+    exact sign test decides: all n seeds agree, p = 2 / 2^n; all Δ zero: identical, p = 1."""
+    d = clean(d)
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    out = Test(n, mean, sd, math.nan, float(n - 1), math.nan, "none", _agree(d, mean) if n else 0)
+    if n < MIN_SEEDS:
+        return out
+    if constant(d):
+        out.sd = out.se = 0.0
+        out.test, out.p = ("identical", 1.0) if mean == 0 else ("sign", min_p(n))
+        out.agree = 0 if mean == 0 else n
+        return out
+    out.se = sd / math.sqrt(n)
+    out.test = "t"
+    out.p = float(2 * stats.t.sf(abs(mean) / out.se, n - 1))
+    return out
+
+
+def example_test(matrix: np.ndarray) -> Test:
+    """A contrast's seeds × examples matrix of Δ on a held-out split: the two-level t (see
+    `two_level`); the same Δ everywhere is decided over seeds, as in `seed_test`."""
+    matrix = np.asarray(matrix, dtype=float)
+    s, n = matrix.shape
+    per_seed = matrix.mean(axis=1)
+    if s < MIN_SEEDS or n < 2 or constant(matrix.ravel()):
+        out = seed_test(per_seed)
+        out.examples = n
+        return out
+    mean, lo, hi, df = two_level(matrix)
+    se = (hi - mean) / float(stats.t.ppf(0.5 + CONFIDENCE / 2, df))
+    sd = float(per_seed.std(ddof=1))
+    p = float(2 * stats.t.sf(abs(mean) / se, df)) if se > 0 else 0.0
+    return Test(s, mean, sd, se, df, p, "two-level t", _agree(per_seed, mean), "seeds × test examples", n)
+
+
+def t_pvalues(d: np.ndarray) -> np.ndarray:
+    """`seed_test`' p for each row of d (..., n), vectorised for the simulations."""
+    n = d.shape[-1]
+    mean, sd = d.mean(axis=-1), d.std(axis=-1, ddof=1)
+    equal = np.ptp(d, axis=-1) <= 1e-12 * np.maximum(1.0, np.abs(d).max(axis=-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.abs(mean) / (sd / math.sqrt(n))
+    p = 2 * stats.t.sf(t, n - 1)
+    return np.where(equal, np.where(mean == 0, 1.0, min_p(n)), p)
+
+
+def holm_levels(pvalues, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holm over the last axis: (adjusted p, rejected, the level each hypothesis was tested at).
+    The k-th smallest p (from 0) is tested at alpha / (m − k) while every smaller one was
+    rejected; a hypothesis not rejected gets the level of the first that failed, alpha / (m − r)
+    with r rejected. An interval at confidence 1 − level therefore excludes 0 exactly when the
+    hypothesis is rejected (a t test's p < γ iff its 1 − γ interval excludes 0). NaN p: untested."""
+    p = np.asarray(pvalues, dtype=float)
+    flat = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
+    adj = np.full_like(flat, np.nan)
+    rej = np.zeros(flat.shape, bool)
+    level = np.full_like(flat, np.nan)
+    for row in range(flat.shape[0]):
+        idx = np.flatnonzero(np.isfinite(flat[row]))
+        m = len(idx)
+        if not m:
+            continue
+        order = idx[np.argsort(flat[row, idx], kind="stable")]
+        thresholds = alpha / (m - np.arange(m))
+        scaled = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * flat[row, order]))
+        passed = flat[row, order] < thresholds
+        r = int(np.argmin(passed)) if not passed.all() else m
+        adj[row, order] = scaled
+        rej[row, order[:r]] = True
+        level[row, order] = np.where(np.arange(m) < r, thresholds, alpha / (m - r) if r < m else alpha)
+    shape = p.shape if p.ndim else ()
+    return adj.reshape(shape), rej.reshape(shape), level.reshape(shape)
+
+
+def family(tests: list[Test], alpha: float = ALPHA) -> None:
+    """Holm over one verdict family; each interval at the level its hypothesis was tested at."""
+    if not tests:
+        return
+    adj, rej, level = holm_levels([t.p for t in tests], alpha)
+    for t, q, r, lv in zip(tests, adj, rej, level, strict=True):
+        t.p_adj, t.rejected = float(q), bool(r)
+        t.confidence = 1 - float(lv) if math.isfinite(lv) else CONFIDENCE
+        t.lo, t.hi = t.interval(t.confidence)
+
+
+def describe(t: Test) -> None:
+    """A metric outside the family: an unadjusted 95% interval, no verdict."""
+    t.confidence = CONFIDENCE
+    t.lo, t.hi = t.interval(CONFIDENCE)

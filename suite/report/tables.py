@@ -19,7 +19,7 @@ from suite.report.stats import (
     summarize,
     summarize_examples,
 )
-from suite.report.verdicts import verdict_text
+from suite.report.verdicts import contrast_text
 
 
 def metric_label(column: str) -> str:
@@ -181,49 +181,43 @@ def cost_table(finished: pd.DataFrame) -> str:
 
 
 def comparisons_table(comparisons) -> str:
-    """comparisons: suite.report.findings.Comparison, judged."""
+    """Every contrast × dataset × metric (suite.report.findings.Comparison, judged): the appendix."""
     rows = []
     for c in comparisons:
         r = c.result
-        ci = f"[{fmt(r.lo)}, {fmt(r.hi)}]" if r.has_ci else "– (same Δ in every seed)" if r.constant else "–"
-        word = verdict_text(c.verdict, r, c.metric) if c.verdict else "–"
-        if c.notes and c.verdict and c.verdict.word != "both failed":
-            word += f" ({'; '.join(c.notes)})"
+        metric = metrics.column(c.metric).metric
+        if r.has_ci:
+            ci = f"[{fmt(r.lo)}, {fmt(r.hi)}] ({r.confidence * 100:.4g}%)"
+        else:
+            ci = "– (same Δ in every seed)" if r.test == "sign" else "–"
+        word = (verdict_text_for(c, metric) if c.verdict else "–") + (f" ({c.stopped})" if c.stopped else "")
+        if c.notes:
+            word += f"; flagged: {'; '.join(c.notes)}"
         rows.append(
             [
+                c.contrast.name,
                 c.dataset,
-                c.variant,
-                c.baseline,
                 metric_name(c.metric, c.split),
-                fmt(r.base),
-                fmt(r.mean),
+                fmt(c.mean_a) if c.contrast.kind != "interaction" else "–",
+                fmt(c.mean_b) if c.contrast.kind != "interaction" else "–",
                 signed(r.diff),
                 ci,
                 r.sources,
-                f"{r.better}/{r.n}",
-                fmt(r.p_improve, 2),
+                f"{r.agree}/{r.n}",
                 fmt(r.p, 4),
-                fmt(r.p_holm, 4),
+                fmt(r.p_adj, 4),
                 word,
             ]
         )
-    headers = [
-        "dataset",
-        "variant",
-        "baseline",
-        "metric",
-        "baseline mean",
-        "variant mean",
-        "Δ",
-        "95% CI of Δ",
-        "CI covers",
-        "better in",
-        "P(improvement)",
-        "p",
-        "p (Holm)",
-        "verdict",
-    ]
+    headers = ["contrast", "dataset", "metric", "first", "second", "Δ", "interval of Δ", "covers", "agree", "p",
+               "p (Holm)", "verdict"]  # fmt: skip
     return markdown(rows, headers)
+
+
+def verdict_text_for(c, metric) -> str:
+    if c.verdict.word == "described":
+        return "described (not in the verdict family)"
+    return contrast_text(c.verdict, metric)
 
 
 def failures_table(bad: pd.DataFrame) -> str:

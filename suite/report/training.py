@@ -17,8 +17,9 @@ from suite import metrics
 from suite.report import figures
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
-    compare_to_baseline,
-    comparison_findings,
+    answer_section,
+    compare_contrasts,
+    contrast_rows,
     health_findings,
     healths,
     method_note,
@@ -50,7 +51,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     results = load(Path(results_dir))
     figures_dir = results.dir / "figures"
     ok = results.finished
-    comparisons = compare_to_baseline(results)
+    comparisons = compare_contrasts(results)
     state = healths(results) if not ok.empty else {}
     scaling = scaling_frame(results)
     exponents = scaling_exponents(scaling) if scaling is not None else {}
@@ -63,9 +64,11 @@ def write_training_report(results_dir: str | Path) -> Path:
         f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
         "",
     ]
+    lines += answer_section(results, comparisons, state)
     lines += skipped_lines(results.runs)
     lines += lead_section(results, comparisons)
-    lines += effects_section(results, comparisons_frame(results), figures_dir)
+    rows = contrast_rows(comparisons) if comparisons else None  # also comparisons.csv, written below
+    lines += effects_section(results, rows, figures_dir)
 
     lines += ["## Findings", ""]
     lines += [f"- {line}" for line in _findings(results, comparisons, scaling, exponents, state)]
@@ -76,13 +79,6 @@ def write_training_report(results_dir: str | Path) -> Path:
     lines += _cost_section(results.finished)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     lines += tuning_section(results)
-    if comparisons:
-        lines += [
-            "## Comparisons with the baseline",
-            "",
-            comparisons_table(comparisons),
-            "",
-        ]
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
     bad = results.runs[~results.runs["status"].isin(("ok", "skipped"))]  # skips: one line each, above
@@ -91,17 +87,24 @@ def write_training_report(results_dir: str | Path) -> Path:
     measured = results.runs[results.runs["status"] != "skipped"]
     if not measured.empty:
         lines += ["## Provenance", "", provenance_line(measured), ""]
+    csv = results.dir / "comparisons.csv"
+    if comparisons:
+        rows.to_csv(csv, index=False)
+        lines += [
+            "## Appendix: every comparison",
+            "",
+            "Each contrast on each dataset and quality metric (also in `comparisons.csv`): the primary "
+            "metric's rows carry the verdicts; the others are described with unadjusted 95% intervals.",
+            "",
+            comparisons_table(comparisons),
+            "",
+        ]
+    elif csv.exists():
+        csv.unlink()  # a study that lost its contrasts keeps no stale table
     lines += _splits_section(results)
     path = results.dir / "report.md"
     path.write_text("\n".join(lines))
     return path
-
-
-def comparisons_frame(results: Results) -> pd.DataFrame | None:
-    """The contrasts' table (comparisons.csv, one row per contrast × dataset × metric) where the
-    results folder holds one; None otherwise."""
-    path = results.dir / "comparisons.csv"
-    return pd.read_csv(path) if path.exists() else None
 
 
 def effects_section(results: Results, comparisons: pd.DataFrame | None, directory: Path) -> list[str]:
@@ -139,10 +142,8 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
             f"Some variants have only {seeds.min()} seed(s) on a dataset: with fewer than {MIN_SEEDS} "
             "seeds no interval can be trusted, so none is given for them."
         )
-    if results.baseline is None:
-        lines.append("The study names no baseline, so no variant is tested against another.")
-    else:
-        lines += comparison_findings(comparisons, results.baseline)
+    if not comparisons:
+        lines.append("No two variants differ in one knob and the study names no baseline, so none is tested.")
     lines += scaling_findings(scaling, exponents) if scaling is not None else []
     return lines
 
@@ -156,9 +157,11 @@ def _dataset_sections(results: Results, state) -> list[str]:
         "Loss and accuracy: mean ± standard deviation over seeds [95% Student-t interval of the mean]. "
         "On the eval split, where every trial recorded its per-example predictions, the interval covers "
         "seeds and test examples (two-level), else seeds only. 'all n equal' where every seed gave the "
-        "same value (no interval: the spread is unknown, not zero). Health: learned, overfit (train "
-        "accuracy more than 0.10 above eval), failed to learn (eval accuracy not clearly above the "
-        "majority class, or eval loss no better than the best constant predictor's) or diverged. "
+        "same value (no interval: the spread is unknown, not zero). Health: learned; failed to learn "
+        "(eval accuracy not clearly above the majority class); overconfident (it is, but the eval loss "
+        "is no better than the best constant predictor's); overfit (train accuracy more than 0.10 above "
+        "eval); still improving (the val-chosen epoch is the last in most seeds); diverged. Only failed "
+        "and diverged variants stop a comparison; the first state that holds is shown. "
         "Costs are in the next section; the other splits and the final epoch in the appendix.",
         "",
     ]

@@ -84,7 +84,7 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
     """The comparison a reader needs first: each variant's test accuracy at the val-chosen epoch,
     its difference from the linear baseline and the published figures for models of its kind.
     Over the finished trials (ok and diverged), as every other section; `comparisons` (from
-    compare_to_baseline) give Δ with its interval where there is one, both from one estimator."""
+    compare_contrasts) give Δ with its 95% interval where there is one, both from one estimator."""
     baseline = results.baseline
     ok = results.finished
     anchors = results.meta.get("anchors") or []
@@ -101,7 +101,7 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
         "Accuracy on the eval split at the reported epoch (chosen on the validation split where the "
         "data has one), mean [95% interval over seeds and the finite test set where predictions were "
         f"recorded, else seeds]; Δ: difference of means from {baseline} in points (intervals and tests "
-        "in 'Comparisons with the baseline')."
+        "in the Answer and the appendix)."
         + (" Every variant had the same tuning budget (see 'Tuning record')." if tuned else ""),
         "",
     ]
@@ -117,8 +117,9 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
             delta = "–"
             if base is not None and variant != baseline:
                 c = by_variant.get((dataset, str(variant)))
-                if c is not None and c.result.has_ci:  # Δ beside its interval, from the paired comparison
-                    points, ci = c.result.diff * 100, (c.result.lo * 100, c.result.hi * 100)
+                lo, hi = c.result.interval(0.95) if c is not None else (math.nan, math.nan)
+                if not math.isnan(lo):  # Δ beside its 95% interval (the Answer's is at Holm's level)
+                    points, ci = c.result.diff * 100, (lo * 100, hi * 100)
                 else:
                     points, ci = (s.mean - base.mean) * 100, None
                 delta = f"{points:+.1f}"

@@ -1,15 +1,11 @@
-"""What a number means: the health of a variant, and the verdict on a comparison.
+"""What a number means: the health of a variant, and the verdict on a contrast.
 
-Health comes before any comparison: a variant that never learned the task (eval
-accuracy not clearly above the majority class, or eval loss no better than the best
-constant predictor) cannot be better or worse than another such variant in any sense
-worth a sentence. A comparison's verdict then weighs significance against the
-smallest effect worth a word (`min_effect`, suite.metrics, overridable per study):
-
-- **better / worse**: significant (Holm p < 0.05 and the CI excludes 0) and |Δ| > min_effect;
-- **negligible**: significant, but |Δ| ≤ min_effect;
-- **equivalent**: not significant, and the 90% interval of Δ lies inside ±min_effect (TOST at 5%);
-- **inconclusive**: anything else, with the seeds that would resolve it.
+Health comes before any comparison: two variants that never learned the task (eval accuracy not
+clearly above the majority class), or one that diverged, cannot be better or worse in any sense
+worth a sentence, so that contrast is not compared. Overfit, overconfident and still-improving
+variants are compared, and flagged beside the verdict. A contrast's verdict then weighs Holm's
+decision against the smallest effect worth a word (`min_effect`, suite.metrics, overridable per
+study): see `contrast_verdict` and docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -18,113 +14,116 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from suite import metrics
-from suite.report.stats import ALPHA, MAX_SEEDS_ESTIMATE, MIN_SEEDS, Paired, clean, seeds_needed, t_interval
+from suite.report.stats import ALPHA, MAX_SEEDS_ESTIMATE, MIN_SEEDS, clean, seeds_needed, t_interval
 
 OVERFIT_GAP = 0.10  # train accuracy above eval accuracy by more than this: overfit
 LEARNED, OVERFIT, FAILED, DIVERGED, UNKNOWN = "learned", "overfit", "failed to learn", "diverged", "unknown"
+OVERCONFIDENT, UNDERTRAINED = "overconfident", "still improving"
 FAILURES = (FAILED, DIVERGED)
 
 
 @dataclass
 class Health:
+    """A variant's state on one dataset: `state` the first of what holds (diverged, failed to learn,
+    overconfident, overfit, still improving, learned); `flags` every state that holds, each with its
+    numbers in `why`. Only failed to learn and diverged stop a comparison; the others are compared and
+    flagged beside the verdict."""
+
     state: str
     why: str  # the numbers behind it, in words
+    flags: tuple[str, ...] = ()
+    whys: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.state in FAILURES
 
+    @property
+    def caveats(self) -> list[str]:
+        """The flags a verdict carries beside it (all but failing ones)."""
+        return [f for f in self.flags if f not in FAILURES]
+
 
 def health(runs, accuracy: str, loss: str, train_accuracy: str | None, margin: float | None = None) -> Health:
     """The health of one variant on one dataset from its trials' rows (pandas rows of runs.parquet):
     `accuracy`/`loss` name the eval-split columns, `train_accuracy` the train split's, all at the
-    reported epoch. Learned means the accuracy interval's lower end clears the majority class by
-    more than `margin` (default: accuracy's min_effect)."""
+    reported epoch. Learned: the accuracy interval's lower end clears the majority class by more than
+    `margin` (default: accuracy's min_effect). Overconfident: it did, but the eval loss is no better
+    than the best constant predictor's (confident mistakes). Overfit: train accuracy above eval by
+    more than OVERFIT_GAP. Still improving: the epoch chosen on the validation split is the last one
+    in most seeds (more epochs might have helped)."""
     if margin is None:
         margin = metrics.get("accuracy").min_effect(math.nan)
     n = len(runs)
     diverged = int((runs["status"] == "diverged").sum())
     if diverged:
-        return Health(DIVERGED, f"{diverged}/{n} seeds diverged")
+        return Health(
+            DIVERGED, f"{diverged}/{n} seeds diverged", (DIVERGED,), (f"{diverged}/{n} seeds diverged",)
+        )
     if "chance_accuracy" not in runs or runs["chance_accuracy"].isna().all():
         return Health(UNKNOWN, "no chance level recorded (results older than this report)")
     acc = clean(runs[accuracy])
     chance = float(runs["chance_accuracy"].max())
     chance_loss = float(runs["chance_loss"].min())
-    mean_loss = float(np.mean(clean(runs[loss]))) if loss in runs else math.nan
+    mean_loss = float(np.mean(clean(runs[loss]))) if loss in runs and len(clean(runs[loss])) else math.nan
     lo, _ = metrics.get("accuracy").clip(*t_interval(acc))
     low_bound = lo if not math.isnan(lo) else float(acc.min()) if len(acc) else math.nan
-    if len(acc) and (low_bound <= chance + margin or mean_loss >= chance_loss):
-        reason = (
-            f"eval accuracy {acc.mean():.3f} (lower bound {low_bound:.3f}) vs majority class {chance:.3f}"
-            if low_bound <= chance + margin
-            else f"eval loss {mean_loss:.3f} ≥ {chance_loss:.3f}, the best constant predictor's, though "
-            f"accuracy {acc.mean():.3f} beats the majority class {chance:.3f}: overconfident"
+    flags: list[tuple[str, str]] = []
+    if len(acc) and low_bound <= chance + margin:
+        flags.append(
+            (
+                FAILED,
+                f"eval accuracy {acc.mean():.3f} (lower bound {low_bound:.3f}) vs majority class {chance:.3f}",
+            )
         )
-        return Health(FAILED, reason)
-    if train_accuracy and train_accuracy in runs:
+    elif len(acc) and mean_loss >= chance_loss:
+        flags.append(
+            (
+                OVERCONFIDENT,
+                f"accuracy {acc.mean():.3f} (lower bound {low_bound:.3f}) beats the majority class {chance:.3f}, "
+                f"but eval loss {mean_loss:.3f} ≥ {chance_loss:.3f}, the best constant predictor's",
+            )
+        )
+    if train_accuracy and train_accuracy in runs and len(acc) and not any(f == FAILED for f, _ in flags):
         gap = float(np.mean(clean(runs[train_accuracy]))) - float(acc.mean())
         if gap > OVERFIT_GAP:
-            return Health(OVERFIT, f"train accuracy exceeds eval accuracy by {gap:.3f}")
-    return Health(LEARNED, f"eval accuracy {acc.mean():.3f} vs majority class {chance:.3f}")
+            flags.append((OVERFIT, f"train accuracy exceeds eval accuracy by {gap:.3f}"))
+    last = _last_epoch_share(runs)
+    if last is not None and last[0] * 2 > last[1]:
+        flags.append((UNDERTRAINED, f"the val-chosen epoch is the last one in {last[0]}/{last[1]} seeds"))
+    if not flags:
+        return Health(LEARNED, f"eval accuracy {acc.mean():.3f} vs majority class {chance:.3f}")
+    states = tuple(f for f, _ in flags)
+    whys = tuple(w for _, w in flags)
+    return Health(states[0], "; ".join(whys), states, whys)
+
+
+def _last_epoch_share(runs) -> tuple[int, int] | None:
+    """(seeds whose val-chosen epoch is the last, seeds) where an epoch was chosen on a validation
+    split; None where the reported epoch is the final one by construction (no val split)."""
+    if "selected_epoch" not in runs or "final_epoch" not in runs or runs["selected_epoch"].isna().all():
+        return None
+    if "selection" in runs:
+        how = runs["selection"].dropna().astype(str)
+        if len(how) and how.str.startswith("final epoch").all():
+            return None
+    chosen = runs[["selected_epoch", "final_epoch"]].dropna()
+    return int((chosen["selected_epoch"] >= chosen["final_epoch"]).sum()), len(chosen)
 
 
 @dataclass
 class Verdict:
-    word: str  # better, worse, negligible, equivalent, inconclusive, both failed, identical, too few seeds
+    # better, worse, interacts, negligible, equivalent, additive, inconclusive, not compared, identical,
+    # too few seeds (and, from `judge`, both failed)
+    word: str
     min_effect: float
     seeds_needed: int | None = None
 
     @property
     def decided(self) -> bool:
-        return self.word in ("better", "worse")
-
-
-def judge(
-    c: Paired,
-    column: str,
-    comparisons: int,
-    override: float | None = None,
-    both_failed: bool = False,
-) -> Verdict:
-    """The verdict on one comparison (after `stats.correct`); `comparisons` is how many the
-    report Holm-corrects over (for the seed estimate)."""
-    metric = metrics.column(column).metric
-    threshold = metric.min_effect(c.base, override)
-    if both_failed:
-        return Verdict("both failed", threshold)
-    if c.n < MIN_SEEDS:
-        return Verdict("too few seeds", threshold)
-    if c.better == c.worse == 0 and c.diff == 0 and c.constant:
-        return Verdict("identical", threshold)
-    if c.significant:
-        if abs(c.diff) > threshold:
-            return Verdict("better" if metric.better(c.diff) else "worse", threshold)
-        return Verdict("negligible", threshold)
-    if _equivalent(c, threshold):
-        return Verdict("equivalent", threshold)
-    alpha = ALPHA / max(comparisons, 1)  # Holm's first threshold: the bar a new run must clear
-    # The test set's share of the variance stays whatever the seed count (two-level comparisons).
-    fixed = max(c.se**2 - c.sd**2 / c.n, 0.0) if c.sources != "seeds" and math.isfinite(c.se) else 0.0
-    if abs(c.diff) > threshold:
-        needed = seeds_needed(c.sd, abs(c.diff), alpha, fixed_var=fixed)
-    elif c.constant:  # the same Δ in every seed says nothing of its spread: no count shows equivalence
-        needed = None
-    else:  # to show it is inside ±min_effect instead
-        needed = seeds_needed(c.sd, threshold - abs(c.diff), 2 * ALPHA, fixed_var=fixed)
-    return Verdict("inconclusive", threshold, needed)
-
-
-def _equivalent(c: Paired, threshold: float) -> bool:
-    """TOST at 5%: the 90% interval of Δ (same model as the 95% one) inside ±threshold; never
-    from zero spread (the same Δ in every seed has no interval: its spread is unknown)."""
-    if not c.has_ci or not (math.isfinite(c.se) and c.se > 0):
-        return False
-    half = stats.t.ppf(0.95, c.df) * c.se
-    return c.diff - half > -threshold and c.diff + half < threshold
+        return self.word in ("better", "worse", "interacts")
 
 
 def seeds_phrase(v: Verdict, lead: str = ", ") -> str:
@@ -136,19 +135,55 @@ def seeds_phrase(v: Verdict, lead: str = ", ") -> str:
     return f"{lead}≈ {v.seeds_needed} seeds to resolve"
 
 
-def verdict_text(v: Verdict, c: Paired, column: str) -> str:
-    """The words a table cell or finding uses for a verdict."""
-    metric = metrics.column(column).metric
-    if v.word in ("better", "worse"):
+# ---- contrast verdicts -------------------------------------------------------------------------
+
+
+def margin(metric: metrics.Metric, reference: float, chance: float, override: float | None = None) -> float:
+    """The smallest effect worth a verdict, on the metric's own scale (suite.metrics.min_effect):
+    for loss, relative to the reference's loss and to the chance loss, not an absolute number."""
+    return metric.min_effect(reference, override, chance)
+
+
+def contrast_verdict(t, metric: metrics.Metric, threshold: float, kind: str, values: tuple[float, float],
+                     stopped: str | None = None, family_size: int = 1) -> Verdict:  # fmt: skip
+    """The verdict on one contrast of the family (after `stats.family`), always consistent with the
+    interval printed beside it: the interval excludes 0 exactly when Holm rejects.
+
+    - not compared (`stopped`): a side diverged, or both failed to learn;
+    - better / worse (an interaction: interacts): rejected and |Δ| > threshold; the same Δ in every
+      seed is rejected by the exact sign test (no interval: its spread is unknown);
+    - negligible: rejected, |Δ| ≤ threshold;
+    - equivalent: not rejected and the printed interval inside ±threshold, where the threshold does
+      not dwarf the values themselves (a margin larger than both means says nothing);
+    - inconclusive otherwise, with the seeds a t test at Holm's first threshold would need."""
+    if stopped:
+        return Verdict("not compared", threshold)
+    if t.n < MIN_SEEDS:
+        return Verdict("too few seeds", threshold)
+    if t.test == "identical":
+        return Verdict("identical", threshold)
+    if t.rejected:
+        if abs(t.diff) > threshold:
+            if kind == "interaction":
+                return Verdict("interacts", threshold)
+            return Verdict("better" if metric.better(t.diff) else "worse", threshold)
+        return Verdict("negligible", threshold)
+    dwarfs = threshold >= max(abs(v) for v in values) if all(math.isfinite(v) for v in values) else False
+    if t.has_ci and -threshold < t.lo and t.hi < threshold and not dwarfs:
+        return Verdict("additive" if kind == "interaction" else "equivalent", threshold)
+    alpha = ALPHA / max(family_size, 1)
+    needed = seeds_needed(t.sd, max(abs(t.diff), threshold), alpha) if math.isfinite(t.sd) else None
+    return Verdict("inconclusive", threshold, needed)
+
+
+def contrast_text(v: Verdict, metric: metrics.Metric) -> str:
+    """The words an answer sentence or table cell uses for a contrast's verdict."""
+    if v.word in ("better", "worse", "interacts"):
         return f"**{v.word}**"
     if v.word == "negligible":
-        return f"negligible (size ≤ {metric.format(v.min_effect)})"
-    if v.word == "equivalent":
-        return f"equivalent (within ±{metric.format(v.min_effect)})"
+        return f"negligible (|Δ| ≤ {metric.format(v.min_effect)})"
+    if v.word in ("equivalent", "additive"):
+        return f"{v.word} (within ±{metric.format(v.min_effect)})"
     if v.word == "inconclusive":
         return f"inconclusive{seeds_phrase(v, '; ')}"
-    if v.word == "too few seeds":
-        return f"too few seeds ({c.n})"
-    if v.word == "identical":
-        return "identical in every seed"
     return v.word

@@ -196,7 +196,7 @@ VERDICT_STYLE = {
     "negligible": ("#4d4d4d", "s"),
     "equivalent": ("#2166ac", "D"),
     "inconclusive": ("#e08214", "o"),
-    "identical": ("#000000", "x"),
+    "identical": ("#000000", "X"),
 }
 OTHER_VERDICT = ("#9e9e9e", "o")
 LABEL_WIDTH = 42  # characters per line of a contrast's name beside its row

@@ -62,6 +62,10 @@ class Metric:
     # the batches and divides by the targets counted (an integer sum is divided in float64). Shapes
     # as suite.objective says: logits (G, B, ...), targets (G, B, ...), mask (1 = counted) or None.
     compute: Callable[[Any, Any, Any], Any] | None = None
+    # The dataset tasks (suite.data.registry.TASKS) it is computed for; None: every task.
+    tasks: tuple[str, ...] | None = None
+    # Applied to each member's mean over a split (perplexity: exp of the mean loss); None: the mean.
+    of_mean: Callable[[Any], Any] | None = None
 
     def clip(self, lo: float, hi: float) -> tuple[float, float]:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
@@ -125,9 +129,14 @@ def unregister(name: str) -> None:
     REGISTRY._entries.pop(name, None)
 
 
-def computed() -> list[Metric]:
-    """The quality metrics the evaluator computes, in the order declared (the objective's loss first)."""
-    return [m for m in every("quality") if m.compute is not None]
+def computed(task: str | None = None) -> list[Metric]:
+    """The quality metrics the evaluator computes (for a dataset of this task: those whose `tasks`
+    name it or are None), in the order declared (the objective's loss first)."""
+    return [
+        m
+        for m in every("quality")
+        if m.compute is not None and (task is None or m.tasks is None or task in m.tasks)
+    ]
 
 
 def get(name: str) -> Metric:

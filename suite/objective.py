@@ -60,20 +60,13 @@ def member_loss(
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Each member's mean loss (G,) over its counted targets: the value training minimises and the
-    evaluator averages. One model without a mask takes torch's fused mean (`loss`), members side by
-    side the per-target losses' mean, each member over its own rows; the two agree to ~1e-7."""
-    g = targets.shape[0]
-    one_logit = logits.shape == targets.shape
+    evaluator averages. `logits` are (G, B, ...) or, as a model returns them for members stacked
+    along the batch, (G·B, ...). One model without a mask takes torch's fused mean (`loss`), members
+    side by side the per-target losses' mean, each member over its own rows; the two agree to ~1e-7."""
+    g, n = targets.shape[0], targets.numel()
     if g == 1 and mask is None:
-        return loss(
-            _flat(logits[0], targets[0], one_logit), targets[0].reshape(-1), label_smoothing=label_smoothing
-        ).unsqueeze(0)
-    per = loss(
-        _flat(logits, targets, one_logit),
-        targets.reshape(-1),
-        reduction="none",
-        label_smoothing=label_smoothing,
-    )
+        return loss(_flat(logits, n), targets.reshape(n), label_smoothing=label_smoothing).unsqueeze(0)
+    per = loss(_flat(logits, n), targets.reshape(n), reduction="none", label_smoothing=label_smoothing)
     per = per.view(g, -1)
     if mask is None:
         return per.mean(dim=1)
@@ -81,9 +74,11 @@ def member_loss(
     return (per * mask).sum(dim=1) / mask.sum(dim=1)
 
 
-def _flat(logits: torch.Tensor, targets: torch.Tensor, one_logit: bool) -> torch.Tensor:
-    """Logits as `loss` takes them: (N,) for one logit per target, else (N, C)."""
-    return logits.reshape(-1) if one_logit else logits.reshape(targets.numel(), -1)
+def _flat(logits: torch.Tensor, n: int) -> torch.Tensor:
+    """Logits for n targets as `loss` takes them: (n,) for one logit per target, else (n, C);
+    the tensor itself where it has that shape already (no view to record for autograd)."""
+    shape = (n,) if logits.numel() == n else (n, logits.numel() // n)
+    return logits if logits.shape == shape else logits.reshape(shape)
 
 
 def member_correct(
@@ -117,7 +112,7 @@ def predictions(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     first). With C logits the class is read off the probabilities (a tie in float32 goes to the
     first class). The loss comes from the logits (log-softmax, log-sigmoid), not from the
     probability: a true class whose probability underflows float32 to 0 still has its finite loss."""
-    logits, y = _flat(logits, y, logits.shape == y.shape), y.reshape(-1)
+    logits, y = _flat(logits, y.numel()), y.reshape(-1)
     nll = loss(logits, y, reduction="none")
     if binary(logits):
         p1 = torch.sigmoid(logits)

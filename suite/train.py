@@ -312,6 +312,7 @@ class Members:
     full_batch: bool  # every step reads each member's whole training split
     train_rows: int  # rows of the (longest) training split
     same_in_train_mode: bool  # whether a training-mode forward may stand in for evaluation
+    task: str = "classify"  # the dataset's task (suite.data.registry.TASKS): which metrics apply
 
     def train_batches(self) -> Iterator[Batch]:
         raise NotImplementedError
@@ -350,9 +351,14 @@ class One(Members):
     parameters (`stepper`), its seeded shuffle, and its fused mean loss (`objective.member_loss`)."""
 
     def __init__(
-        self, model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], training=None, seed=0
+        self,
+        model: nn.Module,
+        splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        training=None,
+        seed=0,
+        task: str = "classify",
     ):
-        self.size, self.model, self.splits, self.names = 1, model, splits, list(splits)
+        self.size, self.model, self.splits, self.names, self.task = 1, model, splits, list(splits), task
         x, y = splits[self.names[0]]
         self.train_rows = len(x)
         self.same_in_train_mode = same_in_train_mode(model)
@@ -395,14 +401,20 @@ class One(Members):
         self.model.load_state_dict(self.best_state)
 
 
-def batch_values(logits: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+def batch_values(logits: torch.Tensor, batch: Batch, task: str) -> dict[str, torch.Tensor]:
     """Every computed metric's per-member sum over one batch (`suite.metrics.quality_metric`)."""
-    return {m.name: m.compute(logits, batch.targets, batch.mask) for m in metrics.computed()}
+    return {m.name: m.compute(logits, batch.targets, batch.mask) for m in metrics.computed(task)}
 
 
 def means(sums: dict[str, torch.Tensor], count) -> dict[str, torch.Tensor]:
-    """Each metric's mean over the targets counted; an integer sum (a count) in float64."""
-    return {k: (v / count if v.is_floating_point() else v.double() / count) for k, v in sums.items()}
+    """Each metric's mean over the targets counted (an integer sum, a count, in float64), passed
+    through the metric's `of_mean` where it has one."""
+    out = {}
+    for name, total in sums.items():
+        mean = total / count if total.is_floating_point() else total.double() / count
+        transform = metrics.get(name).of_mean
+        out[name] = transform(mean) if transform is not None else mean
+    return out
 
 
 @torch.no_grad()
@@ -416,7 +428,7 @@ def evaluate(members: Members, split: str, batch_size: int) -> dict[str, torch.T
     count = 0
     try:
         for batch in members.eval_batches(split, batch_size):
-            part = batch_values(members.view(model(batch.x), batch), batch)
+            part = batch_values(members.view(model(batch.x), batch), batch, members.task)
             sums = {k: sums[k] + v for k, v in part.items()} if sums else part
             count = count + objective.counted(batch.targets, batch.mask)
     finally:
@@ -442,9 +454,10 @@ def train(
     device: torch.device,
     seed: int,
     eval_batch: int = EVAL_BATCH_SIZE,
+    task: str = "classify",
 ) -> TrainResult:
-    """Train one model (`fit` over `One`)."""
-    return fit(One(model, splits, training, seed), training, device, eval_batch)[0]
+    """Train one model (`fit` over `One`) on a dataset of this task."""
+    return fit(One(model, splits, training, seed, task), training, device, eval_batch)[0]
 
 
 def fit(
@@ -469,13 +482,14 @@ def fit(
 
     def forward():  # the next step's forward: its losses and rows, and what its history values need
         batch = next(stream)
-        logits = members.view(model(batch.x), batch)
-        losses = objective.member_loss(logits, batch.targets, batch.mask, smoothing)
-        return (losses, batch.rows), (logits, batch)
+        out = model(batch.x)
+        losses = objective.member_loss(out, batch.targets, batch.mask, smoothing)
+        return (losses, batch.rows), (out, batch)
 
     def split_values(part):  # as `evaluate` computes them over its one pass
-        logits, batch = part
-        return means(batch_values(logits, batch), objective.counted(batch.targets, batch.mask))
+        out, batch = part
+        counted = objective.counted(batch.targets, batch.mask)
+        return means(batch_values(members.view(out, batch), batch, members.task), counted)
 
     ahead = ForwardAhead(  # full batch, one evaluation pass, evaluation's loss, no dropout or buffers
         members.full_batch
@@ -534,12 +548,9 @@ def fit(
                 if taken := ahead.take():
                     (losses, batch_rows), carried = taken
                 else:
-                    batch = next(stream)
-                    logits = members.view(model(batch.x), batch)
-                    losses, batch_rows = (
-                        objective.member_loss(logits, batch.targets, batch.mask, smoothing),
-                        batch.rows,
-                    )
+                    batch = next(stream)  # the model's output as it is: no view for autograd to record
+                    losses = objective.member_loss(model(batch.x), batch.targets, batch.mask, smoothing)
+                    batch_rows = batch.rows
                 if set_rate is not None:
                     set_rate(step)
                 update(members, losses, clip)

@@ -73,6 +73,7 @@ def run_trial(trial: Trial) -> TrialResult:
             device,
             trial.seed,
             trial.training["eval_batch_size"],
+            dataset.task,
         )
         history = trained.history
         artifacts, preds = _record_training(row, trial, model, splits, trained, device)
@@ -183,8 +184,7 @@ def _measure(model, splits, trial: Trial, device: torch.device) -> dict:
         one = []  # made only when this shape is measured, not for every row that shares it
 
         def train_step():  # one step of suite.train.fit
-            logits = model(xt[:bs]).unsqueeze(0)
-            update(one[0], objective.member_loss(logits, yt[:bs].unsqueeze(0)), None)
+            update(one[0], objective.member_loss(model(xt[:bs]), yt[:bs].unsqueeze(0)), None)
 
         def setup():  # the optimizer's state exists before the measured step, as in training
             one.append(One(model, {"train": (xt[:bs], yt[:bs])}, trial.training))
@@ -291,6 +291,7 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 device,
                 [unit[i].seed for i in group],
                 eval_batch=first.training["eval_batch_size"],
+                task=datasets[group[0]].task,  # one per group: the task is part of its data shape
             )
         except vectorized.CannotStack as err:
             vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")

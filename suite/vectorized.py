@@ -390,9 +390,8 @@ def _pad_rows(t: torch.Tensor, n: int) -> torch.Tensor:
 def member_losses(logits: torch.Tensor, y: torch.Tensor, data: SplitStack | None = None) -> torch.Tensor:
     """Each member's mean loss (G,) from a stacked model's output (G·B, ...) and labels (G, B); with
     `data` (a padded split), over each member's real rows only (`objective.member_loss`)."""
-    g, b = y.shape[:2]
-    mask = objective.scored(y, data.real[:, :b] if data is not None else None)
-    return objective.member_loss(logits.view(g, b, *logits.shape[1:]), y, mask)
+    mask = objective.scored(y, data.real[:, : y.shape[1]] if data is not None else None)
+    return objective.member_loss(logits, y, mask)
 
 
 # ── the members trained together ───────────────────────────────────────────────────────────────
@@ -413,8 +412,9 @@ class Group(Members):
         device: torch.device,
         seeds: list[int],
         eval_batch: int,
+        task: str = "classify",
     ):
-        self.size = len(members)
+        self.size, self.task = len(members), task
         self.names = list(splits[0])
         if any(list(s) != self.names for s in splits):
             raise CannotStack("members have different split names")
@@ -497,10 +497,12 @@ def train_group(
     device: torch.device,
     seeds: list[int],
     eval_batch: int = EVAL_BATCH_SIZE,
+    task: str = "classify",
 ) -> list[TrainResult]:
     """Train G member models (same architecture) together (`fit` over a `Group`); one `TrainResult`
     per member, as `suite.train.train` would give for each on its own (to ~1e-6)."""
-    return fit(Group(members, splits, training, device, seeds, eval_batch), training, device, eval_batch)
+    group = Group(members, splits, training, device, seeds, eval_batch, task)
+    return fit(group, training, device, eval_batch)
 
 
 def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch: bool) -> Iterator[Batch]:

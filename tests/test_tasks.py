@@ -99,3 +99,34 @@ def test_a_tied_head_shares_the_embedding_and_needs_a_per_position_task():
     from suite.vectorized import unstackable
 
     assert "tied" in unstackable(model)
+
+
+def test_a_metric_for_one_task_is_computed_only_there(write_study):
+    """`tasks` limits a metric to datasets of those tasks (classification tables keep their
+    columns); `of_mean` turns a split's mean into the reported value (perplexity = exp of the loss)."""
+    from suite import metrics
+
+    @metrics.quality_metric(
+        "toy_perplexity",
+        "perplexity",
+        "exp(nats)",
+        higher_is_better=False,
+        tasks=("tokens",),
+        of_mean=torch.exp,
+    )
+    def toy_perplexity(logits, targets, mask):
+        return objective.member_loss(logits, targets, mask) * objective.counted(targets, mask)
+
+    try:
+        (trial, *_) = _study(write_study).trials()
+        result = run_trial(trial)
+        assert result.row["status"] == "ok", result.row["error"]
+        for h in result.history:
+            assert h["toy_perplexity"] == pytest.approx(np.exp(h["loss"]), rel=1e-5)
+        assert result.row["best_test_toy_perplexity"] == min(
+            h["toy_perplexity"] for h in result.history if h["split"] == "test"
+        )
+        classify = load_study(write_study("c", variants=["mean"], seeds=1)).trials()[0]
+        assert "toy_perplexity" not in run_trial(classify).history[0]
+    finally:
+        metrics.unregister("toy_perplexity")

@@ -22,7 +22,7 @@ DISK_FULL = 4
 NOTHING_FINISHED = 5  # a run whose every trial failed or was skipped
 EXIT_CODES = (
     "exit codes: 0 done (a run with some failed or skipped trials too: the summary says which); "
-    "1 an internal error; 2 bad input (a study, an override, a damaged results file: one line says "
+    "1 an internal error (doctor: problems remain; compare --fail-on-difference: a difference); 2 bad input (a study, an override, a damaged results file: one line says "
     "which); 3 the results folder is being written by another run; 4 the disk is full; "
     f"{NOTHING_FINISHED} a run in which every trial failed or was skipped (none finished, none cached); 130 interrupted (Ctrl-C or "
     "SIGTERM: finished trials are kept)"

@@ -338,8 +338,16 @@ def _dispatch(args) -> int:
         waiting = kinds.pending(study, Store(results_dir / study.name))  # e.g. tuning's chosen trials
         print(check_report(study, path, results_dir) + waiting)
         return 0
+    from suite.console import memory_estimate, physical_memory
     from suite.execution import executor_for
 
+    memory = memory_estimate(study.trials())
+    if memory is not None and memory[0] > physical_memory():  # it could only swap, then be killed
+        raise Stopped(
+            f"{path}: {memory[1]} needs at least {memory[0] / 2**30:,.0f} GiB of memory, more than this "
+            f"machine's {physical_memory() / 2**30:,.0f} GiB; shrink the sizes named",
+            2,
+        )
     executor = executor_for(study, args.executor, args.workers, args.address)
     return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
 

@@ -160,6 +160,14 @@ def warnings(study, trials, estimate: float | None) -> list[str]:
     out += design_warnings(spec, trials)
     if estimate is not None and estimate > LONG_S:
         out.append(f"about {duration(estimate)} to run: {speedups(study)}")
+    memory = memory_estimate(trials)
+    if memory is not None and memory[0] > physical_memory():
+        need, what = memory
+        out.append(
+            f"{what} needs about {need / 2**30:,.0f} GiB of memory (its data, weights and optimizer "
+            f"state alone), more than this machine's {physical_memory() / 2**30:,.0f} GiB: "
+            "shrink the sizes named or run it elsewhere"
+        )
     return out
 
 
@@ -195,6 +203,42 @@ def design_warnings(spec, trials) -> list[str]:
         out.append(f"{seeds} seed(s): the report gives no interval or test below {MIN_SEEDS_FOR_TESTS} seeds")
     warning = contrasts.design_warning(seeds, len(found), datasets)
     return out + ([warning] if warning else [])
+
+
+def physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def memory_estimate(trials) -> tuple[float, str] | None:
+    """A lower bound on the memory of the largest trial, in bytes, and what makes it large: its
+    dataset's tokens (int64) where the dataset says its size, and its embedding table with Adam's
+    state (four float32 copies). Worth a warning only when it exceeds the machine, never a verdict."""
+    from suite import data
+
+    worst: tuple[float, str] | None = None
+    seen: dict[str, tuple[int, int, int]] = {}
+    for t in trials:
+        config = t.config() if hasattr(t, "config") else None
+        if not isinstance(config, dict) or "dataset" not in config:
+            return None
+        entry = json.dumps([config["dataset"], config.get("dataset_params", {})], sort_keys=True, default=str)
+        if entry not in seen:
+            try:
+                ds = data.create(config["dataset"], **config.get("dataset_params", {}))
+            except Exception:  # noqa: BLE001 - an estimate never stops a check
+                return None
+            rows = sum(ds.sizes().values()) if hasattr(ds, "sizes") else 0
+            seen[entry] = (rows, ds.seq_len, ds.vocab_size)
+        rows, length, vocab = seen[entry]
+        dim = int((config.get("model") or {}).get("dim") or 0)
+        need = rows * length * 8.0 + vocab * dim * 4.0 * 4
+        label = f"{t.label if hasattr(t, 'label') else config['dataset']} ({config['dataset']}: {rows:,} rows × T={length:,}, V={vocab:,}; dim={dim:,})"
+        if worst is None or need > worst[0]:
+            worst = (need, label)
+    return worst
 
 
 def speedups(study) -> str:

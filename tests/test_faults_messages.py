@@ -129,3 +129,20 @@ def test_a_serial_run_says_it_does_not_enforce_a_timeout(finished, capsys):
         "--no-progress",
     )
     assert code == 0 and "timeout_s=5 is not enforced by the serial executor" in err, err
+
+
+def test_a_study_larger_than_the_machines_memory_is_warned_by_check_and_refused_by_run(finished, capsys):
+    studies, results, _ = finished
+    before = snapshot(results)
+    huge = "datasets=[{name: order, T: 100000, n: 10000000}]"  # 10^12 tokens: 7,451 GiB of int64
+    code, out, _ = ablate(capsys, "check", "tiny", huge, "--studies", studies, "--results", results)
+    assert code == 0 and "warning:" in out and "10,000,000 rows × T=100,000" in out and "GiB of memory" in out
+    one_line(
+        capsys,
+        ["run", "tiny", huge, "--studies", studies, "--results", results, "--no-progress"],
+        "10,000,000 rows × T=100,000",
+        "needs at least 7,451 GiB",
+    )
+    assert snapshot(results) == before
+    code, out, _ = ablate(capsys, "check", "tiny", "--studies", studies, "--results", results)
+    assert code == 0 and "GiB of memory" not in out

@@ -39,6 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.data",
             "suite.kernels",
             "suite.metrics",
+            "suite.lm_metrics",
+            "suite.lm_eval",
         ),
     ),
     (

@@ -100,3 +100,51 @@ def _version() -> str:
     import tomllib
 
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_installed_ablate_keeps_a_checkpoint_and_predicts_from_it(installed, tmp_path):
+    """A fresh run with measure.checkpoint=true, then `ablate predict` on a review, all from the wheel."""
+    import bz2
+    import csv
+
+    env = clean_env() | {"ABLATE_CACHE": str(tmp_path / "cache")}
+    corpus = tmp_path / "rt.csv.bz2"
+    with bz2.open(corpus, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("category", "text", "movie_name", "has_plot_and_reviews"))
+        for i in range(20):
+            writer.writerow(("fresh", f"a witty delight, number {i}", f"m{i}", "False"))
+            writer.writerow(("rotten", f"a tedious mess, number {i}", f"m{i}", "False"))
+    (tmp_path / "studies").mkdir()
+    study = {
+        "variants": ["embedding_mean"],
+        "datasets": [{"name": "rotten_tomatoes", "data_path": str(corpus), "vocab_size": 40, "max_len": 6}],
+        "seeds": 1,
+        "model": {"dim": 4},
+        "training": {"lr": 0.05, "epochs": 10, "history_every": 5},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False},
+        "threads": 1,
+    }
+    (tmp_path / "studies" / "reviews.yaml").write_text(yaml.safe_dump(study))
+    sh(
+        installed / "ablate",
+        "run",
+        "reviews",
+        "measure.checkpoint=true",
+        "--no-progress",
+        cwd=tmp_path,
+        env=env,
+    )
+    (folder,) = (tmp_path / "results").iterdir()
+    assert len(list((folder / "checkpoints").glob("*.safetensors"))) == 1
+    out = sh(
+        installed / "ablate",
+        "predict",
+        folder.name,
+        "embedding_mean",
+        "A witty delight",
+        cwd=tmp_path,
+        env=env,
+    )
+    label, probability, text = out.stdout.strip().split("\t")
+    assert label in ("fresh", "rotten") and 0.5 <= float(probability) <= 1 and text == "A witty delight"

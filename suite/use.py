@@ -19,7 +19,13 @@ from suite.store import Store
 
 torch = lazy_import("torch")
 
-HOW = "run the study with measure.checkpoint=true (ablate run STUDY measure.checkpoint=true)"
+
+def how(name: str) -> str:
+    """How to get a study's checkpoints: run it again keeping them (its own folder, suite.overrides)."""
+    study, _, hashed = name.partition("+")
+    if hashed:
+        return f"run {study} again with the overrides its study.json lists and measure.checkpoint=true"
+    return f"run with measure.checkpoint=true (ablate run {study} measure.checkpoint=true)"
 
 
 class UseError(Exception):
@@ -70,7 +76,7 @@ def find(study_dir: Path, variant: str, seed: int | None = None, dataset: str | 
         if path.exists():  # a damaged one is reported by `load`, in one line
             return path
     which = f"seed {seed}" if seed is not None else "any seed"
-    raise UseError(f"{name}: {variant} kept no checkpoint at {which}; {HOW.replace('STUDY', name)}")
+    raise UseError(f"{name}: {variant} kept no checkpoint at {which}; {how(name)}")
 
 
 def load(path: Path):

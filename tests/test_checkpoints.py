@@ -142,6 +142,15 @@ def test_predict_refuses_in_one_line(write_study, tmp_path, capsys):
         "valid: rotten_tomatoes",
     )
     one_line(capsys, ["predict", "nothing", "embedding_mean", "good", *r], "no results for 'nothing'")
+    # the override keeps the study's folder (suite.overrides.UNNAMED): its trials run again, keeping weights
+    code, out, err = ablate(capsys, "run", path, "measure.checkpoint=true", *r, "--no-progress")
+    assert code == 0, err
+    assert sorted(p.name for p in results.iterdir()) == ["tiny"]
+    assert len(list((results / "tiny" / "checkpoints").glob("*.safetensors"))) == 2
+    assert ablate(capsys, "predict", "tiny", "embedding_mean", "good", *r)[0] == 0
+    written = {p: p.stat().st_mtime_ns for p in (results / "tiny" / "checkpoints").iterdir()}
+    assert ablate(capsys, "run", path, "measure.checkpoint=true", *r, "--no-progress")[0] == 0
+    assert written == {p: p.stat().st_mtime_ns for p in (results / "tiny" / "checkpoints").iterdir()}
     synthetic = write_study(
         "synth", variants=["mean"], seeds=1, measure={"repeats": 1, "warmup": 0, "checkpoint": True}
     )

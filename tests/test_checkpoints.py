@@ -164,10 +164,19 @@ def test_predict_refuses_in_one_line(write_study, tmp_path, capsys):
 
 @register_encoder("test_char_decoder", whole_model=True)
 class TinyCharDecoder(DecoderLM):
-    """A test plugin: DecoderLM as a whole model of the registry, block size = max_len."""
+    """A test plugin: DecoderLM as a whole model of the registry, block size = max_len, the head
+    tied to the embedding with tie_embeddings (what an LM variant of the registry will be)."""
 
     def __init__(self, cfg, vocab_size, num_classes, pad_id):
-        super().__init__(vocab_size, cfg.max_len, dim=cfg.dim, depth=cfg.depth, heads=2, positional="rotary")
+        super().__init__(
+            vocab_size,
+            cfg.max_len,
+            dim=cfg.dim,
+            depth=cfg.depth,
+            heads=2,
+            positional="rotary",
+            tie_weights=cfg.tie_embeddings,
+        )
 
 
 @pytest.fixture
@@ -176,9 +185,12 @@ def char_data(tmp_path, monkeypatch):
     corpus.write_text("to be or not to be, that is the question.\n" * 20)
 
     def test_chars(block_size: int = 16, data_path: str | None = None):
-        return TinyShakespeare(
+        """tinyshakespeare's format, under another name, with next-character targets (task lm)."""
+        dataset = TinyShakespeare(
             block_size=block_size, train_fraction=0.9, data_path=data_path, cache_dir=None, download=False
         )
+        dataset.name, dataset.task = "test_chars", "lm"
+        return dataset
 
     monkeypatch.setitem(data.REGISTRY._entries, "test_chars", test_chars)
     return corpus
@@ -188,7 +200,9 @@ def keep_decoder(results, corpus, seed=0):
     """Build the decoder through the registry, train it a little, keep it as a run would."""
     torch.manual_seed(seed)
     dataset = data.create("test_chars", data_path=str(corpus))
-    cfg = parse({"encoder": "test_char_decoder", "dim": 16, "depth": 1, "max_len": 16})
+    cfg = parse(
+        {"encoder": "test_char_decoder", "dim": 16, "depth": 1, "max_len": 16, "tie_embeddings": True}
+    )
     model = models.build(
         cfg, vocab_size=dataset.vocab_size, seq_len=16, num_classes=dataset.vocab_size, task="lm"
     )
@@ -265,3 +279,39 @@ def test_a_damaged_or_foreign_checkpoint_is_one_line(tmp_path, char_data, capsys
     path.write_bytes(save({"w": torch.zeros(2)}))
     one_line(capsys, args, "not an ablate checkpoint")
     assert checkpoints.problem(tmp_path / "absent.safetensors").endswith("no checkpoint")
+
+
+def test_an_lm_study_trained_by_the_engine_keeps_checkpoints_that_sample_reads(
+    write_study, tmp_path, char_data, capsys
+):
+    """The whole path an LM variant of the registry will take: a study on a character corpus, its
+    seeds stacked (untied head), each member's weights in its own file, sampled from the CLI."""
+    variant = {"name": "embedding_mean", "label": "decoder", "encoder": "test_char_decoder", "max_len": 16}
+    path = write_study(
+        "chars",
+        variants=[variant],
+        datasets=[{"name": "test_chars", "data_path": str(char_data)}],
+        seeds=2,
+        model={"dim": 16},
+        training={"optimizer": "adamw", "lr": 0.01, "steps": 40, "batch_size": 16, "history_every": 20},
+        measure={"repeats": 1, "warmup": 0, "memory": False, "checkpoint": True},
+    )
+    results = tmp_path / "r"
+    code, _, err = ablate(capsys, "run", path, "--results", results, "--no-progress")
+    assert code == 0, err
+    store = Store(results / "chars")
+    runs = store.runs()
+    assert list(runs["status"]) == ["ok", "ok"] and list(runs["train_group_size"]) == [2, 2]
+    files = [checkpoints.read(store.checkpoint_path(k)) for k in runs["key"]]
+    assert [meta["seed"] for _, meta in files] == list(runs["seed"])
+    assert not torch.equal(files[0][0]["head.weight"], files[1][0]["head.weight"])  # unstacked per member
+    args = ["sample", "chars", "decoder", "--prompt", "to be", "--tokens", "20", "--results", results]
+    seed0 = ablate(capsys, *args, "--seed", "0", "--sample-seed", "1")
+    again = ablate(capsys, *args, "--sample-seed", "1")  # the lowest seed by default
+    seed1 = ablate(capsys, *args, "--seed", "1", "--sample-seed", "1")
+    assert seed0[0] == 0 and seed0 == again and seed1[0] == 0
+    for seed, (_, out, _) in ((0, seed0), (1, seed1)):  # each from its own seed's weights
+        key = runs.loc[runs["seed"] == seed, "key"].iloc[0]
+        model, meta, dataset = use.load(store.checkpoint_path(key))
+        assert out.rstrip("\n") == use.sample(model, meta, dataset, "to be", 20, 1.0, None, 1)
+    assert seed0[1].startswith("to be") and len(seed0[1].rstrip("\n")) == 25

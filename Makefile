@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/data),)
 export ABLATE_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help setup study report test lint format list docs clean bench bench-check bench-runner bench-executors bench-scale
+.PHONY: help setup study report test lint format list docs clean bench bench-check bench-runner bench-executors bench-scale bench-lm
 
 help:
 	@echo "make setup                create .venv and install ablate with its dependencies (other targets do it too)"
@@ -25,6 +25,7 @@ help:
 	@echo "make format               ruff format and fix what ruff can"
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray (ARGS=--record keeps the table)"
+	@echo "make bench-lm             ms per iteration of lm_positional's decoder: engine vs a plain loop, stacked seeds vs one at a time (ARGS=...)"
 	@echo "make bench-scale          ms per trial at 100/1,000/10,000 one-epoch trials and where it goes (SIZES=...)"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
 	@echo "make bench-check          the speed gate: this tree's kernels A/B against a reference commit (ARGS: --against REV, --record, --accept)"
@@ -85,6 +86,9 @@ bench-runner: $(STAMP)
 SIZES ?= 100 1000 10000
 bench-scale: $(STAMP)
 	$(BIN)/python -m suite.bench.scale --sizes $(SIZES)
+
+bench-lm: $(STAMP)
+	$(BIN)/python -m suite.bench.lm $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench/bench_kernels.py -p no:xdist -q --benchmark-only \

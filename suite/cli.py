@@ -217,7 +217,53 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("study", metavar="STUDY", nargs="?")
     doctor.add_argument("--fix", action="store_true", help="repair what can be repaired")
     _add_dirs(doctor)
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify given text with a trained trial's model",
+        description="Rebuild VARIANT's model of STUDY from its checkpoint (a study run with "
+        "measure.checkpoint=true) and print the predicted class and its probability for each TEXT, "
+        "read with the dataset's own vocabulary.",
+    )
+    _add_trial(predict)
+    predict.add_argument("texts", nargs="+", metavar="TEXT", help="a text to classify (quote it)")
+    _add_dirs(predict)
+
+    sample = sub.add_parser(
+        "sample",
+        help="generate text with a trained character language model",
+        description="Rebuild VARIANT's model of STUDY from its checkpoint (a study run with "
+        "measure.checkpoint=true on a character-level language model) and print PROMPT continued.",
+    )
+    _add_trial(sample)
+    sample.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
+    sample.add_argument("--tokens", type=positive_int, default=200, metavar="N", help="characters to draw")
+    sample.add_argument(
+        "--temperature", type=float, default=1.0, metavar="T", help="softmax temperature (0: greedy)"
+    )
+    sample.add_argument(
+        "--top-k", type=positive_int, default=None, metavar="K", help="draw among the K likeliest"
+    )
+    sample.add_argument(
+        "--sample-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the draws: the same seed, the same text",
+    )
+    _add_dirs(sample)
     return parser
+
+
+def _add_trial(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "study", metavar="STUDY", help="a study name, or a results folder name such as heads+1a2b3c4d"
+    )
+    p.add_argument("variant", metavar="VARIANT", help="a variant label of the study (as its report shows it)")
+    p.add_argument(
+        "--seed", type=int, default=None, metavar="K", help="the trial's seed (default: the lowest kept)"
+    )
+    p.add_argument("--dataset", default=None, metavar="D", help="the dataset, where the study ran several")
 
 
 def entry() -> None:
@@ -281,7 +327,17 @@ def _explain(err: BaseException) -> tuple[str, int]:
         return f"no space left on the device writing {where} ({free_space(where)})", DISK_FULL
     if isinstance(err, OSError):
         return f"{err.filename or 'a file'}: {err.strerror or err}", 2
-    if type(err).__name__ in ("StudyError", "ExecutorError", "PluginError", "OverrideError", "ExportError"):
+    if type(err).__name__ in (
+        "StudyError",
+        "ExecutorError",
+        "PluginError",
+        "OverrideError",
+        "ExportError",
+        "UseError",
+        "CheckpointError",
+        "DataUnavailable",
+        "DataError",
+    ):
         return str(err), 2
     first = str(err).splitlines()[0] if str(err) else ""
     return f"internal error: {type(err).__name__}: {first} (run with --debug for the traceback)", 1
@@ -318,6 +374,8 @@ def _dispatch(args) -> int:
         return _compare(a, b, args.out, args.fail_on_difference, args.metrics)
     if args.command == "export":
         return _export(locate.results_folder(args.study, results_dir, args.studies), args.to, args.out)
+    if args.command in ("predict", "sample"):
+        return _use(args, locate.results_folder(args.study, results_dir, args.studies))
     if args.command == "report":
         return _report(locate.results_folder(args.study, results_dir, args.studies), args.latex)
     from suite import overrides
@@ -497,6 +555,24 @@ def _export(folder: Path, target: str, out: str | None) -> int:
         print(f"ablate: {err}", file=sys.stderr)
         return 2
     print(f"exported {count} trial(s) of {folder} to {target}: {where}")
+    return 0
+
+
+def _use(args, folder: Path) -> int:
+    """`ablate predict` and `ablate sample`: a trial's model, rebuilt from its checkpoint."""
+    from suite import use
+
+    path = use.find(folder, args.variant, args.seed, args.dataset)
+    model, meta, dataset = use.load(path)
+    if args.command == "sample":
+        text = use.sample(
+            model, meta, dataset, args.prompt, args.tokens, args.temperature, args.top_k, args.sample_seed
+        )
+        print(text)
+        return 0
+    for p in use.predict(model, meta, dataset, args.texts):
+        shown = p.text if len(p.text) <= 60 else p.text[:57] + "..."
+        print(f"{p.name}\t{p.probability:.3f}\t{shown}")
     return 0
 
 

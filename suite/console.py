@@ -116,6 +116,7 @@ def check_report(study, path: Path, results_dir: Path) -> str:
     runs = store.runs()
     done_rows = runs[runs["key"].isin(keys) & runs["status"].isin(FINISHED)] if len(runs) else runs
     done = set(done_rows["key"]) if len(done_rows) else set()
+    done -= store.lacking_checkpoints(t.key for t in trials if getattr(t, "checkpoint", False))
     missing = [t for t in trials if t.key not in done]
     latest = runs.set_index("key")["status"] if len(runs) else {}  # the store keeps one row per trial
     skipped = [t for t in missing if latest.get(t.key) == "skipped"]  # retried: costs nothing unless it runs

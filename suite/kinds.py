@@ -75,6 +75,9 @@ class TrialResult:
     history: list[dict] = field(default_factory=list)
     artifacts: list[dict] = field(default_factory=list)  # see suite.artifacts
     predictions: list[dict] = field(default_factory=list)  # see suite.artifacts.predictions
+    # The trial's selected weights as safetensors bytes (suite.checkpoints), where its study keeps
+    # them; the runner writes them beside the tables before the row that says the trial finished.
+    checkpoint: bytes | None = None
 
 
 class Trial(Protocol):

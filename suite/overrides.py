@@ -22,6 +22,9 @@ import yaml
 from suite.spec import yaml_problem
 
 SEPARATOR = "+"  # results/<study>+<hash of the overrides>
+# Overrides of what a run keeps, not of what it computes: they leave the results folder as it is, so
+# `ablate run STUDY measure.checkpoint=true` adds checkpoints to the study's own trials.
+UNNAMED = ("measure.checkpoint",)
 
 
 class OverrideError(ValueError):
@@ -124,7 +127,8 @@ def load(path: str | Path, overrides: dict[str, Any], *, vectorize: bool | None 
         changed = apply(raw, overrides)
     except OverrideError as err:
         raise StudyError(f"{path}: {err}") from None
-    name = f"{path.stem}{SEPARATOR}{suffix(overrides)}"
+    named = {k: v for k, v in overrides.items() if k not in UNNAMED}
+    name = f"{path.stem}{SEPARATOR}{suffix(named)}" if named else path.stem
     try:
         study = study_from_mapping(changed, path, name, vectorize=vectorize)
     except StudyError as err:

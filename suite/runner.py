@@ -41,6 +41,11 @@ def run_study(
     """
     trials = study.trials()
     done = set() if force else store.finished_keys()
+    # a trial whose study keeps its weights (suite.checkpoints) is not done without them: committed
+    # results carry no weights, and a damaged file is written again
+    done -= store.lacking_checkpoints(
+        t.key for t in trials if getattr(t, "checkpoint", False) and t.key in done
+    )
     todo = [t for t in trials if t.key not in done]
     counts = {s: 0 for s in kinds.STATUSES}
     counts["cached"] = len(trials) - len(todo)
@@ -53,6 +58,8 @@ def run_study(
             for result in finished.results:
                 result.row["log"] = executors.write_log(store.dir, result.row["key"], finished.log)
                 counts[result.row["status"]] += 1
+                if getattr(result, "checkpoint", None):  # before the row that says the trial is done
+                    store.write_checkpoint(result.row["key"], result.checkpoint)
             store.write_many([(r.row, r.history, r.artifacts, r.predictions) for r in finished.results])
             bar.update(len(finished.results))
             bar.set_postfix_str(finished.unit[0].label, refresh=False)

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from suite import checkpoints
 from suite.kinds import FINISHED
 
 RUNS = "runs.parquet"
@@ -184,7 +185,7 @@ class Store:
 
     def _sweep(self) -> None:
         """Remove temporary files: only a dead writer leaves them."""
-        for folder in (self.dir, self.fragments_dir):
+        for folder in (self.dir, self.fragments_dir, self.dir / checkpoints.FOLDER):
             for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
                 tmp.unlink(missing_ok=True)
 
@@ -228,11 +229,26 @@ class Store:
                 names.add(name)
         return sorted(names)
 
-    def finished_keys(self) -> set[str]:
+    def finished_keys(self, statuses: tuple[str, ...] = FINISHED) -> set[str]:
         runs = self.runs()
         if runs.empty:
             return set()
-        return set(runs.loc[runs["status"].isin(FINISHED), "key"])
+        return set(runs.loc[runs["status"].isin(statuses), "key"])
+
+    # -- checkpoints (suite.checkpoints): one file per trial, beside the tables ------------------
+
+    def checkpoint_path(self, key: str) -> Path:
+        return checkpoints.path_for(self.dir, key)
+
+    def write_checkpoint(self, key: str, payload: bytes) -> None:
+        """Keep a trial's weights, replacing an earlier file of the same trial atomically."""
+        checkpoints.write(self.checkpoint_path(key), payload)
+
+    def lacking_checkpoints(self, keys: Iterable[str]) -> set[str]:
+        """Of these trials, those that finished `ok` without a usable checkpoint (none, or a damaged
+        one): a run that keeps checkpoints trains them again. A diverged trial keeps none."""
+        ok = self.finished_keys(("ok",))
+        return {k for k in keys if k in ok and checkpoints.problem(self.checkpoint_path(k))}
 
     def _read(self, name: str) -> pd.DataFrame:
         table = self._read_arrow(name)

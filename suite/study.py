@@ -62,6 +62,9 @@ TRAINING_BASELINE = (
     "grad_clip",
 )
 MEASURE_BASELINE = ("throughput", "memory", "warmup", "repeats", "inference_batch")
+# What a trial keeps of itself, not what it computes: never in its key (rule 1 of suite.identity),
+# so turning checkpoints on finds the trials already run (the runner reruns those lacking one).
+UNKEYED_MEASURE = ("checkpoint",)
 
 
 class TrainingSpec(BaseModel):
@@ -200,6 +203,9 @@ class MeasureSpec(BaseModel):
     # After training, record the learned position table and per-head attention weights on
     # a few eval rows into artifacts.parquet, for the report's heatmaps.
     artifacts: bool = False
+    # Keep each trial's selected weights as results/<study>/checkpoints/<key>.safetensors
+    # (suite.checkpoints), for `ablate predict` and `ablate sample`. Not part of a trial's key.
+    checkpoint: bool = False
 
 
 class AnchorSpec(BaseModel):
@@ -346,7 +352,11 @@ class Trial:
             "seed": self.seed,
             "device": self.device,
             "training": identity.section(self.training, _defaults(TrainingSpec), TRAINING_BASELINE),
-            "measure": identity.section(self.measure, _defaults(MeasureSpec), MEASURE_BASELINE),
+            "measure": identity.section(
+                {k: v for k, v in self.measure.items() if k not in UNKEYED_MEASURE},
+                _defaults(MeasureSpec),
+                MEASURE_BASELINE,
+            ),
         }
 
     @cached_property
@@ -358,6 +368,11 @@ class Trial:
     @property
     def label(self) -> str:
         return f"{self.variant} · {self.dataset} · seed {self.seed} · {self.device}"
+
+    @property
+    def checkpoint(self) -> bool:
+        """Whether the study keeps this trial's selected weights (measure.checkpoint)."""
+        return bool(self.measure.get("checkpoint"))
 
     def base_row(self) -> dict[str, Any]:
         """The columns that say which trial a result row is, before it runs."""

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from suite import data, identity, metrics, models, objective
+from suite import checkpoints, data, identity, metrics, models, objective
 from suite.artifacts import predictions as record_predictions
 from suite.artifacts import record as record_artifacts
 from suite.kinds import TrialResult
@@ -62,6 +62,7 @@ def run_trial(trial: Trial) -> TrialResult:
     history: list[dict] = []
     artifacts: list[dict] = []
     preds: list[dict] = []
+    checkpoint = None
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
@@ -76,20 +77,21 @@ def run_trial(trial: Trial) -> TrialResult:
             dataset.task,
         )
         history = trained.history
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds, checkpoint = _record_training(row, trial, dataset, model, splits, trained, device)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
-        preds = []
+        preds, checkpoint = [], None
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds)
+    return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds, checkpoint)
 
 
 def _record_training(
-    row: dict, trial: Trial, model, splits, trained, device: torch.device
-) -> tuple[list[dict], list[dict]]:
+    row: dict, trial: Trial, dataset, model, splits, trained, device: torch.device
+) -> tuple[list[dict], list[dict], bytes | None]:
     """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
-    inference throughput and peak memory of the trained model; return its recorded artifacts
-    and its per-example predictions on the eval split, both at the reported (selected) epoch."""
+    inference throughput and peak memory of the trained model; return its recorded artifacts,
+    its per-example predictions on the eval split and, where the study keeps them, its weights
+    (suite.checkpoints), all at the reported (selected) epoch."""
     row.update(_summarise(trained.history, list(splits), trained.selected_step))
     row["selection"] = trained.selection
     row["stopped_early"] = trained.stopped_early
@@ -104,15 +106,41 @@ def _record_training(
     artifacts: list[dict] = []
     if trained.diverged:
         row.update(status="diverged", error="loss became NaN or infinite")
-        return artifacts, []
+        return artifacts, [], None
     # Before _measure, whose memory step updates weights.
     eval_x, eval_y = splits[list(splits)[-1]]
     if trial.measure.get("artifacts"):
         artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
     batch = trial.training["eval_batch_size"]
     preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
+    checkpoint = checkpoints.encode(model, checkpoint_meta(trial, dataset, row)) if trial.checkpoint else None
     row.update(_measure(model, splits, trial, device))
-    return artifacts, preds
+    return artifacts, preds, checkpoint
+
+
+def checkpoint_meta(trial: Trial, dataset, row: dict) -> dict:
+    """What a checkpoint carries beside the weights: what rebuilds the model (its configuration
+    and the dataset's shapes; `suite.use`), and which trial and point it is."""
+    return {
+        "key": trial.key,
+        "study": trial.study,
+        "variant": trial.variant,
+        "variant_name": trial.variant_name,
+        "seed": trial.seed,
+        "model": trial.model,
+        "dataset": trial.dataset,
+        "dataset_params": trial.dataset_params,
+        "data": {
+            "vocab_size": dataset.vocab_size,
+            "seq_len": dataset.seq_len,
+            "num_classes": dataset.num_classes,
+            "pad_id": dataset.pad_id,
+            "task": dataset.task,
+        },
+        "selected_epoch": row.get("selected_epoch"),
+        "selection": row.get("selection"),
+        "ablate_version": row.get("ablate_version"),
+    }
 
 
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
@@ -300,7 +328,9 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
         shared = (time.perf_counter() - group_started) / len(group)
         timing_group = "g" + identity.key({"members": sorted(unit[i].key for i in group)})
         for i, result in zip(group, trained, strict=True):
-            results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
+            results[i] = _group_member_result(
+                unit[i], datasets[i], members[i], splits[i], result, len(group), device
+            )
             results[i].row["wall_seconds"] += shared
             results[i].row["timing_group"] = timing_group
     return [results[i] for i in range(len(unit))]
@@ -335,16 +365,19 @@ def _pretrained_unavailable(trial: Trial) -> str | None:
     return glove.unavailable(name)
 
 
-def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:
+def _group_member_result(trial: Trial, dataset, model, splits, trained, size: int, device) -> TrialResult:
     started = time.perf_counter()
     row = trial.base_row()
     row.update(provenance(device))
     row["train_group_size"] = size
     artifacts: list[dict] = []
     preds: list[dict] = []
+    checkpoint = None
     try:
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds, checkpoint = _record_training(row, trial, dataset, model, splits, trained, device)
     except Exception:
         row.update(status="failed", error=traceback.format_exc())
+        checkpoint = None
     row["wall_seconds"] = time.perf_counter() - started
-    return TrialResult(row, [{"key": trial.key, **h} for h in trained.history], artifacts, preds)
+    history = [{"key": trial.key, **h} for h in trained.history]
+    return TrialResult(row, history, artifacts, preds, checkpoint)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from suite.models.char_rnn import CharRNN
-from suite.models.decoder import POSITIONALS, DecoderLM, alibi_bias, alibi_slopes
+from suite.models.decoder import POSITIONALS, DecoderLM, alibi_bias, alibi_slopes, optimizer_groups
 
 V, BLOCK = 11, 8
 
@@ -101,8 +101,20 @@ def test_alibi_slopes_and_bias():
         ({"dim": 15, "heads": 2}, "heads=2 must divide dim=15"),
         ({"dim": 6, "heads": 2, "positional": "rotary"}, "even head width"),
         ({"mixer": "mamba"}, "mixer='mamba' is not one of"),
+        ({"positional": "alibi", "kernel": "naive"}, "not kernel='naive'"),
     ],
 )
 def test_bad_knobs_are_refused_in_one_line(knobs, message):
     with pytest.raises(ValueError, match=message):
         decoder(**knobs)
+
+
+def test_weight_decay_on_matrices_only_and_a_tied_tensor_once():
+    model = decoder(tie_weights=True, bias=True)
+    decay, no_decay = optimizer_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert sum(p.numel() for g in (decay, no_decay) for p in g["params"]) == sum(
+        p.numel() for p in model.parameters()
+    )
+    assert sum(p is model.embedding.weight for p in decay["params"]) == 1

@@ -18,7 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "suite"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("suite.__main__", "suite.cli", "suite.api")),
     ("developer tools", ("suite.bench",)),
-    ("presentation", ("suite.report", "suite.export", "suite.console", "suite.inventory", "suite.reference")),
+    (
+        "presentation",
+        ("suite.report", "suite.export", "suite.console", "suite.inventory", "suite.reference", "suite.use"),
+    ),
     ("runner", ("suite.runner", "suite.execution")),
     ("executors", ("suite.executors",)),
     ("store", ("suite.store",)),
@@ -33,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.objective",
             "suite.vectorized",
             "suite.artifacts",
+            "suite.checkpoints",
             "suite.measure",
             "suite.models",
             "suite.data",

@@ -100,3 +100,103 @@ def _version() -> str:
     import tomllib
 
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_installed_ablate_keeps_a_checkpoint_and_predicts_from_it(installed, tmp_path):
+    """A fresh run with measure.checkpoint=true, then `ablate predict` on a review, all from the wheel."""
+    import bz2
+    import csv
+
+    env = clean_env() | {"ABLATE_CACHE": str(tmp_path / "cache")}
+    corpus = tmp_path / "rt.csv.bz2"
+    with bz2.open(corpus, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("category", "text", "movie_name", "has_plot_and_reviews"))
+        for i in range(20):
+            writer.writerow(("fresh", f"a witty delight, number {i}", f"m{i}", "False"))
+            writer.writerow(("rotten", f"a tedious mess, number {i}", f"m{i}", "False"))
+    (tmp_path / "studies").mkdir()
+    study = {
+        "variants": ["embedding_mean"],
+        "datasets": [{"name": "rotten_tomatoes", "data_path": str(corpus), "vocab_size": 40, "max_len": 6}],
+        "seeds": 1,
+        "model": {"dim": 4},
+        "training": {"lr": 0.05, "epochs": 10, "history_every": 5},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False},
+        "threads": 1,
+    }
+    (tmp_path / "studies" / "reviews.yaml").write_text(yaml.safe_dump(study))
+    sh(
+        installed / "ablate",
+        "run",
+        "reviews",
+        "measure.checkpoint=true",
+        "--no-progress",
+        cwd=tmp_path,
+        env=env,
+    )
+    (folder,) = (tmp_path / "results").iterdir()
+    assert len(list((folder / "checkpoints").glob("*.safetensors"))) == 1
+    out = sh(
+        installed / "ablate",
+        "predict",
+        folder.name,
+        "embedding_mean",
+        "A witty delight",
+        cwd=tmp_path,
+        env=env,
+    )
+    label, probability, text = out.stdout.strip().split("\t")
+    assert label in ("fresh", "rotten") and 0.5 <= float(probability) <= 1 and text == "A witty delight"
+
+
+PLUGIN = '''
+from suite.data.download import DataPath
+from suite.data.registry import register_dataset
+from suite.data.tinyshakespeare import TinyShakespeare
+from suite.models.config import register_encoder
+from suite.models.decoder import DecoderLM
+
+
+@register_dataset("plugin_chars")
+def plugin_chars(block_size: int = 16, data_path: DataPath = None):
+    """A character corpus in tinyshakespeare's format, next-character targets."""
+    dataset = TinyShakespeare(
+        block_size=block_size, train_fraction=0.9, data_path=data_path, cache_dir=None, download=False
+    )
+    dataset.name, dataset.task = "plugin_chars", "lm"
+    return dataset
+
+
+@register_encoder("plugin_decoder", whole_model=True)
+class PluginDecoder(DecoderLM):
+    def __init__(self, cfg, vocab_size, num_classes, pad_id):
+        super().__init__(vocab_size, cfg.max_len, dim=cfg.dim, depth=cfg.depth, heads=2, tie_weights=True)
+'''
+
+
+def test_installed_ablate_samples_from_a_character_model_it_trained(installed, tmp_path):
+    """A decoder LM (a plugin: the wheel registers no LM variant yet) trained by `ablate run` with
+    checkpoints, then `ablate sample`, reproducible from its seed."""
+    (tmp_path / "plug").mkdir()
+    (tmp_path / "plug" / "chars_plugin.py").write_text(PLUGIN)
+    (tmp_path / "input.txt").write_text("to be or not to be, that is the question.\n" * 30)
+    env = clean_env() | {"PYTHONPATH": str(tmp_path / "plug"), "ABLATE_PLUGINS": "chars_plugin"}
+    (tmp_path / "studies").mkdir()
+    study = {
+        "variants": [
+            {"name": "embedding_mean", "label": "decoder", "encoder": "plugin_decoder", "max_len": 16}
+        ],
+        "datasets": [{"name": "plugin_chars", "data_path": str(tmp_path / "input.txt")}],
+        "seeds": 1,
+        "model": {"dim": 16},
+        "training": {"optimizer": "adamw", "lr": 0.01, "steps": 30, "batch_size": 16, "history_every": 30},
+        "measure": {"repeats": 1, "warmup": 0, "memory": False, "checkpoint": True},
+        "threads": 1,
+    }
+    (tmp_path / "studies" / "chars.yaml").write_text(yaml.safe_dump(study))
+    sh(installed / "ablate", "run", "chars", "--no-progress", cwd=tmp_path, env=env)
+    args = ["sample", "chars", "decoder", "--prompt", "to be", "--tokens", "25", "--temperature", "0.8"]
+    first = sh(installed / "ablate", *args, "--top-k", "5", cwd=tmp_path, env=env).stdout
+    again = sh(installed / "ablate", *args, "--top-k", "5", cwd=tmp_path, env=env).stdout
+    assert first == again and first.startswith("to be") and len(first.rstrip("\n")) == 30

@@ -37,6 +37,7 @@ LAYOUTS = (
 
 
 class Imdb(DownloadableCorpus):
+    class_names = ("negative", "positive")  # labels 0 and 1 (neg/, pos/)
     archive = ARCHIVE
     cache_subdir = "imdb"
     title = "IMDB"

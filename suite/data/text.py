@@ -66,6 +66,8 @@ def carve(texts: Texts, fraction: float, seed: int) -> tuple[Texts, Texts]:
 class TextCorpus(Dataset):
     """A labelled text corpus with splits train / val / test; test is the eval split."""
 
+    class_names: tuple[str, ...] = ()  # each label's name, in label order (`ablate predict` prints it)
+
     def __init__(
         self,
         name: str,

@@ -37,6 +37,7 @@ LAYOUTS = (
 
 
 class YelpFull(DownloadableCorpus):
+    class_names = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")  # labels 0 … 4
     archive = ARCHIVE
     cache_subdir = "yelp_review_full"
     title = "Yelp"

@@ -140,7 +140,7 @@ class DecoderLM(nn.Module):
     ):
         super().__init__()
         positional = ALIASES.get(positional, positional)
-        check(positional=positional, mixer=mixer, dim=dim, heads=heads)
+        check(positional=positional, mixer=mixer, dim=dim, heads=heads, kernel=kernel)
         self.vocab_size, self.block_size, self.positional_kind = vocab_size, block_size, positional
         self.embedding = nn.Embedding(vocab_size, dim)
         if positional == "learned":
@@ -207,8 +207,13 @@ def _init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def check(*, positional: str, mixer: str, dim: int, heads: int) -> None:
+def check(*, positional: str, mixer: str, dim: int, heads: int, kernel: str = "sdpa") -> None:
     """Refuse a combination that cannot be built, in one line naming the knob."""
+    if positional == "alibi" and mixer == "attention" and kernel != "sdpa":
+        raise ValueError(
+            f"positional='alibi' adds a float bias to the scores, which the kernel registry's boolean masks "
+            f"cannot carry; it runs on torch's scaled_dot_product_attention (kernel='sdpa'), not kernel={kernel!r}"
+        )
     if positional not in POSITIONALS:
         raise ValueError(f"positional={positional!r} is not one of {', '.join(POSITIONALS)}")
     if mixer not in MIXERS:
@@ -223,3 +228,13 @@ def check(*, positional: str, mixer: str, dim: int, heads: int) -> None:
         raise ValueError(
             f"positional='rotary' needs an even head width; dim={dim} / heads={heads} = {dim // heads}"
         )
+
+
+def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """nanoGPT's `configure_optimizers` split: weight decay on matrices and embeddings (dim ≥ 2),
+    none on biases and LayerNorm gains; a tied tensor is listed once."""
+    params = {id(p): p for p in model.parameters() if p.requires_grad}.values()
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]

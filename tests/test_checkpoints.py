@@ -141,7 +141,9 @@ def test_predict_refuses_in_one_line(write_study, tmp_path, capsys):
         ["predict", "tiny", "embedding_mean", "good", "--dataset", "imdb", *r],
         "valid: rotten_tomatoes",
     )
-    one_line(capsys, ["predict", "nothing", "embedding_mean", "good", *r], "no results for 'nothing'")
+    one_line(
+        capsys, ["predict", "nothing", "embedding_mean", "good", *r], "unknown study 'nothing'"
+    )  # the one rule for STUDY (suite.locate)
     # the override keeps the study's folder (suite.overrides.UNNAMED): its trials run again, keeping weights
     code, out, err = ablate(capsys, "run", path, "measure.checkpoint=true", *r, "--no-progress")
     assert code == 0, err

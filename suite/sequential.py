@@ -164,8 +164,16 @@ class Design:
         return self.alpha / max(self.family, 1)
 
     @property
+    def information(self) -> tuple[int, ...]:
+        """Each look's information: the t statistic's degrees of freedom, n − 1. With n itself, the
+        t statistics, whose variance estimates change from look to look, are less correlated than the
+        z statistics the boundaries assume, and a lone contrast looked at after every seed from 4 was
+        falsely called in 5.3% of simulated nulls; with n − 1, 4.8% (docs/sequential.md)."""
+        return tuple(n - 1 for n in self.looks)
+
+    @property
     def levels(self) -> tuple[float, ...]:
-        return nominal_levels(self.looks, self.each, self.spending)
+        return nominal_levels(self.information, self.each, self.spending)
 
     def describe(self) -> dict:
         """What study.json's meta records of the design."""
@@ -177,6 +185,7 @@ class Design:
             "batch": self.batch,
             "max_seeds": self.most,
             "looks": list(self.looks),
+            "information": "n − 1 (the t statistic's degrees of freedom)",
             "family": self.family,
             "alpha": self.alpha,
             "alpha_each": self.each,
@@ -238,8 +247,9 @@ def _one_look(x, k, level, design, margin, higher_better, values, interaction, h
     tol = 1e-12 * max(1.0, float(np.abs(x).max()))
     if spread <= tol:  # the same Δ in every seed: the exact sign test (all n agree), no interval
         out.sd = 0.0
-        if abs(mean) <= tol:
-            out.test, out.p, out.word, out.stop = "identical", 1.0, "identical", "identical"
+        if abs(mean) <= tol:  # stops once a Δ the same in every seed would have been called at this look
+            out.test, out.p, out.word = "identical", 1.0, "identical"
+            out.stop = "identical" if 2.0 / 2**n < level else ("cap" if last else None)
             return out
         out.test, out.p = "sign", min(1.0, 2.0 / 2**n)
         out.rejected = out.p < level
@@ -286,9 +296,55 @@ def expected_seeds(design: Design, effect_sd: float) -> tuple[float, float]:
     normal approximation of the design's efficacy boundaries (futility left out: an upper bound on the
     seeds, since futility only stops earlier)."""
     info = design.looks
-    bounds = boundaries(tuple(map(float, info)), design.each, design.spending)
-    stop = crossing_probabilities(info, bounds, effect_sd)
+    bounds = boundaries(tuple(map(float, design.information)), design.each, design.spending)
+    stop = crossing_probabilities(design.information, bounds, effect_sd)
     power = float(stop.sum())
     reach = 1 - np.concatenate([[0.0], np.cumsum(stop)[:-1]])  # P(the look is taken)
     seeds = float(info[0] + sum(reach[k] * (info[k] - info[k - 1]) for k in range(1, len(info))))
     return seeds, power
+
+
+# stop codes of `simulate`, one per row
+OPEN, REJECTED, EQUIVALENT, IDENTICAL, FUTILE, CAP = range(6)
+
+
+def simulate(d: np.ndarray, design: Design, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """`judge` over the last axis of `d` (..., most) at once, for the simulations that hold the design
+    (tests/test_sequential.py checks that both agree): (seeds used, stop code) per row."""
+    d = np.asarray(d, dtype=float)
+    shape = d.shape[:-1]
+    d = d.reshape(-1, d.shape[-1])
+    used = np.zeros(len(d), int)
+    code = np.full(len(d), OPEN)
+    levels = design.levels
+    last = len(design.looks) - 1
+    for k, n in enumerate(design.looks):
+        active = code == OPEN
+        if not active.any():
+            break
+        x = d[active, :n]
+        mean = x.mean(axis=1)
+        tol = 1e-12 * np.maximum(1.0, np.abs(x).max(axis=1))
+        const = np.ptp(x, axis=1) <= tol
+        sd = x.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            se = sd / math.sqrt(n)
+            p = np.where(const, np.where(np.abs(mean) <= tol, 1.0, min(1.0, 2.0 / 2**n)),
+                         2 * stats.t.sf(np.abs(mean) / se, n - 1))  # fmt: skip
+            half = float(stats.t.isf(levels[k] / 2, n - 1)) * se if levels[k] > 0 else np.inf
+            upper = np.abs(mean) / sd + float(stats.t.isf(design.futility_level, n - 1)) / math.sqrt(n)
+        zero = const & (np.abs(mean) <= tol)
+        identical = zero & (2.0 / 2**n < levels[k])
+        rejected = ~zero & (p < levels[k])
+        equivalent = ~rejected & ~const & (mean - half > -margin) & (mean + half < margin)
+        futile = ~rejected & ~equivalent & ~const & (upper < design.futility_sd)
+        now = np.full(len(x), OPEN)
+        now[identical], now[rejected], now[equivalent] = IDENTICAL, REJECTED, EQUIVALENT
+        if k == last:
+            now[now == OPEN] = CAP
+        else:
+            now[futile] = FUTILE
+        idx = np.flatnonzero(active)
+        code[idx] = now
+        used[idx] = n
+    return used.reshape(shape), code.reshape(shape)

@@ -4,8 +4,9 @@ group-sequential design of suite.sequential, for `ablate run --until-resolved` (
 
 Everything is decided from the stored rows alone, look by look over the seeds in their order (the
 study's, then those added), so a run killed between batches, resumed, or rerun reaches the same
-decisions. Health (a side diverged, both failed to learn) and the family size m are judged at the
-first look, on the study's own seeds, and fixed from then on.
+decisions. The family is every contrast × dataset found, m fixed before any Δ is seen; health (a
+side diverged, both failed to learn) is the report's to judge on all the seeds in the end: a pilot of
+4 seeds cannot tell a variant that learned little from one that failed.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 
 from suite import metrics, sequential
 from suite.report.contrasts import Contrast
-from suite.report.findings import healths, min_effects, primary_metric, study_contrasts
+from suite.report.findings import min_effects, primary_metric, study_contrasts
 from suite.report.load import Results, quality_metrics
-from suite.report.verdicts import DIVERGED, margin
+from suite.report.verdicts import margin
 
 RESOLVED = ("better", "worse", "interacts", "negligible", "equivalent", "additive", "identical")
 
@@ -86,16 +87,13 @@ def design_from(meta: dict) -> tuple[sequential.Design, list[int]] | None:
 def analyse(
     results: Results, design: sequential.Design, seeds: list[int]
 ) -> tuple[sequential.Design, list[Cell]]:
-    """Every primary contrast × dataset judged by `design` (its family size set from the first look)."""
+    """Every primary contrast × dataset judged by `design` (its family: all of them)."""
     ok = results.finished
     found = study_contrasts(results)
     if not found or ok.empty:
         return design, []
     rank = {s: i for i, s in enumerate(seeds)}
     ok = ok[ok["seed"].isin(rank)]
-    pilot = Results(results.dir, results.name, results.meta, ok[ok["seed"].isin(seeds[: design.first])],
-                    results.history, results.artifacts)  # fmt: skip
-    state = healths(pilot) if not pilot.finished.empty else {}
     primary = primary_metric(results)
     overrides = min_effects(results)
     cells: list[Cell] = []
@@ -118,12 +116,6 @@ def analyse(
         for contrast in found:
             if not set(contrast.labels) <= labels:
                 continue
-            sides = [state.get((dataset, label)) for label in contrast.labels]
-            stopped = None
-            if any(h and h.state == DIVERGED for h in sides):
-                stopped = "a side diverged"
-            elif all(h and h.failed for h in sides):
-                stopped = "both failed to learn" if len(sides) == 2 else "every cell failed to learn"
             d, mean_a, mean_b = _deltas(by_label, contrast, column, rank, design.first)
             chance = (
                 float(g["chance_loss"].min()) if metric.name == "loss" and "chance_loss" in g else math.nan
@@ -131,14 +123,12 @@ def analyse(
             reference = mean_a if contrast.kind != "interaction" else (mean_a + mean_b) / 2
             threshold = margin(metric, reference, chance, overrides.get(metric.name))
             keys = tuple(str(by_label[label]["key"].iloc[0]) for label in contrast.labels)
-            cells.append(Cell(contrast, dataset, column, None, stopped, threshold, mean_a, mean_b, keys, d))
-    family = sum(1 for c in cells if c.stopped is None)
-    design = replace(design, family=max(family, 1))
+            cells.append(Cell(contrast, dataset, column, None, None, threshold, mean_a, mean_b, keys, d))
+    design = replace(design, family=max(len(cells), 1))  # every test found: fixed before any Δ is seen
     for c in cells:
-        if c.stopped is None:
-            values = None if c.contrast.kind == "interaction" else (c.mean_a, c.mean_b)
-            c.look = sequential.judge(c.deltas, design, c.margin, metrics.column(c.metric).metric.better(1.0),
-                                      values, c.contrast.kind == "interaction")  # fmt: skip
+        values = None if c.contrast.kind == "interaction" else (c.mean_a, c.mean_b)
+        c.look = sequential.judge(c.deltas, design, c.margin, metrics.column(c.metric).metric.better(1.0),
+                                  values, c.contrast.kind == "interaction")  # fmt: skip
     return design, cells
 
 

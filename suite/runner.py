@@ -117,6 +117,8 @@ def run_until_resolved(
             by_key = {t.key: t for t in ext.trials()}
             new = []
             for key, seeds in wanted:
+                if key not in by_key:  # a row of no trial of this study (kept from another run)
+                    continue
                 for seed in seeds:
                     trial = dataclasses.replace(by_key[key], seed=int(seed))
                     if trial.key not in by_key:

@@ -4,6 +4,7 @@ run's tables, and a driver killed with SIGKILL between batches resumes to the sa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -103,6 +104,24 @@ def test_the_process_pool_gives_the_serial_tables(serial, tmp_path, capsys):
     code, _, err = _run(capsys, path, tmp_path / "p", "--executor", "processes", "--workers", "2")
     assert code == 0, err
     pd.testing.assert_frame_equal(_table(tmp_path / "p"), _table(results))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install '.[ray]')"
+)
+def test_ray_gives_the_serial_tables(serial, tmp_path):
+    """On a local Ray cluster the driver started (its own process, so this test's has no Ray in it)."""
+    path, results = serial
+    command = [sys.executable, "-m", "suite", "run", "tiny", "--studies", str(path.parent), "--results",
+               str(tmp_path / "ray"), *OPTIONS, "--executor", "ray", "--workers", "2"]  # fmt: skip
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(_table(tmp_path / "ray"), _table(results))
+
+
+def _env() -> dict:
+    here = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": here}
 
 
 def test_a_killed_driver_resumes_to_the_uninterrupted_tables(serial, tmp_path):

@@ -491,6 +491,12 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
         "equivalent when the printed interval lies inside ±that effect (never where the effect is larger "
         "than both values); inconclusive otherwise, with the seeds that would resolve it. A pair where "
         "a side diverged or both failed to learn is not compared. Details: docs/statistics.md."
+    ) + (
+        " **This run was sequential** (`--until-resolved`): the primary metric's verdicts come from its "
+        "group-sequential design instead — α split by Bonferroni over the family, each contrast judged at the "
+        "look that stopped it, with a repeated confidence interval (docs/sequential.md)."
+        if results.meta.get("sequential")
+        else ""
     )
 
 

@@ -274,12 +274,13 @@ def plan_lines(
         if not c.open:
             lines.append(f"  {name}: {c.why}")
             continue
-        have = c.look.n if c.look.n else len(c.deltas)
-        effect = abs(c.look.diff) / c.look.sd if c.look.sd and c.look.sd > 0 else math.inf
-        expected = design.most if not math.isfinite(effect) and effect != math.inf else None
-        if expected is None:
-            expected, power = sequential.expected_seeds(judged, effect if math.isfinite(effect) else 10.0)
-            expected = min(design.most, max(float(have), expected))
+        have = len(c.deltas)
+        effect = abs(c.look.diff) / c.look.sd if c.look.sd and c.look.sd > 0 else math.nan
+        if math.isfinite(effect):
+            expected, _ = sequential.expected_seeds(judged, effect)  # normal approximation, futility left out
+            expected = min(float(design.most), max(float(have), expected))
+        else:  # no estimate of the effect yet (too few seeds, or the same Δ in every seed)
+            expected = float(c.look.next or design.most)
         cost = sum(_wall(per, overall, label, c.dataset) for label in c.contrast.labels)
         extra = max(expected - have, 0.0)
         total_expected += extra * cost

@@ -69,6 +69,34 @@ STUDY_HELP = (
 )
 
 
+def _add_sequential(p: argparse.ArgumentParser, planning: bool = False) -> None:
+    p.add_argument(
+        "--until-resolved",
+        action="store_true",
+        help=(
+            "plan a sequential run: expected seeds and time per open contrast, the worst case at --max-seeds"
+            if planning
+            else "after the study's seeds, add seeds in batches only to the variants whose contrasts on the "
+            "primary metric are still open, until each has a verdict or --max-seeds are spent "
+            "(group-sequential, error-controlled: docs/sequential.md)"
+        ),
+    )
+    p.add_argument(
+        "--max-seeds",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="with --until-resolved: at most N seeds per variant (default 20)",
+    )
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=2,
+        metavar="K",
+        help="with --until-resolved: seeds added per look (default 2)",
+    )
+
+
 def _add_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "overrides",
@@ -113,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where trials run (default: the study's executor.kind, else serial); results are the same",
     )
     run.add_argument("--workers", type=positive_int, metavar="N", help="parallel workers (processes, ray)")
+    _add_sequential(run)
     run.add_argument(
         "--address", metavar="HOST:PORT", help="a running Ray cluster to join (with --executor ray)"
     )
@@ -169,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("study", metavar="STUDY", help=STUDY_HELP)
     _add_overrides(check)
+    _add_sequential(check, planning=True)
     _add_dirs(check)
 
     export = sub.add_parser(
@@ -395,6 +425,17 @@ def _dispatch(args) -> int:
 
         waiting = kinds.pending(study, Store(results_dir / study.name))  # e.g. tuning's chosen trials
         print(check_report(study, path, results_dir) + waiting)
+        if args.until_resolved:
+            _sequential_refusal(study, args)
+            from suite.report.resolve import plan_lines
+
+            trials = study.trials()
+            variants = len(dict.fromkeys(t.variant for t in trials))
+            datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
+            lines = plan_lines(
+                results_dir / study.name, study.seeds, variants, datasets, args.batch, args.max_seeds
+            )
+            print("\n".join(lines))
         return 0
     from suite.console import memory_estimate, physical_memory
     from suite.execution import executor_for
@@ -407,7 +448,36 @@ def _dispatch(args) -> int:
             2,
         )
     executor = executor_for(study, args.executor, args.workers, args.address)
-    return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor)
+    if args.until_resolved:
+        _sequential_refusal(study, args)
+    return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor,
+                sequential=(args.batch, args.max_seeds) if args.until_resolved else None)  # fmt: skip
+
+
+def _sequential_refusal(study, args) -> None:
+    """--until-resolved needs a training study without tuning, its own seeds at least 3 and below
+    --max-seeds; anything else is one line."""
+    if study.kind != "train":
+        raise Stopped(
+            f"--until-resolved: {study.name} is a '{study.kind}' study; it needs a training study's contrasts",
+            2,
+        )
+    if getattr(study, "tuning", None) is not None:
+        raise Stopped(
+            f"--until-resolved: {study.name} has tune:, whose chosen trials depend on tuning; run it without",
+            2,
+        )
+    if getattr(args, "force", False):
+        raise Stopped("--until-resolved with --force: rerun into a fresh folder (--results DIR) instead", 2)
+    first = len(study.seeds)
+    if first < 3:
+        raise Stopped(
+            f"--until-resolved: the first look needs at least 3 seeds (the study has {first}; --seeds 3)", 2
+        )
+    if args.max_seeds < first:
+        raise Stopped(
+            f"--max-seeds {args.max_seeds}: below the study's {first} seeds; give at least {first}", 2
+        )
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -430,14 +500,20 @@ def _list(what: str, studies_dir: Path | None) -> int:
     return 0
 
 
-def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None) -> int:
-    from suite.runner import run
+def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None, sequential=None) -> int:
+    from suite.runner import run, run_until_resolved
     from suite.store import Store, free_space, is_disk_full
 
     signal.signal(signal.SIGTERM, _terminated)  # unwind as for Ctrl-C: stop workers, keep results
     store = Store(results_dir / study.name)
     try:
-        counts = run(study, store, force=force, progress=progress, executor=executor)
+        if sequential:
+            from suite.report.resolve import decider
+
+            want = decider(study.seeds, *sequential)
+            counts = run_until_resolved(study, store, want, progress=progress, executor=executor)
+        else:
+            counts = run(study, store, force=force, progress=progress, executor=executor)
     except KeyboardInterrupt:
         raise Stopped(f"interrupted: {_kept(study, store)}; rerun to finish", INTERRUPTED) from None
     except OSError as err:
@@ -448,6 +524,10 @@ def _run(study, results_dir: Path, *, force: bool, progress: bool, executor=None
             f"{_kept(study, store)}; free some space and rerun to finish",
             DISK_FULL,
         ) from err
+    if sequential:
+        from suite.report.resolve import summary_lines
+
+        print("\n".join(summary_lines(store.meta().get("sequential") or {})))
     return _summary(study, store, counts)
 
 

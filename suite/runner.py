@@ -8,6 +8,8 @@ the kind, a trial ends as one row with one of `kinds.STATUSES`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from suite import executors, kinds
 from suite.executors import ExecutorSpec
 from suite.progress import progress_bar
@@ -65,3 +67,74 @@ def run_study(
             bar.set_postfix_str(finished.unit[0].label, refresh=False)
     bar.close()
     return counts
+
+
+class Extended:
+    """A study with seeds added to some of its variants (`run_until_resolved`): its trials and meta
+    are the study's plus the added trials and the sequential design; everything else is the study's."""
+
+    def __init__(self, study, extra: list | None = None, sequential: dict | None = None):
+        self.study = study
+        self.extra = list(extra or [])
+        self.sequential = dict(sequential or {})
+
+    def __getattr__(self, name):
+        return getattr(self.study, name)
+
+    def trials(self) -> list:
+        return self.study.trials() + self.extra
+
+    def meta(self) -> dict:
+        meta = self.study.meta()
+        meta["keys"] = list(dict.fromkeys([*meta.get("keys", []), *(t.key for t in self.extra)]))
+        if self.sequential:
+            meta["sequential"] = self.sequential
+        return meta
+
+
+def run_until_resolved(
+    study, store, want, *, progress: bool = True, executor: ExecutorSpec | None = None
+) -> dict[str, int]:
+    """Run the study's trials, then, while `want(store)` names seeds still needed, add them and run
+    them: what `ablate run --until-resolved` does (the decision is the caller's: suite.report.resolve).
+
+    `want(store)` returns (wanted, info): `wanted` a list of (key of a trial to copy, seeds it needs),
+    `info` what study.json records of the sequential design. An added seed is the trial with only its
+    seed changed, so its key is the one `seeds:` would give it: a rerun finds it stored, and a run
+    killed between batches resumes where it stopped (the decision is made from the stored data alone)."""
+    ext = Extended(study)
+    totals = {s: 0 for s in kinds.STATUSES}
+
+    def add(counts: dict[str, int]) -> None:
+        for status, n in counts.items():
+            if status != "cached":
+                totals[status] += n
+
+    def run_pass() -> dict[str, int]:
+        meta = ext.meta()
+        if getattr(study, "overrides", None):
+            meta["overrides"] = study.overrides
+        store.write_meta(meta)
+        return run_study(ext, store, progress=progress, executor=executor)
+
+    with store.lock():
+        add(kinds.run_passes(ext, store, run_pass))
+        while True:
+            wanted, ext.sequential = want(store)
+            by_key = {t.key: t for t in ext.trials()}
+            new = []
+            for key, seeds in wanted:
+                if key not in by_key:  # a row of no trial of this study (kept from another run)
+                    continue
+                for seed in seeds:
+                    trial = dataclasses.replace(by_key[key], seed=int(seed))
+                    if trial.key not in by_key:
+                        by_key[trial.key] = trial
+                        new.append(trial)
+            if not new:
+                break
+            ext.extra += new
+            add(run_pass())
+        run_pass()  # the last decision into study.json; every trial is stored, so nothing runs
+    totals["cached"] = len(ext.trials()) - sum(totals.values())
+    return totals

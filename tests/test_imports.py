@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.metrics",
             "suite.lm_metrics",
             "suite.lm_eval",
+            "suite.sequential",
         ),
     ),
     (

@@ -96,6 +96,9 @@ class Comparison:
     verdict: Verdict | None = None
     notes: list[str] = field(default_factory=list)  # health flags beside the verdict
     stopped: str | None = None  # why no verdict is given (a side diverged; both failed)
+    sequential: str | None = (
+        None  # a sequential run: the seeds it took and why it stopped (suite.report.resolve)
+    )
 
     @property
     def variant(self) -> str:
@@ -298,6 +301,8 @@ def _level(confidence: float) -> str:
 def _pvalue(c: Comparison) -> str:
     r = c.result
     test = "exact sign test" if r.test == "sign" else "t" if r.test == "t" else r.test
+    if c.sequential:
+        return f"{test} p = {fmt(r.p, 4)} against the look's level {fmt(1 - r.confidence, 4)}"
     return f"{test} p = {fmt(r.p, 4)}, Holm {fmt(r.p_adj, 4)}"
 
 
@@ -310,7 +315,8 @@ def answer_clause(c: Comparison) -> str:
     if v.word in ("too few seeds", "identical"):
         return f"{c.dataset}: {'identical in every seed' if v.word == 'identical' else f'too few seeds ({c.result.n})'}"
     flags = f"; flagged: {'; '.join(c.notes)}" if c.notes else ""
-    return f"{c.dataset}: {_delta(c)}: {contrast_text(v, metric)} ({_pvalue(c)}){flags}"
+    stop = f"; {c.sequential}" if c.sequential else ""
+    return f"{c.dataset}: {_delta(c)}: {contrast_text(v, metric)} ({_pvalue(c)}{stop}){flags}"
 
 
 def answer_section(results: Results, comparisons: list[Comparison], state: dict) -> list[str]:
@@ -332,8 +338,15 @@ def answer_section(results: Results, comparisons: list[Comparison], state: dict)
         ]
     members = [c for c in primary if math.isfinite(c.result.p_adj)]
     label = metric_name(primary[0].metric, primary[0].split)
+    info = results.meta.get("sequential")
     intro = f"On {label} (the primary metric; Δ = second − first, paired by seed). " + (
-        f"Verdicts over {len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, "
+        f"Run until resolved: a group-sequential design (looks at {', '.join(map(str, info.get('looks', [])))} "
+        f"seeds, α {info.get('alpha')} split over {info.get('family')} contrast × dataset tests, "
+        f"{info.get('spending')} spending); each Δ is at the look that stopped it, with its repeated confidence "
+        "interval (valid after the stopping rule; over seeds, the test set fixed) at that look's level; "
+        "'in all n seeds': the exact sign test (docs/sequential.md)."
+        if info and members
+        else f"Verdicts over {len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, "
         "Holm-corrected; each interval is at the level its test was judged at, so it excludes 0 exactly "
         "when the verdict does; 'in all n seeds': the same Δ in every seed, decided by the exact sign "
         "test (see Method)."
@@ -418,6 +431,10 @@ def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
                 else "unadjusted, described only"
             )
             interval = f"{_level(r.confidence)} t interval over {r.sources} ({scope})"
+        if c.sequential and r.has_ci:
+            interval = (
+                f"{_level(r.confidence)} repeated confidence interval over seeds (group-sequential look)"
+            )
         rows.append(
             {
                 "contrast": con.name, "knob": con.knob, "a": con.a, "b": con.b, "value_a": con.value_a,
@@ -427,6 +444,7 @@ def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
                 "min_effect": c.verdict.min_effect if c.verdict else math.nan,
                 "verdict": c.verdict.word if c.verdict else "",
                 "flags": "; ".join(([c.stopped] if c.stopped else []) + c.notes),
+                "stopped_by": c.sequential or "",
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
@@ -434,7 +452,7 @@ def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
 
 CSV_COLUMNS = [
     "contrast", "knob", "a", "b", "value_a", "value_b", "within", "dataset", "metric", "primary", "n",
-    "delta", "lo", "hi", "interval", "p", "p_adj", "agree", "min_effect", "verdict", "flags",
+    "delta", "lo", "hi", "interval", "p", "p_adj", "agree", "min_effect", "verdict", "flags", "stopped_by",
 ]  # fmt: skip
 
 
@@ -473,6 +491,12 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
         "equivalent when the printed interval lies inside ±that effect (never where the effect is larger "
         "than both values); inconclusive otherwise, with the seeds that would resolve it. A pair where "
         "a side diverged or both failed to learn is not compared. Details: docs/statistics.md."
+    ) + (
+        " **This run was sequential** (`--until-resolved`): the primary metric's verdicts come from its "
+        "group-sequential design instead — α split by Bonferroni over the family, each contrast judged at the "
+        "look that stopped it, with a repeated confidence interval (docs/sequential.md)."
+        if results.meta.get("sequential")
+        else ""
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
-from suite.report import figures
+from suite.report import figures, resolve
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
     answer_section,
@@ -52,6 +52,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     figures_dir = results.dir / "figures"
     ok = results.finished
     comparisons = compare_contrasts(results)
+    resolve.apply(results, comparisons)  # a sequential run: each contrast at the look that stopped it
     state = healths(results) if not ok.empty else {}
     scaling = scaling_frame(results)
     exponents = scaling_exponents(scaling) if scaling is not None else {}

@@ -57,6 +57,12 @@ class Metric:
     # the batches and divides by the targets counted (an integer sum is divided in float64). Shapes
     # as suite.objective says: logits (G, B, ...), targets (G, B, ...), mask (1 = counted) or None.
     compute: Callable[[Any, Any, Any], Any] | None = None
+    # Computed only where targets are per position (tasks tokens and lm): bits and perplexity
+    # belong to a next-token model, and classification tables keep their columns.
+    per_position: bool = False
+    # The value from the mean of `compute` over the counted targets (perplexity = exp(mean loss));
+    # None: the mean itself.
+    from_mean: Callable[[Any], Any] | None = None
 
     def clip(self, lo: float, hi: float) -> tuple[float, float]:
         """An interval cut to the metric's range (a mean accuracy above 1 is impossible)."""
@@ -116,9 +122,10 @@ def unregister(name: str) -> None:
     REGISTRY._entries.pop(name, None)
 
 
-def computed() -> list[Metric]:
-    """The quality metrics the evaluator computes, in the order declared (the objective's loss first)."""
-    return [m for m in every("quality") if m.compute is not None]
+def computed(per_position: bool = True) -> list[Metric]:
+    """The quality metrics the evaluator computes, in the order declared (the objective's loss first);
+    those of per-position targets (`Metric.per_position`) only where targets are per position."""
+    return [m for m in every("quality") if m.compute is not None and (per_position or not m.per_position)]
 
 
 def get(name: str) -> Metric:
@@ -165,6 +172,46 @@ def _accuracy(logits, targets, mask):
 
     return objective.member_correct(logits, targets, mask)
 
+
+# Per-token metrics of next-token models and recall (targets per position; -100 is never counted):
+# the loss above is the per-token loss in nats and the accuracy the per-token accuracy.
+@quality_metric(
+    "bits", "bits per token", "bits per token (per character at character level)", higher_is_better=False,
+    min_effect_abs=0.015, min_effect_rel=0.05, bounds=(0.0, math.inf), per_position=True,
+)  # fmt: skip
+def _bits(logits, targets, mask):
+    """The loss in bits: nats / ln 2 (bits per character when a token is a character)."""
+    return _loss(logits, targets, mask) / math.log(2)
+
+
+@quality_metric(
+    "perplexity", "perplexity", "exp(loss per token)", higher_is_better=False,
+    min_effect_rel=0.05, bounds=(1.0, math.inf), per_position=True, from_mean=lambda mean: mean.exp(),
+)  # fmt: skip
+def _perplexity(logits, targets, mask):
+    """exp(mean loss): summed here as the loss, exponentiated after the mean (`from_mean`)."""
+    return _loss(logits, targets, mask)
+
+
+# Length extrapolation (suite.lm_eval.extrapolation_columns, `measure.context_factors`): the selected
+# model on the eval split cut into windows of f × the training context, filled into the row by the
+# runner rather than computed at every history point.
+CONTEXT_FACTORS = (1, 2, 4, 8)
+for _f in CONTEXT_FACTORS:
+    register(Metric(
+        f"loss{_f}x", f"loss at {_f}× context", "cross-entropy, nats per token", False, kind="quality",
+        aggregation="mean", min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf),
+    ))  # fmt: skip
+    register(Metric(
+        f"accuracy{_f}x", f"accuracy at {_f}× context", "fraction correct", True, kind="quality",
+        aggregation="mean", min_effect_abs=0.005, bounds=(0.0, 1.0),
+    ))  # fmt: skip
+    if _f > 1:
+        register(Metric(
+            f"beyond{_f}x", f"loss past the trained context at {_f}×", "cross-entropy, nats per token",
+            False, kind="quality", aggregation="mean", min_effect_abs=0.01, min_effect_rel=0.05,
+            bounds=(0.0, math.inf),
+        ))  # fmt: skip
 
 LOSS, ACCURACY = get("loss"), get("accuracy")
 

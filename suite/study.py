@@ -42,7 +42,7 @@ from suite.spec import (
     format_validation,
     max_trials,
 )
-from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
@@ -80,6 +80,15 @@ class TrainingSpec(BaseModel):
     # fraction of steps, then constant, cosine decay to 0 or linear decay to 0.
     lr_schedule: Literal["constant", "cosine", "linear"] = ONE_AT_A_TIME_KNOBS["lr_schedule"]
     warmup: float = Field(ONE_AT_A_TIME_KNOBS["warmup"], ge=0, lt=1)
+    min_lr: float = Field(LM_KNOBS["min_lr"], ge=0)  # where cosine or linear decay ends (below lr)
+    beta1: float = Field(LM_KNOBS["beta1"], ge=0, lt=1)  # adam and adamw
+    beta2: float = Field(LM_KNOBS["beta2"], ge=0, lt=1)  # adam and adamw (nanoGPT's small models: 0.99)
+    # Which parameters weight_decay applies to: all, or matrices and embeddings only (dim ≥ 2; not
+    # biases or LayerNorm gains), nanoGPT's `configure_optimizers` split.
+    weight_decay_on: Literal["all", "matrices"] = ONE_AT_A_TIME_KNOBS["weight_decay_on"]
+    # Rows of each split evaluated at every history point: evenly spaced, the same ones each time
+    # (the row's metrics are on them too); null: every row. A long corpus is estimated, not read whole.
+    eval_rows: int | None = Field(LM_KNOBS["eval_rows"], ge=1)
     label_smoothing: float = Field(
         ONE_AT_A_TIME_KNOBS["label_smoothing"], ge=0, lt=1
     )  # on the training loss only
@@ -94,6 +103,16 @@ class TrainingSpec(BaseModel):
     select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _min_lr_below_lr(self):
+        if self.min_lr and self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}: the decay ends there")
+        if self.min_lr and self.lr_schedule == "constant":
+            raise ValueError(
+                "min_lr is where a decay ends; lr_schedule: constant has none (use cosine or linear)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _patience_needs_selection(self):
@@ -203,6 +222,18 @@ class MeasureSpec(BaseModel):
     # After training, record the learned position table and per-head attention weights on
     # a few eval rows into artifacts.parquet, for the report's heatmaps.
     artifacts: bool = False
+    # Per-example predictions on the eval split (predictions.parquet, for paired tests); a
+    # language model's would be a row per character, so its studies turn them off.
+    predictions: bool = True
+    # Per-position models on a dataset with `windows` (tinyshakespeare, mqar): the selected model's
+    # loss and accuracy on the eval split cut into windows of each factor × the training context,
+    # into the row as loss{f}x / accuracy{f}x (suite.lm_eval). Empty: not measured.
+    context_factors: list[Annotated[int, Field(ge=1)]] = []
+    # Next-token models: `sample_tokens` characters drawn from the selected model at each
+    # temperature (suite.models.generate), stored in the row's `samples` (JSON) for the report.
+    sample_tokens: int = Field(0, ge=0)
+    sample_temperatures: list[Annotated[float, Field(ge=0)]] = [0.8]
+    sample_prompt: str = "\n"
 
 
 class AnchorSpec(BaseModel):
@@ -619,8 +650,14 @@ def _expand(study: Study) -> list[Trial]:
             for ds in variant_datasets:
                 try:
                     cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
+                    cfg.check_task(ds.task)
                 except ConfigError as err:
                     raise StudyError(f"{path}: {where} ({text}) on dataset {ds.name!r}: {err}") from None
+                if ds.streaming and not (training.get("steps") and training.get("batch_size")):
+                    raise StudyError(
+                        f"{path}: {where} ({text}) on dataset {ds.name!r}: it draws a fresh training batch "
+                        f"every step, so training.steps and training.batch_size must be set (not epochs)"
+                    )
                 if training.get("patience") is not None and "val" not in ds.splits:
                     raise StudyError(
                         f"{path}: {where} ({text}) on dataset {ds.name!r}: patience stops on the val split, "

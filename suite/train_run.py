@@ -24,7 +24,7 @@ from suite.kinds import TrialResult
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import parse
 from suite.study import Trial
-from suite.train import One, train, update
+from suite.train import One, evaluated_rows, knob, train, update
 
 
 def seed_everything(seed: int) -> None:
@@ -65,6 +65,7 @@ def run_trial(trial: Trial) -> TrialResult:
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
+        splits = evaluated_rows(splits, knob(trial.training, "eval_rows"))
         model = seeded_model(trial, dataset, device)
         trained = train(
             model,
@@ -73,9 +74,10 @@ def run_trial(trial: Trial) -> TrialResult:
             device,
             trial.seed,
             trial.training["eval_batch_size"],
+            draw=_draw(dataset, trial.seed, device),
         )
         history = trained.history
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds = _record_training(row, trial, model, splits, trained, device, dataset)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
         preds = []
@@ -83,8 +85,20 @@ def run_trial(trial: Trial) -> TrialResult:
     return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds)
 
 
+def _draw(dataset, seed: int, device: torch.device):
+    """A streaming dataset's batch per step at the trial's seed, on the device; None otherwise."""
+    if not dataset.streaming:
+        return None
+
+    def draw(step: int, batch_size: int):
+        x, y = dataset.batch(step, batch_size, seed)
+        return x.to(device), y.to(device)
+
+    return draw
+
+
 def _record_training(
-    row: dict, trial: Trial, model, splits, trained, device: torch.device
+    row: dict, trial: Trial, model, splits, trained, device: torch.device, dataset=None
 ) -> tuple[list[dict], list[dict]]:
     """Fill a row from a finished training run: metrics, speed, size, and (unless it diverged)
     inference throughput and peak memory of the trained model; return its recorded artifacts
@@ -109,9 +123,38 @@ def _record_training(
     if trial.measure.get("artifacts"):
         artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
     batch = trial.training["eval_batch_size"]
-    preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
+    preds = []
+    if trial.measure.get("predictions", True):
+        preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
+    if dataset is not None and dataset.per_position:
+        row.update(_sequence_measures(model, dataset, trial, list(splits)[-1]))
     row.update(_measure(model, splits, trial, device))
     return artifacts, preds
+
+
+def _sequence_measures(model, dataset, trial: Trial, split: str) -> dict:
+    """Length extrapolation and samples of the selected per-position model (`measure.context_factors`,
+    `measure.sample_tokens`)."""
+    from suite import lm_eval
+
+    out: dict = {}
+    factors = trial.measure.get("context_factors") or []
+    if factors and hasattr(dataset, "windows"):
+        rows = knob(trial.training, "eval_rows")
+        batch = max(1, trial.training["eval_batch_size"] // 8)
+        out.update(lm_eval.extrapolation_columns(model, dataset, split, factors, rows, batch))
+    if trial.measure.get("sample_tokens") and hasattr(dataset, "decode"):
+        out["samples"] = json.dumps(
+            lm_eval.samples(
+                model,
+                dataset,
+                trial.measure["sample_temperatures"],
+                trial.measure["sample_tokens"],
+                trial.measure.get("sample_prompt", "\n"),
+                trial.seed,
+            )
+        )
+    return out
 
 
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
@@ -272,9 +315,10 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
         params = json.dumps(trial.dataset_params, sort_keys=True)
         if (trial.dataset, params) not in on_device:
             loaded = _load(trial.dataset, params)
-            on_device[trial.dataset, params] = {
-                n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
-            }
+            on_device[trial.dataset, params] = evaluated_rows(
+                {n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()},
+                knob(first.training, "eval_rows"),
+            )
         splits.append(on_device[trial.dataset, params])
     members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
     results: dict[int, TrialResult] = {}
@@ -299,7 +343,9 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
         shared = (time.perf_counter() - group_started) / len(group)
         timing_group = "g" + identity.key({"members": sorted(unit[i].key for i in group)})
         for i, result in zip(group, trained, strict=True):
-            results[i] = _group_member_result(unit[i], members[i], splits[i], result, len(group), device)
+            results[i] = _group_member_result(
+                unit[i], members[i], splits[i], result, len(group), device, datasets[i]
+            )
             results[i].row["wall_seconds"] += shared
             results[i].row["timing_group"] = timing_group
     return [results[i] for i in range(len(unit))]
@@ -334,7 +380,9 @@ def _pretrained_unavailable(trial: Trial) -> str | None:
     return glove.unavailable(name)
 
 
-def _group_member_result(trial: Trial, model, splits, trained, size: int, device) -> TrialResult:
+def _group_member_result(
+    trial: Trial, model, splits, trained, size: int, device, dataset=None
+) -> TrialResult:
     started = time.perf_counter()
     row = trial.base_row()
     row.update(provenance(device))
@@ -342,7 +390,7 @@ def _group_member_result(trial: Trial, model, splits, trained, size: int, device
     artifacts: list[dict] = []
     preds: list[dict] = []
     try:
-        artifacts, preds = _record_training(row, trial, model, splits, trained, device)
+        artifacts, preds = _record_training(row, trial, model, splits, trained, device, dataset)
     except Exception:
         row.update(status="failed", error=traceback.format_exc())
     row["wall_seconds"] = time.perf_counter() - started

@@ -39,7 +39,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.data",
             "suite.kernels",
             "suite.metrics",
-            "suite.lm_metrics",
             "suite.lm_eval",
         ),
     ),

@@ -127,6 +127,7 @@ def _record_training(
     if trial.measure.get("predictions", True):
         preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
     if dataset is not None and dataset.per_position:
+        row["task"] = dataset.task  # lm rows are judged by loss, recall (tokens) by accuracy (report)
         row.update(_sequence_measures(model, dataset, trial, list(splits)[-1]))
     row.update(_measure(model, splits, trial, device))
     return artifacts, preds

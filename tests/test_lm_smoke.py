@@ -57,6 +57,7 @@ def test_a_decoder_study_learns_the_characters_through_the_engine(write_study, t
         assert row["selected_val_bits"] == pytest.approx(row["selected_val_loss"] / math.log(2))
         assert row["selected_val_perplexity"] == pytest.approx(math.exp(row["selected_val_loss"]), rel=1e-5)
         assert row["steps"] == 100 and {h["step"] for h in result.history} == {0, 50, 100}
+        assert row["task"] == "lm"
         assert row["selected_loss1x"] == pytest.approx(row["selected_val_loss"], rel=1e-4)  # the same windows
         samples = json.loads(row["samples"])
         assert set(samples) == {"0.5", "1"} and all(len(text) == 20 for text in samples.values())
@@ -83,3 +84,18 @@ def test_lm_variants_and_datasets_meet_only_their_own_tasks(write_study, tmp_pat
         load_study(write_study(variants=["decoder_lm"], datasets=["reversal"], model={}))
     with pytest.raises(StudyError, match=r"fresh training batch every step, so training.steps"):
         load_study(lm_study(write_study, path, training={"batch_size": 4}))
+
+
+def test_a_language_model_is_headlined_by_its_loss_and_recall_by_its_accuracy():
+    import pandas as pd
+
+    from suite.report.load import headline_accuracy
+
+    rows = {"selected_loss": [1.9], "selected_accuracy": [0.4], "selected_bits": [2.7]}
+    assert headline_accuracy(pd.DataFrame({**rows, "task": ["lm"]})) == "selected_loss"
+    assert headline_accuracy(pd.DataFrame({**rows, "task": ["tokens"]})) == "selected_accuracy"
+    assert headline_accuracy(pd.DataFrame(rows)) == "selected_loss"  # rows from before the task column
+    assert (
+        headline_accuracy(pd.DataFrame({"selected_loss": [0.6], "selected_accuracy": [0.7]}))
+        == "selected_accuracy"
+    )

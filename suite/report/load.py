@@ -176,12 +176,14 @@ def headline_stage(runs: pd.DataFrame) -> str:
 
 def headline_accuracy(runs: pd.DataFrame) -> str:
     """The quality column a report leads with, at the val-chosen epoch where recorded, else final:
-    accuracy, except for next-token models (rows with bits per character), whose eval loss is what
+    accuracy, except for next-token models (rows of task `lm`), whose eval loss is what
     they are judged by (a character model's accuracy is the share of top-1 guesses, a weak summary)."""
     stage = headline_stage(runs)
-    if f"{stage}_bits" in runs and runs[f"{stage}_bits"].notna().any():
-        return f"{stage}_loss"
-    return f"{stage}_accuracy"
+    if "task" in runs and runs["task"].notna().any():
+        lm = (runs["task"] == "lm").any()
+    else:  # rows written before the task column: bits are computed for per-position targets only
+        lm = f"{stage}_bits" in runs and runs[f"{stage}_bits"].notna().any()
+    return f"{stage}_loss" if lm else f"{stage}_accuracy"
 
 
 def last_line(error) -> str:

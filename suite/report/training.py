@@ -220,6 +220,8 @@ def _epoch_note(group: pd.DataFrame, split: str) -> str:
     if headline_stage(group) == "final":
         return f"Metrics on the `{split}` split at the final epoch"
     how = sorted(set(group["selection"].dropna())) if "selection" in group else []
+    if how and all(h.startswith("final epoch (training.select: final)") for h in how):
+        return f"Metrics on the `{split}` split at the final epoch (the study reports the last point: training.select: final)"
     if how and all(h.startswith("final epoch") for h in how):
         return (
             f"Metrics on the `{split}` split at the final epoch ({'; '.join(how)}): this study has no "

@@ -190,6 +190,46 @@ def _accuracy(logits, targets, mask):
     return objective.member_correct(logits, targets, mask)
 
 
+# Per-token metrics of next-token models and recall (targets per position; -100 is never counted):
+# the loss above is the per-token loss in nats and the accuracy the per-token accuracy.
+@quality_metric(
+    "bits", "bits per token", "bits per token (per character at character level)", higher_is_better=False,
+    min_effect_abs=0.015, min_effect_rel=0.05, bounds=(0.0, math.inf), tasks=("tokens", "lm"),
+)  # fmt: skip
+def _bits(logits, targets, mask):
+    """The loss in bits: nats / ln 2 (bits per character when a token is a character)."""
+    return _loss(logits, targets, mask) / math.log(2)
+
+
+@quality_metric(
+    "perplexity", "perplexity", "exp(loss per token)", higher_is_better=False,
+    min_effect_rel=0.05, bounds=(1.0, math.inf), tasks=("tokens", "lm"), of_mean=lambda mean: mean.exp(),
+)  # fmt: skip
+def _perplexity(logits, targets, mask):
+    """exp(mean loss): summed here as the loss, exponentiated after the mean (`of_mean`)."""
+    return _loss(logits, targets, mask)
+
+
+# Length extrapolation (suite.lm_eval.extrapolation_columns, `measure.context_factors`): the selected
+# model on the eval split cut into windows of f × the training context, filled into the row by the
+# runner rather than computed at every history point.
+CONTEXT_FACTORS = (1, 2, 4, 8)
+for _f in CONTEXT_FACTORS:
+    register(Metric(
+        f"loss{_f}x", f"loss at {_f}× context", "cross-entropy, nats per token", False, kind="quality",
+        aggregation="mean", min_effect_abs=0.01, min_effect_rel=0.05, bounds=(0.0, math.inf),
+    ))  # fmt: skip
+    register(Metric(
+        f"accuracy{_f}x", f"accuracy at {_f}× context", "fraction correct", True, kind="quality",
+        aggregation="mean", min_effect_abs=0.005, bounds=(0.0, 1.0),
+    ))  # fmt: skip
+    if _f > 1:
+        register(Metric(
+            f"beyond{_f}x", f"loss past the trained context at {_f}×", "cross-entropy, nats per token",
+            False, kind="quality", aggregation="mean", min_effect_abs=0.01, min_effect_rel=0.05,
+            bounds=(0.0, math.inf),
+        ))  # fmt: skip
+
 LOSS, ACCURACY = get("loss"), get("accuracy")
 
 

@@ -42,7 +42,7 @@ from suite.spec import (
     format_validation,
     max_trials,
 )
-from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
@@ -83,6 +83,15 @@ class TrainingSpec(BaseModel):
     # fraction of steps, then constant, cosine decay to 0 or linear decay to 0.
     lr_schedule: Literal["constant", "cosine", "linear"] = ONE_AT_A_TIME_KNOBS["lr_schedule"]
     warmup: float = Field(ONE_AT_A_TIME_KNOBS["warmup"], ge=0, lt=1)
+    min_lr: float = Field(LM_KNOBS["min_lr"], ge=0)  # where cosine or linear decay ends (below lr)
+    beta1: float = Field(LM_KNOBS["beta1"], ge=0, lt=1)  # adam and adamw
+    beta2: float = Field(LM_KNOBS["beta2"], ge=0, lt=1)  # adam and adamw (nanoGPT's small models: 0.99)
+    # Which parameters weight_decay applies to: all, or matrices and embeddings only (dim ≥ 2; not
+    # biases or LayerNorm gains), nanoGPT's `configure_optimizers` split.
+    weight_decay_on: Literal["all", "matrices"] = ONE_AT_A_TIME_KNOBS["weight_decay_on"]
+    # Rows of each split evaluated at every history point: evenly spaced, the same ones each time
+    # (the row's metrics are on them too); null: every row. A long corpus is estimated, not read whole.
+    eval_rows: int | None = Field(LM_KNOBS["eval_rows"], ge=1)
     label_smoothing: float = Field(
         ONE_AT_A_TIME_KNOBS["label_smoothing"], ge=0, lt=1
     )  # on the training loss only
@@ -97,6 +106,16 @@ class TrainingSpec(BaseModel):
     select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _min_lr_below_lr(self):
+        if self.min_lr and self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}: the decay ends there")
+        if self.min_lr and self.lr_schedule == "constant":
+            raise ValueError(
+                "min_lr is where a decay ends; lr_schedule: constant has none (use cosine or linear)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _patience_needs_selection(self):
@@ -206,6 +225,18 @@ class MeasureSpec(BaseModel):
     # Keep each trial's selected weights as results/<study>/checkpoints/<key>.safetensors
     # (suite.checkpoints), for `ablate predict` and `ablate sample`. Not part of a trial's key.
     checkpoint: bool = False
+    # Per-example predictions on the eval split (predictions.parquet, for paired tests); a
+    # language model's would be a row per character, so its studies turn them off.
+    predictions: bool = True
+    # Per-position models on a dataset with `windows` (tinyshakespeare, mqar): the selected model's
+    # loss and accuracy on the eval split cut into windows of each factor × the training context,
+    # into the row as loss{f}x / accuracy{f}x (suite.lm_eval). Empty: not measured.
+    context_factors: list[Annotated[int, Field(ge=1)]] = []
+    # Next-token models: `sample_tokens` characters drawn from the selected model at each
+    # temperature (suite.models.generate), stored in the row's `samples` (JSON) for the report.
+    sample_tokens: int = Field(0, ge=0)
+    sample_temperatures: list[Annotated[float, Field(ge=0)]] = [0.8]
+    sample_prompt: str = "\n"
 
 
 class AnchorSpec(BaseModel):
@@ -867,13 +898,20 @@ def training_of(spec: StudySpec, entry: Entry, training_point: dict, path: Path)
 
 
 def check_on_datasets(one: Resolved, path: Path) -> None:
-    """The model fits each dataset (vocabulary, length), and early stopping has a val split."""
+    """The model fits each dataset (vocabulary, length, task), a streaming dataset is trained by
+    steps, and early stopping has a val split."""
     for ds in one.datasets:
         where = f"{path}: {one.entry.where} ({one.label}) on dataset {ds.name!r}"
         try:
             one.cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
+            one.cfg.check_task(ds.task)
         except ConfigError as err:
             raise StudyError(f"{where}: {err}") from None
+        if ds.streaming and not (one.training.get("steps") and one.training.get("batch_size")):
+            raise StudyError(
+                f"{where}: it draws a fresh training batch every step, so training.steps and "
+                "training.batch_size must be set (not epochs)"
+            )
         if one.training.get("patience") is not None and "val" not in ds.splits:
             raise StudyError(
                 f"{where}: patience stops on the val split, which this dataset lacks "

@@ -22,26 +22,26 @@ from torch import nn
 
 from suite import metrics, objective
 from suite.measure import Stopwatch
-from suite.train_defaults import EVAL_BATCH_SIZE, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 
 def knob(training: dict, name: str):
-    """A knob of ONE_AT_A_TIME_KNOBS, at its default where a caller's training dict omits it."""
-    return training.get(name, ONE_AT_A_TIME_KNOBS[name])
+    """A knob of ONE_AT_A_TIME_KNOBS or LM_KNOBS, at its default where a caller's training dict omits it."""
+    return training.get(name, {**ONE_AT_A_TIME_KNOBS, **LM_KNOBS}[name])
 
 
-def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
+def lr_factor(step: int, total: int, schedule: str, warmup: float, floor: float = 0.0) -> float:
     """The learning rate's multiplier for optimizer step `step` (0-based) of `total`: a linear
-    warm-up over the first ⌈warmup · total⌉ steps, then constant, cosine or linear decay to 0."""
+    warm-up over the first ⌈warmup · total⌉ steps, then constant, cosine or linear decay to
+    `floor` (min_lr / lr: nanoGPT's `get_lr`)."""
     warm = math.ceil(warmup * total)
     if step < warm:
         return (step + 1) / warm
     if schedule == "constant":
         return 1.0
     progress = (step - warm) / max(1, total - warm)
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    return 1.0 - progress
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+    return floor + (1.0 - floor) * decay
 
 
 def make_schedule(
@@ -54,21 +54,33 @@ def make_schedule(
     if schedule == "constant" and not warmup:
         return None
     initial = [group["lr"] for group in optimizer.param_groups]
+    floor = knob(training, "min_lr") / training["lr"]
 
     def set_rate(step: int) -> None:
-        factor = lr_factor(step, total, schedule, warmup)
+        factor = lr_factor(step, total, schedule, warmup, floor)
         for group, lr in zip(optimizer.param_groups, initial, strict=True):
             group["lr"] = lr * factor
 
     return set_rate
 
 
+def parameter_groups(model: nn.Module, training: dict) -> list:
+    """What the optimizer updates: the trainable parameters, or with `weight_decay_on: matrices`
+    nanoGPT's two groups (suite.models.decoder.optimizer_groups: decay on dim ≥ 2 only)."""
+    if knob(training, "weight_decay_on") == "matrices":
+        from suite.models.decoder import optimizer_groups
+
+        return optimizer_groups(model, training["weight_decay"])
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
     name, lr, wd = training["optimizer"], training["lr"], training["weight_decay"]
+    betas = (knob(training, "beta1"), knob(training, "beta2"))
     if name == "adam":
-        return _build(torch.optim.Adam, params, lr=lr, weight_decay=wd)
+        return _build(torch.optim.Adam, params, lr=lr, weight_decay=wd, betas=betas)
     if name == "adamw":
-        return _build(torch.optim.AdamW, params, lr=lr, weight_decay=wd)
+        return _build(torch.optim.AdamW, params, lr=lr, weight_decay=wd, betas=betas)
     if name == "sgd":
         return _build(torch.optim.SGD, params, lr=lr, weight_decay=wd, momentum=training["momentum"])
     if name == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8), as the lecture's RMSprop()
@@ -282,6 +294,31 @@ def batches(x, y, schedule: Schedule, generator: torch.Generator):
             yield x[idx], y[idx]
 
 
+def drawn(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], batch_size: int):
+    """Endless (x, y) batches of a streaming dataset: batch number `step` is `draw(step, batch_size)`,
+    so a run repeated at a seed sees the same batches, and no epoch order exists."""
+    step = 0
+    while True:
+        yield draw(step, batch_size)
+        step += 1
+
+
+def evaluated_rows(
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]], rows: int | None
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each split cut to `rows` evenly spaced rows (`training.eval_rows`), the same ones every time;
+    all of them when None or when a split has no more."""
+    if rows is None:
+        return splits
+    out = {}
+    for name, (x, y) in splits.items():
+        if len(x) > rows:
+            index = torch.linspace(0, len(x) - 1, rows).round().long().to(x.device)
+            x, y = x[index], y[index]
+        out[name] = (x, y)
+    return out
+
+
 # ── the one training loop and its evaluator ─────────────────────────────────────────────────────
 
 
@@ -357,7 +394,11 @@ class One(Members):
         training=None,
         seed=0,
         task: str = "classify",
+        draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ):
+        """`task`: the dataset's (which metrics apply). `draw(step, batch_size)` → (x, y): a streaming
+        dataset's training batch for each step (`Dataset.batch` at the trial's seed), instead of
+        shuffled passes over the train split."""
         self.size, self.model, self.splits, self.names, self.task = 1, model, splits, list(splits), task
         x, y = splits[self.names[0]]
         self.train_rows = len(x)
@@ -366,10 +407,13 @@ class One(Members):
         if training is None:  # evaluation only
             return
         self.schedule = Schedule.from_spec(training, len(x))
-        self.full_batch = self.schedule.batch_size >= self.schedule.n_train
-        self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], training)
+        self.full_batch = draw is None and self.schedule.batch_size >= self.schedule.n_train
+        self.optimizer = make_optimizer(parameter_groups(model, training), training)
         self._step = stepper(self.optimizer)
-        self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed))
+        if draw is None:
+            self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed))
+        else:
+            self._stream = drawn(draw, training["batch_size"])
 
     def train_batches(self) -> Iterator[Batch]:
         for xb, yb in self._stream:
@@ -455,9 +499,11 @@ def train(
     seed: int,
     eval_batch: int = EVAL_BATCH_SIZE,
     task: str = "classify",
+    draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> TrainResult:
-    """Train one model (`fit` over `One`) on a dataset of this task."""
-    return fit(One(model, splits, training, seed, task), training, device, eval_batch)[0]
+    """Train one model (`fit` over `One`) on a dataset of this task; `draw` gives a streaming
+    dataset's batches (`One`)."""
+    return fit(One(model, splits, training, seed, task, draw), training, device, eval_batch)[0]
 
 
 def fit(

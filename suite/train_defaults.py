@@ -7,4 +7,18 @@ EVAL_BATCH_SIZE = 4096  # rows per evaluation pass (training.eval_batch_size): b
 SELECT_DEFAULT = "val_accuracy"  # the history point reported (training.select)
 # Knobs only suite.train implements (suite.vectorized does not): a trial with any of them away
 # from its default trains one at a time. Their defaults, which study.TrainingSpec uses too.
-ONE_AT_A_TIME_KNOBS = {"lr_schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0}
+# `weight_decay_on: matrices` needs parameter groups, which the stacked flat buffer has not.
+ONE_AT_A_TIME_KNOBS = {
+    "lr_schedule": "constant",
+    "warmup": 0.0,
+    "label_smoothing": 0.0,
+    "weight_decay_on": "all",
+}
+# Knobs added for language models (nanoGPT's configuration), each at torch's or the suite's earlier
+# behaviour by default, so trials that do not set them train, and are keyed, as before.
+LM_KNOBS = {
+    "beta1": 0.9,  # Adam/AdamW's β₁ (torch's default)
+    "beta2": 0.999,  # Adam/AdamW's β₂ (torch's default; nanoGPT's small models use 0.99)
+    "min_lr": 0.0,  # where a cosine or linear decay ends (nanoGPT: lr / 10)
+    "eval_rows": None,  # rows of each split evaluated at history points (evenly spaced, fixed); None: all
+}

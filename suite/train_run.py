@@ -24,7 +24,7 @@ from suite.kinds import TrialResult
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import parse
 from suite.study import Trial
-from suite.train import One, train, update
+from suite.train import One, evaluated_rows, knob, train, update
 
 
 def seed_everything(seed: int) -> None:
@@ -66,6 +66,7 @@ def run_trial(trial: Trial) -> TrialResult:
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
+        splits = evaluated_rows(splits, knob(trial.training, "eval_rows"))
         model = seeded_model(trial, dataset, device)
         trained = train(
             model,
@@ -75,6 +76,7 @@ def run_trial(trial: Trial) -> TrialResult:
             trial.seed,
             trial.training["eval_batch_size"],
             dataset.task,
+            draw=_draw(dataset, trial.seed, device),
         )
         history = trained.history
         artifacts, preds, checkpoint = _record_training(row, trial, dataset, model, splits, trained, device)
@@ -83,6 +85,18 @@ def run_trial(trial: Trial) -> TrialResult:
         preds, checkpoint = [], None
     row["wall_seconds"] = time.perf_counter() - started
     return TrialResult(row, [{"key": trial.key, **h} for h in history], artifacts, preds, checkpoint)
+
+
+def _draw(dataset, seed: int, device: torch.device):
+    """A streaming dataset's batch per step at the trial's seed, on the device; None otherwise."""
+    if not dataset.streaming:
+        return None
+
+    def draw(step: int, batch_size: int):
+        x, y = dataset.batch(step, batch_size, seed)
+        return x.to(device), y.to(device)
+
+    return draw
 
 
 def _record_training(
@@ -112,7 +126,12 @@ def _record_training(
     if trial.measure.get("artifacts"):
         artifacts = [{"key": trial.key, **a} for a in record_artifacts(model, eval_x)]
     batch = trial.training["eval_batch_size"]
-    preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
+    preds = []
+    if trial.measure.get("predictions", True):
+        preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
+    if dataset.per_position:
+        row["task"] = dataset.task  # lm rows are judged by loss, recall (tokens) by accuracy (report)
+        row.update(_sequence_measures(model, dataset, trial, list(splits)[-1]))
     checkpoint = checkpoints.encode(model, checkpoint_meta(trial, dataset, row)) if trial.checkpoint else None
     row.update(_measure(model, splits, trial, device))
     return artifacts, preds, checkpoint
@@ -141,6 +160,31 @@ def checkpoint_meta(trial: Trial, dataset, row: dict) -> dict:
         "selection": row.get("selection"),
         "ablate_version": row.get("ablate_version"),
     }
+
+
+def _sequence_measures(model, dataset, trial: Trial, split: str) -> dict:
+    """Length extrapolation and samples of the selected per-position model (`measure.context_factors`,
+    `measure.sample_tokens`)."""
+    from suite import lm_eval
+
+    out: dict = {}
+    factors = trial.measure.get("context_factors") or []
+    if factors and hasattr(dataset, "windows"):
+        rows = knob(trial.training, "eval_rows")
+        batch = max(1, trial.training["eval_batch_size"] // 8)
+        out.update(lm_eval.extrapolation_columns(model, dataset, split, factors, rows, batch))
+    if trial.measure.get("sample_tokens") and hasattr(dataset, "decode"):
+        out["samples"] = json.dumps(
+            lm_eval.samples(
+                model,
+                dataset,
+                trial.measure["sample_temperatures"],
+                trial.measure["sample_tokens"],
+                trial.measure.get("sample_prompt", "\n"),
+                trial.seed,
+            )
+        )
+    return out
 
 
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
@@ -300,9 +344,10 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
         params = json.dumps(trial.dataset_params, sort_keys=True)
         if (trial.dataset, params) not in on_device:
             loaded = _load(trial.dataset, params)
-            on_device[trial.dataset, params] = {
-                n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
-            }
+            on_device[trial.dataset, params] = evaluated_rows(
+                {n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()},
+                knob(first.training, "eval_rows"),
+            )
         splits.append(on_device[trial.dataset, params])
     members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
     results: dict[int, TrialResult] = {}

@@ -148,6 +148,7 @@ def expand(
             for point_trials in tuning:
                 cfg = models.config.parse(point_trials[0].model)
                 cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)
+                cfg.check_task(ds.task)
         except (ConfigError, ValueError, TypeError) as err:
             first = (
                 format_validation(path, err, {}).splitlines()[0] if isinstance(err, ValidationError) else ""

@@ -604,6 +604,8 @@ def why_alone(trial) -> str | None:
     a new condition goes here."""
     if any(knob(trial.training, name) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
         return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
+    if _streaming(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)):
+        return "its dataset draws a fresh batch each step, which the stacked step does not draw"
     try:
         vocab_size, seq_len, num_classes, pad_id, _, *task = _data_shape(
             trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)
@@ -613,6 +615,16 @@ def why_alone(trial) -> str | None:
         )
     except Exception as err:  # an unloadable dataset or model is the one-at-a-time path's to report
         return f"its model or dataset could not be inspected ({type(err).__name__}: {err})"
+
+
+@lru_cache(maxsize=256)
+def _streaming(name: str, params_json: str) -> bool:
+    from suite import data
+
+    try:
+        return data.create(name, **json.loads(params_json)).streaming
+    except Exception:  # an unloadable dataset is the one-at-a-time path's to report
+        return False
 
 
 @lru_cache(maxsize=256)

@@ -42,7 +42,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.data",
             "suite.kernels",
             "suite.metrics",
-            "suite.lm_metrics",
             "suite.lm_eval",
             "suite.sequential",
         ),

@@ -11,17 +11,43 @@ TOY = dict(vocab_size=5, seq_len=3)
 
 
 def test_every_variant_builds_and_runs():
+    """Every registered variant, on every task its configuration says it takes (timm-style: a new
+    variant is tested without being listed): one label per sequence, or a target at every position
+    (with as many classes as tokens for a next-token model); on a task it does not take it is
+    refused in one line."""
+    from suite.data.registry import TASKS
+
     x = torch.randint(0, 5, (2, 64))  # long enough for the lecture's valid convolutions
     shape = dict(vocab_size=5, seq_len=64)
+    tested = set()
     for name in models.list():
         cfg = models.resolve(name)
-        small = {"dim": 8, "heads": 2} if getattr(cfg, "head_dim", None) else {"dim": 4}
+        small = (
+            {"dim": 8, "heads": 2}
+            if getattr(cfg, "head_dim", None) or cfg.encoder == "decoder"
+            else {"dim": 4}
+        )
         if cfg.pretrained:  # the vectors are loaded by the runner; the architecture builds without them
             small["pretrained"] = None
-        model = models.create(name, **small, **shape)
-        assert model(x).shape == (2,), name
-        multi = models.create(name, **small, num_classes=5, **shape)
-        assert multi(x).shape == (2, 5), name
+        if getattr(cfg, "causal", None) is False:
+            small["causal"] = True  # next-token prediction needs a model that reads only the past
+        cfg = models.resolve(name, **small)
+        for task in TASKS:
+            build = dict(**shape, num_classes=5, task=task)
+            if task not in type(cfg).tasks:
+                with pytest.raises(ConfigError, match=f"task {task!r}"):
+                    models.build(cfg, **build)
+                continue
+            if task == "lm" and cfg.reads_ahead():
+                continue
+            tested.add((name, task))
+            if task == "classify":
+                assert models.build(cfg, **{**build, "num_classes": 2})(x).shape == (2,), name
+                assert models.build(cfg, **build)(x).shape == (2, 5), name
+            else:
+                assert models.build(cfg, **build)(x).shape == (2, 64, 5), (name, task)
+    assert {t for _, t in tested} == set(TASKS)
+    assert {"decoder_lm", "decoder_conv", "char_rnn"} <= {n for n, t in tested if t == "lm"}
 
 
 def test_presets_are_the_course_models():

@@ -20,7 +20,7 @@ def test_shapes_types_and_fields():
         assert x.shape == y.shape == (n, 32) and x.dtype == y.dtype == torch.long
         assert 0 <= int(x.min()) and int(x.max()) < 64
     assert (data.vocab_size, data.seq_len, data.num_classes) == (64, 32, 64)
-    assert data.task == "per_position" and data.streaming is False
+    assert data.task == "tokens" and data.streaming is False
 
 
 @pytest.mark.parametrize("random_non_queries", [True, False])

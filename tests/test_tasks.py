@@ -91,7 +91,7 @@ def test_the_evaluator_counts_only_scored_targets():
 
 
 def test_a_tied_head_shares_the_embedding_and_needs_a_per_position_task():
-    cfg = models.resolve("attention", dim=6, tie_embeddings=True)
+    cfg = models.resolve("attention", dim=6, tie_embeddings=True, causal=True)
     model = models.build(cfg, vocab_size=6, seq_len=5, num_classes=6, task="lm")
     assert model.head.weight is model.embedding.weight
     with pytest.raises(models.ConfigError, match="tie_embeddings needs a per-position head"):

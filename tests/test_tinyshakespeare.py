@@ -56,7 +56,7 @@ def test_vocabulary_is_the_sorted_characters_and_ids_round_trip(corpus):
     data = ts.tinyshakespeare(block_size=8, data_path=str(corpus))
     assert data.chars == "".join(sorted(set(TEXT)))
     assert data.vocab_size == data.num_classes == len(set(TEXT))
-    assert data.task == "causal_lm" and data.streaming and data.splits == ("train", "val")
+    assert data.task == "lm" and data.streaming and data.splits == ("train", "val")
     whole = torch.cat([data.ids["train"], data.ids["val"]])
     assert data.decode(whole) == TEXT
     assert data.encode("Speak").tolist() == [data.chars.index(c) for c in "Speak"]

@@ -15,9 +15,11 @@ from suite.train import (
     Schedule,
     Selector,
     evaluate,
+    evaluated_rows,
     lr_factor,
     make_optimizer,
     make_schedule,
+    parameter_groups,
     stepper,
     train,
 )
@@ -372,3 +374,51 @@ def test_there_is_one_training_loop():
 
     assert list(_functions_calling(backward)) == ["suite.train:update"]
     assert list(_functions_calling(update_in_a_loop)) == ["suite.train:fit"]
+
+
+def test_cosine_decays_to_min_lr_as_nanogpt():
+    """nanoGPT's get_lr after warm-up: min_lr + ½(1 + cos(π·progress))·(lr − min_lr)."""
+    lr, min_lr, total, warm = 1e-3, 1e-4, 2000, 100
+    for step in (100, 500, 1000, 1999):
+        progress = (step - warm) / (total - warm)
+        expected = min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
+        assert lr * lr_factor(step, total, "cosine", 0.05, min_lr / lr) == pytest.approx(expected)
+    assert lr_factor(99, total, "cosine", 0.05, 0.1) == pytest.approx(1.0)  # the end of warm-up
+    with pytest.raises(ValueError, match="min_lr=0.01 must not exceed lr=0.001"):
+        TrainingSpec(lr=1e-3, min_lr=1e-2, lr_schedule="cosine")
+
+
+def test_adamw_betas_and_weight_decay_on_matrices_only():
+    model = nn.Sequential(nn.Embedding(5, 4), nn.LayerNorm(4), nn.Linear(4, 3))
+    training = training_dict(optimizer="adamw", weight_decay=0.1, beta2=0.99, weight_decay_on="matrices")
+    optimizer = make_optimizer(parameter_groups(model, training), training)
+    decayed, plain = optimizer.param_groups
+    assert optimizer.defaults["betas"] == (0.9, 0.99)
+    assert decayed["weight_decay"] == 0.1 and all(p.dim() == 2 for p in decayed["params"])
+    assert (
+        plain["weight_decay"] == 0.0 and len(plain["params"]) == 3
+    )  # LayerNorm gain, bias; the linear's bias
+    default = training_dict(optimizer="adam")
+    assert make_optimizer(parameter_groups(model, default), default).defaults["betas"] == (0.9, 0.999)
+
+
+def test_a_streaming_dataset_gives_each_step_its_own_batch():
+    """`draw(step, batch_size)` feeds each step (a fresh batch per step, reproducible from the seed),
+    the fixed splits are only evaluated, and `eval_rows` keeps the same evenly spaced rows."""
+    steps = []
+
+    def draw(step, batch_size):
+        steps.append(step)
+        g = torch.Generator().manual_seed(step)
+        x = torch.randn(batch_size, 5, generator=g)
+        return x, (x[:, 0] > 0).long()
+
+    splits = evaluated_rows(_splits(n=40), 10)
+    assert len(splits["train"][0]) == 10 and len(splits["val"][0]) == 8
+    assert torch.equal(splits["train"][0][-1], _splits(n=40)["train"][0][-1])  # evenly spaced, ends kept
+    training = training_dict(steps=6, batch_size=4, history_every=3, select="final")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 1), nn.Flatten(0))
+    result = train(model, splits, training, torch.device("cpu"), seed=0, draw=draw)
+    assert steps == [0, 1, 2, 3, 4, 5] and result.steps == 6
+    assert {h["step"] for h in result.history} == {0, 3, 6}

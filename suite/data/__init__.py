@@ -4,7 +4,16 @@ The registry and the `Dataset` type are in `suite.data.registry`; each dataset m
 its factories with `@register_dataset("name")` and is imported below.
 """
 
-from suite.data import imdb, mr, rotten_tomatoes, synthetic, toy, yelp  # noqa: F401  (registers the datasets)
+from suite.data import (  # noqa: F401  (registers the datasets)
+    imdb,
+    mqar,
+    mr,
+    rotten_tomatoes,
+    synthetic,
+    tinyshakespeare,
+    toy,
+    yelp,
+)
 from suite.data.registry import (  # noqa: F401 - the package's API
     REGISTRY,
     Dataset,

@@ -21,6 +21,7 @@ them one stream), and `fresh` training draws a new batch per step from a third, 
 
 from __future__ import annotations
 
+from suite.data.registry import register_dataset
 from suite.data.sequence import IGNORE, SequenceDataset, generator
 from suite.lazy import lazy_import
 
@@ -135,7 +136,7 @@ class Mqar(SequenceDataset):
             random_non_queries,
         )
         self.n_train, self.n_test, self.seed = n_train, n_test, seed
-        self.task = "per_position"
+        self.task = "tokens"
         self.streaming = fresh
 
     def draw(self, count: int, *stream: int, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,6 +173,7 @@ class Mqar(SequenceDataset):
         return self.draw(batch_size, STREAMS["fresh"], seed, step)
 
 
+@register_dataset("mqar")
 def mqar(
     V: int = 8192,
     T: int = 64,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from suite.identity import Location
 from suite.registry import Registry
@@ -42,6 +42,9 @@ class Dataset:
     note: str = ""  # what a reader of the report must know (e.g. train = test)
     params: dict[str, Any] = field(default_factory=dict)
     task: Task = "classify"  # which targets `load` gives (TASKS above)
+    # Trained on a fresh batch per step, `batch(step, batch_size, seed)` (suite.data.sequence),
+    # instead of passes over the fixed train rows `load` gives (which are still evaluated on).
+    streaming: ClassVar[bool] = False
 
     def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Split name → (tokens (N, T) int64, targets): labels (N,) int64 for `classify`, (N, T)

@@ -2,8 +2,9 @@
 
 Their labels are per position: `load()` gives split → (x (N, T) int64, y (N, T) int64), y[n, t]
 the token that should follow x[n, :t+1], or IGNORE where nothing is asked (cross-entropy's
-`ignore_index`). `task` says which kind of target it is, so a trainer picks the head (a linear
-at every position) and the metrics (bits per character only mean something for `causal_lm`).
+`ignore_index`). `task` (suite.data.registry.TASKS) says which kind of target it is: `lm` (the
+next token) or `tokens` (a target at some positions); the head is a linear at every position, and
+bits per character are reported for `lm` only.
 
 A dataset that is `streaming` is trained on batches drawn per step (`batch(step, batch_size,
 seed)`) instead of passes over its fixed train rows: nanoGPT's random windows, zoology's fresh
@@ -13,18 +14,16 @@ step sees the same data, and several seeds trained together can each draw their 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
 from suite.data.registry import Dataset
 from suite.lazy import lazy_import
-from suite.lm_metrics import IGNORE  # noqa: F401 - the one ignore index, re-exported for datasets
 
 torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
 
-
-Task = Literal["causal_lm", "per_position"]
+# A target that is not scored: suite.objective.IGNORE (torch's cross-entropy ignore_index), spelled
+# here too because datasets are declared without importing torch (tests/test_tasks.py: they agree).
+IGNORE = -100
 
 
 def derived_seed(*parts: int) -> int:
@@ -41,11 +40,11 @@ def generator(*parts: int) -> torch.Generator:
 
 
 class SequenceDataset(Dataset):
-    """A dataset with a target at each position. Subclasses set `task` and `streaming` in
-    `__init__` (instance attributes, so a `Dataset` field of the same name cannot shadow them)."""
+    """A dataset with a target at each position. Subclasses set `task` (`lm` or `tokens`) and
+    `streaming` in `__init__`; the training engine (suite.train) draws a streaming dataset's
+    training batches from `batch` instead of passing over its fixed train rows."""
 
-    task: Task
-    streaming: bool
+    streaming: bool = False
 
     def batch(self, step: int, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Training batch number `step` for a trial seeded `seed`: (x (B, T), y (B, T)) int64."""

@@ -31,6 +31,7 @@ from suite.data.download import (
     fetch,
     verify,
 )
+from suite.data.registry import register_dataset
 from suite.data.sequence import SequenceDataset, generator
 from suite.lazy import lazy_import
 
@@ -110,7 +111,7 @@ class TinyShakespeare(SequenceDataset):
             ),
         )
         self.chars = chars
-        self.task = "causal_lm"
+        self.task = "lm"
         self.streaming = True
 
     def _own_chars(self) -> str:
@@ -191,6 +192,7 @@ class TinyShakespeare(SequenceDataset):
         )
 
 
+@register_dataset("tinyshakespeare")
 def tinyshakespeare(
     block_size: int = 64,
     train_fraction: float = 0.9,

@@ -52,6 +52,19 @@ class CharRNN(nn.Module):
         if tie_weights:
             self.head.weight = self.embedding.weight
 
+    @classmethod
+    def from_config(cls, cfg, *, vocab_size: int, seq_len: int) -> CharRNN:
+        """The registry's variant (suite.models.encoders.CharRnnConfig); any length, so seq_len is unused."""
+        return cls(
+            vocab_size,
+            dim=cfg.dim,
+            hidden=cfg.width,
+            depth=cfg.depth,
+            cell=cfg.cell,
+            dropout=cfg.dropout,
+            tie_weights=cfg.tie_embeddings,
+        )
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h, _ = self.rnn(self.embedding(tokens))  # (B, T, hidden)
         return self.head(self.dropout(h))  # (B, T, V)

@@ -196,6 +196,14 @@ def build(
     cfg: ModelConfig, *, vocab_size: int, seq_len: int, num_classes: int, pad_id=None, task: str = "classify"
 ) -> nn.Module:
     chosen = encoder(cfg.encoder)
+    cfg.check_task(task)
+    if chosen.per_position:  # a whole next-token model: a linear to the vocabulary at every position
+        if num_classes != vocab_size:
+            raise ConfigError(
+                f"encoder={cfg.encoder!r} predicts a token at every position: the dataset's {num_classes} "
+                f"classes must be its {vocab_size} tokens"
+            )
+        return chosen.module.from_config(cfg, vocab_size=vocab_size, seq_len=seq_len)
     if chosen.whole_model:  # a model that takes token ids itself decides its own outputs
         return chosen.module(cfg, vocab_size, num_classes, pad_id)
     return SequenceClassifier(cfg, vocab_size, seq_len, num_classes, pad_id, task)

@@ -110,6 +110,9 @@ class ModelConfig(BaseModel):
     ignores: ClassVar[tuple[str, ...]] = ()
     rope: ClassVar[bool] = False  # the encoder has attention queries and keys to rotate
     reads_last: ClassVar[bool] = False  # its output may be read at the last position (pooling="last")
+    # The dataset tasks (suite.data.registry.TASKS) its model can be trained on: a whole next-token
+    # model only per position, a bag of words only per sequence (`check_task`).
+    tasks: ClassVar[tuple[str, ...]] = ("classify", "tokens", "lm")
 
     @model_validator(mode="after")
     def _combinations(self) -> ModelConfig:
@@ -151,6 +154,26 @@ class ModelConfig(BaseModel):
                 raise ConfigError(str(err)) from None
             if width != self.dim:
                 raise ConfigError(f"pretrained={self.pretrained!r} vectors are {width} wide; set dim={width}")
+
+    def check_task(self, task: str) -> None:
+        """Refuse a model whose head does not fit the dataset's task: a classifier of whole
+        sequences on per-position targets or a next-token model on one label per sequence, and a
+        model that reads later positions on next-token prediction (it would read the answer)."""
+        if task not in self.tasks:
+            what = "one label per sequence" if task == "classify" else "a target at every position"
+            can = (
+                "a prediction at every position" if "classify" not in self.tasks else "one label per sequence"
+            )
+            raise ConfigError(
+                f"encoder={self.encoder!r} gives {can} (tasks {', '.join(self.tasks)}); the dataset's task "
+                f"{task!r} asks for {what}"
+            )
+        if task == "lm" and (why := self.reads_ahead()):
+            raise ConfigError(f"task 'lm' predicts the next token, but {why}: it would read the answer")
+
+    def reads_ahead(self) -> str | None:
+        """Why this model's output at position t reads positions after t (None: it does not)."""
+        return None
 
     def length(self, seq_len: int) -> int:
         """How many tokens of a dataset row the encoder reads."""
@@ -203,8 +226,10 @@ class Encoder:
     config: type[ModelConfig]  # its knobs: ModelConfig's plus its own
     family: str = "other"  # "attention", "recurrent", …: how messages group encoders
     width: Callable[[Any], int] | None = None  # D' of its output; None: cfg.dim
-    # A whole classifier of its own, built as module(cfg, vocab_size, num_classes, pad_id) (bag of words).
+    # A whole classifier of its own, built as module(cfg, vocab_size, num_classes, pad_id) (bag of words);
+    # with per_position, a whole next-token model built as module.from_config(cfg, vocab_size=, seq_len=).
     whole_model: bool = False
+    per_position: bool = False
 
     @property
     def module(self) -> type:

@@ -23,13 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from suite.models.attention import SelfAttention
+from suite.models.encoders import DECODER_ALIASES as ALIASES
+from suite.models.encoders import DECODER_MIXERS as MIXERS  # noqa: F401 - the decoder's names
+from suite.models.encoders import DECODER_POSITIONALS as POSITIONALS  # noqa: F401
+from suite.models.encoders import DecoderConfig
+from suite.models.encoders import check_decoder as check
 from suite.models.positional import LearnedPositions, SinusoidalPositions
 
 Positional = Literal["learned", "sinusoidal", "rotary", "rope", "alibi", "none"]
-POSITIONALS = ("learned", "sinusoidal", "rotary", "alibi", "none")
-# The classifiers' `positional` knob calls rotary positions "rope" (suite.models.config): the same here.
-ALIASES = {"rope": "rotary"}
-MIXERS = ("attention", "conv")
 
 
 def alibi_slopes(heads: int) -> torch.Tensor:
@@ -171,6 +172,26 @@ class DecoderLM(nn.Module):
         if tie_weights:
             self.head.weight = self.embedding.weight  # one (V, D) tensor: logits = h · Eᵀ
 
+    @classmethod
+    def from_config(cls, cfg: DecoderConfig, *, vocab_size: int, seq_len: int) -> DecoderLM:
+        """The registry's variant (suite.models.encoders.DecoderConfig) for a dataset's vocabulary and context."""
+        return cls(
+            vocab_size,
+            seq_len,
+            dim=cfg.dim,
+            depth=cfg.depth,
+            heads=cfg.heads,
+            positional=cfg.positional,
+            mixer=cfg.mixer,
+            ffn_mult=cfg.ffn_mult,
+            dropout=cfg.dropout,
+            tie_weights=cfg.tie_embeddings,
+            bias=cfg.bias,
+            kernel=cfg.kernel,
+            kernel_size=cfg.kernel_size,
+            dilate=cfg.dilate,
+        )
+
     @staticmethod
     def _mixer(mixer, dim, heads, positional, dropout, bias, kernel, kernel_size, dilation) -> nn.Module:
         if mixer == "conv":
@@ -205,29 +226,6 @@ def _init(module: nn.Module) -> None:
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear | nn.Conv1d) and module.bias is not None:
         nn.init.zeros_(module.bias)
-
-
-def check(*, positional: str, mixer: str, dim: int, heads: int, kernel: str = "sdpa") -> None:
-    """Refuse a combination that cannot be built, in one line naming the knob."""
-    if positional == "alibi" and mixer == "attention" and kernel != "sdpa":
-        raise ValueError(
-            f"positional='alibi' adds a float bias to the scores, which the kernel registry's boolean masks "
-            f"cannot carry; it runs on torch's scaled_dot_product_attention (kernel='sdpa'), not kernel={kernel!r}"
-        )
-    if positional not in POSITIONALS:
-        raise ValueError(f"positional={positional!r} is not one of {', '.join(POSITIONALS)}")
-    if mixer not in MIXERS:
-        raise ValueError(f"mixer={mixer!r} is not one of {', '.join(MIXERS)}")
-    if mixer == "conv" and positional in ("rotary", "alibi"):
-        raise ValueError(
-            f"positional={positional!r} acts inside attention; mixer='conv' has none (use learned, sinusoidal or none)"
-        )
-    if mixer == "attention" and dim % heads:
-        raise ValueError(f"heads={heads} must divide dim={dim}")
-    if positional == "rotary" and (dim // heads) % 2:
-        raise ValueError(
-            f"positional='rotary' needs an even head width; dim={dim} / heads={heads} = {dim // heads}"
-        )
 
 
 def optimizer_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -36,6 +36,7 @@ class BowConfig(ModelConfig):
 
     # no positions to pool over; PAD is never counted, with or without masking; no token embedding
     ignores: ClassVar[tuple[str, ...]] = ("pooling", "mask_padding", "embedding_dropout", "scale_embedding")
+    tasks: ClassVar[tuple[str, ...]] = ("classify",)  # one bag per sequence: no positions to predict at
 
     @property
     def width(self) -> int:
@@ -87,6 +88,11 @@ class AttentionConfig(MlpConfig):
 
     rope: ClassVar[bool] = True
 
+    def reads_ahead(self) -> str | None:
+        return (
+            None if self.causal else f"encoder={self.encoder!r} attends to later positions unless causal=true"
+        )
+
     @property
     def skips(self) -> tuple[bool, bool]:
         attn = self.residual if self.attn_residual is None else self.attn_residual
@@ -137,6 +143,9 @@ class PlainAttentionConfig(ModelConfig):
     scale: Literal["sqrt_d", "none"] = "sqrt_d"
     causal: bool = False
 
+    def reads_ahead(self) -> str | None:
+        return None if self.causal else "plain_attention attends to later positions unless causal=true"
+
     def validate_knobs(self) -> None:
         super().validate_knobs()
         _check_kernel(self.kernel)
@@ -153,6 +162,8 @@ class ConvConfig(ModelConfig):
     kernel_size: int = Field(3, ge=1)  # positions each filter spans
     pool_size: int = Field(2, ge=1)  # max-pool window (and stride) between layers
     conv_padding: Literal["same", "valid"] = "same"  # "same" keeps the length, "valid" (Keras') shrinks it
+
+    tasks: ClassVar[tuple[str, ...]] = ("classify",)  # pooling between layers shrinks the positions
 
     @property
     def width(self) -> int:
@@ -182,6 +193,7 @@ class NgramConfig(ModelConfig):
     ngram_buckets: int = Field(2**18, ge=1, le=2**26)  # hash slots for the bigrams
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
+    tasks: ClassVar[tuple[str, ...]] = ("classify",)
 
     def validate_knobs(self) -> None:
         super().validate_knobs()
@@ -211,6 +223,9 @@ class RecurrentConfig(ModelConfig):
 
     reads_last: ClassVar[bool] = True
 
+    def reads_ahead(self) -> str | None:
+        return "bidirectional=true reads right to left too" if self.bidirectional else None
+
     @property
     def width(self) -> int:
         return self.hidden_size if self.hidden_size is not None else self.dim
@@ -222,4 +237,126 @@ class RecurrentConfig(ModelConfig):
         if self.proj_size and not self.proj_size < self.width:
             raise ConfigError(
                 f"proj_size must be between 1 and hidden-1 ({self.width - 1}), got {self.proj_size}"
+            )
+
+
+DECODER_POSITIONALS = ("learned", "sinusoidal", "rotary", "alibi", "none")
+DECODER_ALIASES = {"rope": "rotary"}  # the classifiers' `positional` knob calls rotary positions "rope"
+DECODER_MIXERS = ("attention", "conv")
+
+
+def check_decoder(*, positional: str, mixer: str, dim: int, heads: int, kernel: str = "sdpa") -> None:
+    """Refuse a decoder (suite.models.decoder) that cannot be built, in one line naming the knob;
+    here, torch-free, so a study is checked before any model is built."""
+    positional = DECODER_ALIASES.get(positional, positional)
+    if positional == "alibi" and mixer == "attention" and kernel != "sdpa":
+        raise ValueError(
+            f"positional='alibi' adds a float bias to the scores, which the kernel registry's boolean masks "
+            f"cannot carry; it runs on torch's scaled_dot_product_attention (kernel='sdpa'), not kernel={kernel!r}"
+        )
+    if positional not in DECODER_POSITIONALS:
+        raise ValueError(f"positional={positional!r} is not one of {', '.join(DECODER_POSITIONALS)}")
+    if mixer not in DECODER_MIXERS:
+        raise ValueError(f"mixer={mixer!r} is not one of {', '.join(DECODER_MIXERS)}")
+    if mixer == "conv" and positional in ("rotary", "alibi"):
+        raise ValueError(
+            f"positional={positional!r} acts inside attention; mixer='conv' has none (use learned, sinusoidal or none)"
+        )
+    if mixer == "attention" and dim % heads:
+        raise ValueError(f"heads={heads} must divide dim={dim}")
+    if positional == "rotary" and mixer == "attention" and (dim // heads) % 2:
+        raise ValueError(
+            f"positional='rotary' needs an even head width; dim={dim} / heads={heads} = {dim // heads}"
+        )
+
+
+# ── next-token models: a prediction at every position, never a pooled one ─────────────────────
+
+# Shared knobs a whole next-token model has no use for (it reads every position, pools nothing).
+_LM_IGNORES = (
+    "pooling",
+    "mask_padding",
+    "embedding_dropout",
+    "scale_embedding",
+    "freeze_embedding",
+    "pretrained",
+    "input_len",
+    "max_len",
+)
+
+
+@register_encoder(
+    "decoder",
+    module="suite.models.decoder:DecoderLM",
+    family="attention",
+    whole_model=True,
+    per_position=True,
+)
+class DecoderConfig(ModelConfig):
+    """nanoGPT's decoder-only causal model (suite.models.decoder): pre-norm blocks whose token mixer is
+    causal attention through the kernel registry or a causal convolution, a final LayerNorm, and a
+    linear to the vocabulary at every position (tied to the embedding with tie_embeddings)."""
+
+    encoder: Literal["decoder"] = "decoder"
+    # rope = rotary (the classifiers' name); alibi: a per-head distance penalty on the scores
+    positional: Literal["none", "learned", "sinusoidal", "rope", "alibi"] = "none"
+    heads: int = Field(1, ge=1)
+    ffn_mult: int = Field(2, ge=1)  # MLP width = ffn_mult · dim (nanoGPT: 4)
+    kernel: str = "sdpa"  # attention kernel, see suite.kernels (alibi needs sdpa)
+    mixer: Literal["attention", "conv"] = "attention"  # what mixes positions in each block
+    kernel_size: int = Field(3, ge=1)  # mixer=conv: positions each causal filter spans
+    dilate: bool = False  # mixer=conv: block i dilates its filter by 2^i (a receptive field of 2^depth·k)
+    bias: bool = False  # biases in every linear and LayerNorm (nanoGPT: none)
+
+    ignores: ClassVar[tuple[str, ...]] = _LM_IGNORES
+    rope: ClassVar[bool] = True
+    tasks: ClassVar[tuple[str, ...]] = ("tokens", "lm")
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        try:
+            check_decoder(
+                positional=self.positional,
+                mixer=self.mixer,
+                dim=self.dim,
+                heads=self.heads,
+                kernel=self.kernel,
+            )
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if self.mixer == "attention":
+            _check_kernel(self.kernel)
+
+
+@register_encoder(
+    "char_rnn",
+    module="suite.models.char_rnn:CharRNN",
+    family="recurrent",
+    whole_model=True,
+    per_position=True,
+)
+class CharRnnConfig(ModelConfig):
+    """The course's character model (suite.models.char_rnn): embedding → LSTM/GRU/RNN → a linear to the
+    vocabulary at every step, trained with teacher forcing."""
+
+    encoder: Literal["char_rnn"] = "char_rnn"
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"
+    hidden_size: int | None = Field(None, alias="hidden", ge=1)  # the cell's hidden state; None → dim
+
+    ignores: ClassVar[tuple[str, ...]] = (*_LM_IGNORES, "positional")
+    tasks: ClassVar[tuple[str, ...]] = ("tokens", "lm")
+
+    @property
+    def width(self) -> int:
+        return self.hidden_size if self.hidden_size is not None else self.dim
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.positional != "none":
+            raise ConfigError(
+                f"positional={self.positional!r}: a recurrence has no position table (use none)"
+            )
+        if self.tie_embeddings and self.width != self.dim:
+            raise ConfigError(
+                f"tie_embeddings reads logits with the embedding: hidden={self.width} must equal dim={self.dim}"
             )

@@ -175,3 +175,40 @@ def gru(**overrides) -> ModelConfig:
 def rnn(**overrides) -> ModelConfig:
     """Plain tanh RNN, h_t = tanh(W[x_t; h_t-1] + b), read out at the last token (the lecture's RNN)."""
     return parse({"encoder": "rnn", "pooling": "last"}, **overrides)
+
+
+@register_variant("decoder_lm")
+def decoder_lm(**overrides) -> ModelConfig:
+    """nanoGPT's character-level Shakespeare model at its CPU size: 4 pre-norm causal attention blocks of 4 heads, 128 wide, MLP 4·dim, learned positions, tied embeddings, no biases or dropout."""
+    return parse(
+        {
+            "encoder": "decoder",
+            "dim": 128,
+            "depth": 4,
+            "heads": 4,
+            "ffn_mult": 4,
+            "positional": "learned",
+            "tie_embeddings": True,
+        },
+        **overrides,
+    )
+
+
+@register_variant("decoder_conv")
+def decoder_conv(**overrides) -> ModelConfig:
+    """`decoder_lm` with each block's attention replaced by a causal convolution (kernel 4, dilated 2^i in block i) and no positions: a cheap mixer without attention."""
+    return decoder_lm(
+        **{"mixer": "conv", "kernel_size": 4, "dilate": True, "positional": "none", **overrides}
+    )
+
+
+@register_variant("char_rnn")
+def char_rnn(**overrides) -> ModelConfig:
+    """The course's character model: embedding 64 → one LSTM layer of 128 → a linear to the vocabulary at every step (teacher forcing)."""
+    return parse({"encoder": "char_rnn", "dim": 64, "hidden": 128, "cell": "lstm"}, **overrides)
+
+
+@register_variant("char_gru")
+def char_gru(**overrides) -> ModelConfig:
+    """`char_rnn` with a GRU cell."""
+    return char_rnn(**{"cell": "gru", **overrides})

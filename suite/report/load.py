@@ -201,8 +201,15 @@ def headline_stage(runs: pd.DataFrame) -> str:
 
 
 def headline_accuracy(runs: pd.DataFrame) -> str:
-    """The accuracy column a report leads with: at the val-chosen epoch where recorded, else final."""
-    return f"{headline_stage(runs)}_accuracy"
+    """The quality column a report leads with, at the val-chosen epoch where recorded, else final:
+    accuracy, except for next-token models (rows of task `lm`), whose eval loss is what
+    they are judged by (a character model's accuracy is the share of top-1 guesses, a weak summary)."""
+    stage = headline_stage(runs)
+    if "task" in runs and runs["task"].notna().any():
+        lm = (runs["task"] == "lm").any()
+    else:  # rows written before the task column: bits are computed for per-position targets only
+        lm = f"{stage}_bits" in runs and runs[f"{stage}_bits"].notna().any()
+    return f"{stage}_loss" if lm else f"{stage}_accuracy"
 
 
 def last_line(error) -> str:
@@ -215,7 +222,13 @@ def quality_metrics(runs: pd.DataFrame) -> list[str]:
     """What a study is compared on: loss and accuracy on the eval split at the reported epoch,
     and the accuracy on any further held-out split (e.g. longer sequences)."""
     stage = headline_stage(runs)
-    quality = metrics.every("quality")
+    # Those the evaluator computed for these rows (bits and perplexity only for per-position
+    # targets); the length-extrapolation columns have a section of their own.
+    quality = [
+        m
+        for m in metrics.every("quality")
+        if m.compute is not None and f"{stage}_{m.name}" in runs and runs[f"{stage}_{m.name}"].notna().any()
+    ]
     held_out = [m.name for m in quality if m.splits == "all"]
     return [f"{stage}_{m.name}" for m in quality] + [
         f"{stage}_{s}_{m}" for s in held_out_splits(runs) for m in held_out

@@ -78,6 +78,8 @@ def write_training_report(results_dir: str | Path) -> Path:
 
     lines += _dataset_sections(results, state)
     lines += _cost_section(results.finished)
+    lines += _extrapolation_section(ok)
+    lines += _samples_section(ok)
     lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
     lines += tuning_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
@@ -208,6 +210,49 @@ def _cost_section(finished: pd.DataFrame) -> list[str]:
     ]
 
 
+def _extrapolation_section(ok: pd.DataFrame) -> list[str]:
+    """Loss (and accuracy) at 1×, 2×, 4× the training context (`measure.context_factors`): mean ±
+    standard deviation over seeds, a row per variant and dataset; – where a model cannot read a length."""
+    stage = "selected"
+    factors = [
+        f
+        for f in metrics.CONTEXT_FACTORS
+        if f"{stage}_loss{f}x" in ok and ok[f"{stage}_loss{f}x"].notna().any()
+    ]
+    if ok.empty or not factors:
+        return []
+    names = [f"loss{f}x" for f in factors] + [f"beyond{f}x" for f in factors if f > 1]
+    names += [f"accuracy{f}x" for f in factors]
+    names = [n for n in names if f"{stage}_{n}" in ok]
+    header = ["dataset", "variant", *(metrics.get(n).label for n in names)]
+    rows = []
+    for (dataset, variant), g in ok.groupby(["dataset", "variant"], observed=True, sort=True):
+        cells = []
+        for n in names:
+            values = g[f"{stage}_{n}"].dropna()
+            metric = metrics.get(n)
+            if values.empty:
+                cells.append("–")
+            elif len(values) == 1:
+                cells.append(metric.format(values.iloc[0]))
+            else:
+                cells.append(f"{metric.format(values.mean())} ± {metric.format(values.std())}")
+        rows.append([dataset, variant, *cells])
+    table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return [
+        "## Length extrapolation",
+        "",
+        "The reported model on the eval split cut into windows of 1×, 2× and 4× the training context (the "
+        "same number of tokens at each length): mean ± standard deviation over seeds. 'Loss past the trained "
+        "context' counts only positions beyond it. – : the model cannot read that length (a learned position "
+        "table has as many rows as the training context).",
+        "",
+        *table,
+        "",
+    ]
+
+
 def _splits_section(results: Results) -> list[str]:
     """The appendix behind the quality tables: every other split, and the final epoch."""
     lines = []
@@ -227,11 +272,40 @@ def _splits_section(results: Results) -> list[str]:
     ]
 
 
+def _samples_section(ok: pd.DataFrame) -> list[str]:
+    """Text drawn from each variant's reported model (lowest seed) at each temperature (`measure.sample_tokens`)."""
+    if ok.empty or "samples" not in ok or ok["samples"].isna().all():
+        return []
+    lines = [
+        "## Samples",
+        "",
+        "Characters drawn one at a time from the reported model of each variant's lowest seed, after the "
+        "study's prompt, at each softmax temperature (lower: more conservative).",
+        "",
+    ]
+    for (dataset, variant), g in ok.dropna(subset=["samples"]).groupby(
+        ["dataset", "variant"], observed=True, sort=True
+    ):
+        first = g.sort_values("seed").iloc[0]
+        for temperature, text in json.loads(first["samples"]).items():
+            lines += [
+                f"**{variant}** on {dataset}, seed {first['seed']}, temperature {temperature}:",
+                "",
+                "```text",
+                text,
+                "```",
+                "",
+            ]
+    return lines
+
+
 def _epoch_note(group: pd.DataFrame, split: str) -> str:
     """Which epoch the headline numbers are at, and how it was chosen."""
     if headline_stage(group) == "final":
         return f"Metrics on the `{split}` split at the final epoch"
     how = sorted(set(group["selection"].dropna())) if "selection" in group else []
+    if how and all(h.startswith("final epoch (training.select: final)") for h in how):
+        return f"Metrics on the `{split}` split at the final epoch (the study reports the last point: training.select: final)"
     if how and all(h.startswith("final epoch") for h in how):
         return (
             f"Metrics on the `{split}` split at the final epoch ({'; '.join(how)}): this study has no "

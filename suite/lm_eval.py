@@ -46,7 +46,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
                 xb, yb = (t[start : start + batch_size].to(device) for t in (x, y))
                 targets = yb.unsqueeze(0)  # one member
                 batch = Batch(xb, targets, objective.scored(targets))
-                part = batch_values(model(xb).unsqueeze(0), batch)
+                part = batch_values(model(xb).unsqueeze(0), batch, "lm")  # every per-position metric
                 sums = {k: sums[k] + v for k, v in part.items()} if sums else part
                 count = count + objective.counted(targets, batch.mask)
     finally:

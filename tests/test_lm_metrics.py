@@ -18,7 +18,7 @@ def values(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     batch = Batch(logits, targets, objective.scored(targets))
     return {
         k: float(v[0])
-        for k, v in means(batch_values(logits, batch), objective.counted(targets, batch.mask)).items()
+        for k, v in means(batch_values(logits, batch, "lm"), objective.counted(targets, batch.mask)).items()
     }
 
 

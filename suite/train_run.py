@@ -76,6 +76,8 @@ def run_trial(trial: Trial) -> TrialResult:
         )
         history = trained.history
         artifacts, preds = _record_training(row, trial, model, splits, trained, device)
+        if trial.training.get("retrain") and row["status"] == "ok":
+            preds = _retrain(row, trial, dataset, splits, device)
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
         preds = []
@@ -112,6 +114,33 @@ def _record_training(
     preds = [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
     row.update(_measure(model, splits, trial, device))
     return artifacts, preds
+
+
+def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> list[dict]:
+    """`training.retrain`: a fresh model at the trial's seed trained on train + val for the epochs
+    the val split chose, with no selection; its eval-split metrics replace the row's reported ones
+    (`selected_*` and the unprefixed headline), and its predictions are the ones recorded. The
+    history, the val metrics and the chosen epoch stay the first run's."""
+    (xt, yt), (xv, yv) = splits["train"], splits["val"]
+    last = list(splits)[-1]
+    full = {"train": (torch.cat([xt, xv]), torch.cat([yt, yv])), last: splits[last]}
+    epochs = int(row["selected_epoch"])
+    training = {**trial.training, "epochs": epochs, "select": "final", "patience": None}
+    model = seeded_model(trial, dataset, device)
+    again = train(model, full, training, device, trial.seed, trial.training["eval_batch_size"])
+    if again.diverged:
+        row.update(
+            status="diverged", error=f"the retrained model's loss became NaN or infinite (epoch {epochs})"
+        )
+        return []
+    final = [h for h in again.history if h["split"] == last][-1]
+    for m in metrics.computed():
+        if m.name in final:
+            row[f"selected_{last}_{m.name}"] = row[f"selected_{m.name}"] = final[m.name]
+    row.update(retrained_epochs=epochs, train_rows=len(full["train"][0]))
+    eval_x, eval_y = splits[last]
+    batch = trial.training["eval_batch_size"]
+    return [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)]
 
 
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
@@ -151,9 +180,14 @@ def _chance(splits) -> dict:
     y = y.flatten().long().cpu()
     counts = torch.bincount(y[y != objective.IGNORE]).double()
     share = counts[counts > 0] / counts.sum()
+    x_train, x_eval = next(iter(splits.values()))[0], splits[list(splits)[-1]][0]
     return {
         "chance_accuracy": float(share.max()),
         "chance_loss": float(-(share * share.log()).sum()),
+        # the rows trained on and evaluated: the report's correction for cross-validation folds'
+        # shared training rows reads their ratio (suite.report.resampling)
+        "train_rows": len(x_train),
+        "eval_rows": len(x_eval),
     }
 
 

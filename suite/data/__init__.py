@@ -6,9 +6,14 @@ its factories with `@register_dataset("name")` and is imported below.
 
 from suite.data import imdb, mr, rotten_tomatoes, synthetic, toy, yelp  # noqa: F401  (registers the datasets)
 from suite.data.registry import (  # noqa: F401 - the package's API
+    FOLD,
+    FOLDS,
+    PROTOCOL_FACETS,
     REGISTRY,
     Dataset,
     create,
+    cross_validated,
+    fold_params,
     list,  # noqa: A004 - the registry API reads best as data.list()
     locations,
     register_dataset,

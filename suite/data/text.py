@@ -76,6 +76,7 @@ class TextCorpus(Dataset):
         split_seed: int,
         cache_dir: str | None,
         note: str = "",
+        protocol: dict[str, str] | None = None,
     ):
         check_fraction("val_fraction", val_fraction)
         if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
@@ -88,6 +89,7 @@ class TextCorpus(Dataset):
             splits=SPLITS,
             pad_id=PAD,
             note=note,
+            protocol=protocol or {},
         )
         self.tokenizer = tokenizer
         self.val_fraction = val_fraction

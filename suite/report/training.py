@@ -77,7 +77,7 @@ def write_training_report(results_dir: str | Path) -> Path:
 
     lines += _dataset_sections(results, state)
     lines += _cost_section(results.finished)
-    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
+    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions, results.meta)
     lines += tuning_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 

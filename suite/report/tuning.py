@@ -14,7 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
-from suite.report.anchors import accuracy_summary
+from suite.report.anchors import accuracy_summary, comparable
 from suite.report.findings import Comparison
 from suite.report.load import Results, headline_accuracy, last_line
 
@@ -125,7 +125,12 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                 delta = f"{points:+.1f}"
                 deltas[str(variant)] = (points, ci)
             published = "; ".join(
-                f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
+                f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]}"
+                + (
+                    "; another protocol, see 'Published anchors')"
+                    if comparable(a, results.meta, rows)
+                    else ")"
+                )
                 for a in anchors
                 if a["dataset"] == dataset and a.get("variant") == variant
             )

@@ -159,7 +159,7 @@ def mr(
             else f"{'first' if truncating == 'post' else 'last'} {max_len} tokens",
         },
         note=(
-            f"MR (Pang & Lee 2005 sentence polarity), fold {fold} of {folds} as test "
-            f"(stratified, seed {split_seed}); val {val_fraction:.0%} of the other folds"
+            f"MR (Pang & Lee 2005 sentence polarity), {folds}-fold cross-validation: each fold the test "
+            f"split once (stratified, seed {split_seed}); val {val_fraction:.0%} of the other folds"
         ),
     )

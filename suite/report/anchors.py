@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from suite.kinds import FINISHED
 from suite.report.load import headline_accuracy, last_line
+from suite.report.resampling import replicates
 from suite.report.stats import Summary
 from suite.report.tables import eval_summary
 
@@ -89,12 +90,8 @@ def _ours(runs: pd.DataFrame, anchor: dict, predictions, meta: dict) -> list[str
     differs = comparable(anchor, meta, rows)
     spread = f" [{s.lo * 100:.1f}, {s.hi * 100:.1f}]" if s.has_ci else ""
     over = "" if s.sources == "seeds" else f"; interval over {s.sources}"
-    runs_of = (
-        f"{len(rows)} folds × seeds"
-        if "fold" in rows and rows["fold"].notna().all()
-        else f"{len(rows)} seeds"
-    )
-    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {runs_of}{over})"
+    count = replicates(rows)
+    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {count if isinstance(count, str) else f'{count} seeds'}{over})"
     if differs:
         return [ours, "not compared: the protocols differ in " + "; ".join(differs)]
     if not s.has_ci:

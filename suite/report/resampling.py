@@ -118,3 +118,12 @@ def fold_test(d, ratio: float) -> Test:
     out.test = "corrected resampled t"
     out.p = float(2 * stats.t.sf(abs(mean) / out.se, n - 1))
     return out
+
+
+def replicates(rows) -> str | int:
+    """How many runs a variant's rows are, in a table's words: '10 folds × 1 seed' on a
+    cross-validated dataset, else the seed count (rows)."""
+    if not cross_validated(rows):
+        return len(rows)
+    seeds = rows["seed"].nunique()
+    return f"{rows['fold'].nunique()} folds × {seeds} seed{'s' if seeds != 1 else ''}"

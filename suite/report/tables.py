@@ -126,7 +126,7 @@ def quality_table(
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
         h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
-        row = [variant, len(g), h.state if h else "–"]
+        row = [variant, resampling.replicates(g), h.state if h else "–"]
         row += [_reported_epoch(g)] if stage == "selected" else []
         row += [_summary_cell(eval_summary(g, m, predictions)) for m in quality_metrics(runs)]
         row += [_cell(g[c], c) for c in train]

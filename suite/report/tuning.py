@@ -17,6 +17,7 @@ from suite import metrics
 from suite.report.anchors import accuracy_summary, comparable
 from suite.report.findings import Comparison
 from suite.report.load import Results, headline_accuracy, last_line
+from suite.report.resampling import replicates
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
 
@@ -138,7 +139,14 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                 int(rows["params"].median()) if "params" in rows and rows["params"].notna().any() else None
             )
             table.append(
-                [variant, _fmt(s), delta, published or "–", f"{params:,}" if params else "?", len(rows)]
+                [
+                    variant,
+                    _fmt(s),
+                    delta,
+                    published or "–",
+                    f"{params:,}" if params else "?",
+                    replicates(rows),
+                ]
             )
         headers = ["variant", "test accuracy", f"Δ vs {baseline}", "published", "parameters", "seeds"]
         lines += [

@@ -101,7 +101,8 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
         "",
         "Accuracy on the eval split at the reported epoch (chosen on the validation split where the "
         "data has one), mean [95% interval over seeds and the finite test set where predictions were "
-        f"recorded, else seeds]; Δ: difference of means from {baseline} in points (intervals and tests "
+        f"recorded, over folds with the corrected resampled t on a cross-validated dataset, else seeds]; "
+        f"Δ: difference of means from {baseline} in points (intervals and tests "
         "in the Answer and the appendix)."
         + (" Every variant had the same tuning budget (see 'Tuning record')." if tuned else ""),
         "",

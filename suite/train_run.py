@@ -65,7 +65,7 @@ def run_trial(trial: Trial) -> TrialResult:
     try:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
-        model = seeded_model(trial, dataset, device)
+        model = seeded_model(trial, dataset, device, splits[list(splits)[0]])
         trained = train(
             model,
             splits,
@@ -126,7 +126,7 @@ def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> 
     full = {"train": (torch.cat([xt, xv]), torch.cat([yt, yv])), last: splits[last]}
     epochs = int(row["selected_epoch"])
     training = {**trial.training, "epochs": epochs, "select": "final", "patience": None}
-    model = seeded_model(trial, dataset, device)
+    model = seeded_model(trial, dataset, device, full["train"])
     again = train(model, full, training, device, trial.seed, trial.training["eval_batch_size"])
     if again.diverged:
         row.update(
@@ -310,7 +310,10 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 n: (x.to(device), y.to(device)) for n, (x, y) in loaded.items()
             }
         splits.append(on_device[trial.dataset, params])
-    members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
+    members = [
+        seeded_model(trial, dataset, device, split[list(split)[0]])
+        for trial, dataset, split in zip(unit, datasets, splits, strict=True)
+    ]
     results: dict[int, TrialResult] = {}
     for group in vectorized.partition(splits, first.training):
         if len(group) == 1:
@@ -339,9 +342,11 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
     return [results[i] for i in range(len(unit))]
 
 
-def seeded_model(trial: Trial, dataset, device: torch.device):
+def seeded_model(trial: Trial, dataset, device: torch.device, train_split=None):
     """The trial's model with its seed's initial weights, as `run_trial` builds it
-    (pretrained token vectors copied in where the model names some)."""
+    (pretrained token vectors copied in where the model names some), and, given the training
+    split, whatever a model derives from its training rows before training (`prepare`: ngram's
+    nb_weight ratios); never from val or test."""
     seed_everything(trial.seed)
     cfg = parse(trial.model)
     model = models.build(
@@ -356,7 +361,11 @@ def seeded_model(trial: Trial, dataset, device: torch.device):
         from suite.data import glove
 
         glove.load_into(model.embedding, cfg.pretrained, dataset.vocabulary())
-    return model.to(device)
+    model = model.to(device)
+    prepare = getattr(model, "prepare", None)
+    if train_split is not None and callable(prepare):
+        prepare(*train_split)
+    return model
 
 
 def _pretrained_unavailable(trial: Trial) -> str | None:

@@ -129,3 +129,24 @@ def test_a_cross_validated_study_runs_and_reports_one_section(write_study, corpu
     assert "mr: identical in every fold" in text  # both learn the toy corpus in every fold
     rows = pd.read_parquet(results / "tiny" / "runs.parquet")
     assert (rows["eval_rows"] == 20).all() and (rows["train_rows"] + rows["eval_rows"] < 60).all()
+
+
+def test_nb_weight_scales_each_ngram_by_its_log_count_ratio_from_the_training_rows():
+    import torch
+
+    from suite import models
+
+    tokens = torch.tensor([[0, 2, 3], [0, 2, 4], [0, 5, 3], [0, 5, 4]])  # PAD = 0, pre-padded
+    labels = torch.tensor([1, 1, 0, 0])  # word 2 only in positive rows, 5 only in negative, 3 and 4 in both
+    cfg = models.resolve("ngram_linear", nb_weight=True, ngram_buckets=16)
+    model = models.build(cfg, vocab_size=6, seq_len=3, num_classes=2, pad_id=0)
+    model.prepare(tokens, labels)
+    r = model.ratio
+    assert r[2] > 0 > r[5] and abs(r[3]) < 1e-6 and abs(r[4]) < 1e-6
+    # p = α + rows holding it among the positives (α = 1); each class has 2 rows × 3 distinct n-grams
+    # (two words and one bigram: those touching PAD do not count), so ‖p‖₁ = ‖q‖₁ and r = log(p / q)
+    assert float(r[2]) == pytest.approx(math.log(3 / 1)) and float(r[5]) == pytest.approx(math.log(1 / 3))
+    plain = models.build(models.resolve("ngram_linear"), vocab_size=6, seq_len=3, num_classes=2, pad_id=0)
+    assert "ratio" not in plain.state_dict()  # the unweighted model is what it was
+    with pytest.raises(ValueError, match="nb_weight needs two classes"):
+        models.build(cfg, vocab_size=6, seq_len=3, num_classes=3, pad_id=0)

@@ -205,6 +205,9 @@ class NgramConfig(ModelConfig):
 
     encoder: Literal["ngram"] = "ngram"
     ngram_buckets: int = Field(2**18, ge=1, le=2**26)  # hash slots for the bigrams
+    # Scale each n-gram by its naive Bayes log-count ratio on the training rows (Wang & Manning
+    # 2012's NBSVM features), computed before training from the train split alone; two classes only
+    nb_weight: bool = False
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
 

@@ -193,12 +193,17 @@ def design_warnings(spec, trials) -> list[str]:
         if count
         else len(dict.fromkeys(t.seed for t in trials))
     )
+    # a cross-validated dataset's folds are one dataset, and each fold one more paired replicate
+    unfolded = [{k: v for k, v in getattr(t, "dataset_params", {}).items() if k != "fold"} for t in trials]
     datasets = len(
         dict.fromkeys(
-            (t.dataset, json.dumps(getattr(t, "dataset_params", {}), sort_keys=True, default=str))
-            for t in trials
+            (t.dataset, json.dumps(p, sort_keys=True, default=str))
+            for t, p in zip(trials, unfolded, strict=True)
         )
     )
+    folds = [len({t.dataset_params["fold"] for t in trials if t.dataset == t0.dataset})
+             for t0 in trials if "fold" in getattr(t0, "dataset_params", {})]  # fmt: skip
+    seeds *= min(folds) if folds else 1
     out = []
     if found and seeds < MIN_SEEDS_FOR_TESTS:
         out.append(f"{seeds} seed(s): the report gives no interval or test below {MIN_SEEDS_FOR_TESTS} seeds")

@@ -106,6 +106,10 @@ class TrainingSpec(BaseModel):
     select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
+    # After the val split has chosen the epoch, train a fresh model (same seed, same configuration)
+    # on train + val for that many epochs and report its eval-split metrics: what published results
+    # that train on every training row did. The row records it (`retrained_epochs`, `train_rows`).
+    retrain: bool = ONE_AT_A_TIME_KNOBS["retrain"]
 
     @model_validator(mode="after")
     def _min_lr_below_lr(self):
@@ -121,6 +125,10 @@ class TrainingSpec(BaseModel):
     def _patience_needs_selection(self):
         if self.patience is not None and self.select == "final":
             raise ValueError("patience stops on the val metric that select names; select: final has none")
+        if self.retrain and (self.select == "final" or self.steps is not None):
+            raise ValueError(
+                "retrain trains again for the val-chosen epochs: it needs select on val and epochs, not steps"
+            )
         return self
 
 
@@ -251,6 +259,21 @@ class AnchorSpec(BaseModel):
     value: float = Field(ge=0, le=1)
     source: str = Field(min_length=1)  # who published it, where
     class_balance: str | None = None  # the published test set's class shares, in words (e.g. "50/50")
+    # How the published number was obtained, facet → words (suite.data.PROTOCOL_FACETS: corpus,
+    # evaluation, training, input); the report compares ours with it only where every facet stated
+    # here equals ours, and otherwise says which differ
+    protocol: dict[str, str] = {}
+
+    @field_validator("protocol")
+    @classmethod
+    def _facets(cls, v):
+        for facet in v:
+            if facet not in data.PROTOCOL_FACETS:
+                hint = did_you_mean(facet, list(data.PROTOCOL_FACETS)) or ""
+                raise ValueError(
+                    f"{facet!r} is not a protocol facet{hint}; valid: {', '.join(data.PROTOCOL_FACETS)}"
+                )
+        return v
 
 
 class StudySpec(BaseModel):
@@ -476,10 +499,17 @@ class Study:
         groups = self.tuning.groups if self.tuning else []
         trials = [t for g in groups for t in g.finals] if groups else self.untuned
         variants = len(dict.fromkeys(t.variant for t in trials))
-        datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
+        unfolded = [{k: v for k, v in t.dataset_params.items() if k != data.FOLD} for t in trials]
+        datasets = len(dict.fromkeys((t.dataset, str(p)) for t, p in zip(trials, unfolded, strict=True)))
+        folds = max(
+            (len({t.dataset_params.get(data.FOLD) for t in trials if t.dataset == name}) for name in
+             {t.dataset for t in trials if data.FOLD in t.dataset_params}),
+            default=0,
+        )  # fmt: skip
         seeds = len(dict.fromkeys(t.seed for t in trials))
         devices = len(dict.fromkeys(t.device for t in trials))
-        shape = f"{variants} variants × {datasets} datasets × {seeds} seeds × {devices} device(s)"
+        over = f" × {folds} folds" if folds else ""
+        shape = f"{variants} variants × {datasets} datasets{over} × {seeds} seeds × {devices} device(s)"
         tuning = sum(len(ts) for g in groups for ts in g.tuning)
         if tuning and not all(g.final for g in groups):  # the count above is tuning's alone, for now
             return f" ({tuning} tuning trials; then {shape} once tuning has chosen)"
@@ -489,7 +519,8 @@ class Study:
         """What the report needs to know about the study, stored beside its results."""
         trials = self.trials()
         entries = dict.fromkeys((t.dataset, json.dumps(t.dataset_params, sort_keys=True)) for t in trials)
-        notes = {entry: data.create(entry[0], **json.loads(entry[1])).note for entry in entries}
+        made = {entry: data.create(entry[0], **json.loads(entry[1])) for entry in entries}
+        notes = {entry: ds.note for entry, ds in made.items()}
         return {
             "name": self.name,
             "kind": self.kind,
@@ -501,7 +532,12 @@ class Study:
             "factors": {t.variant: self.factors.get(t.variant, {"variant": t.variant}) for t in trials},
             "dataset_notes": {name: note for (name, _), note in notes.items()},
             "dataset_entries": [  # a note per dataset entry (one name may have several)
-                {"name": name, "params": json.loads(params), "note": note}
+                {
+                    "name": name,
+                    "params": json.loads(params),
+                    "note": note,
+                    "protocol": made[(name, params)].protocol,
+                }
                 for (name, params), note in notes.items()
             ],
             "spec": self.spec.model_dump(),
@@ -541,7 +577,7 @@ def _check_size(path: Path, spec: StudySpec) -> None:
     seeds = seed_count(spec.seeds)
     grid = math.prod(len(v) if isinstance(v, list) else 1 for v in spec.grid.values())  # checked later
     factors = {
-        "datasets": len(spec.datasets),
+        "datasets": entry_count(spec),  # a cross-validated one once per fold
         "variants": len(spec.variants),
         "grid points": grid,
         "seeds": seeds,
@@ -704,12 +740,31 @@ def expand(spec: StudySpec, path: Path, name: str) -> Expansion:
 
 
 def dataset_entries(spec: StudySpec, path: Path) -> list[tuple[str, str, dict]]:
-    """The study's dataset entries as (where, name, parameters)."""
+    """The study's dataset entries as (where, name, parameters); a cross-validated dataset that
+    names no `fold` is one entry per fold (suite.data.fold_params), each its own key."""
     out = []
     for i, item in enumerate(spec.datasets):
         name, _, params = _entry(item, f"datasets[{i}]", path)
-        out.append((f"datasets[{i}]", name, params))
+        try:
+            sets = data.fold_params(name, params)
+        except UnknownNameError:  # named by make_datasets, with the valid names
+            sets = [params]
+        out += [(f"datasets[{i}]", name, p) for p in sets]
     return out
+
+
+def entry_count(spec: StudySpec) -> int:
+    """Dataset entries once folds are expanded, counted before anything is built (_check_size)."""
+    count = 0
+    for item in spec.datasets:
+        name, params = (item, {}) if isinstance(item, str) else (item.get("name"), item)
+        try:
+            count += len(
+                data.fold_params(name, {k: v for k, v in params.items() if k not in ("name", "label")})
+            )
+        except (UnknownNameError, TypeError):
+            count += 1
+    return count
 
 
 def make_datasets(entries, overrides: dict[str, Any], path: Path, where_override: str = "") -> list:
@@ -717,6 +772,12 @@ def make_datasets(entries, overrides: dict[str, Any], path: Path, where_override
     out = []
     for where, name, params in entries:
         try:
+            folded = sorted({data.FOLD, data.FOLDS} & set(overrides)) if data.cross_validated(name) else []
+            if folded:
+                raise StudyError(
+                    f"{path}: {where_override or where}.{folded[0]}: {name!r} is cross-validated; "
+                    f"set {data.FOLDS} on its entry in datasets: (every fold runs unless it names one)"
+                )
             resolved = data.resolve_params(name, {**params, **overrides})
             _check_param_types(name, resolved, where_override or where, path)
             out.append(data.create(name, **resolved))
@@ -912,6 +973,11 @@ def check_on_datasets(one: Resolved, path: Path) -> None:
                 f"{where}: it draws a fresh training batch every step, so training.steps and "
                 "training.batch_size must be set (not epochs)"
             )
+        if one.training.get("retrain") and "val" not in ds.splits:
+            raise StudyError(
+                f"{where}: retrain trains again on train + val at the val-chosen epoch; this dataset has "
+                f"no val split (its splits: {', '.join(ds.splits)})"
+            )
         if one.training.get("patience") is not None and "val" not in ds.splits:
             raise StudyError(
                 f"{where}: patience stops on the val split, which this dataset lacks "
@@ -997,7 +1063,7 @@ def cross(name: str, spec: StudySpec, resolved: list[Resolved]) -> list[Trial]:
             vectorize=spec.training.vectorize,
             threads=spec.threads,
         )
-        for d in range(len(spec.datasets))
+        for d in range(len(resolved[0].datasets))
         for r in resolved
         for ds in [r.datasets[d]]
         for seed in seed_list(spec.seeds)

@@ -67,7 +67,7 @@ def run_trial(trial: Trial) -> TrialResult:
         splits = _load(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True))
         splits = {name: (x.to(device), y.to(device)) for name, (x, y) in splits.items()}
         splits = evaluated_rows(splits, knob(trial.training, "eval_rows"))
-        model = seeded_model(trial, dataset, device)
+        model = seeded_model(trial, dataset, device, splits[list(splits)[0]])
         trained = train(
             model,
             splits,
@@ -80,6 +80,10 @@ def run_trial(trial: Trial) -> TrialResult:
         )
         history = trained.history
         artifacts, preds, checkpoint = _record_training(row, trial, dataset, model, splits, trained, device)
+        if trial.training.get("retrain") and row["status"] == "ok":
+            preds, retrained = _retrain(row, trial, dataset, splits, device)
+            if trial.checkpoint and retrained is not None:  # keep the weights the row reports
+                checkpoint = checkpoints.encode(retrained, checkpoint_meta(trial, dataset, row))
     except Exception:  # a failing trial is a result, not the end of the study
         row.update(status="failed", error=traceback.format_exc())
         preds, checkpoint = [], None
@@ -187,6 +191,34 @@ def _sequence_measures(model, dataset, trial: Trial, split: str) -> dict:
     return out
 
 
+def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> tuple[list[dict], object]:
+    """`training.retrain`: a fresh model at the trial's seed trained on train + val for the epochs
+    the val split chose, with no selection; its eval-split metrics replace the row's reported ones
+    (`selected_*` and the unprefixed headline), and its predictions are the ones recorded. The
+    history, the val metrics and the chosen epoch stay the first run's. Returns the predictions and
+    the retrained model (None where it diverged)."""
+    (xt, yt), (xv, yv) = splits["train"], splits["val"]
+    last = list(splits)[-1]
+    full = {"train": (torch.cat([xt, xv]), torch.cat([yt, yv])), last: splits[last]}
+    epochs = int(row["selected_epoch"])
+    training = {**trial.training, "epochs": epochs, "select": "final", "patience": None}
+    model = seeded_model(trial, dataset, device, full["train"])
+    again = train(model, full, training, device, trial.seed, trial.training["eval_batch_size"])
+    if again.diverged:
+        row.update(
+            status="diverged", error=f"the retrained model's loss became NaN or infinite (epoch {epochs})"
+        )
+        return [], None
+    final = [h for h in again.history if h["split"] == last][-1]
+    for m in metrics.computed():
+        if m.name in final:
+            row[f"selected_{last}_{m.name}"] = row[f"selected_{m.name}"] = final[m.name]
+    row.update(retrained_epochs=epochs, train_rows=len(full["train"][0]))
+    eval_x, eval_y = splits[last]
+    batch = trial.training["eval_batch_size"]
+    return [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)], model
+
+
 def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
     """Every computed metric (suite.metrics) per split at the final point, the best over points (in
     the metric's direction) and the selected point (chosen on val, see suite.train.Selector; the
@@ -224,9 +256,14 @@ def _chance(splits) -> dict:
     y = y.flatten().long().cpu()
     counts = torch.bincount(y[y != objective.IGNORE]).double()
     share = counts[counts > 0] / counts.sum()
+    x_train, x_eval = next(iter(splits.values()))[0], splits[list(splits)[-1]][0]
     return {
         "chance_accuracy": float(share.max()),
         "chance_loss": float(-(share * share.log()).sum()),
+        # the rows trained on and evaluated: the report's correction for cross-validation folds'
+        # shared training rows reads their ratio (suite.report.resampling)
+        "train_rows": len(x_train),
+        "eval_rows": len(x_eval),
     }
 
 
@@ -349,7 +386,10 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 knob(first.training, "eval_rows"),
             )
         splits.append(on_device[trial.dataset, params])
-    members = [seeded_model(trial, dataset, device) for trial, dataset in zip(unit, datasets, strict=True)]
+    members = [
+        seeded_model(trial, dataset, device, split[list(split)[0]])
+        for trial, dataset, split in zip(unit, datasets, splits, strict=True)
+    ]
     results: dict[int, TrialResult] = {}
     for group in vectorized.partition(splits, first.training):
         if len(group) == 1:
@@ -381,9 +421,11 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
     return [results[i] for i in range(len(unit))]
 
 
-def seeded_model(trial: Trial, dataset, device: torch.device):
+def seeded_model(trial: Trial, dataset, device: torch.device, train_split=None):
     """The trial's model with its seed's initial weights, as `run_trial` builds it
-    (pretrained token vectors copied in where the model names some)."""
+    (pretrained token vectors copied in where the model names some), and, given the training
+    split, whatever a model derives from its training rows before training (`prepare`: ngram's
+    nb_weight ratios); never from val or test."""
     seed_everything(trial.seed)
     cfg = parse(trial.model)
     model = models.build(
@@ -398,7 +440,11 @@ def seeded_model(trial: Trial, dataset, device: torch.device):
         from suite.data import glove
 
         glove.load_into(model.embedding, cfg.pretrained, dataset.vocabulary())
-    return model.to(device)
+    model = model.to(device)
+    prepare = getattr(model, "prepare", None)
+    if train_split is not None and callable(prepare):
+        prepare(*train_split)
+    return model
 
 
 def _pretrained_unavailable(trial: Trial) -> str | None:

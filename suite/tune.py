@@ -58,6 +58,14 @@ def configure(trial: Trial, point: dict[str, Any], seed: int) -> Trial:
     return dataclasses.replace(trial, model=model, seed=seed, training=training)
 
 
+def scored_on_val(trial: Trial) -> Trial:
+    """A tuning trial is scored on val at its chosen epoch: retraining on train + val afterwards
+    (training.retrain) would change nothing it is scored on, so it is left to the study's trials."""
+    if not trial.training.get("retrain"):
+        return trial
+    return dataclasses.replace(trial, training={**trial.training, "retrain": False})
+
+
 @dataclass
 class Group:
     """One variant on one dataset and device: the configurations it tries and the one it keeps."""
@@ -144,7 +152,7 @@ def expand(
                 f"(its splits: {', '.join(ds.splits)}); tuning never looks at test"
             )
         try:
-            tuning = [[configure(trial, point, seed) for seed in seeds] for point in points]
+            tuning = [[scored_on_val(configure(trial, point, seed)) for seed in seeds] for point in points]
             for point_trials in tuning:
                 cfg = models.config.parse(point_trials[0].model)
                 cfg.check(vocab_size=ds.vocab_size, seq_len=ds.seq_len)

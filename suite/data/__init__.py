@@ -15,9 +15,14 @@ from suite.data import (  # noqa: F401  (registers the datasets)
     yelp,
 )
 from suite.data.registry import (  # noqa: F401 - the package's API
+    FOLD,
+    FOLDS,
+    PROTOCOL_FACETS,
     REGISTRY,
     Dataset,
     create,
+    cross_validated,
+    fold_params,
     list,  # noqa: A004 - the registry API reads best as data.list()
     locations,
     register_dataset,

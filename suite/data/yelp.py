@@ -148,6 +148,13 @@ def yelp_full(
             f"test = the official 50,000 test reviews; trained on {sample} training reviews "
             f"less {val_fraction:.0%} held out as val (seed {split_seed})"
         ),
+        protocol={
+            "corpus": "Yelp review full (Zhang et al. 2015)",
+            "evaluation": "the official 50,000 test reviews",
+            "training": f"{sample} training reviews less {val_fraction:.0%} for validation",
+            "retrained": f"{sample} training reviews",
+            "input": f"{'last' if truncating == 'pre' else 'first'} {max_len} tokens",
+        },
     )
 
 

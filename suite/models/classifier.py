@@ -163,6 +163,7 @@ class SequenceClassifier(nn.Module):
         self.encoder = chosen.module(cfg)
         width = chosen.width(cfg) if chosen.width else cfg.dim
         self.head = nn.Linear(width, objective.logits_for(num_classes))
+        self.head_dropout = nn.Dropout(cfg.head_dropout)
         if cfg.tie_embeddings:
             if not self.per_position or (width, self.head.out_features) != (cfg.dim, vocab_size):
                 raise ConfigError(
@@ -189,7 +190,7 @@ class SequenceClassifier(nn.Module):
             pooled = masked_max(h, keep)
         else:
             pooled = last_valid(h, keep, self.cfg.bidirectional)
-        return self.head(pooled).squeeze(-1)  # (B,) or (B, C)
+        return self.head(self.head_dropout(pooled)).squeeze(-1)  # (B,) or (B, C)
 
 
 def build(

@@ -103,6 +103,9 @@ class ModelConfig(BaseModel):
     input_len: int | None = None
     # A per-position head (task tokens or lm) that reuses the token embedding's weights (press & wolf)
     tie_embeddings: bool = False
+    # Dropout on the pooled vector, just before the head (Kim 2014's "dropout on the penultimate
+    # layer"); `dropout` acts inside the encoder, where before max-over-time pooling it rarely bites
+    head_dropout: Rate = 0.0
 
     # Shared knobs this encoder's model never reads. A study refuses them on such a variant's own
     # entry (set there, they would silently mean nothing); from its `model:` section, which applies

@@ -9,6 +9,18 @@ from torch import nn
 from suite.models.encoders import ConvConfig
 
 
+class Widths(nn.Module):
+    """Kim's (2014) layer: a Conv1d per filter width over the same input, outputs concatenated
+    along the channels (every width keeps the length: padding "same")."""
+
+    def __init__(self, dim: int, channels: int, widths: list[int], padding: str):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding=padding) for k in widths)
+
+    def forward(self, h):
+        return torch.cat([conv(h) for conv in self.convs], dim=1)
+
+
 class ConvEncoder(nn.Module):
     """`depth` × (Conv1d → ReLU), with max-pooling over time between layers.
 
@@ -22,6 +34,9 @@ class ConvEncoder(nn.Module):
             nn.Conv1d(cfg.dim if i == 0 else cfg.width, cfg.width, cfg.kernel_size, padding=cfg.conv_padding)
             for i in range(cfg.depth)
         )
+        if cfg.kernel_sizes is not None:  # one layer of filters of several widths, side by side
+            each = cfg.width // len(cfg.widths)
+            self.convs = nn.ModuleList([Widths(cfg.dim, each, cfg.widths, cfg.conv_padding)])
         self.pool = nn.MaxPool1d(cfg.pool_size)
         self.dropout = nn.Dropout(cfg.dropout)
         self.valid = cfg.conv_padding == "valid"

@@ -7,7 +7,7 @@ Registration order is the order of `ablate list`'s knobs and of messages: keep n
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -35,7 +35,13 @@ class BowConfig(ModelConfig):
     )  # width of each hidden layer; None → dim
 
     # no positions to pool over; PAD is never counted, with or without masking; no token embedding
-    ignores: ClassVar[tuple[str, ...]] = ("pooling", "mask_padding", "embedding_dropout", "scale_embedding")
+    ignores: ClassVar[tuple[str, ...]] = (
+        "pooling",
+        "mask_padding",
+        "embedding_dropout",
+        "scale_embedding",
+        "head_dropout",
+    )
     tasks: ClassVar[tuple[str, ...]] = ("classify",)  # one bag per sequence: no positions to predict at
 
     @property
@@ -162,17 +168,36 @@ class ConvConfig(ModelConfig):
     kernel_size: int = Field(3, ge=1)  # positions each filter spans
     pool_size: int = Field(2, ge=1)  # max-pool window (and stride) between layers
     conv_padding: Literal["same", "valid"] = "same"  # "same" keeps the length, "valid" (Keras') shrinks it
+    # Filters of several widths side by side in one layer (Kim 2014: [3, 4, 5], `hidden` each),
+    # their outputs concatenated; null: one width, kernel_size
+    kernel_sizes: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1)
+
+    @property
+    def widths(self) -> list[int]:
+        return list(self.kernel_sizes) if self.kernel_sizes is not None else [self.kernel_size]
 
     tasks: ClassVar[tuple[str, ...]] = ("classify",)  # pooling between layers shrinks the positions
 
     @property
     def width(self) -> int:
-        return self.channels if self.channels is not None else self.dim
+        return (self.channels if self.channels is not None else self.dim) * len(self.widths)
+
+    def validate_knobs(self) -> None:
+        super().validate_knobs()
+        if self.kernel_sizes is not None and self.depth != 1:
+            raise ConfigError(f"kernel_sizes (several filter widths) needs depth=1, got depth={self.depth}")
+        if self.kernel_sizes is not None and self.kernel_size != 3:
+            raise ConfigError("set kernel_size or kernel_sizes, not both")
+        if self.kernel_sizes is not None and len(set(self.kernel_sizes)) > 1 and self.conv_padding == "valid":
+            raise ConfigError(
+                "kernel_sizes of several widths need conv_padding='same' (valid ones give outputs of "
+                "different lengths)"
+            )
 
     def check(self, *, vocab_size: int, seq_len: int) -> None:
         super().check(vocab_size=vocab_size, seq_len=seq_len)
         remaining = self.length(seq_len)
-        shrink = self.kernel_size - 1 if self.conv_padding == "valid" else 0
+        shrink = max(self.widths) - 1 if self.conv_padding == "valid" else 0
         for i in range(self.depth):
             if i > 0:
                 remaining //= self.pool_size
@@ -191,6 +216,9 @@ class NgramConfig(ModelConfig):
 
     encoder: Literal["ngram"] = "ngram"
     ngram_buckets: int = Field(2**18, ge=1, le=2**26)  # hash slots for the bigrams
+    # Scale each n-gram by its naive Bayes log-count ratio on the training rows (Wang & Manning
+    # 2012's NBSVM features), computed before training from the train split alone; two classes only
+    nb_weight: bool = False
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
     tasks: ClassVar[tuple[str, ...]] = ("classify",)

@@ -51,8 +51,33 @@ class NgramLinear(nn.Module):
         nn.init.zeros_(self.weights.weight)  # a linear model needs no symmetry breaking
         self.bias = nn.Parameter(torch.zeros(self.out))
         self.dropout = nn.Dropout(cfg.dropout)  # drops whole n-grams from a row while training
+        if cfg.nb_weight and num_classes != 2:
+            raise ValueError(f"nb_weight needs two classes (naive Bayes log-count ratios), got {num_classes}")
+        # NB log-count ratios per n-gram (nb_weight), set by prepare(); None: unweighted
+        self.register_buffer("ratio", torch.ones(vocab_size + cfg.ngram_buckets) if cfg.nb_weight else None)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         ids, weights = binary_weights(ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id))
+        if self.ratio is not None:
+            weights = weights * self.ratio[ids]
         logits = self.weights(ids, per_sample_weights=self.dropout(weights)) + self.bias  # (B, out)
         return logits.squeeze(-1)
+
+    @torch.no_grad()
+    def prepare(self, tokens: torch.Tensor, labels: torch.Tensor, alpha: float = 1.0) -> None:
+        """nb_weight: r = log((p/‖p‖₁) / (q/‖q‖₁)), p and q the smoothed counts of rows holding each
+        n-gram among the positive and the negative training rows (Wang & Manning 2012, α = 1).
+        Called with the train split only, before training (suite.train_run)."""
+        if self.ratio is None:
+            return
+        size = self.ratio.numel()
+        counts = torch.zeros(2, size, dtype=torch.float64, device=self.ratio.device)
+        for start in range(0, len(tokens), 4096):
+            ids, weights = binary_weights(
+                ngram_ids(tokens[start : start + 4096], self.vocab_size, self.buckets, self.pad_id)
+            )
+            present = (weights > 0).double()  # each distinct n-gram of a row once
+            y = labels[start : start + 4096].long().unsqueeze(1).expand_as(ids)
+            counts.index_put_((y.reshape(-1), ids.reshape(-1)), present.reshape(-1), accumulate=True)
+        p, q = counts[1] + alpha, counts[0] + alpha
+        self.ratio.copy_(torch.log((p / p.sum()) / (q / q.sum())).float())

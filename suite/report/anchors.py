@@ -7,11 +7,14 @@ the reason it was not run here.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from tabulate import tabulate
 
 from suite.kinds import FINISHED
 from suite.report.load import headline_accuracy, last_line
+from suite.report.resampling import replicates
 from suite.report.stats import Summary
 from suite.report.tables import eval_summary
 
@@ -20,9 +23,54 @@ INTRO = (
     "preprocessing, sizes and training budgets, so they say what such a model can reach, not what this "
     "run must reach. Ours: accuracy on this study's eval split at the reported epoch, mean [95% interval]; "
     "the interval covers seeds and the finite test set (two-level) where per-example predictions were "
-    "recorded, else seeds only. A published figure is one number on its own test set: it is set against "
-    "our interval, not tested."
+    "recorded, over folds with the corrected resampled t on a cross-validated dataset, else seeds only. "
+    "A published figure is one number on its own test set: it is set against our interval, not tested, "
+    "and only where every facet of its protocol that the anchor states (corpus, evaluation, training "
+    "rows, input) is ours too; otherwise the row says what differs."
 )
+
+
+def our_protocol(meta: dict, rows: pd.DataFrame) -> dict[str, str]:
+    """The protocol of one variant's rows on one dataset: its dataset entry's (study.json), the
+    evaluation of a cross-validated dataset saying which folds ran, and a model's `input_len`
+    (it reads the last input_len tokens) as its input."""
+    config = json.loads(rows["config"].iloc[0]) if "config" in rows else {}
+    params = config.get("dataset_params", {})
+    name = rows["dataset_name"].iloc[0] if "dataset_name" in rows else rows["dataset"].iloc[0]
+    entries = [
+        e for e in meta.get("dataset_entries") or []
+        if e["name"] == name and all(e["params"].get(k) == v for k, v in params.items())
+    ]  # fmt: skip
+    out = dict(entries[0].get("protocol") or {}) if entries else {}
+    if "fold" in rows and rows["fold"].notna().all() and len(rows):
+        ran, folds = rows["fold"].nunique(), int(rows["folds"].max())
+        if ran < folds:
+            out["evaluation"] = f"{ran} of the {folds} folds of {folds}-fold CV"
+    input_len = (config.get("model") or {}).get("input_len")
+    if input_len is not None:
+        out["input"] = f"last {input_len} tokens"
+    if (config.get("training") or {}).get("retrain") and out.get("retrained"):
+        out["training"] = out["retrained"]
+    out.pop("retrained", None)
+    return out
+
+
+def protocol_text(protocol: dict[str, str]) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in protocol.items()) or "not stated"
+
+
+def protocol_differences(published: dict[str, str], ours: dict[str, str]) -> list[str]:
+    """The facets the anchor states where ours differs (or says nothing), in words."""
+    return [
+        f"{facet} (ours: {ours.get(facet, 'not stated')}; published: {value})"
+        for facet, value in published.items()
+        if ours.get(facet) != value
+    ]
+
+
+def comparable(anchor: dict, meta: dict, rows: pd.DataFrame) -> list[str]:
+    """What differs between the anchor's protocol and ours ([] where they match)."""
+    return protocol_differences(anchor.get("protocol") or {}, our_protocol(meta, rows))
 
 
 def accuracy_summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Summary:
@@ -30,17 +78,22 @@ def accuracy_summary(rows: pd.DataFrame, predictions: pd.DataFrame | None) -> Su
     return eval_summary(rows, headline_accuracy(rows), predictions)
 
 
-def _ours(runs: pd.DataFrame, dataset: str, variant: str | None, predictions, value: float) -> list[str]:
-    """[ours, where the published value falls against our interval]."""
+def _ours(runs: pd.DataFrame, anchor: dict, predictions, meta: dict) -> list[str]:
+    """[ours, where the published value falls against our interval, or what differs]."""
+    dataset, variant, value = anchor["dataset"], anchor.get("variant"), anchor["value"]
     if variant is None:
         return ["no counterpart in this study", "–"]
     rows = runs[(runs["dataset"] == dataset) & (runs["variant"] == variant) & runs["status"].isin(FINISHED)]
     if rows.empty:
         return ["not run here", "–"]
     s = accuracy_summary(rows, predictions)
+    differs = comparable(anchor, meta, rows)
     spread = f" [{s.lo * 100:.1f}, {s.hi * 100:.1f}]" if s.has_ci else ""
     over = "" if s.sources == "seeds" else f"; interval over {s.sources}"
-    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {len(rows)} seeds{over})"
+    count = replicates(rows)
+    ours = f"{s.mean * 100:.1f}%{spread} ({variant}, {count if isinstance(count, str) else f'{count} seeds'}{over})"
+    if differs:
+        return [ours, "not compared: the protocols differ in " + "; ".join(differs)]
     if not s.has_ci:
         return [ours, "no interval"]
     if value < s.lo:
@@ -76,7 +129,7 @@ def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
 
 
 def anchor_section(
-    anchors: list[dict], runs: pd.DataFrame, predictions: pd.DataFrame | None = None
+    anchors: list[dict], runs: pd.DataFrame, predictions: pd.DataFrame | None = None, meta: dict | None = None
 ) -> list[str]:
     """Markdown lines for the report; nothing when the study names no anchors."""
     if not anchors:
@@ -108,12 +161,13 @@ def anchor_section(
             [
                 a["model"],
                 f"{a['value'] * 100:.1f}%",
-                *_ours(runs, dataset, a.get("variant"), predictions, a["value"]),
+                protocol_text(a.get("protocol") or {}),
+                *_ours(runs, a, predictions, meta or {}),
                 a["source"],
             ]
             for a in anchors
             if a["dataset"] == dataset
         ]
-        headers = ["published model", "published accuracy", "ours", "published vs ours", "source"]
+        headers = ["published model", "published accuracy", "protocol", "ours", "published vs ours", "source"]
         lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
+from suite.report import resampling
 from suite.report.contrasts import Contrast, find, from_runs
 from suite.report.load import (
     Results,
@@ -136,9 +137,8 @@ def compare_contrasts(results: Results) -> list[Comparison]:
         g = ok[ok["dataset"] == dataset]
         split = g["eval_split"].iloc[0]
         labels = {str(v) for v in g["variant"].unique()}
-        by_label = {
-            str(v): rows.set_index(["seed", "device"]) for v, rows in g.groupby("variant", observed=True)
-        }
+        unit = ["seed", "fold", "device"] if resampling.cross_validated(g) else ["seed", "device"]
+        by_label = {str(v): rows.set_index(unit) for v, rows in g.groupby("variant", observed=True)}
         for contrast in found:
             if not set(contrast.labels) <= labels:
                 continue
@@ -209,6 +209,9 @@ def _contrast_test(
     )
     col = metrics.column(metric)
     first = frames[0]
+    if "fold" in first.index.names:  # paired by (seed, fold); folds share training rows
+        d = sum(w * v for w, v in zip(weights, values, strict=True)) if len(common) else np.array([])
+        return resampling.fold_test(d, resampling.fold_ratio(pd.concat(frames))), mean_a, mean_b
     held_out = first["eval_split"].iloc[0] != "train"  # the course's toy sets: eval = train, no sample
     if (
         held_out and col.split is None and col.stage == headline_stage(first)
@@ -287,10 +290,16 @@ def _delta(c: Comparison) -> str:
     means = (
         "" if c.contrast.kind == "interaction" else f"{metric.format(c.mean_a)} → {metric.format(c.mean_b)}, "
     )
+    units = _units(r)
     if r.test == "sign":
-        return f"{means}Δ {signed(r.diff)} in all {r.n} seeds"
+        return f"{means}Δ {signed(r.diff)} in all {r.n} {units}"
     ci = f" [{fmt(r.lo)}, {fmt(r.hi)}] ({_level(r.confidence)})" if r.has_ci else ""
-    return f"{means}Δ {signed(r.diff)}{ci}, {r.agree}/{r.n} seeds agree"
+    return f"{means}Δ {signed(r.diff)}{ci}, {r.agree}/{r.n} {units} agree"
+
+
+def _units(r: Test) -> str:
+    """What a test's replicates are: seeds, or (seed, fold) pairs of a cross-validation."""
+    return "folds" if r.sources == resampling.FOLD_SOURCES else "seeds"
 
 
 def _level(confidence: float) -> str:
@@ -313,7 +322,8 @@ def answer_clause(c: Comparison) -> str:
     if c.stopped:
         return f"{c.dataset}: not compared ({c.stopped})"
     if v.word in ("too few seeds", "identical"):
-        return f"{c.dataset}: {'identical in every seed' if v.word == 'identical' else f'too few seeds ({c.result.n})'}"
+        unit = _units(c.result)[:-1]
+        return f"{c.dataset}: {f'identical in every {unit}' if v.word == 'identical' else f'too few seeds ({c.result.n})'}"
     flags = f"; flagged: {'; '.join(c.notes)}" if c.notes else ""
     stop = f"; {c.sequential}" if c.sequential else ""
     return f"{c.dataset}: {_delta(c)}: {contrast_text(v, metric)} ({_pvalue(c)}{stop}){flags}"
@@ -339,7 +349,9 @@ def answer_section(results: Results, comparisons: list[Comparison], state: dict)
     members = [c for c in primary if math.isfinite(c.result.p_adj)]
     label = metric_name(primary[0].metric, primary[0].split)
     info = results.meta.get("sequential")
-    intro = f"On {label} (the primary metric; Δ = second − first, paired by seed). " + (
+    folds = any(c.result.sources == resampling.FOLD_SOURCES for c in primary)
+    paired = "paired by seed and fold, with the corrected resampled t" if folds else "paired by seed"
+    intro = f"On {label} (the primary metric; Δ = second − first, {paired}). " + (
         f"Run until resolved: a group-sequential design (looks at {', '.join(map(str, info.get('looks', [])))} "
         f"seeds, α {info.get('alpha')} split over {info.get('family')} contrast × dataset tests, "
         f"{info.get('spending')} spending); each Δ is at the look that stopped it, with its repeated confidence "
@@ -406,7 +418,9 @@ def answer_caveats(results: Results, comparisons: list[Comparison], state: dict)
             f"underflowed float32 ({', '.join(names)}): their loss is the trial's measured one, over seeds "
             "only, not rebuilt from the probabilities."
         )
-    elif rebuilt and any(c.result.sources != "seeds" and "loss" in c.metric for c in comparisons):
+    elif rebuilt and any(
+        c.result.sources == "seeds × test examples" and "loss" in c.metric for c in comparisons
+    ):
         out.append(
             f"The per-example loss of {len(rebuilt)} trial(s) is rebuilt as −log p(true) from float32 "
             "probabilities (results older than the stored `nll`)."
@@ -421,7 +435,7 @@ def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
         r = c.result
         con = c.contrast
         if r.test == "sign":
-            interval = f"none: the same Δ in all {r.n} seeds (exact sign test)"
+            interval = f"none: the same Δ in all {r.n} {_units(r)} (exact sign test)"
         elif not r.has_ci:
             interval = "none"
         else:
@@ -459,10 +473,14 @@ CSV_COLUMNS = [
 def method_note(results: Results, comparisons: list[Comparison]) -> str:
     if not comparisons:
         return ""
-    seeds = results.finished.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
+    ok = results.finished
+    replicate = ok["seed"].astype(str) + ("/" + ok["fold"].astype(str) if "fold" in ok else "")
+    seeds = (
+        ok.assign(replicate=replicate).groupby(["dataset", "variant"], observed=True)["replicate"].nunique()
+    )
     n = int(seeds.min()) if len(seeds) else 0
     m = sum(1 for c in comparisons if c.primary and math.isfinite(c.result.p_adj))
-    two = any(c.result.sources != "seeds" for c in comparisons)
+    two = any(c.result.sources == "seeds × test examples" for c in comparisons)
     overrides = min_effects(results)
     loss, acc = metrics.get("loss"), metrics.get("accuracy")
     thresholds = (
@@ -480,11 +498,19 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
         if two
         else ""
     )
+    folds = (
+        "On a cross-validated dataset the replicates are (seed, fold) pairs, and Δ's test and interval "
+        "(and each variant's) are the Nadeau–Bengio corrected resampled t: variance (1/J + "
+        "n_test/n_train)·s² over the J pairs, df J − 1, since the folds share most of their training "
+        "rows and a plain t over them is too narrow. "
+        if any(c.result.sources == resampling.FOLD_SOURCES for c in comparisons)
+        else ""
+    )
     return (
         "**Method.** A contrast sets two variants whose configurations differ in one knob (a grid's "
         "main effects and interactions average its cells, paired by seed); Δ per seed is tested with a "
         "paired t test, or, where every seed gives the same Δ (no spread to estimate), the exact sign "
-        f"test (p = 2/2^n: {fmt(min_p(n), 4)} at {n} seeds). {level}The verdict family is the primary "
+        f"test (p = 2/2^n: {fmt(min_p(n), 4)} at {n} seeds). {level}{folds}The verdict family is the primary "
         f"metric's {m} contrast × dataset tests, Holm-corrected; the other metrics are described with "
         "unadjusted 95% intervals (appendix). **better/worse** when Holm rejects and |Δ| exceeds the "
         f"smallest effect worth a word ({thresholds}); negligible when it rejects but |Δ| is smaller; "

@@ -169,11 +169,22 @@ def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
             entries[name].append(p)
 
     def label(name: str, p: dict) -> str:
-        differing = [k for k in p if any(q.get(k) != p[k] for q in entries[name])]
+        differing = [
+            k
+            for k in p
+            if any(q.get(k) != p[k] for q in entries[name]) and not (k == "fold" and "folds" in p)
+        ]  # a cross-validated dataset's folds are one dataset, its trials paired by (seed, fold)
         return name + (f"({', '.join(f'{k}={p[k]}' for k in differing)})" if differing else "")
 
     out = runs.assign(dataset_name=names, dataset=[label(n, p) for n, p in zip(names, params, strict=True)])
     out["T"] = params.map(lambda p: p.get("T"))
+    folded = params.map(lambda p: "fold" in p and "folds" in p)
+    out["fold"] = pd.array(
+        [p["fold"] if f else None for p, f in zip(params, folded, strict=True)], dtype="Int64"
+    )
+    out["folds"] = pd.array(
+        [p["folds"] if f else None for p, f in zip(params, folded, strict=True)], dtype="Int64"
+    )
     fields = dict.fromkeys(k for c in config for k in c.get("model", {}))
     for key in [k for k in fields if k not in out]:
         out[key] = config.map(lambda c, key=key: c.get("model", {}).get(key))

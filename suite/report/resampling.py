@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from suite import metrics
+from suite.report.stats import MIN_SEEDS, Summary, Test, _agree, clean, constant, min_p
+
 
 @dataclass(frozen=True)
 class Resampled:
@@ -50,3 +53,77 @@ def corrected_resampled_t(differences, n_train: int, n_test: int, confidence: fl
     p = float(2 * stats.t.sf(abs(t), df=n - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * se
     return Resampled(n, mean, mean - half, mean + half, p)
+
+
+def corrected_se(differences, ratio: float) -> float:
+    """The corrected standard error of the mean over folds: √((1/J + n_test/n_train)·s²)."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    return math.sqrt((1 / len(d) + ratio) * float(d.var(ddof=1))) if len(d) > 1 else math.nan
+
+
+# ---- the report's reading of cross-validated results --------------------------------------------
+
+FOLD_SOURCES = "folds (corrected resampled t)"  # what a CV interval covers, in the report's words
+
+
+def cross_validated(rows) -> bool:
+    """Rows of a cross-validated dataset: each names its fold (suite.report.load's `fold` column)."""
+    return "fold" in rows and len(rows) > 0 and bool(rows["fold"].notna().all())
+
+
+def fold_ratio(rows) -> float:
+    """n_test / n_train of the folds: from the rows each trial trained and was evaluated on (their
+    medians), else k-fold CV's 1/(k − 1) from the fold count (results recorded before those columns)."""
+    if {"train_rows", "eval_rows"} <= set(rows.columns) and rows["train_rows"].notna().all():
+        return float(rows["eval_rows"].median()) / float(rows["train_rows"].median())
+    return 1 / (float(rows["folds"].max()) - 1)
+
+
+def fold_summary(values, ratio: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """Mean over (seed, fold) replicates with the corrected resampled t interval (95%): the folds'
+    accuracies share training rows, so the plain t over them is too narrow."""
+    x = clean(values)
+    n = len(x)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, FOLD_SOURCES)
+    mean = float(x.mean())
+    std = 0.0 if constant(x) else (float(x.std(ddof=1)) if n > 1 else math.nan)
+    if n < MIN_SEEDS or not std:
+        return Summary(n, mean, std, math.nan, math.nan, FOLD_SOURCES)
+    half = float(stats.t.ppf(0.975, n - 1)) * corrected_se(x, ratio)
+    lo, hi = metrics.clip(mean - half, mean + half, bounds)
+    return Summary(n, mean, std, lo, hi, FOLD_SOURCES)
+
+
+def fold_test(d, ratio: float) -> Test:
+    """A contrast's Δ per (seed, fold): the corrected resampled t (df = J − 1), its standard error
+    inflated by n_test/n_train, so `Test.interval` at any level (Holm's included) is corrected too.
+    The same Δ in every fold is left to the exact sign test, as over seeds."""
+    d = clean(d)
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    out = Test(
+        n, mean, sd, math.nan, float(n - 1), math.nan, "none", _agree(d, mean) if n else 0, FOLD_SOURCES
+    )
+    if n < MIN_SEEDS:
+        return out
+    if constant(d):
+        out.sd = out.se = 0.0
+        out.test, out.p = ("identical", 1.0) if mean == 0 else ("sign", min_p(n))
+        out.agree = 0 if mean == 0 else n
+        return out
+    out.se = corrected_se(d, ratio)
+    out.test = "corrected resampled t"
+    out.p = float(2 * stats.t.sf(abs(mean) / out.se, n - 1))
+    return out
+
+
+def replicates(rows) -> str | int:
+    """How many runs a variant's rows are, in a table's words: '10 folds × 1 seed' on a
+    cross-validated dataset, else the seed count (rows)."""
+    if not cross_validated(rows):
+        return len(rows)
+    seeds = rows["seed"].nunique()
+    return f"{rows['fold'].nunique()} folds × {seeds} seed{'s' if seeds != 1 else ''}"

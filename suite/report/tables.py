@@ -9,6 +9,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
+from suite.report import resampling
 from suite.report.load import example_matrix, headline_stage, last_line, metric_name, quality_metrics
 from suite.report.stats import (
     Summary,
@@ -74,6 +75,8 @@ def eval_summary(g: pd.DataFrame, column: str, predictions: pd.DataFrame | None)
     bounds = col.metric.bounds
     # examples are a sample only when held out (results without an eval_split column were)
     held_out = len(g) and ("eval_split" not in g or g["eval_split"].iloc[0] != "train")
+    if resampling.cross_validated(g):  # folds share training rows: the corrected resampled t
+        return resampling.fold_summary(g[column], resampling.fold_ratio(g), bounds)
     if predictions is not None and held_out and col.split is None and col.stage == headline_stage(g):
         matrix = example_matrix(predictions, list(g["key"]), col.metric.name)
         if matrix is not None:
@@ -123,7 +126,7 @@ def quality_table(
     rows = []
     for variant, g in runs.groupby("variant", sort=True, observed=True):
         h = (state or {}).get((g["dataset"].iloc[0], str(variant)))
-        row = [variant, len(g), h.state if h else "–"]
+        row = [variant, resampling.replicates(g), h.state if h else "–"]
         row += [_reported_epoch(g)] if stage == "selected" else []
         row += [_summary_cell(eval_summary(g, m, predictions)) for m in quality_metrics(runs)]
         row += [_cell(g[c], c) for c in train]

@@ -80,7 +80,7 @@ def write_training_report(results_dir: str | Path) -> Path:
     lines += _cost_section(results.finished)
     lines += _extrapolation_section(ok)
     lines += _samples_section(ok)
-    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions)
+    lines += anchor_section(results.meta.get("anchors", []), results.runs, results.predictions, results.meta)
     lines += tuning_section(results)
     lines += _figure_section(results, ok, scaling, exponents, figures_dir)
 
@@ -139,7 +139,12 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
     if ok.empty:
         return ["No trial finished, so there is nothing to report."]
     lines = health_findings(results, state) + summary_findings(results, state)
-    seeds = ok.groupby(["dataset", "variant"], observed=True)["seed"].nunique()
+    replicate = ok["seed"].astype(str) + (
+        "/" + ok["fold"].astype(str) if "fold" in ok else ""
+    )  # (seed, fold)
+    seeds = (
+        ok.assign(replicate=replicate).groupby(["dataset", "variant"], observed=True)["replicate"].nunique()
+    )
     if seeds.min() < MIN_SEEDS:
         lines.append(
             f"Some variants have only {seeds.min()} seed(s) on a dataset: with fewer than {MIN_SEEDS} "

@@ -14,9 +14,10 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
-from suite.report.anchors import accuracy_summary
+from suite.report.anchors import accuracy_summary, comparable
 from suite.report.findings import Comparison
 from suite.report.load import Results, headline_accuracy, last_line
+from suite.report.resampling import replicates
 
 SHORTFALL_POINTS = 3.0  # a variant this far below the baseline is named (issue #14's bar for real data)
 
@@ -100,7 +101,8 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
         "",
         "Accuracy on the eval split at the reported epoch (chosen on the validation split where the "
         "data has one), mean [95% interval over seeds and the finite test set where predictions were "
-        f"recorded, else seeds]; Δ: difference of means from {baseline} in points (intervals and tests "
+        f"recorded, over folds with the corrected resampled t on a cross-validated dataset, else seeds]; "
+        f"Δ: difference of means from {baseline} in points (intervals and tests "
         "in the Answer and the appendix)."
         + (" Every variant had the same tuning budget (see 'Tuning record')." if tuned else ""),
         "",
@@ -125,7 +127,12 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                 delta = f"{points:+.1f}"
                 deltas[str(variant)] = (points, ci)
             published = "; ".join(
-                f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]})"
+                f"{a['value'] * 100:.1f}% ({a['source'].split(',')[0]}"
+                + (
+                    "; another protocol, see 'Published anchors')"
+                    if comparable(a, results.meta, rows)
+                    else ")"
+                )
                 for a in anchors
                 if a["dataset"] == dataset and a.get("variant") == variant
             )
@@ -133,7 +140,14 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                 int(rows["params"].median()) if "params" in rows and rows["params"].notna().any() else None
             )
             table.append(
-                [variant, _fmt(s), delta, published or "–", f"{params:,}" if params else "?", len(rows)]
+                [
+                    variant,
+                    _fmt(s),
+                    delta,
+                    published or "–",
+                    f"{params:,}" if params else "?",
+                    replicates(rows),
+                ]
             )
         headers = ["variant", "test accuracy", f"Δ vs {baseline}", "published", "parameters", "seeds"]
         lines += [

@@ -55,7 +55,7 @@ def test_an_override_gives_the_same_trials_as_the_edited_file(write_study):
             {"grid.dimm": [2]},
             r"override grid.dimm: 'dimm' is not a key of grid; did you mean 'dim'\? allowed: ",
         ),
-        ({"grid.trainig.lr": [2]}, r"'trainig' is not a key of grid; did you mean 'training'\?"),
+        ({"grid.trainig.lr": [2]}, r"'trainig' is not a key of grid; did you mean 'training'"),
         ({"model.hiden": 3}, r"did you mean 'hidden'"),
         ({"seed": 3}, r"'seed' is not a key of the study; did you mean 'seeds'\?"),
         ({"trainig.lr": 3}, r"'trainig' is not a key of the study; did you mean 'training'\?"),

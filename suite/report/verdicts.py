@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite import metrics
+from suite.report.resampling import FOLD_SOURCES
 from suite.report.stats import ALPHA, MAX_SEEDS_ESTIMATE, MIN_SEEDS, clean, seeds_needed, t_interval
 
 OVERFIT_GAP = 0.10  # train accuracy above eval accuracy by more than this: overfit
@@ -120,6 +121,7 @@ class Verdict:
     word: str
     min_effect: float
     seeds_needed: int | None = None
+    unit: str = "seeds"  # what seeds_needed counts: seeds, or (seed, fold) runs of a cross-validation
 
     @property
     def decided(self) -> bool:
@@ -131,8 +133,9 @@ def seeds_phrase(v: Verdict, lead: str = ", ") -> str:
     if not v.seeds_needed:
         return ""
     if v.seeds_needed > MAX_SEEDS_ESTIMATE:
-        return f"{lead}more than {MAX_SEEDS_ESTIMATE:,} seeds to resolve on this test set"
-    return f"{lead}≈ {v.seeds_needed} seeds to resolve"
+        where = "on these folds" if v.unit != "seeds" else "on this test set"
+        return f"{lead}more than {MAX_SEEDS_ESTIMATE:,} {v.unit} to resolve {where}"
+    return f"{lead}≈ {v.seeds_needed} {v.unit} to resolve"
 
 
 # ---- contrast verdicts -------------------------------------------------------------------------
@@ -172,8 +175,11 @@ def contrast_verdict(t, metric: metrics.Metric, threshold: float, kind: str, val
     if t.has_ci and -threshold < t.lo and t.hi < threshold and not dwarfs:
         return Verdict("additive" if kind == "interaction" else "equivalent", threshold)
     alpha = ALPHA / max(family_size, 1)
-    needed = seeds_needed(t.sd, max(abs(t.diff), threshold), alpha) if math.isfinite(t.sd) else None
-    return Verdict("inconclusive", threshold, needed)
+    folds = t.sources == FOLD_SOURCES  # the overlap term n_test/n_train · s² does not shrink with runs
+    fixed = max(t.se**2 - t.sd**2 / t.n, 0.0) if folds and math.isfinite(t.se) else 0.0
+    effect = max(abs(t.diff), threshold)
+    needed = seeds_needed(t.sd, effect, alpha, fixed_var=fixed) if math.isfinite(t.sd) else None
+    return Verdict("inconclusive", threshold, needed, "(seed, fold) runs" if folds else "seeds")
 
 
 def contrast_text(v: Verdict, metric: metrics.Metric) -> str:

@@ -153,8 +153,15 @@ def every(kind: str | None = None, **has) -> list[Metric]:
     ]
 
 
-def primary() -> Metric:
-    """The default primary metric: the quality metric declared `primary` (accuracy)."""
+# A task whose own objective is not accuracy: a next-token model is judged by its loss (nats per token).
+PRIMARY_BY_TASK = {"lm": "loss"}
+
+
+def primary(task: str | None = None) -> Metric:
+    """The default primary metric of a dataset's task: loss for next-token models, else the quality
+    metric declared `primary` (accuracy; per-token accuracy for recall)."""
+    if task in PRIMARY_BY_TASK:
+        return get(PRIMARY_BY_TASK[task])
     return every("quality", primary=True)[0]
 
 

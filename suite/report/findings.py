@@ -78,8 +78,14 @@ def healths(results: Results) -> dict[tuple[str, str], Health]:
 
 
 def primary_metric(results: Results) -> str:
-    """The study's primary metric (`primary:`, else the registry's): the only one in the verdict family."""
-    return (results.meta.get("spec") or {}).get("primary") or metrics.primary().name
+    """The study's primary metric (`primary:`, else the registry's for its datasets' task): the only one
+    in the verdict family."""
+    chosen = (results.meta.get("spec") or {}).get("primary")
+    if chosen:
+        return chosen
+    runs = results.runs
+    tasks = set(runs["task"].dropna()) if "task" in runs else set()
+    return metrics.primary(tasks.pop() if len(tasks) == 1 else None).name
 
 
 @dataclass

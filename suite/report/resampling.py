@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from suite import metrics
-from suite.report.stats import MIN_SEEDS, Summary, Test, _agree, clean, constant, min_p
+from suite.report.stats import MIN_SEEDS, Summary, Test, clean, constant, seed_test
 
 
 @dataclass(frozen=True)
@@ -100,24 +100,9 @@ def fold_test(d, ratio: float) -> Test:
     """A contrast's Δ per (seed, fold): the corrected resampled t (df = J − 1), its standard error
     inflated by n_test/n_train, so `Test.interval` at any level (Holm's included) is corrected too.
     The same Δ in every fold is left to the exact sign test, as over seeds."""
-    d = clean(d)
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    out = Test(
-        n, mean, sd, math.nan, float(n - 1), math.nan, "none", _agree(d, mean) if n else 0, FOLD_SOURCES
+    return seed_test(
+        d, se=lambda d: corrected_se(d, ratio), name="corrected resampled t", sources=FOLD_SOURCES
     )
-    if n < MIN_SEEDS:
-        return out
-    if constant(d):
-        out.sd = out.se = 0.0
-        out.test, out.p = ("identical", 1.0) if mean == 0 else ("sign", min_p(n))
-        out.agree = 0 if mean == 0 else n
-        return out
-    out.se = corrected_se(d, ratio)
-    out.test = "corrected resampled t"
-    out.p = float(2 * stats.t.sf(abs(mean) / out.se, n - 1))
-    return out
 
 
 def replicates(rows) -> str | int:

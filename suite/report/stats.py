@@ -404,15 +404,18 @@ def _agree(per_seed: np.ndarray, mean: float) -> int:
     return int((np.sign(mean) * per_seed > tol).sum())
 
 
-def seed_test(d) -> Test:
+def seed_test(d, se=None, name: str = "t", sources: str | None = None) -> Test:
     """Per-seed Δ of a contrast: a paired (one-sample) t test, which reaches any p at any n ≥ 3;
     where every seed gives the same nonzero Δ the t statistic is undefined (zero spread), and the
-    exact sign test decides: all n seeds agree, p = 2 / 2^n; all Δ zero: identical, p = 1."""
+    exact sign test decides: all n seeds agree, p = 2 / 2^n; all Δ zero: identical, p = 1.
+    `se(d)` replaces the standard error sd/√n and `name` the test's (the corrected resampled t over
+    folds, suite.report.resampling); `sources` says what the replicates are (Test's default: seeds)."""
     d = clean(d)
     n = len(d)
     mean = float(d.mean()) if n else math.nan
     sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    out = Test(n, mean, sd, math.nan, float(n - 1), math.nan, "none", _agree(d, mean) if n else 0)
+    extra = () if sources is None else (sources,)
+    out = Test(n, mean, sd, math.nan, float(n - 1), math.nan, "none", _agree(d, mean) if n else 0, *extra)
     if n < MIN_SEEDS:
         return out
     if constant(d):
@@ -420,8 +423,8 @@ def seed_test(d) -> Test:
         out.test, out.p = ("identical", 1.0) if mean == 0 else ("sign", min_p(n))
         out.agree = 0 if mean == 0 else n
         return out
-    out.se = sd / math.sqrt(n)
-    out.test = "t"
+    out.se = sd / math.sqrt(n) if se is None else se(d)
+    out.test = name
     out.p = float(2 * stats.t.sf(abs(mean) / out.se, n - 1))
     return out
 

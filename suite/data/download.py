@@ -79,6 +79,16 @@ class Remote:
         return f"{self.filename} ({size}{self.algorithm} {self.digest}) from {self.url}"
 
 
+def why_unavailable(locate: Callable[[], object]) -> str | None:
+    """What a dataset's `locate` raises when its files are absent and cannot be fetched, or damaged
+    (the message names the file and what to place where); None when they are there."""
+    try:
+        locate()
+    except (DataUnavailable, DataError) as err:
+        return str(err)
+    return None
+
+
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file's content (remembered while the file's size and mtime stay the same)."""
     stat = Path(path).stat()

@@ -29,6 +29,7 @@ from suite.data.download import (
     data_root,
     fetch,
     file_digest,
+    why_unavailable,
 )
 from suite.data.registry import Dataset
 from suite.data.tokenize import PAD, TokenizerSpec, build_vocabulary, encode, words
@@ -123,11 +124,7 @@ class TextCorpus(Dataset):
 
     def unavailable(self) -> str | None:
         """Why the text cannot be had (absent and not downloadable, or a damaged copy), or None."""
-        try:
-            self.locate()
-        except (DataUnavailable, DataError) as err:
-            return str(err)
-        return None
+        return why_unavailable(self.locate)
 
     def cache_path(self, files: list[Path]) -> Path:
         """The token cache file for these source files and settings."""

@@ -30,6 +30,7 @@ from suite.data.download import (
     data_root,
     fetch,
     verify,
+    why_unavailable,
 )
 from suite.data.registry import register_dataset
 from suite.data.sequence import SequenceDataset, generator
@@ -138,11 +139,7 @@ class TinyShakespeare(SequenceDataset):
         return fetch(REMOTE, cache_dir(self.cache_root) / SUBDIR, download=self.download)
 
     def unavailable(self) -> str | None:
-        try:
-            self.locate()
-        except (DataUnavailable, DataError) as err:
-            return str(err)
-        return None
+        return why_unavailable(self.locate)
 
     @staticmethod
     def _read(path: Path) -> str:

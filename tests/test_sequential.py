@@ -6,6 +6,8 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from test_report_procedure import SHAPES as PROCEDURE_SHAPES
+from test_report_procedure import _learns_or_not, _normal
 
 from suite import sequential
 from suite.sequential import CAP, EQUIVALENT, FUTILE, IDENTICAL, OPEN, REJECTED, Design, judge, simulate
@@ -69,21 +71,8 @@ def test_the_vectorised_simulation_is_the_procedure():
     assert {REJECTED, EQUIVALENT, IDENTICAL, FUTILE, CAP} <= set(code.tolist())
 
 
-def _normal(rng, size):
-    return rng.normal(0.8, 0.05, size)
-
-
-def _learns_or_not(rng, size):  # the toy tasks: a seed memorises its rows (1.0) or not (0.5)
-    return np.where(rng.random(size) < 0.7, 1.0, 0.5)
-
-
-# (variants, contrasts as (reference, other), datasets, the study's seeds): the committed studies'
-# shapes, as tests/test_report_procedure.py has them
-SHAPES = {
-    "ablation_positional": (9, [(2, 3), (1, 0), (2, 1), (3, 0), (0, 5), (0, 6), (1, 7), (2, 4), (2, 8), (7, 6), (8, 7)], 3, 10),
-    "heads": (4, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)], 2, 10),
-    "ablation_residual": (4, [(0, 1), (0, 2), (0, 3)], 2, 10),
-}  # fmt: skip
+# the committed studies' shapes and value models, as the fixed-seed procedure's simulations have them
+SHAPES = {name: PROCEDURE_SHAPES[name] for name in ("ablation_positional", "heads", "ablation_residual")}
 
 
 def _family_false_rate(rng, shape, variants, contrasts, datasets, design, sims):

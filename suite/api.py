@@ -105,7 +105,8 @@ def run(
 ) -> Results:
     """Run the trials of `study` (from `load`, or anything `load` takes) that its results
     folder lacks; return the folder. Failed trials are rows, not exceptions; a folder that
-    another run is writing raises `suite.store.StoreLocked`."""
+    another run is writing raises `suite.store.StoreLocked`. A study with `until_resolved:` runs
+    sequentially, as `ablate run` runs it (docs/sequential.md)."""
     from suite import paths
     from suite.execution import executor_for
     from suite.runner import run as run_trials
@@ -115,7 +116,15 @@ def run(
         study = load(study)
     folder = paths.results_dir(Path(results) if results else None)
     spec = executor_for(study, executor, workers)
-    run_trials(study, Store(folder / study.name), force=force, progress=progress, executor=spec)
+    design = getattr(getattr(study, "spec", None), "until_resolved", None)
+    if design is not None and not force:
+        from suite.report.resolve import decider
+        from suite.runner import run_until_resolved
+
+        want = decider(study.seeds, design.batch, design.max_seeds)
+        run_until_resolved(study, Store(folder / study.name), want, progress=progress, executor=spec)
+    else:
+        run_trials(study, Store(folder / study.name), force=force, progress=progress, executor=spec)
     return Results(folder / study.name)
 
 

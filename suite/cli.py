@@ -74,26 +74,28 @@ def _add_sequential(p: argparse.ArgumentParser, planning: bool = False) -> None:
         "--until-resolved",
         action="store_true",
         help=(
-            "plan a sequential run: expected seeds and time per open contrast, the worst case at --max-seeds"
+            "plan a sequential run: expected seeds and time per open contrast, the worst case at --max-seeds "
+            "(planned without the flag where the study sets until_resolved:)"
             if planning
             else "after the study's seeds, add seeds in batches only to the variants whose contrasts on the "
             "primary metric are still open, until each has a verdict or --max-seeds are spent "
-            "(group-sequential, error-controlled: docs/sequential.md)"
+            "(group-sequential, error-controlled: docs/sequential.md); a study's `until_resolved:` key does the same"
         ),
     )
     p.add_argument(
         "--max-seeds",
         type=positive_int,
-        default=20,
+        default=None,
         metavar="N",
-        help="with --until-resolved: at most N seeds per variant (default 20)",
+        help="with --until-resolved: at most N seeds per variant (default: the study's until_resolved.max_seeds, "
+        "else 20)",
     )
     p.add_argument(
         "--batch",
         type=positive_int,
-        default=2,
+        default=None,
         metavar="K",
-        help="with --until-resolved: seeds added per look (default 2)",
+        help="with --until-resolved: seeds added per look (default: the study's until_resolved.batch, else 2)",
     )
 
 
@@ -425,16 +427,14 @@ def _dispatch(args) -> int:
 
         waiting = kinds.pending(study, Store(results_dir / study.name))  # e.g. tuning's chosen trials
         print(check_report(study, path, results_dir) + waiting)
-        if args.until_resolved:
-            _sequential_refusal(study, args)
+        sequential = _sequential(study, args)
+        if sequential:
             from suite.report.resolve import plan_lines
 
             trials = study.trials()
             variants = len(dict.fromkeys(t.variant for t in trials))
             datasets = len(dict.fromkeys((t.dataset, str(t.dataset_params)) for t in trials))
-            lines = plan_lines(
-                results_dir / study.name, study.seeds, variants, datasets, args.batch, args.max_seeds
-            )
+            lines = plan_lines(results_dir / study.name, study.seeds, variants, datasets, *sequential)
             print("\n".join(lines))
         return 0
     from suite.console import memory_estimate, physical_memory
@@ -448,13 +448,24 @@ def _dispatch(args) -> int:
             2,
         )
     executor = executor_for(study, args.executor, args.workers, args.address)
-    if args.until_resolved:
-        _sequential_refusal(study, args)
     return _run(study, results_dir, force=args.force, progress=not args.no_progress, executor=executor,
-                sequential=(args.batch, args.max_seeds) if args.until_resolved else None)  # fmt: skip
+                sequential=_sequential(study, args))  # fmt: skip
 
 
-def _sequential_refusal(study, args) -> None:
+def _sequential(study, args) -> tuple[int, int] | None:
+    """(batch, max seeds) of a sequential run, or None: --until-resolved with --batch/--max-seeds,
+    else the study's `until_resolved:` (the flags override its values), refused in one line where
+    the study cannot run that way."""
+    spec = getattr(getattr(study, "spec", None), "until_resolved", None)
+    if not (args.until_resolved or spec is not None):
+        return None
+    batch = args.batch or (spec.batch if spec else 2)
+    most = args.max_seeds or (spec.max_seeds if spec else 20)
+    _sequential_refusal(study, args, most)
+    return batch, most
+
+
+def _sequential_refusal(study, args, most: int) -> None:
     """--until-resolved needs a training study without tuning, its own seeds at least 3 and below
     --max-seeds; anything else is one line."""
     if study.kind != "train":
@@ -474,10 +485,8 @@ def _sequential_refusal(study, args) -> None:
         raise Stopped(
             f"--until-resolved: the first look needs at least 3 seeds (the study has {first}; --seeds 3)", 2
         )
-    if args.max_seeds < first:
-        raise Stopped(
-            f"--max-seeds {args.max_seeds}: below the study's {first} seeds; give at least {first}", 2
-        )
+    if most < first:
+        raise Stopped(f"--max-seeds {most}: below the study's {first} seeds; give at least {first}", 2)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

@@ -247,6 +247,17 @@ class MeasureSpec(BaseModel):
     sample_prompt: str = "\n"
 
 
+class UntilResolvedSpec(BaseModel):
+    """`until_resolved:` a sequential design run by `ablate run STUDY` as `--until-resolved` would
+    run it (suite.report.resolve; the flags override these): at most `max_seeds` per variant, seeds
+    added `batch` at a time to the variants whose contrasts are still open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_seeds: int = Field(20, ge=3, lt=SEED_LIMIT)
+    batch: int = Field(2, ge=1)
+
+
 class AnchorSpec(BaseModel):
     """A published result, shown in the report beside the study's own; never run."""
 
@@ -309,6 +320,19 @@ class StudySpec(BaseModel):
     # fraction, loss: nats); defaults live in suite.metrics. Read by the report, not in trial keys.
     min_effect: dict[str, float] = {}
     tune: TuneSpec | None = None  # an equal tuning budget per variant before the comparison (suite.tune)
+    # Spend seeds where the answer is open (docs/sequential.md): how the study's trials are run, so
+    # not in their keys; left out, `ablate run` runs the study's seeds only (unless --until-resolved)
+    until_resolved: UntilResolvedSpec | None = None
+
+    @model_validator(mode="after")
+    def _seeds_below_the_cap(self):
+        first = seed_count(self.seeds)
+        if self.until_resolved is not None and self.until_resolved.max_seeds < first:
+            raise ValueError(
+                f"until_resolved.max_seeds: {self.until_resolved.max_seeds} is below the study's {first} seeds; "
+                f"give at least {first}"
+            )
+        return self
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -369,6 +393,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     ("measure",): MeasureSpec,
     ("executor",): ExecutorSpec,
     ("tune",): TuneSpec,
+    ("until_resolved",): UntilResolvedSpec,
 }
 
 
@@ -540,7 +565,8 @@ class Study:
                 }
                 for (name, params), note in notes.items()
             ],
-            "spec": self.spec.model_dump(),
+            # until_resolved only where set: a study without it keeps the study.json it had
+            "spec": self.spec.model_dump(exclude=set() if self.spec.until_resolved else {"until_resolved"}),
             "anchors": [a.model_dump() for a in self.spec.anchors],
             **({"tuning": self.tuning.describe()} if self.tuning is not None else {}),
         }

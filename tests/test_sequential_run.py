@@ -170,3 +170,46 @@ def test_bad_sequential_options_are_one_line(serial, write_study, capsys):
                       "--max-seeds", "2"], "--max-seeds 2", "at least 3")  # fmt: skip
     one_line(capsys, ["run", "tiny", "--studies", path.parent, "--results", results, "--until-resolved",
                       "--force"], "--force")  # fmt: skip
+
+
+def test_the_study_key_runs_like_the_flags_and_the_flags_override_it(serial, tmp_path, capsys):
+    """`until_resolved: {max_seeds: 9, batch: 1}` in the YAML: `ablate run` with no flag runs the
+    flags' design (every trial is the serial run's: a cache hit, the same stops); `ablate check` plans
+    it; --batch on the command line wins over the key."""
+    import shutil
+
+    path, results = serial
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    keyed = studies / "tiny.yaml"
+    keyed.write_text(json.dumps({"description": "A tiny study for tests.", **STUDY,
+                                 "until_resolved": {"max_seeds": 9, "batch": 1}}))  # fmt: skip
+    copy = tmp_path / "r"
+    shutil.copytree(results, copy)
+    code, out, err = ablate(capsys, "run", "tiny", "--studies", studies, "--results", copy, "--no-progress")
+    assert code == 0, err
+    info = Store(copy / "tiny").meta()["sequential"]
+    assert (
+        info["looks"] == [3, 4, 5, 6, 7, 8, 9] and "resolved: worse" in out and " ok" not in out.split(";")[0]
+    )
+    assert info["cells"] == Store(results / "tiny").meta()["sequential"]["cells"]
+    code, out, _ = ablate(capsys, "check", "tiny", "--studies", studies, "--results", tmp_path / "none")
+    assert code == 0 and "looks at 3, 4, 5, 6, 7, 8, 9 seeds" in out
+    code, out, _ = ablate(
+        capsys, "check", "tiny", "--studies", studies, "--results", tmp_path / "none", "--batch", "2"
+    )
+    assert code == 0 and "looks at 3, 5, 7, 9 seeds" in out
+
+
+@pytest.mark.parametrize(
+    "value, needles",
+    [
+        ({"max_seeds": 2}, ["until_resolved.max_seeds", "3"]),
+        ({"max_seeds": 9, "batch": 0}, ["until_resolved.batch"]),
+        ({"max_seeds": 9, "bacth": 1}, ["bacth"]),
+        ({"max_seeds": 3}, ["until_resolved.max_seeds", "below the study's 4 seeds"]),
+    ],
+)
+def test_a_bad_study_key_is_one_line(write_study, capsys, value, needles):
+    path = write_study(seeds=4, until_resolved=value)
+    one_line(capsys, ["check", "tiny", "--studies", path.parent], *needles)

@@ -361,7 +361,8 @@ def answer_section(results: Results, comparisons: list[Comparison], state: dict)
         f"Run until resolved: a group-sequential design (looks at {', '.join(map(str, info.get('looks', [])))} "
         f"seeds, α {info.get('alpha')} split over {info.get('family')} contrast × dataset tests, "
         f"{info.get('spending')} spending); each Δ is at the look that stopped it, with its repeated confidence "
-        "interval (valid after the stopping rule; over seeds, the test set fixed) at that look's level; "
+        "interval (valid after the stopping rule; over seeds and test examples where predictions are stored, "
+        "as the fixed report's, else over seeds) at that look's level; "
         "'in all n seeds': the exact sign test (docs/sequential.md)."
         if info and members
         else f"Verdicts over {len(members)} contrast × dataset test{'' if len(members) == 1 else 's'}, "
@@ -452,9 +453,7 @@ def contrast_rows(comparisons: list[Comparison]) -> pd.DataFrame:
             )
             interval = f"{_level(r.confidence)} t interval over {r.sources} ({scope})"
         if c.sequential and r.has_ci:
-            interval = (
-                f"{_level(r.confidence)} repeated confidence interval over seeds (group-sequential look)"
-            )
+            interval = f"{_level(r.confidence)} repeated confidence interval over {r.sources} (group-sequential look)"
         rows.append(
             {
                 "contrast": con.name, "knob": con.knob, "a": con.a, "b": con.b, "value_a": con.value_a,

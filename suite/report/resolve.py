@@ -19,7 +19,8 @@ import numpy as np
 from suite import metrics, sequential
 from suite.report.contrasts import Contrast
 from suite.report.findings import min_effects, primary_metric, study_contrasts
-from suite.report.load import Results, quality_metrics
+from suite.report.load import Results, example_matrix, headline_stage, quality_metrics
+from suite.report.stats import MIN_SEEDS
 from suite.report.verdicts import margin
 
 RESOLVED = ("better", "worse", "interacts", "negligible", "equivalent", "additive", "identical")
@@ -39,6 +40,16 @@ class Cell:
     mean_b: float = math.nan
     template_keys: tuple[str, ...] = ()  # a stored trial per variant of the contrast on this dataset
     deltas: np.ndarray | None = field(default=None, repr=False)  # Δ per seed, in the design's order
+    # Δ per seed × test example (same order) where every side stored predictions on a held-out split:
+    # the report's two-level statistic; None: seeds only
+    matrix: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def statistic(self) -> str:
+        """Which variance the looks use, in words."""
+        if self.matrix is not None:
+            return f"two-level: seeds × {self.matrix.shape[1]} test examples"
+        return "seeds only: no per-example predictions"
 
     @property
     def open(self) -> bool:
@@ -54,6 +65,17 @@ class Cell:
             return f"open (the next look needs {self.look.next} seeds)"
         if stop == "cap":
             return f"the cap ({self.look.n} seeds): {self.look.word}"
+        if stop == "unreachable":
+            look = self.look
+            both = (
+                f"0 or ±{self.margin:.3g}" if self.margin - look.reach < abs(look.diff) + look.reach else "0"
+            )
+            return (
+                f"more seeds cannot resolve this ({look.n} seeds): the test set's variance alone leaves the "
+                f"interval ±{look.reach:.3g} wide at the remaining looks' widest level, and Δ with unlimited "
+                f"seeds lies in [{look.low:+.3g}, {look.high:+.3g}] (one-sided {1 - sequential.FUTILITY_LEVEL:.0%} "
+                f"each, over seeds): such an interval could exclude neither {both}; no verdict"
+            )
         if stop == "futility":
             return (
                 f"futility at {self.look.n} seeds: an effect of {sequential.FUTILITY_SD:g} seed SD of Δ or more is "
@@ -116,18 +138,22 @@ def analyse(
         for contrast in found:
             if not set(contrast.labels) <= labels:
                 continue
-            d, mean_a, mean_b = _deltas(by_label, contrast, column, rank, design.first)
+            d, mean_a, mean_b, keys = _deltas(by_label, contrast, column, rank, design.first)
             chance = (
                 float(g["chance_loss"].min()) if metric.name == "loss" and "chance_loss" in g else math.nan
             )
             reference = mean_a if contrast.kind != "interaction" else (mean_a + mean_b) / 2
             threshold = margin(metric, reference, chance, overrides.get(metric.name))
-            keys = tuple(str(by_label[label]["key"].iloc[0]) for label in contrast.labels)
-            cells.append(Cell(contrast, dataset, column, None, None, threshold, mean_a, mean_b, keys, d))
+            template = tuple(str(by_label[label]["key"].iloc[0]) for label in contrast.labels)
+            matrix = _example_deltas(results, g, contrast, column, keys)
+            cells.append(
+                Cell(contrast, dataset, column, None, None, threshold, mean_a, mean_b, template, d, matrix)
+            )
     design = replace(design, family=max(len(cells), 1))  # every test found: fixed before any Δ is seen
     for c in cells:
         values = None if c.contrast.kind == "interaction" else (c.mean_a, c.mean_b)
-        c.look = sequential.judge(c.deltas, design, c.margin, metrics.column(c.metric).metric.better(1.0),
+        data = c.matrix if c.matrix is not None else c.deltas
+        c.look = sequential.judge(data, design, c.margin, metrics.column(c.metric).metric.better(1.0),
                                   values, c.contrast.kind == "interaction")  # fmt: skip
     return design, cells
 
@@ -143,6 +169,7 @@ def _deltas(by_label: dict, contrast: Contrast, column: str, rank: dict, first: 
     weights = [w for _, w in contrast.weights]
     values = [f.loc[common, column].to_numpy(float) if common else np.array([]) for f in frames]
     d = sum(w * v for w, v in zip(weights, values, strict=True)) if common else np.array([])
+    keys = [list(f.loc[common, "key"]) if common else [] for f in frames]
     head = [i for i, sd in enumerate(common) if rank[sd[0]] < first]
     mean_b = (
         sum(w * float(np.nanmean(v[head])) for w, v in zip(weights, values, strict=True) if w > 0)
@@ -154,7 +181,25 @@ def _deltas(by_label: dict, contrast: Contrast, column: str, rank: dict, first: 
         if head
         else math.nan
     )
-    return np.asarray(d, float), mean_a, mean_b
+    return np.asarray(d, float), mean_a, mean_b, keys
+
+
+def _example_deltas(results: Results, rows, contrast: Contrast, column: str, keys: list[list[str]]):
+    """Δ per seed × test example, as the report's `_contrast_test` takes it (a held-out eval split,
+    the reported epoch's predictions for every side, the same examples), or None: seeds only."""
+    col = metrics.column(column)
+    held_out = rows["eval_split"].iloc[0] != "train" if "eval_split" in rows else False
+    if (
+        not (held_out and col.split is None and col.stage == headline_stage(rows))
+        or results.predictions.empty
+    ):
+        return None
+    if not keys or len(keys[0]) < MIN_SEEDS:
+        return None
+    mats = [example_matrix(results.predictions, k, col.metric.name) for k in keys]
+    if any(m is None for m in mats) or len({m.shape for m in mats}) != 1:
+        return None
+    return sum(w * m for (_, w), m in zip(contrast.weights, mats, strict=True))
 
 
 def wanted(cells: list[Cell], seeds: list[int]) -> list[tuple[str, list[int]]]:
@@ -180,6 +225,8 @@ def record(design: sequential.Design, seeds: list[int], cells: list[Cell]) -> di
                 "seeds": c.look.n if c.look else 0,
                 "verdict": c.look.word if c.look else "not compared",
                 "stopped": (c.look.stop or "open") if c.look else "not compared",
+                "statistic": c.statistic,
+                "why": c.why,
             }
             for c in cells
         ],
@@ -217,7 +264,10 @@ def summary_lines(info: dict) -> list[str]:
         f"{info.get('family')} test(s) ({info.get('spending')} spending)"
     ]
     for cell in info.get("cells", []):
-        lines.append(f"  {cell['contrast']} · {cell['dataset']}: {cell['seeds']} seeds, {_stop_words(cell)}")
+        statistic = f" ({cell['statistic']})" if cell.get("statistic") else ""
+        lines.append(
+            f"  {cell['contrast']} · {cell['dataset']}: {cell['seeds']} seeds, {_stop_words(cell)}{statistic}"
+        )
     return lines
 
 
@@ -229,6 +279,8 @@ def _stop_words(cell: dict) -> str:
         return f"the cap: {cell['verdict']}"
     if stop == "futility":
         return "futility (no verdict)"
+    if stop == "unreachable":
+        return "more seeds cannot resolve it (the test set's variance; no verdict)"
     return f"resolved: {stop}"
 
 
@@ -277,7 +329,10 @@ def plan_lines(
         have = len(c.deltas)
         effect = abs(c.look.diff) / c.look.sd if c.look.sd and c.look.sd > 0 else math.nan
         if math.isfinite(effect):
-            expected, _ = sequential.expected_seeds(judged, effect)  # normal approximation, futility left out
+            floor = c.look.floor / c.look.sd**2 if c.look.floor > 0 else 0.0  # in seed variances of Δ
+            expected, _ = sequential.expected_seeds(
+                judged, effect, floor
+            )  # normal approximation, no futility
             expected = min(float(design.most), max(float(have), expected))
         else:  # no estimate of the effect yet (too few seeds, or the same Δ in every seed)
             expected = float(c.look.next or design.most)
@@ -337,12 +392,12 @@ def apply(results: Results, comparisons: list) -> None:
         look = cell.look
         n = look.n or len(cell.deltas)
         d = cell.deltas[:n]
-        se = look.sd / math.sqrt(n) if look.sd and n else 0.0
         mean = float(np.mean(d)) if n else math.nan
         agree = int((np.sign(mean) * d > 0).sum()) if n and mean else 0
-        test = Test(n, look.diff, look.sd, se, float(n - 1), look.p, look.test, agree,
-                    "seeds (group-sequential look)", 0, look.p, 1 - look.level if look.level == look.level else 0.95,
-                    look.lo, look.hi, look.rejected)  # fmt: skip
+        se = look.se if math.isfinite(look.se) else 0.0
+        df = look.df if math.isfinite(look.df) else float(n - 1)
+        test = Test(n, look.diff, look.sd, se, df, look.p, look.test, agree, look.sources, look.examples, look.p,
+                    1 - look.level if look.level == look.level else 0.95, look.lo, look.hi, look.rejected)  # fmt: skip
         comp.result = test
         comp.verdict = Verdict(look.word, cell.margin)
         comp.sequential = cell.why

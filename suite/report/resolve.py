@@ -271,6 +271,29 @@ def summary_lines(info: dict) -> list[str]:
     return lines
 
 
+def spent_line(results: Results) -> str:
+    """A sequential run's cost and outcome in one sentence, measured from its rows: the trials, the
+    seeds per variant × dataset, the training time, and how the tests stopped."""
+    info = results.meta.get("sequential") or {}
+    cells = info.get("cells") or []
+    ok = results.finished
+    if not cells or ok.empty:
+        return ""
+    seeds = ok.groupby(["variant", "dataset"], observed=True)["seed"].nunique()
+    train = float(ok["train_seconds"].sum()) if "train_seconds" in ok else math.nan
+    stops = [c.get("stopped") for c in cells]
+    parts = [f"{sum(s in RESOLVED for s in stops)} of {len(cells)} tests resolved"]
+    for stop, words in (("futility", "stopped for futility"), ("unreachable", "unreachable by more seeds"),
+                        ("cap", "at the cap"), ("open", "still open")):  # fmt: skip
+        if stop in stops:
+            parts.append(f"{stops.count(stop)} {words}")
+    span = f"{seeds.min()}–{seeds.max()}" if seeds.min() != seeds.max() else f"{seeds.min()}"
+    time = f", {train:.0f} s of training" if math.isfinite(train) else ""
+    return (
+        f"Seeds spent: {len(ok)} trials ({span} seeds per variant × dataset{time}); " + ", ".join(parts) + "."
+    )
+
+
 def _stop_words(cell: dict) -> str:
     stop = cell["stopped"]
     if stop in ("open", "not compared"):

@@ -65,7 +65,9 @@ def write_training_report(results_dir: str | Path) -> Path:
         f"{len(results.runs)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
         "",
     ]
-    lines += answer_section(results, comparisons, state)
+    answer = answer_section(results, comparisons, state)
+    spent = resolve.spent_line(results)  # a sequential run: what it spent, how its tests stopped
+    lines += answer[:4] + [spent, ""] + answer[4:] if spent and len(answer) > 4 else answer
     lines += skipped_lines(results.runs)
     lines += lead_section(results, comparisons)
     rows = contrast_rows(comparisons) if comparisons else None  # also comparisons.csv, written below

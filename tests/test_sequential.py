@@ -317,3 +317,10 @@ def test_more_seeds_cannot_resolve_what_the_test_set_leaves_open():
     assert look.stop == "unreachable" and look.n == 4
     assert look.reach > max(abs(look.low), abs(look.high))
     assert judge(m.mean(axis=1), design, 0.005).stop != "unreachable"
+    from suite.report.resolve import Cell, summary_lines
+
+    why = Cell(None, "d", "selected_accuracy", look, margin=0.005).why
+    assert why.startswith("more seeds cannot resolve this (4 seeds)") and f"±{look.reach:.3g}" in why
+    line = summary_lines({"cells": [{"contrast": "c", "dataset": "d", "seeds": 4, "stopped": "unreachable",
+                                     "verdict": "inconclusive"}]})[1]  # fmt: skip
+    assert "more seeds cannot resolve it" in line

@@ -83,6 +83,7 @@ def test_the_report_says_how_many_seeds_and_why_each_stopped(serial, capsys):
     report = (results / "tiny" / "report.md").read_text()
     answer = report.split("## Answer", 1)[1].split("##", 1)[0]
     assert "group-sequential" in answer and "repeated confidence" in answer and "resolved at" in answer
+    assert "Seeds spent: " in answer and "1 of 1 tests resolved" in answer
     rows = pd.read_csv(results / "tiny" / "comparisons.csv")
     primary = rows[rows["primary"]]
     assert len(primary) == 1 and primary["stopped_by"].iloc[0].startswith("resolved at")
@@ -213,3 +214,26 @@ def test_the_study_key_runs_like_the_flags_and_the_flags_override_it(serial, tmp
 def test_a_bad_study_key_is_one_line(write_study, capsys, value, needles):
     path = write_study(seeds=4, until_resolved=value)
     one_line(capsys, ["check", "tiny", "--studies", path.parent], *needles)
+
+
+def test_the_committed_sequential_run_looks_on_the_reports_two_level_statistic():
+    """results/ablation_residual_sequential (committed): every contrast was judged on seeds × test
+    examples, each stop at the look study.json recorded, with the fixed report's two-level p on
+    those seeds; its report says what the run spent."""
+    from suite.report import resolve
+    from suite.report.load import load
+    from suite.report.stats import example_test
+
+    folder = Path(__file__).resolve().parent.parent / "results" / "ablation_residual_sequential"
+    results = load(folder)
+    design, seeds = resolve.design_from(results.meta)
+    _, cells = resolve.analyse(results, design, seeds)
+    recorded = {(c["contrast"], c["dataset"]): c for c in results.meta["sequential"]["cells"]}
+    assert len(cells) == len(recorded) == 6
+    for cell in cells:
+        assert cell.matrix is not None and cell.look.test == "two-level t"
+        stop = recorded[(cell.contrast.name, cell.dataset)]
+        assert (cell.look.n, cell.look.stop) == (stop["seeds"], stop["stopped"])
+        assert cell.look.p == pytest.approx(example_test(cell.matrix[: cell.look.n]).p, rel=1e-9)
+    report = (folder / "report.md").read_text()
+    assert f"Seeds spent: {len(results.finished)} trials" in report

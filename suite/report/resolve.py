@@ -67,14 +67,12 @@ class Cell:
             return f"the cap ({self.look.n} seeds): {self.look.word}"
         if stop == "unreachable":
             look = self.look
-            both = (
-                f"0 or ±{self.margin:.3g}" if self.margin - look.reach < abs(look.diff) + look.reach else "0"
-            )
             return (
                 f"more seeds cannot resolve this ({look.n} seeds): the test set's variance alone leaves the "
                 f"interval ±{look.reach:.3g} wide at the remaining looks' widest level, and Δ with unlimited "
                 f"seeds lies in [{look.low:+.3g}, {look.high:+.3g}] (one-sided {1 - sequential.FUTILITY_LEVEL:.0%} "
-                f"each, over seeds): such an interval could exclude neither {both}; no verdict"
+                f"each, over seeds): such an interval could neither exclude 0 nor fit inside ±{self.margin:.3g}; "
+                "no verdict"
             )
         if stop == "futility":
             return (
@@ -227,6 +225,11 @@ def record(design: sequential.Design, seeds: list[int], cells: list[Cell]) -> di
                 "stopped": (c.look.stop or "open") if c.look else "not compared",
                 "statistic": c.statistic,
                 "why": c.why,
+                **(
+                    {"delta": c.look.diff, "lo": c.look.lo, "hi": c.look.hi, "level": c.look.level}
+                    if c.look and math.isfinite(c.look.lo)
+                    else {}
+                ),
             }
             for c in cells
         ],
@@ -265,6 +268,11 @@ def summary_lines(info: dict) -> list[str]:
     ]
     for cell in info.get("cells", []):
         statistic = f" ({cell['statistic']})" if cell.get("statistic") else ""
+        if "lo" in cell:  # the repeated interval at the look that stopped it, on the look's variance
+            statistic = (
+                f"; Δ {cell['delta']:+.3f} [{cell['lo']:+.3f}, {cell['hi']:+.3f}] "
+                f"({1 - cell['level']:.2%} repeated){statistic}"
+            )
         lines.append(
             f"  {cell['contrast']} · {cell['dataset']}: {cell['seeds']} seeds, {_stop_words(cell)}{statistic}"
         )

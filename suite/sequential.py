@@ -184,8 +184,9 @@ class Design:
     def describe(self) -> dict:
         """What study.json's meta records of the design."""
         return {
-            "procedure": f"group-sequential, Lan–DeMets {SPENDING_NAMES[self.spending]} alpha spending, paired t by "
-            "matched tail probabilities, repeated confidence intervals, Bonferroni over the family",
+            "procedure": f"group-sequential, Lan–DeMets {SPENDING_NAMES[self.spending]} alpha spending, the report's t "
+            "(two-level over seeds × test examples where predictions are stored, else paired over seeds) by matched "
+            "tail probabilities, repeated confidence intervals, Bonferroni over the family",
             "spending": self.spending,
             "first": self.first,
             "batch": self.batch,
@@ -197,6 +198,9 @@ class Design:
             "alpha_each": self.each,
             "nominal_levels": list(self.levels),
             "futility": {"effect_sd": self.futility_sd, "one_sided_level": self.futility_level},
+            "unreachable": "two-level only: stop when unlimited seeds would leave the test set's half-width "
+            "t(N − 1; 1 − γ*/2)·σ̂_b/√N at least |θ| and at least m − |θ| for every θ in Δ̄ ∓ t(n − 1; "
+            f"{1 - self.futility_level:g})·s/√n (docs/sequential.md)",
         }
 
 

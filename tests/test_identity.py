@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -28,11 +29,15 @@ def test_every_committed_result_is_found_by_its_study(name):
     earlier version of the study) is one of them, with the configuration stored beside it."""
     folder = ROOT / "results" / name
     runs = pd.read_parquet(folder / "runs.parquet", columns=["key", "config"])
-    runs = runs[runs["key"].isin(json.loads((folder / "study.json").read_text())["keys"])]
+    meta = json.loads((folder / "study.json").read_text())
+    runs = runs[runs["key"].isin(meta["keys"])]
     assert len(runs), f"{name}: no committed row of its last run"
     study = load_study(ROOT / "studies" / f"{name}.yaml")
     kinds.pending(study, Store(folder))  # trials that stored results decide (tuning's chosen configurations)
-    by_key = {t.key: t for t in study.trials()}
+    trials = study.trials()
+    if meta.get("sequential"):  # a run until resolved: the study's trials at the seeds its design may add
+        trials += [dataclasses.replace(t, seed=s) for t in trials for s in meta["sequential"]["seeds"]]
+    by_key = {t.key: t for t in trials}
     lost = sorted(set(runs["key"]) - set(by_key))
     assert not lost, f"{name}: {len(lost)} committed trial(s) no longer found, e.g. {lost[0]}"
     for key, config in zip(runs["key"], runs["config"], strict=True):

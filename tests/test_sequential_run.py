@@ -194,6 +194,12 @@ def test_the_study_key_runs_like_the_flags_and_the_flags_override_it(serial, tmp
         info["looks"] == [3, 4, 5, 6, 7, 8, 9] and "resolved: worse" in out and " ok" not in out.split(";")[0]
     )
     assert info["cells"] == Store(results / "tiny").meta()["sequential"]["cells"]
+    from suite import api
+
+    api_copy = tmp_path / "api"
+    shutil.copytree(results, api_copy)
+    api.run(keyed, results=api_copy, progress=False)  # the Python API honours the key too
+    assert Store(api_copy / "tiny").meta()["sequential"]["cells"] == info["cells"]
     code, out, _ = ablate(capsys, "check", "tiny", "--studies", studies, "--results", tmp_path / "none")
     assert code == 0 and "looks at 3, 4, 5, 6, 7, 8, 9 seeds" in out
     code, out, _ = ablate(

@@ -360,10 +360,9 @@ def plan_lines(
         have = len(c.deltas)
         effect = abs(c.look.diff) / c.look.sd if c.look.sd and c.look.sd > 0 else math.nan
         if math.isfinite(effect):
-            floor = c.look.floor / c.look.sd**2 if c.look.floor > 0 else 0.0  # in seed variances of Δ
-            expected, _ = sequential.expected_seeds(
-                judged, effect, floor
-            )  # normal approximation, no futility
+            # normal approximation, futility left out; the test set's variance in seed variances of Δ
+            floor = c.look.floor / c.look.sd**2 if c.look.floor > 0 else 0.0
+            expected, _ = sequential.expected_seeds(judged, effect, floor)
             expected = min(float(design.most), max(float(have), expected))
         else:  # no estimate of the effect yet (too few seeds, or the same Δ in every seed)
             expected = float(c.look.next or design.most)

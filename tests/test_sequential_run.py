@@ -95,6 +95,7 @@ def test_check_plans_from_a_pilot_or_from_earlier_runs(serial, tmp_path, capsys)
     code, out, _ = ablate(capsys, "check", "tiny", "--studies", path.parent, "--results", tmp_path / "none",
                           "--until-resolved", "--max-seeds", "9")  # fmt: skip
     assert code == 0 and "needs a pilot batch" in out and "worst case at --max-seeds 9: 12 more trials" in out
+    assert "note: a first look at 3 seeds" in out  # below 5: the matching is approximate
     code, out, _ = ablate(capsys, "check", "tiny", "--studies", path.parent, "--results", results,
                           "--until-resolved", "--max-seeds", "9")  # fmt: skip
     assert code == 0 and "resolved at" in out and "adds no seed" in out

@@ -101,3 +101,14 @@ def test_k_fold_cross_validation_keeps_the_size_too():
     rng = np.random.default_rng(1)
     _, corrected = _null_rejections(rng, 150, KFold(rng))
     assert corrected <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 150)
+
+
+def test_a_replicate_is_a_seed_or_a_seed_and_fold_where_a_dataset_has_folds():
+    import pandas as pd
+
+    from suite.report.resampling import replicate_ids
+
+    # one cross-validated dataset gives every row a fold column: the others' folds are missing
+    rows = pd.DataFrame({"seed": [0, 1, 0, 0], "fold": pd.array([None, None, 0, 1], dtype="Int64")})
+    assert replicate_ids(rows).tolist() == ["0", "1", "0/0", "0/1"]
+    assert replicate_ids(rows[["seed"]]).tolist() == ["0", "1", "0", "0"]

@@ -479,7 +479,7 @@ def method_note(results: Results, comparisons: list[Comparison]) -> str:
     if not comparisons:
         return ""
     ok = results.finished
-    replicate = ok["seed"].astype(str) + ("/" + ok["fold"].astype(str) if "fold" in ok else "")
+    replicate = resampling.replicate_ids(ok)  # (seed, fold)
     seeds = (
         ok.assign(replicate=replicate).groupby(["dataset", "variant"], observed=True)["replicate"].nunique()
     )

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from suite import metrics
@@ -70,6 +71,16 @@ FOLD_SOURCES = "folds (corrected resampled t)"  # what a CV interval covers, in 
 def cross_validated(rows) -> bool:
     """Rows of a cross-validated dataset: each names its fold (suite.report.load's `fold` column)."""
     return "fold" in rows and len(rows) > 0 and bool(rows["fold"].notna().all())
+
+
+def replicate_ids(rows) -> pd.Series:
+    """Each row's replicate: its seed, and its fold where it has one ("3/7"); rows of a dataset
+    without folds carry a missing fold (the column exists once any dataset is cross-validated)."""
+    seed = rows["seed"].astype(str)
+    if "fold" not in rows:
+        return seed
+    fold = rows["fold"]
+    return seed.where(fold.isna(), seed + "/" + fold.astype(str))
 
 
 def fold_ratio(rows) -> float:

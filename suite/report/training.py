@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from suite import metrics
-from suite.report import figures, resolve
+from suite.report import figures, resampling, resolve
 from suite.report.anchors import anchor_section
 from suite.report.findings import (
     answer_section,
@@ -141,9 +141,7 @@ def _findings(results: Results, comparisons, scaling, exponents, state) -> list[
     if ok.empty:
         return ["No trial finished, so there is nothing to report."]
     lines = health_findings(results, state) + summary_findings(results, state)
-    replicate = ok["seed"].astype(str) + (
-        "/" + ok["fold"].astype(str) if "fold" in ok else ""
-    )  # (seed, fold)
+    replicate = resampling.replicate_ids(ok)  # (seed, fold)
     seeds = (
         ok.assign(replicate=replicate).groupby(["dataset", "variant"], observed=True)["replicate"].nunique()
     )

@@ -181,6 +181,9 @@ class SequenceClassifier(nn.Module):
         if self.cfg.scale_embedding:
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
         x = self.dropout(self.positional(x))
+        if self.cfg.pooling == "max" and not self.per_position and hasattr(self.encoder, "max_over_time"):
+            # an encoder that pools in its own layout (Conv1d: channels first), equal to masked_max
+            return self.head(self.head_dropout(self.encoder.max_over_time(x, keep))).squeeze(-1)
         h, keep = self.encoder(x, keep)  # (B, T', D')
         if self.per_position:
             return self.head(h).squeeze(-1)  # (B, T) or (B, T, C)

@@ -1,4 +1,10 @@
-"""A Conv1d stack over time (the lecture's Conv1d text model)."""
+"""A Conv1d stack over time (the lecture's Conv1d text model).
+
+The layers run time-major, (B, T, D) in and (B, T', C) out, the layout of the embedding and of the
+pooling: each Conv1d is computed as a 2-d convolution on a channels-last view of its input, so no
+layer copies its input or output into channels-first order (on one CPU thread that halves a
+layer's time); the weights stay `nn.Conv1d`'s, so parameters and checkpoints are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,23 @@ from torch import nn
 from suite.models.encoders import ConvConfig
 
 
+def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """`conv` over time of x (B, T, D) → (B, T', C), equal to conv(x.transpose(1, 2)).transpose(1, 2):
+    a (1, k) conv2d on the channels-last view (B, D, 1, T) of x, whose output is (B, T', C) as laid out."""
+    k = conv.kernel_size[0]
+    left = right = 0
+    if conv.padding == "same":  # torch's "same": the odd one of k - 1 padded positions on the right
+        left, right = (k - 1) // 2, k - 1 - (k - 1) // 2
+    elif conv.padding != "valid":
+        left = right = conv.padding[0]
+    if left != right:
+        x = F.pad(x, (0, 0, left, right))
+        left = right = 0
+    view = x.contiguous().transpose(1, 2).unsqueeze(2)  # (B, D, 1, T), channels last
+    out = F.conv2d(view, conv.weight.unsqueeze(2), conv.bias, padding=(0, left))
+    return out.squeeze(2).transpose(1, 2)  # (B, T', C)
+
+
 class Widths(nn.Module):
     """Kim's (2014) layer: a Conv1d per filter width over the same input, outputs concatenated
     along the channels (every width keeps the length: padding "same")."""
@@ -17,8 +40,21 @@ class Widths(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding=padding) for k in widths)
 
-    def forward(self, h):
+    def forward(self, h):  # (B, D, T) → (B, C, T), as nn.Conv1d
         return torch.cat([conv(h) for conv in self.convs], dim=1)
+
+    def time_major(self, x):  # (B, T, D) → (B, T, C)
+        return torch.cat([apply_time_major(conv, x) for conv in self.convs], dim=-1)
+
+
+def apply_time_major(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A layer of `ConvEncoder.convs` on (B, T, D); a stand-in that is not an nn.Conv1d (the stacked
+    seeds' twin in suite.vectorized) gets its input channels first, as nn.Conv1d would."""
+    if isinstance(layer, Widths):
+        return layer.time_major(x)
+    if type(layer) is nn.Conv1d:
+        return conv_time_major(layer, x)
+    return layer(x.transpose(1, 2)).transpose(1, 2)
 
 
 class ConvEncoder(nn.Module):
@@ -42,16 +78,42 @@ class ConvEncoder(nn.Module):
         self.valid = cfg.conv_padding == "valid"
         self.kernel_size = cfg.kernel_size
 
-    def forward(self, x, keep):
-        h = x.transpose(1, 2)  # (B, D, T): Conv1d wants channels first
-        if keep is not None:
-            h = h * keep.unsqueeze(1).to(h.dtype)
+    def layers(self, x, keep, last_relu: bool = True):
+        """(B, T', C) and its keep mask; with `last_relu=False` the last layer stops before its ReLU
+        and dropout (for `max_over_time`)."""
+        h = x if keep is None else x * keep.unsqueeze(-1).to(x.dtype)
+        last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
-            if i > 0:
-                h = self.pool(h)
+            if i > 0:  # max-pooling over time, channels first as nn.MaxPool1d reads it
+                h = self.pool(h.transpose(1, 2)).transpose(1, 2)
                 if keep is not None:  # a pooled window is kept if any of it was
                     keep = self.pool(keep.unsqueeze(1).to(h.dtype)).squeeze(1) > 0
-            h = self.dropout(torch.relu(conv(h)))
+            h = apply_time_major(conv, h)
+            if i < last or last_relu:
+                h = self.relu_dropout(h)
             if self.valid and keep is not None:  # (B, T - k + 1): a window is kept if any of it was
                 keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0
-        return h.transpose(1, 2), keep  # (B, T', C)
+        return h, keep
+
+    def relu_dropout(self, h):
+        if not (self.training and self.dropout.p > 0):
+            return torch.relu(h)
+        # dropout's draws fill its input in memory order: channels first, as they always were
+        return self.dropout(torch.relu(h).transpose(1, 2).contiguous()).transpose(1, 2)
+
+    def forward(self, x, keep):
+        return self.layers(x, keep)  # (B, T', C)
+
+    def max_over_time(self, x, keep):
+        """`masked_max` of `forward`'s output, (B, C): where the last dropout is inactive, the max
+        before the ReLU (ReLU is monotone, so max ReLU(h) = ReLU(max h), and its gradient reaches
+        the same positions), on C values per row instead of T' · C. A row with no kept position
+        gets -1e30, as `masked_max` gives it."""
+        fused = not (self.training and self.dropout.p > 0)
+        h, keep = self.layers(x, keep, last_relu=not fused)
+        if keep is not None:
+            h = h.masked_fill(~keep.unsqueeze(-1), float("-inf"))
+        top = h.max(dim=1).values  # (B, C); a tie's gradient goes to one position, not split: equal sums
+        if not fused:
+            return top.clamp(min=-1e30)
+        return torch.relu(top).masked_fill(top == float("-inf"), -1e30)

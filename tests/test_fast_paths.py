@@ -1,0 +1,99 @@
+"""The speed-ups of issue 27 keep results equal: each fast path against the code it replaced (copied
+here verbatim as the reference), on a fixed tiny batch, outputs and every gradient to float tolerance."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from suite import models
+from suite.models.blocks import masked_max
+
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def old_conv_forward(enc, x, keep):
+    """ConvEncoder.forward before the fast path (transposes around every layer)."""
+    h = x.transpose(1, 2)
+    if keep is not None:
+        h = h * keep.unsqueeze(1).to(h.dtype)
+    for i, conv in enumerate(enc.convs):
+        if i > 0:
+            h = enc.pool(h)
+            if keep is not None:
+                keep = enc.pool(keep.unsqueeze(1).to(h.dtype)).squeeze(1) > 0
+        h = enc.dropout(torch.relu(conv(h)))
+        if enc.valid and keep is not None:
+            keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), enc.kernel_size, stride=1).squeeze(1) > 0
+    return h.transpose(1, 2), keep
+
+
+def old_classifier_forward(model, tokens):
+    """SequenceClassifier.forward's classify path before the fast path: encoder, then masked_max."""
+    keep = None if model.pad_id is None else tokens != model.pad_id
+    x = model.dropout(model.positional(model.embedding(tokens)))
+    h, keep = old_conv_forward(model.encoder, x, keep)
+    return model.head(model.head_dropout(masked_max(h, keep))).squeeze(-1)
+
+
+def tokens_with_ties(rows=6, length=24, vocab=30, seed=0):
+    """Pre-padded rows, one row all padding, one row a trigram repeated (tied conv outputs)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(1, vocab, (rows, length), generator=g)
+    lengths = torch.randint(3, length + 1, (rows, 1), generator=g)
+    x[torch.arange(length).unsqueeze(0) < length - lengths] = 0
+    x[0] = torch.tensor([5, 6, 7] * (length // 3))
+    x[1] = 0  # nothing kept: masked_max gives -1e30
+    return x
+
+
+def run(model, forward, x, seed=1):
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)  # the same dropout draws for both
+    out = forward(x)
+    (out.float() * torch.linspace(-1, 1, out.numel()).view_as(out)).clamp(-1e3, 1e3).sum().backward()
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same(a, b):
+    assert torch.allclose(a[0], b[0], **TOL), (a[0] - b[0]).abs().max()
+    assert a[1].keys() == b[1].keys()
+    for name in a[1]:
+        assert torch.allclose(a[1][name], b[1][name], **TOL), name
+
+
+CONVS = [
+    {"depth": 1, "pooling": "max", "hidden": 8},  # text_encoders' conv1d (fused: max before ReLU)
+    {"depth": 1, "pooling": "max", "hidden": 8, "dropout": 0.3},  # dropout after ReLU: not fused
+    {"depth": 1, "pooling": "max", "hidden": 4, "kernel_sizes": [3, 4, 5], "head_dropout": 0.5},  # cnn_rand
+    {"depth": 2, "pooling": "max", "hidden": 8, "conv_padding": "valid"},
+    {"depth": 1, "pooling": "max", "hidden": 8, "mask_padding": False},
+    {"depth": 2, "pooling": "mean", "hidden": 8},  # the encoder's forward, outside the fast path
+]
+
+
+@pytest.mark.parametrize("knobs", CONVS, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_conv1d_fast_path_equals_the_old_forward_and_backward(knobs, mode):
+    torch.manual_seed(0)
+    model = models.build(
+        models.resolve("conv1d", dim=6, **knobs), vocab_size=30, seq_len=24, num_classes=2, pad_id=0
+    )
+    model.train(mode == "train")
+    x = tokens_with_ties()
+    if not model.cfg.mask_padding or model.cfg.pooling != "max":
+        x[1, -1] = 3  # a row of padding alone only exists where padding is masked (and pooled by max)
+    if model.cfg.pooling == "max":
+        old = run(model, lambda t: old_classifier_forward(model, t), x)
+    else:
+        old = run(model, lambda t: old_mean(model, t), x)
+    assert_same(run(model, model, x), old)
+    if model.cfg.mask_padding and model.cfg.pooling == "max":
+        assert old[0][1].abs() > 1e20  # the row with nothing kept reads -1e30, as before
+
+
+def old_mean(model, tokens):
+    from suite.models.blocks import masked_mean
+
+    keep = tokens != model.pad_id
+    h, keep = old_conv_forward(model.encoder, model.dropout(model.embedding(tokens)), keep)
+    return model.head(masked_mean(h, keep)).squeeze(-1)

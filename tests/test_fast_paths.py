@@ -97,3 +97,54 @@ def old_mean(model, tokens):
     keep = tokens != model.pad_id
     h, keep = old_conv_forward(model.encoder, model.dropout(model.embedding(tokens)), keep)
     return model.head(masked_mean(h, keep)).squeeze(-1)
+
+
+def test_embedding_lookup_gradient_equals_nn_embedding():
+    """blocks.embed's index_add_ backward against nn.Embedding's dense backward (padding row and
+    repeated tokens included)."""
+    from suite.models.blocks import embed
+
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(50, 7, padding_idx=0)
+    tokens = tokens_with_ties(rows=5, length=39, vocab=50)
+    grad = torch.randn(5, 39, 7)
+    table(tokens).backward(grad)
+    dense = table.weight.grad.clone()
+    table.zero_grad()
+    out = embed(table, tokens)
+    assert out.grad_fn is not None and "RowsLookup" in type(out.grad_fn).__name__  # the fast path ran
+    out.backward(grad)
+    assert torch.allclose(table.weight.grad, dense, rtol=1e-6, atol=1e-7)
+    assert (table.weight.grad[0] == 0).all() and (dense[0] == 0).all()
+    with torch.no_grad():  # evaluation: the module itself
+        assert torch.equal(embed(table, tokens), table(tokens))
+
+
+@pytest.mark.parametrize("empty_row", [False, True])
+def test_sdpa_with_a_padding_mask_equals_the_masked_fill_it_skips(empty_row):
+    """The sdpa kernel skips zeroing rows with no key when (on the CPU) there is none: the same output
+    and gradients as always zeroing them."""
+    from suite import kernels
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 5, 4, generator=g, requires_grad=True) for _ in range(3))
+    keep = torch.rand(3, 5, generator=g) > 0.3
+    keep[:, -1] = True
+    if empty_row:
+        keep[1] = False
+    mask = keep[:, None, None, :]
+    any_key = mask.any(dim=-1, keepdim=True)
+
+    def old(q, k, v):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key)
+        return out.masked_fill(~any_key, 0.0)
+
+    results = []
+    for f in (old, lambda q, k, v: kernels.get("sdpa")(q, k, v, mask=mask)):
+        out = f(q, k, v)
+        grads = torch.autograd.grad(out.sum(), (q, k, v))
+        results.append((out, grads))
+    assert torch.equal(results[0][0], results[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
+    if empty_row:
+        assert (results[1][0][1] == 0).all()

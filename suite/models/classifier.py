@@ -9,7 +9,7 @@ from torch import nn
 
 from suite import objective
 from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
-from suite.models.blocks import ResidualBlock, masked_max, masked_mean
+from suite.models.blocks import ResidualBlock, embed, masked_max, masked_mean
 from suite.models.config import ConfigError, ModelConfig, encoder
 from suite.models.encoders import (
     AttentionConfig,
@@ -177,7 +177,7 @@ class SequenceClassifier(nn.Module):
         if self.cfg.input_len is not None:
             tokens = tokens[:, -self.cfg.input_len :]  # the last input_len tokens (Keras' maxlen)
         keep = None if self.pad_id is None else tokens != self.pad_id  # (B, T)
-        x = self.embedding(tokens)  # (B, T, D)
+        x = embed(self.embedding, tokens)  # (B, T, D)
         if self.cfg.scale_embedding:
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
         x = self.dropout(self.positional(x))

@@ -148,3 +148,57 @@ def test_sdpa_with_a_padding_mask_equals_the_masked_fill_it_skips(empty_row):
     assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
     if empty_row:
         assert (results[1][0][1] == 0).all()
+
+
+TRIMMED = [
+    ("mean", {}),
+    ("mean", {"dropout": 0.3}),  # in training it draws over positions: trimmed in evaluation only
+    ("conv1d", {"depth": 1, "pooling": "max", "hidden": 8}),
+    ("conv1d", {"depth": 1, "pooling": "mean", "hidden": 4, "kernel_sizes": [3, 4]}),
+    ("mean", {"pooling": "max"}),
+    ("embedding_mean", {}),  # no encoder: the embeddings averaged
+]
+
+
+@pytest.mark.parametrize("name,knobs", TRIMMED, ids=[f"{n}-{k}" for n, k in TRIMMED])
+@pytest.mark.parametrize("padding", ["pre", "post"])
+def test_trimming_a_batchs_padding_columns_keeps_outputs_and_gradients(name, knobs, padding):
+    """A batch as long as its longest row gives the model's output and gradients of the same batch
+    padded to the dataset's length, for the models `trims_padding` names."""
+    torch.manual_seed(0)
+    cfg = models.resolve(name, dim=8, **knobs)
+    model = models.build(cfg, vocab_size=30, seq_len=40, num_classes=3, pad_id=0)
+    short = tokens_with_ties(rows=6, length=24, vocab=30)
+    short[1, -1] = 4  # every row has a token
+    wide = torch.zeros(6, 40, dtype=torch.long)
+    if padding == "pre":
+        wide[:, 40 - 24 :] = short
+    else:
+        wide[:, :24] = torch.stack([torch.cat([r[r != 0], r[r == 0]]) for r in short])
+    assert model.trims
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        if mode == "train" and model.draws:
+            continue
+        trimmed = run(model, model, wide)
+        model.trims = False
+        assert_same(trimmed, run(model, model, wide))
+        model.trims = True
+
+
+@pytest.mark.parametrize(
+    "name,knobs",
+    [
+        ("transformer", {"positional": "learned"}),  # positions would shift
+        ("attention", {"positional": "none"}),  # its recorded attention maps would narrow
+        ("mean", {"mask_padding": False}),  # padding is a token
+        ("conv1d", {"depth": 1, "conv_padding": "valid"}),  # windows straddle the cut
+        ("conv1d", {"depth": 2}),  # pooling windows move
+        ("lstm", {}),  # the recurrence reads the padding
+    ],
+)
+def test_models_whose_output_reads_padding_positions_are_not_trimmed(name, knobs):
+    model = models.build(
+        models.resolve(name, dim=8, **knobs), vocab_size=30, seq_len=40, num_classes=2, pad_id=0
+    )
+    assert not model.trims

@@ -18,12 +18,7 @@ from suite.models.encoders import ConvConfig
 def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """`conv` over time of x (B, T, D) → (B, T', C), equal to conv(x.transpose(1, 2)).transpose(1, 2):
     a (1, k) conv2d on the channels-last view (B, D, 1, T) of x, whose output is (B, T', C) as laid out."""
-    k = conv.kernel_size[0]
-    left = right = 0
-    if conv.padding == "same":  # torch's "same": the odd one of k - 1 padded positions on the right
-        left, right = (k - 1) // 2, k - 1 - (k - 1) // 2
-    elif conv.padding != "valid":
-        left = right = conv.padding[0]
+    left, right = padding_of(conv)
     if left != right:
         x = F.pad(x, (0, 0, left, right))
         left = right = 0
@@ -57,6 +52,58 @@ def apply_time_major(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return layer(x.transpose(1, 2)).transpose(1, 2)
 
 
+class _ConvMaxOverTime(torch.autograd.Function):
+    """max over kept positions of one "same" or "valid" Conv1d's output, (B, T, D) → (B, C), before
+    the ReLU, with the backward a convolution's gradient would have: the max passes gradient to one
+    position per row and channel, so of the dense (B, T', C) gradient torch's convolution backward
+    would read, only B · C entries are nonzero; the weight gradient is then a sum over the picked
+    windows and the input gradient a scatter of the weights into them, B · C · D · k multiply-adds
+    instead of the convolution's B · T' · C · D · k (the same sums in another order)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, drop, left: int, right: int):
+        xp = F.pad(x, (0, 0, left, right)) if left or right else x.contiguous()
+        h = F.conv2d(xp.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2).transpose(1, 2)
+        if drop is not None:
+            h.masked_fill_(drop.unsqueeze(-1), float("-inf"))
+        top, picked = h.max(dim=1)  # (B, C): the value and the output position of each max
+        ctx.save_for_backward(xp, weight, picked)
+        ctx.left, ctx.length, ctx.has_bias = left, x.shape[1], bias is not None
+        return top
+
+    @staticmethod
+    def backward(ctx, grad):  # grad (B, C); zero for a row with no kept position (see max_over_time)
+        xp, weight, picked = ctx.saved_tensors
+        rows, _, dim = xp.shape
+        channels, k = weight.shape[0], weight.shape[-1]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            windows = xp.unfold(1, k, 1)[
+                torch.arange(rows, device=xp.device)[:, None], picked
+            ]  # (B, C, D, k)
+            grad_w = torch.einsum("bc,bcdj->cdj", grad, windows)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=0)
+        if ctx.needs_input_grad[0]:
+            spread = grad[:, :, None, None] * weight  # (B, C, D, k): what each picked window receives
+            grad_xp = torch.zeros_like(xp)
+            for j in range(k):
+                at = (picked + j).unsqueeze(-1).expand(rows, channels, dim)
+                grad_xp.scatter_add_(1, at, spread[..., j])
+            grad_x = grad_xp[:, ctx.left : ctx.left + ctx.length]
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def padding_of(conv: nn.Conv1d) -> tuple[int, int]:
+    """(left, right) zero positions around the time axis, as nn.Conv1d pads."""
+    k = conv.kernel_size[0]
+    if conv.padding == "same":  # torch's "same": the odd one of k - 1 padded positions on the right
+        return (k - 1) // 2, k - 1 - (k - 1) // 2
+    if conv.padding == "valid":
+        return 0, 0
+    return conv.padding[0], conv.padding[0]
+
+
 class ConvEncoder(nn.Module):
     """`depth` × (Conv1d → ReLU), with max-pooling over time between layers.
 
@@ -78,9 +125,9 @@ class ConvEncoder(nn.Module):
         self.valid = cfg.conv_padding == "valid"
         self.kernel_size = cfg.kernel_size
 
-    def layers(self, x, keep, last_relu: bool = True):
+    def layers(self, x, keep, last_relu: bool = True, last_conv: bool = True):
         """(B, T', C) and its keep mask; with `last_relu=False` the last layer stops before its ReLU
-        and dropout (for `max_over_time`)."""
+        and dropout, with `last_conv=False` before its convolution (for `max_over_time`)."""
         h = x if keep is None else x * keep.unsqueeze(-1).to(x.dtype)
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
@@ -88,6 +135,8 @@ class ConvEncoder(nn.Module):
                 h = self.pool(h.transpose(1, 2)).transpose(1, 2)
                 if keep is not None:  # a pooled window is kept if any of it was
                     keep = self.pool(keep.unsqueeze(1).to(h.dtype)).squeeze(1) > 0
+            if i == last and not last_conv:
+                return h, keep
             h = apply_time_major(conv, h)
             if i < last or last_relu:
                 h = self.relu_dropout(h)
@@ -110,9 +159,24 @@ class ConvEncoder(nn.Module):
         the same positions), on C values per row instead of T' · C. A row with no kept position
         gets -1e30, as `masked_max` gives it."""
         fused = not (self.training and self.dropout.p > 0)
+        last = self.convs[-1]
+        convs = list(last.convs) if isinstance(last, Widths) else [last]
+        if fused and all(type(conv) is nn.Conv1d for conv in convs):
+            h, keep = self.layers(x, keep, last_conv=False)  # the last layer's input
+            if self.valid and keep is not None:
+                keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0
+            drop = None if keep is None else ~keep
+            top = torch.cat(
+                [_ConvMaxOverTime.apply(h, c.weight, c.bias, drop, *padding_of(c)) for c in convs], dim=-1
+            )
+            return torch.relu(top).masked_fill(top == float("-inf"), -1e30)
         h, keep = self.layers(x, keep, last_relu=not fused)
         if keep is not None:
-            h = h.masked_fill(~keep.unsqueeze(-1), float("-inf"))
+            # In place and unrecorded: nothing saved for backward holds h, and max's gradient reaches
+            # only the positions it picks, which are kept ones (a row with none gets no gradient:
+            # its -inf is cut below), so recording the fill would only copy (B, T', C) twice.
+            with torch.no_grad():
+                h.masked_fill_(~keep.unsqueeze(-1), float("-inf"))
         top = h.max(dim=1).values  # (B, C); a tie's gradient goes to one position, not split: equal sums
         if not fused:
             return top.clamp(min=-1e30)

@@ -63,6 +63,7 @@ def assert_same(a, b):
 
 CONVS = [
     {"depth": 1, "pooling": "max", "hidden": 8},  # text_encoders' conv1d (fused: max before ReLU)
+    {"depth": 1, "pooling": "max", "hidden": 8, "kernel_size": 5},  # windows wider than T': dense backward
     {"depth": 1, "pooling": "max", "hidden": 8, "dropout": 0.3},  # dropout after ReLU: not fused
     {"depth": 1, "pooling": "max", "hidden": 4, "kernel_sizes": [3, 4, 5], "head_dropout": 0.5},  # cnn_rand
     {"depth": 2, "pooling": "max", "hidden": 8, "conv_padding": "valid"},

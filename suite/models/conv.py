@@ -76,6 +76,8 @@ class _ConvMaxOverTime(torch.autograd.Function):
         xp, weight, picked = ctx.saved_tensors
         rows, _, dim = xp.shape
         channels, k = weight.shape[0], weight.shape[-1]
+        if dim * k > xp.shape[1] - k + 1:  # a window outweighs a row of the output: dense is cheaper
+            return _ConvMaxOverTime.dense(ctx, grad, xp, weight, picked)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
             windows = xp.unfold(1, k, 1)[
@@ -92,6 +94,29 @@ class _ConvMaxOverTime(torch.autograd.Function):
                 grad_xp.scatter_add_(1, at, spread[..., j])
             grad_x = grad_xp[:, ctx.left : ctx.left + ctx.length]
         return grad_x, grad_w, grad_b, None, None, None
+
+    @staticmethod
+    def dense(ctx, grad, xp, weight, picked):
+        """The convolution's own backward of the max's (B, T', C) gradient, as autograd would run it."""
+        rows, length, dim = xp.shape
+        channels, k = weight.shape[0], weight.shape[-1]
+        grad_h = grad.new_zeros(rows, length - k + 1, channels).scatter_(
+            1, picked.unsqueeze(1), grad.unsqueeze(1)
+        )
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        grad_xp, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_h.transpose(1, 2).unsqueeze(2),  # (B, C, 1, T'), channels last
+            xp.transpose(1, 2).unsqueeze(2),
+            weight.unsqueeze(2),
+            [channels] if ctx.has_bias else None,
+            [1, 1], [0, 0], [1, 1], False, [0, 0], 1, wanted,
+        )  # fmt: skip
+        grad_x = None
+        if grad_xp is not None:
+            grad_x = grad_xp.squeeze(2).transpose(1, 2)[:, ctx.left : ctx.left + ctx.length]
+        if grad_w is not None:
+            grad_w = grad_w.squeeze(2)
+        return grad_x, grad_w, grad_b if wanted[2] else None, None, None, None
 
 
 def padding_of(conv: nn.Conv1d) -> tuple[int, int]:

@@ -18,10 +18,11 @@ cut to their last `--length` tokens, two classes. Models: the variants of studie
   cancel out).
 - plain: the loop a user writes (shuffle with randperm, zero_grad, forward, the same loss, backward,
   Adam step) on an identical copy, measured the same way.
-- FLOP floor: the FLOPs of one plain step (forward and backward, counted by
-  torch.utils.flop_counter.FlopCounterMode: matrix products, convolutions and attention; elementwise
-  work, embedding look-ups and the optimizer count zero) at the GEMM rate measured at start-up (a
-  1024² fp32 matmul, same threads). suite / floor says how far a step is from the arithmetic it must
+- FLOP floor: the FLOPs one plain step performs (forward and backward, counted by
+  torch.utils.flop_counter.FlopCounterMode: matrix products, convolutions and attention, so a
+  backward that does fewer, as the Conv1d's max over time, lowers it; elementwise work, embedding
+  look-ups and the optimizer count zero) at the GEMM rate measured at start-up (a 1024² fp32
+  matmul, same threads). suite / floor says how far a step is from the arithmetic it must
   do; a variant whose work is mostly elementwise (a bag of words, an embedding average) has a floor
   near zero and a large ratio by construction.
 

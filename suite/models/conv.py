@@ -187,7 +187,8 @@ class ConvEncoder(nn.Module):
         fused = not (self.training and self.dropout.p > 0)
         last = self.convs[-1]
         convs = list(last.convs) if isinstance(last, Widths) else [last]
-        if fused and all(type(conv) is nn.Conv1d for conv in convs):
+        # the function on the CPU, where it was measured; CUDA keeps the recorded path (cuDNN's own)
+        if fused and x.device.type == "cpu" and all(type(conv) is nn.Conv1d for conv in convs):
             h, keep = self.layers(x, keep, last_conv=False)  # the last layer's input
             if self.valid and keep is not None:
                 keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0

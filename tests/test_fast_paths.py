@@ -74,7 +74,12 @@ CONVS = [
 
 @pytest.mark.parametrize("knobs", CONVS, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_conv1d_fast_path_equals_the_old_forward_and_backward(knobs, mode):
+@pytest.mark.parametrize("function", [True, False], ids=["function", "recorded"])
+def test_conv1d_fast_path_equals_the_old_forward_and_backward(knobs, mode, function, monkeypatch):
+    """Both max-over-time paths: the autograd function (the CPU's) and the recorded one (CUDA's)."""
+    from suite.models.conv import ConvEncoder
+
+    monkeypatch.setattr(ConvEncoder, "function_on", ("cpu",) if function else ())
     torch.manual_seed(0)
     model = models.build(
         models.resolve("conv1d", dim=6, **knobs), vocab_size=30, seq_len=24, num_classes=2, pad_id=0

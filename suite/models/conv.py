@@ -136,6 +136,10 @@ class ConvEncoder(nn.Module):
     by kernel_size − 1 per layer, and an output position is kept if any input in its window was.
     """
 
+    # devices where max_over_time runs `_ConvMaxOverTime`: the CPU, where it was measured; CUDA
+    # keeps the recorded path (cuDNN's backward; CUDA's scatter_add_ was not checked here)
+    function_on: tuple[str, ...] = ("cpu",)
+
     def __init__(self, cfg: ConvConfig):
         super().__init__()
         self.convs = nn.ModuleList(
@@ -182,13 +186,14 @@ class ConvEncoder(nn.Module):
         """`masked_max` of `forward`'s output, (B, C): where the last dropout is inactive, the max
         before the ReLU (ReLU is monotone, so max ReLU(h) = ReLU(max h), and its gradient reaches
         the same positions), on C values per row instead of T' · C, and the last convolution's
-        backward through `_ConvMaxOverTime` (a stacked seeds' twin: the recorded path). A row with
+        backward through `_ConvMaxOverTime` on `function_on` devices (elsewhere, or for a stacked
+        seeds' twin, the recorded path). A row with
         no kept position gets -1e30, as `masked_max` gives it."""
         fused = not (self.training and self.dropout.p > 0)
         last = self.convs[-1]
         convs = list(last.convs) if isinstance(last, Widths) else [last]
-        # the function on the CPU, where it was measured; CUDA keeps the recorded path (cuDNN's own)
-        if fused and x.device.type == "cpu" and all(type(conv) is nn.Conv1d for conv in convs):
+        on = x.device.type in self.function_on
+        if fused and on and all(type(conv) is nn.Conv1d for conv in convs):
             h, keep = self.layers(x, keep, last_conv=False)  # the last layer's input
             if self.valid and keep is not None:
                 keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0

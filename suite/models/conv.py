@@ -187,8 +187,8 @@ class ConvEncoder(nn.Module):
         before the ReLU (ReLU is monotone, so max ReLU(h) = ReLU(max h), and its gradient reaches
         the same positions), on C values per row instead of T' · C, and the last convolution's
         backward through `_ConvMaxOverTime` on `function_on` devices (elsewhere, or for a stacked
-        seeds' twin, the recorded path). A row with
-        no kept position gets -1e30, as `masked_max` gives it."""
+        seeds' twin, the recorded path). A row with no kept position gets -1e30, as `masked_max`
+        gives it."""
         fused = not (self.training and self.dropout.p > 0)
         last = self.convs[-1]
         convs = list(last.convs) if isinstance(last, Widths) else [last]

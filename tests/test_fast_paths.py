@@ -208,3 +208,27 @@ def test_models_whose_output_reads_padding_positions_are_not_trimmed(name, knobs
         models.resolve(name, dim=8, **knobs), vocab_size=30, seq_len=40, num_classes=2, pad_id=0
     )
     assert not model.trims
+
+
+@pytest.mark.parametrize(
+    "name,knobs", [("mean", {}), ("conv1d", {"depth": 1, "pooling": "max", "hidden": 8})]
+)
+def test_fast_paths_step_aside_under_torch_func(name, knobs):
+    """Under vmap (suite.bench.stacking's torch.func layout) no batch is trimmed (a data-dependent
+    shape) and no custom autograd function runs: the members' outputs as one at a time."""
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        cfg = models.resolve(name, dim=4, **knobs)
+        members.append(models.build(cfg, vocab_size=30, seq_len=16, num_classes=2, pad_id=0))
+    params, buffers = stack_module_state(members)
+    base = copy.deepcopy(members[0]).to("meta")
+    x = torch.randint(1, 30, (3, 5, 16))
+    x[:, :, :3] = 0  # columns of padding alone
+    out = vmap(lambda p, b, rows: functional_call(base, (p, b), (rows,)))(params, buffers, x)
+    out.sum().backward()
+    assert torch.allclose(out, torch.stack([m(x[i]) for i, m in enumerate(members)]), atol=1e-6)

@@ -66,11 +66,13 @@ class _RowsLookup(torch.autograd.Function):
 def embed(embedding: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """`embedding(tokens)`, through `_RowsLookup` where that is the same computation: a plain
     nn.Embedding on the CPU being trained (no max_norm, scale_grad_by_freq or sparse gradient).
-    Elsewhere the module itself: on CUDA its backward is one kernel already, and a stand-in (the
-    stacked seeds' twin) has its own forward."""
+    Elsewhere the module itself: on CUDA its backward is one kernel already, a stand-in (the
+    stacked seeds' twin) has its own forward, and torch.func's transforms take no autograd.Function
+    without a vmap rule."""
     if (
         type(embedding) is not nn.Embedding
         or embedding.weight.device.type != "cpu"
+        or torch._C._functorch.is_functorch_wrapped_tensor(embedding.weight)  # torch.func: no Function
         or not (torch.is_grad_enabled() and embedding.weight.requires_grad)
         or embedding.max_norm is not None
         or embedding.scale_grad_by_freq

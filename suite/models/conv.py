@@ -192,7 +192,7 @@ class ConvEncoder(nn.Module):
         fused = not (self.training and self.dropout.p > 0)
         last = self.convs[-1]
         convs = list(last.convs) if isinstance(last, Widths) else [last]
-        on = x.device.type in self.function_on
+        on = x.device.type in self.function_on and not torch._C._functorch.is_functorch_wrapped_tensor(x)
         if fused and on and all(type(conv) is nn.Conv1d for conv in convs):
             h, keep = self.layers(x, keep, last_conv=False)  # the last layer's input
             if self.valid and keep is not None:

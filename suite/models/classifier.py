@@ -224,7 +224,8 @@ class SequenceClassifier(nn.Module):
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
         x = self.dropout(self.positional(x))
         if self.cfg.pooling == "max" and not self.per_position and hasattr(self.encoder, "max_over_time"):
-            # an encoder that pools in its own layout (Conv1d: channels first), equal to masked_max
+            # an encoder that max-pools itself (Conv1d: before its ReLU, with its own backward), equal
+            # to masked_max of its output
             return self.head(self.head_dropout(self.encoder.max_over_time(x, keep))).squeeze(-1)
         h, keep = self.encoder(x, keep)  # (B, T', D')
         if self.per_position:

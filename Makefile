@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/data),)
 export ABLATE_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: help setup study report test lint format list docs clean bench bench-check bench-runner bench-executors bench-scale bench-lm
+.PHONY: help setup study report test lint format list docs clean bench bench-check bench-runner bench-executors bench-scale bench-lm bench-realdata
 
 help:
 	@echo "make setup                create .venv and install ablate with its dependencies (other targets do it too)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-runner         vectorized multi-seed training vs one at a time (STUDY, default ablation_positional)"
 	@echo "make bench-executors      time a CPU-bound study serially, on 2 processes and on Ray (ARGS=--record keeps the table)"
 	@echo "make bench-lm             ms per iteration of lm_positional's decoder: engine vs a plain loop, stacked seeds vs one at a time (ARGS=...)"
+	@echo "make bench-realdata       seconds per IMDB-shaped epoch of text_encoders' variants: suite vs a plain loop vs the FLOP floor (ARGS=...)"
 	@echo "make bench-scale          ms per trial at 100/1,000/10,000 one-epoch trials and where it goes (SIZES=...)"
 	@echo "make bench                pytest-benchmark timings of the attention kernels"
 	@echo "make bench-check          the speed gate: this tree's kernels A/B against a reference commit (ARGS: --against REV, --record, --accept)"
@@ -89,6 +90,9 @@ bench-scale: $(STAMP)
 
 bench-lm: $(STAMP)
 	$(BIN)/python -m suite.bench.lm $(ARGS)
+
+bench-realdata: $(STAMP)
+	$(BIN)/python -m suite.bench.realdata $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/bench/bench_kernels.py -p no:xdist -q --benchmark-only \

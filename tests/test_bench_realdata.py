@@ -1,16 +1,29 @@
 import pytest
+import torch
 
-from suite.bench.realdata import imdb_shaped, main
+from suite.bench.realdata import build, imdb_shaped, main, recurrent_flops, steps_per_epoch
 
 
-def test_imdb_shaped_tokens_have_padded_tails_and_two_classes():
-    x, y = imdb_shaped(64)
-    assert x.shape == (64, 256) and set(y.tolist()) <= {0, 1}
-    assert (x[:, -1] == 0).any() and (x[:, 0] != 0).all()  # padding only at the end
+def test_imdb_shaped_tokens_are_pre_padded_and_two_classes():
+    x, y = imdb_shaped(64, length=200)
+    assert x.shape == (64, 200) and set(y.tolist()) <= {0, 1}
+    assert (x[:, 0] == 0).any() and (x[:, -1] != 0).all()  # padding only in front, as the tokenizer pads
+    first_kept = (x != 0).int().argmax(dim=1)
+    assert all((row[i:] != 0).all() for row, i in zip(x, first_kept, strict=True))  # no holes
+    assert steps_per_epoch(256) == 79  # 20,000 training rows
+
+
+def test_recurrent_flops_count_the_gates_both_ways():
+    lstm = build("lstm")
+    one = recurrent_flops(lstm, rows=1, length=1)
+    assert one == 3 * 2 * 4 * 32 * (32 + 32)  # forward and backward of one LSTM step of width 32
+    assert recurrent_flops(lstm, rows=2, length=5) == 10 * one
+    assert recurrent_flops(torch.nn.Linear(3, 3), 1, 1) == 0
 
 
 @pytest.mark.slow
-def test_realdata_bench_prints_suite_and_plain_per_step(capsys):
-    assert main(["--steps", "1", "--repeats", "1", "--variants", "bow_mlp"]) == 0
+def test_realdata_bench_prints_seconds_per_epoch_against_plain_and_the_floor(capsys):
+    assert main(["--steps", "1", "--repeats", "1", "--variants", "bow_mlp", "--length", "32"]) == 0
     out = capsys.readouterr().out
-    assert "plain CPU ms/step" in out and "suite / plain" in out and "| bow_mlp" in out
+    assert "plain s/epoch" in out and "suite / plain" in out and "floor s/epoch" in out
+    assert "| bow_mlp" in out and "79 steps an epoch" in out and "GFLOP/s" in out

@@ -28,6 +28,8 @@ def _sdpa(q, k, v, mask, causal, scale=None, dropout_p=0.0):
     any_key = mask.any(dim=-1, keepdim=True)
     # SDPA gives NaN for a fully masked row: let such a row see every key, then zero it.
     out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~any_key, **extra)
+    if q.device.type == "cpu" and bool(any_key.all()):  # no such row (a flag costs nothing to read here)
+        return out
     return out.masked_fill(~any_key, 0.0)
 
 

@@ -40,3 +40,44 @@ def masked_max(x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     if keep is None:
         return x.amax(dim=1)
     return x.masked_fill(~keep.unsqueeze(-1), float("-inf")).amax(dim=1).clamp(min=-1e30)
+
+
+class _RowsLookup(torch.autograd.Function):
+    """F.embedding whose weight gradient is one `index_add_` of the output's gradient rows: the sum
+    torch's dense embedding backward forms, in the same order (equal to the bit on one CPU thread),
+    without its per-index kernel launches, which on the CPU cost more than the adds."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, tokens: torch.Tensor, padding_idx: int | None) -> torch.Tensor:
+        ctx.save_for_backward(tokens)
+        ctx.rows, ctx.padding_idx = weight.shape[0], padding_idx
+        return torch.nn.functional.embedding(tokens, weight, padding_idx)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (tokens,) = ctx.saved_tensors
+        width = grad.shape[-1]
+        out = grad.new_zeros(ctx.rows, width).index_add_(0, tokens.reshape(-1), grad.reshape(-1, width))
+        if ctx.padding_idx is not None:
+            out[ctx.padding_idx] = 0  # the padding row gets no gradient, as nn.Embedding's
+        return out, None, None
+
+
+def embed(embedding: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """`embedding(tokens)`, through `_RowsLookup` where that is the same computation: a plain
+    nn.Embedding on the CPU being trained (no max_norm, scale_grad_by_freq or sparse gradient).
+    Elsewhere the module itself: on CUDA its backward is one kernel already, a stand-in (the
+    stacked seeds' twin) has its own forward, and torch.func's transforms take no autograd.Function
+    without a vmap rule."""
+    if (
+        type(embedding) is not nn.Embedding
+        or embedding.weight.device.type != "cpu"
+        or torch._C._functorch.is_functorch_wrapped_tensor(embedding.weight)  # torch.func: no Function
+        or not (torch.is_grad_enabled() and embedding.weight.requires_grad)
+        or embedding.max_norm is not None
+        or embedding.scale_grad_by_freq
+        or embedding.sparse
+    ):
+        return embedding(tokens)
+    padding_idx = embedding.padding_idx
+    return _RowsLookup.apply(embedding.weight, tokens, padding_idx)

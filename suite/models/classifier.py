@@ -9,7 +9,7 @@ from torch import nn
 
 from suite import objective
 from suite.models.attention import PlainSelfAttention, SelfAttention, TransformerBlock
-from suite.models.blocks import ResidualBlock, masked_max, masked_mean
+from suite.models.blocks import ResidualBlock, embed, masked_max, masked_mean
 from suite.models.config import ConfigError, ModelConfig, encoder
 from suite.models.encoders import (
     AttentionConfig,
@@ -129,6 +129,44 @@ class PlainAttentionEncoder(nn.Module):
         return x, keep
 
 
+# Encoders whose output at a kept position, and so the pooled output, reads no padded position when
+# padding is masked; conv1d only in one layer of "same" convolutions (a "valid" window or a pooling
+# window between layers would straddle the cut). Attention would qualify too, but its recorded
+# attention maps (suite.artifacts) are as wide as the batch it saw: left as they are.
+READS_NO_PADDING = {"identity", "mlp"}
+
+
+def trims_padding(cfg: ModelConfig, per_position: bool) -> tuple[bool, bool]:
+    """(whether cutting a batch's all-padding columns leaves this model's output as it is, whether a
+    training forward draws random numbers over positions, whose draws the cut would shift).
+
+    It does when padding is masked, nothing tells the model where a token stands (positional
+    "none": learned or sinusoidal positions would shift), the encoder reads no padded position and
+    one output is pooled per sequence."""
+    conv = cfg.encoder == "conv1d" and cfg.depth == 1 and cfg.conv_padding == "same"
+    trims = (
+        cfg.mask_padding
+        and cfg.positional == "none"
+        and not per_position
+        and (cfg.encoder in READS_NO_PADDING or conv)
+    )
+    draws = bool(cfg.input_dropout or cfg.dropout or getattr(cfg, "attn_dropout", 0))
+    return trims, draws
+
+
+def trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """The batch without its leading and trailing columns that are padding in every row (pre- or
+    post-padded rows of a batch as long as its longest row); a batch of padding alone as it is."""
+    if torch._C._functorch.is_functorch_wrapped_tensor(tokens):  # under vmap: no data-dependent shapes
+        return tokens
+    used = (tokens != pad_id).any(dim=0)
+    if used.all() or not used.any():
+        return tokens
+    first = int(used.int().argmax())
+    last = len(used) - int(used.flip(0).int().argmax())
+    return tokens[:, first:last]
+
+
 class SequenceClassifier(nn.Module):
     """Token ids (B, T) → logits: (B,) for two classes (one logit, as the course), else (B, C);
     for a per-position task (`tokens`, `lm`) the head reads every position instead of a pooled
@@ -172,15 +210,23 @@ class SequenceClassifier(nn.Module):
                     f"{self.head.out_features} for task {task!r}"
                 )
             self.head.weight = self.embedding.weight
+        self.trims, self.draws = trims_padding(cfg, self.per_position)
+        self.trims = self.trims and self.pad_id is not None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cfg.input_len is not None:
             tokens = tokens[:, -self.cfg.input_len :]  # the last input_len tokens (Keras' maxlen)
+        if self.trims and not (self.training and self.draws):
+            tokens = trim_padding(tokens, self.pad_id)
         keep = None if self.pad_id is None else tokens != self.pad_id  # (B, T)
-        x = self.embedding(tokens)  # (B, T, D)
+        x = embed(self.embedding, tokens)  # (B, T, D)
         if self.cfg.scale_embedding:
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
         x = self.dropout(self.positional(x))
+        if self.cfg.pooling == "max" and not self.per_position and hasattr(self.encoder, "max_over_time"):
+            # an encoder that max-pools itself (Conv1d: before its ReLU, with its own backward), equal
+            # to masked_max of its output
+            return self.head(self.head_dropout(self.encoder.max_over_time(x, keep))).squeeze(-1)
         h, keep = self.encoder(x, keep)  # (B, T', D')
         if self.per_position:
             return self.head(h).squeeze(-1)  # (B, T) or (B, T, C)

@@ -557,6 +557,8 @@ class Study:
             ],
             "spec": self.spec.model_dump(),
             "anchors": [a.model_dump() for a in self.spec.anchors],
+            # the trials that keep their weights (measure.checkpoint), for `ablate doctor`; absent if none
+            **({"checkpoints": kept} if (kept := [t.key for t in trials if t.checkpoint]) else {}),
             **({"tuning": self.tuning.describe()} if self.tuning is not None else {}),
         }
 

@@ -347,13 +347,14 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
         lines.extend([f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""])
 
     summary = _summary_frame(ok, results.predictions)
+    unit = point_unit(ok)
     add(
         figures.point_plot(
             summary,
             directory / "final_metrics.png",
-            f"{results.name}: metrics per variant at the reported epoch",
+            f"{results.name}: metrics per variant at the reported {unit}",
         ),
-        "Metrics per variant at the reported epoch: mean and 95% Student-t interval (over seeds and test "
+        f"Metrics per variant at the reported {unit}: mean and 95% Student-t interval (over seeds and test "
         "examples where per-example predictions were recorded, else over seeds).",
     )
     history = results.history

@@ -482,7 +482,33 @@ class Store:
                     )
         if fix and lost and "runs" not in lost:
             self._drop_orphaned_runs(lost, health)
+        self._check_checkpoints(health)
         return health
+
+    def _check_checkpoints(self, health: Health) -> None:
+        """The weights of each `ok` trial whose study keeps them (study.json's `checkpoints`), and every
+        checkpoint file present: read by header and length only (suite.checkpoints.problem), never
+        loaded. A damaged file is a line of its own; the missing ones are one line. No repair here:
+        `ablate run` trains a trial lacking a usable checkpoint again and replaces the file."""
+        try:
+            wanted = self.meta().get("checkpoints") or []
+            ok = self.finished_keys(("ok",)) if wanted else set()
+        except (StoreError, pa.ArrowException, OSError, ValueError, KeyError):
+            return  # a damaged study.json or runs table is reported above
+        folder = self.dir / checkpoints.FOLDER
+        present = {p.name.removesuffix(checkpoints.SUFFIX) for p in folder.glob(f"*{checkpoints.SUFFIX}")}
+        again = f"`ablate run {self.dir.name}` trains it again"
+        for key in sorted(present):
+            reason = checkpoints.problem(self.checkpoint_path(key))
+            if reason:
+                health.problems.append(f"{reason}; {again}")
+        missing = [k for k in wanted if k in ok and k not in present]
+        if missing:
+            first = self.checkpoint_path(missing[0])
+            health.problems.append(
+                f"{len(missing)} of {len([k for k in wanted if k in ok])} trials that keep their weights have "
+                f"no checkpoint (first: {first}); `ablate run {self.dir.name}` trains them again"
+            )
 
     def _check_meta(self, health: Health, fix: bool) -> None:
         """study.json: readable, a JSON object. Set aside when damaged: the next run writes it again."""

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from suite import data, identity, models
+from suite import data, identity, metrics, models
 from suite.executors.spec import ExecutorSpec
 from suite.kinds import load_study  # noqa: F401 - where callers have found it
 from suite.models.config import ConfigError, ModelConfig
@@ -67,6 +67,18 @@ MEASURE_BASELINE = ("throughput", "memory", "warmup", "repeats", "inference_batc
 UNKEYED_MEASURE = ("checkpoint",)
 
 
+def select_choices(task: str | None = None) -> list[str]:
+    """What `training.select` accepts: `final`, or `val_` and a quality metric the evaluator
+    computes (on a dataset of `task`: suite.metrics registers them, a plugin's own once loaded)."""
+    return ["final", *(f"val_{m.name}" for m in metrics.computed(task))]
+
+
+def check_select(value: str) -> str:
+    if value not in select_choices():
+        raise ValueError(f"not a point to select; valid: {', '.join(select_choices())}")
+    return value
+
+
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,8 +114,9 @@ class TrainingSpec(BaseModel):
         EVAL_BATCH_SIZE, ge=1
     )  # rows per evaluation pass: bounds memory, not results
     # Model selection (suite.train.Selector): the reported epoch is the history point with the best
-    # val accuracy (or loss), its weights kept; `final` reports the last. Never the test split.
-    select: Literal["val_accuracy", "val_loss", "final"] = SELECT_DEFAULT
+    # value of `val_<metric>` (any quality metric the evaluator computes: val_accuracy, val_loss,
+    # val_bits, ...), its weights kept; `final` reports the last. Never the test split.
+    select: Annotated[str, AfterValidator(check_select)] = SELECT_DEFAULT
     # Early stopping: stop after this many history points without a better val metric (null: never).
     patience: int | None = Field(None, ge=1)
     # After the val split has chosen the epoch, train a fresh model (same seed, same configuration)
@@ -562,12 +575,16 @@ class Study:
                     "params": json.loads(params),
                     "note": note,
                     "protocol": made[(name, params)].protocol,
+                    # drawn fresh every step: the report counts its training in steps, not epochs
+                    **({"streaming": True} if made[(name, params)].streaming else {}),
                 }
                 for (name, params), note in notes.items()
             ],
             # until_resolved only where set: a study without it keeps the study.json it had
             "spec": self.spec.model_dump(exclude=set() if self.spec.until_resolved else {"until_resolved"}),
             "anchors": [a.model_dump() for a in self.spec.anchors],
+            # the trials that keep their weights (measure.checkpoint), for `ablate doctor`; absent if none
+            **({"checkpoints": kept} if (kept := [t.key for t in trials if t.checkpoint]) else {}),
             **({"tuning": self.tuning.describe()} if self.tuning is not None else {}),
         }
 
@@ -1003,6 +1020,12 @@ def check_on_datasets(one: Resolved, path: Path) -> None:
             raise StudyError(
                 f"{where}: retrain trains again on train + val at the val-chosen epoch; this dataset has "
                 f"no val split (its splits: {', '.join(ds.splits)})"
+            )
+        select = one.training.get("select", SELECT_DEFAULT)
+        if select not in select_choices(ds.task):
+            raise StudyError(
+                f"{where}: training.select: {select} is not computed on a {ds.task!r} dataset; "
+                f"valid: {', '.join(select_choices(ds.task))}"
             )
         if one.training.get("patience") is not None and "val" not in ds.splits:
             raise StudyError(

@@ -164,18 +164,20 @@ class Schedule:
 class Selector:
     """Model selection on the validation split: which history point is the reported one.
 
-    `select` is `val_accuracy` (highest val accuracy, ties to the lower val loss, then the
-    earlier point), `val_loss` (lowest val loss) or `final` (the last point). Without a `val`
-    split the last point is reported, and `reason` says so. Never the test split.
+    `select` is `val_<metric>`, any quality metric the evaluator computes, best in that metric's
+    direction (`val_accuracy`: highest val accuracy, ties to the lower val loss, then the earlier
+    point; `val_loss`, `val_bits`, ...), or `final` (the last point). Without a `val` split the last
+    point is reported, and `reason` says so. Never the test split.
     """
 
-    def __init__(self, select: str, splits: list[str]):
+    def __init__(self, select: str, splits: list[str], unit: str = "epoch"):
+        """`unit`: what the run's last point is called (a streaming run's is a step, not an epoch)."""
         self.select = select
         self.active = select != "final" and "val" in splits
         if select == "final":
-            self.reason = "final epoch (training.select: final)"
+            self.reason = f"final {unit} (training.select: final)"
         elif not self.active:
-            self.reason = "final epoch (no val split)"
+            self.reason = f"final {unit} (no val split)"
         else:
             self.reason = f"best val {select.removeprefix('val_')}"
         self.metric = metrics.get(select.removeprefix("val_")) if self.active else None
@@ -350,6 +352,8 @@ class Members:
     train_rows: int  # rows of the (longest) training split
     same_in_train_mode: bool  # whether a training-mode forward may stand in for evaluation
     task: str = "classify"  # the dataset's task (suite.data.registry.TASKS): which metrics apply
+    # A fresh batch every step (a streaming dataset): no epochs exist, so history counts steps only.
+    streaming: bool = False
 
     def train_batches(self) -> Iterator[Batch]:
         raise NotImplementedError
@@ -407,7 +411,8 @@ class One(Members):
         if training is None:  # evaluation only
             return
         self.schedule = Schedule.from_spec(training, len(x))
-        self.full_batch = draw is None and self.schedule.batch_size >= self.schedule.n_train
+        self.streaming = draw is not None
+        self.full_batch = not self.streaming and self.schedule.batch_size >= self.schedule.n_train
         self.optimizer = make_optimizer(parameter_groups(model, training), training)
         self._step = stepper(self.optimizer)
         if draw is None:
@@ -521,7 +526,8 @@ def fit(
     smoothing = knob(training, "label_smoothing")
     clip, patience = training["grad_clip"], training.get("patience")
     stream = members.train_batches()
-    selectors = [Selector(training.get("select", SELECT_DEFAULT), names) for _ in range(size)]
+    unit = "step" if members.streaming else "epoch"
+    selectors = [Selector(training.get("select", SELECT_DEFAULT), names, unit) for _ in range(size)]
     recorded: list[tuple[int, str, dict[str, torch.Tensor]]] = []  # step, split, {metric: (G,)}
     kept = [False] * size  # whether a member's best weights were kept
     points = schedule.history_points()
@@ -630,7 +636,9 @@ def fit(
     for (s, split, _), per_metric in zip(recorded, values, strict=True):  # (metrics, G) each
         for g in range(size):
             if s <= last_step[g]:
-                point = {"step": s, "epoch": s / schedule.steps_per_epoch, "split": split}
+                # a streaming run never passes over its fixed train split: its epoch is null
+                epoch = None if members.streaming else s / schedule.steps_per_epoch
+                point = {"step": s, "epoch": epoch, "split": split}
                 results[g].history.append(
                     point | {m: v[g] for m, v in zip(names_of, per_metric, strict=True)}
                 )

@@ -161,6 +161,7 @@ def checkpoint_meta(trial: Trial, dataset, row: dict) -> dict:
             "task": dataset.task,
         },
         "selected_epoch": row.get("selected_epoch"),
+        "selected_step": row.get("selected_step"),
         "selection": row.get("selection"),
         "ablate_version": row.get("ablate_version"),
     }
@@ -241,6 +242,8 @@ def _summarise(history: list[dict], splits: list[str], selected_step: int | None
             out[f"selected_{split}_{m.name}"] = chosen[m.name]
         out["selected_epoch"] = chosen["epoch"]
         out["final_epoch"] = final["epoch"]
+        if chosen["epoch"] is None:  # a streaming run counts steps, not epochs (suite.train.fit)
+            out["selected_step"] = chosen["step"]
     last = splits[-1]
     out["eval_split"] = last
     for kind in ("final", "best", "selected"):

@@ -116,11 +116,21 @@ def test_a_resumed_run_writes_missing_and_damaged_checkpoints_again(write_study,
         ["predict", "tiny", "embedding_mean", "x", "--results", results, "--seed", _seed(store, keys[1])],
         "damaged checkpoint",
     )
+    code, out, _ = ablate(capsys, "doctor", "tiny", "--results", results)  # sees both, one line each
+    damaged = [line for line in out.splitlines() if "damaged checkpoint" in line]
+    missing = [line for line in out.splitlines() if "have no checkpoint" in line]
+    assert code == 1 and len(damaged) == 1 and len(missing) == 1, out
+    assert str(store.checkpoint_path(keys[1])) in damaged[0] and "ablate run tiny" in damaged[0]
+    assert (
+        "1 of 3 trials that keep their weights" in missing[0]
+        and str(store.checkpoint_path(keys[0])) in missing[0]
+    )
     code, out, _ = ablate(capsys, "run", path, "--results", results, "--no-progress")
     assert code == 0
     assert all(checkpoints.problem(store.checkpoint_path(k)) is None for k in keys)
     assert store.checkpoint_path(keys[2]).read_bytes() == first[keys[2]]  # untouched
     assert not list((results / "tiny" / "checkpoints").glob(".*.tmp"))
+    assert ablate(capsys, "doctor", "tiny", "--results", results)[1].strip() == "tiny: ok"
 
 
 def _seed(store, key) -> str:

@@ -57,6 +57,9 @@ def test_a_decoder_study_learns_the_characters_through_the_engine(write_study, t
         assert row["selected_val_bits"] == pytest.approx(row["selected_val_loss"] / math.log(2))
         assert row["selected_val_perplexity"] == pytest.approx(math.exp(row["selected_val_loss"]), rel=1e-5)
         assert row["steps"] == 100 and {h["step"] for h in result.history} == {0, 50, 100}
+        # fresh batches every step: no epochs, the reported point is a step
+        assert {h["epoch"] for h in result.history} == {None} and row["selected_epoch"] is None
+        assert row["selected_step"] == 100 and row["selection"] == "final step (training.select: final)"
         assert row["task"] == "lm"
         assert row["selected_loss1x"] == pytest.approx(row["selected_val_loss"], rel=1e-4)  # the same windows
         samples = json.loads(row["samples"])
@@ -99,3 +102,28 @@ def test_a_language_model_is_headlined_by_its_loss_and_recall_by_its_accuracy():
         headline_accuracy(pd.DataFrame({"selected_loss": [0.6], "selected_accuracy": [0.7]}))
         == "selected_accuracy"
     )
+
+
+def test_select_on_val_bits_reports_the_point_of_lowest_val_bits(write_study, tmp_path):
+    from suite.study import load_study
+    from suite.train_run import plan, run_unit
+
+    path = tmp_path / "input.txt"
+    path.write_text(SPEECH * 20)
+    training = {
+        "optimizer": "adam",
+        "lr": 3e-3,
+        "steps": 60,
+        "batch_size": 8,
+        "history_every": 20,
+        "eval_rows": 20,
+    }
+    study = load_study(
+        lm_study(write_study, path, variants=[{"name": "decoder_lm", "positional": "rope"}],
+                 training={**training, "select": "val_bits"})
+    )  # fmt: skip
+    (result,) = run_unit(plan(study.trials())[0])
+    val = {h["step"]: h["bits"] for h in result.history if h["split"] == "val"}
+    assert result.row["selection"] == "best val bits"
+    assert result.row["selected_step"] == min(val, key=val.get)
+    assert result.row["selected_val_bits"] == min(val.values())

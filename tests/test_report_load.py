@@ -70,3 +70,38 @@ def test_the_stored_nll_is_the_loss_and_an_underflowed_probability_is_never_clip
     assert example_matrix(rows, ["a", "b"], "loss") is None
     assert example_matrix(rows, ["b"], "loss") == pytest.approx(-np.log([[0.9, 0.8]]), rel=1e-6)
     assert approximated(rows) == (["a", "b"], ["a"])
+
+
+def test_streaming_trials_are_read_in_steps_and_epoch_trials_are_left_alone():
+    """A fresh-batch-per-step trial counts steps: older rows (epoch = step / steps per epoch, found
+    streaming by the study's meta) and newer ones (`selected_step`, null epochs) read the same; a
+    classification trial keeps its epochs."""
+    import json
+
+    from suite.report.load import in_steps, point_unit
+
+    stream = {"name": "mqar", "params": {"fresh": True}, "note": "", "streaming": True}
+    meta = {"dataset_entries": [stream, {"name": "order", "params": {}, "note": ""}]}
+    config = {d: json.dumps({"dataset_params": p}) for d, p in (("mqar", {"fresh": True}), ("order", {}))}
+    runs = pd.DataFrame(
+        {
+            "key": ["old", "new", "cls"],
+            "dataset": ["mqar", "mqar", "order"],
+            "config": [config["mqar"], config["mqar"], config["order"]],
+            "steps": [1000, 1000, 40],
+            "selected_epoch": [62.5, None, 3.0],
+            "final_epoch": [125.0, None, 4.0],
+            "selected_step": [None, 750, None],
+        }
+    )
+    history = pd.DataFrame(
+        {"key": ["old", "new", "cls"], "step": [500, 750, 30], "epoch": [62.5, None, 3.0], "split": "test"}
+    )
+    out, hist = in_steps(runs, history, meta)
+    assert out["point_unit"].tolist() == ["step", "step", "epoch"]
+    assert out["selected_epoch"].tolist() == [500.0, 750.0, 3.0]
+    assert out["final_epoch"].tolist() == [1000.0, 1000.0, 4.0]
+    assert hist["epoch"].tolist() == [500.0, 750.0, 3.0]
+    assert point_unit(out.iloc[:2]) == "step" and point_unit(out.iloc[2:]) == "epoch"
+    unmarked, _ = in_steps(runs.iloc[[0, 2]], history, {})  # old rows and no meta mark: epochs, as before
+    assert unmarked["point_unit"].tolist() == ["epoch", "epoch"]

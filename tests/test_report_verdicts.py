@@ -261,3 +261,14 @@ def test_a_factorial_grid_reports_main_effects_and_their_interaction_paired_by_s
     inter = found["dropout × norm: the effect of norm False → True at dropout=0.1 minus at dropout=0.0"]
     assert inter.result.diff == pytest.approx(0.06) and inter.verdict.word == "interacts"
     assert inter.result.test == "sign"  # the same in every seed: the exact test over 10 seeds
+
+
+def test_a_run_that_reports_its_last_point_by_construction_is_not_still_improving():
+    """select: final (or no val split) reports the last point in every seed by construction, in the
+    words of an epoch run or of a streaming run's steps: no "still improving" flag either way."""
+    from suite.report.verdicts import _last_epoch_share
+
+    chosen = {"selected_epoch": [1000.0, 1000.0], "final_epoch": [1000.0, 1000.0]}
+    for words in ("final epoch (training.select: final)", "final step (training.select: final)"):
+        assert _last_epoch_share(pd.DataFrame({**chosen, "selection": [words] * 2})) is None
+    assert _last_epoch_share(pd.DataFrame({**chosen, "selection": ["best val accuracy"] * 2})) == (2, 2)

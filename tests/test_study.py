@@ -263,3 +263,30 @@ def test_with_a_grid_the_baseline_may_name_the_variant(write_study):
         StudyError, match=r"baseline: 'lstm' is not one of the study's variants; valid: mean\[lr=0.1\]"
     ):
         load_study(write_study(grid={"training.lr": [0.1, 0.2]}, baseline="lstm"))
+
+
+def test_select_names_any_computed_quality_metric_on_val(write_study):
+    """`training.select: val_<metric>` for every quality metric the evaluator computes; anything else,
+    or a metric the dataset's task does not compute, is one line naming the valid choices."""
+    with pytest.raises(
+        StudyError, match=r"yaml: training\.select: not a point to select; valid: final, val_loss, "
+    ):
+        load_study(write_study(datasets=["order"], training={"select": "val_bitz"}))
+    with pytest.raises(StudyError) as err:
+        load_study(write_study(datasets=["order"], training={"select": "test_accuracy"}))
+    assert "\n" not in str(err.value) and "val_accuracy" in str(err.value)
+    with pytest.raises(
+        StudyError,
+        match=r"training\.select: val_bits is not computed on a 'classify' dataset; valid: final, val_loss, val_accuracy$",
+    ):
+        load_study(write_study(datasets=["order"], training={"select": "val_bits"}))
+    recall = {"name": "mqar", "V": 64, "T": 16, "num_kv_pairs": 2, "n_train": 8, "n_test": 8}
+    study = load_study(
+        write_study(
+            variants=[{"name": "decoder_lm", "depth": 1}],
+            datasets=[recall],
+            model={"dim": 8},
+            training={"epochs": 1, "select": "val_bits"},
+        )
+    )
+    assert {t.training["select"] for t in study.trials()} == {"val_bits"}

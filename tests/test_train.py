@@ -422,3 +422,16 @@ def test_a_streaming_dataset_gives_each_step_its_own_batch():
     result = train(model, splits, training, torch.device("cpu"), seed=0, draw=draw)
     assert steps == [0, 1, 2, 3, 4, 5] and result.steps == 6
     assert {h["step"] for h in result.history} == {0, 3, 6}
+
+
+def test_selector_selects_on_any_registered_metric_in_its_direction():
+    """`val_bits` keeps the lowest val bits, `val_perplexity` the lowest perplexity: the direction is
+    the metric's own (suite.metrics), not a rule per name."""
+    bits = Selector("val_bits", ["train", "val"])
+    for step, (loss, b) in enumerate([(2.0, 2.9), (1.0, 1.4), (1.5, 2.2)]):
+        bits.offer(step, {"loss": loss, "accuracy": 0.0, "bits": b})
+    assert bits.best_step == 1 and bits.reason == "best val bits"
+    perplexity = Selector("val_perplexity", ["train", "val", "test"])
+    for step, p in enumerate([9.0, 3.0, 4.0, 2.5]):
+        perplexity.offer(step, {"loss": math.log(p), "perplexity": p})
+    assert perplexity.best_step == 3

@@ -7,6 +7,7 @@ report's own (Student-t over seeds, `suite.report.stats`), never a method of the
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from pathlib import Path
 
 import matplotlib
@@ -123,11 +124,19 @@ def cut_bands(bands: pd.DataFrame) -> int:
     return int(cut[["dataset", "variant"]].drop_duplicates().shape[0])
 
 
-def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: dict | None = None) -> Path:
+def curves(
+    history: pd.DataFrame,
+    metric: str,
+    path: Path,
+    title: str,
+    chance: dict | None = None,
+    in_steps: Collection[str] = (),
+) -> Path:
     """`metric` vs epoch per variant with a 95% CI band over seeds, a panel per dataset, and the
     chance level (chance: dataset → value; the majority class's accuracy or the constant
     predictor's loss) as a dashed line. On a log axis a band reaching 0 or below ends at
-    `log_floor` instead of plunging to the axis' limit."""
+    `log_floor` instead of plunging to the axis' limit. The datasets `in_steps` (drawn fresh each
+    step: suite.report.load.in_steps) are drawn against steps."""
     sns.set_theme(style="whitegrid", context="paper")
     bands = curve_bands(history, metric)
     datasets = list(dict.fromkeys(bands["dataset"]))
@@ -156,7 +165,7 @@ def curves(history: pd.DataFrame, metric: str, path: Path, title: str, chance: d
         if level is not None and np.isfinite(level):
             ax.axhline(level, color="0.35", lw=1.0, ls=(0, (5, 3)), label=CHANCE_LABEL.get(metric, "chance"))
         ax.set_title(dataset, fontsize=9)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("step" if dataset in in_steps else "epoch")
         ax.set_ylabel(f"{metric} ({metrics.get(metric).unit})")
         if floor is not None:
             ax.set_yscale("log")
@@ -305,9 +314,12 @@ def effects(comparisons: pd.DataFrame, path: Path, title: str = "Contrast effect
     return _save(fig, path)
 
 
-def split_curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> Path | None:
+def split_curves(
+    history: pd.DataFrame, metric: str, path: Path, title: str, in_steps: Collection[str] = ()
+) -> Path | None:
     """`metric` on every split over training (mean over seeds), a panel per dataset × variant:
-    the overfitting plot. None when there would be more than MAX_PANELS panels."""
+    the overfitting plot (against steps for the datasets `in_steps`). None when there would be more
+    than MAX_PANELS panels."""
     sns.set_theme(style="whitegrid", context="paper")
     panels = list(dict.fromkeys(zip(history["dataset"], history["variant"].astype(str), strict=True)))
     if len(panels) > MAX_PANELS:
@@ -326,7 +338,7 @@ def split_curves(history: pd.DataFrame, metric: str, path: Path, title: str) -> 
             c = mine[mine["split"] == split]
             ax.plot(c["epoch"], c[metric], color=palette[split], label=split, lw=1.2)
         ax.set_title(f"{variant} · {dataset}", fontsize=8)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("step" if dataset in in_steps else "epoch")
         ax.set_ylabel(f"{metric} ({metrics.get(metric).unit})")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()

@@ -26,6 +26,7 @@ from suite.report.load import (
     headline_accuracy,
     headline_stage,
     metric_name,
+    point_unit,
     quality_metrics,
 )
 from suite.report.stats import (
@@ -251,7 +252,8 @@ def health_findings(results: Results, state: dict[tuple[str, str], Health]) -> l
             f"{s} ({why_once[s]}): {', '.join(vs)}" if s in why_once else f"{s}: {', '.join(vs)}"
             for s, vs in by_state.items()
         ]
-        lines.append(f"Health on **{dataset}** at the reported epoch — " + "; ".join(parts) + ".")
+        unit = point_unit(results.finished[results.finished["dataset"] == dataset])
+        lines.append(f"Health on **{dataset}** at the reported {unit} — " + "; ".join(parts) + ".")
     return lines
 
 

@@ -62,16 +62,67 @@ def load(results_dir: str | Path) -> Results:
     order += sorted(set(runs["variant"]) - set(order))
     runs = runs.assign(variant=pd.Categorical(runs["variant"], categories=order, ordered=True))
     runs = runs.sort_values(["variant", "seed"], kind="stable").reset_index(drop=True)
+    runs, history = in_steps(runs, store.history(), meta)
     return Results(
         dir=store.dir,
         name=meta.get("name", store.dir.name),
         meta=meta,
         runs=runs,
-        history=store.history(),
+        history=history,
         artifacts=store.artifacts(),
         predictions=_predictions(store),
         tuning_runs=tuning_runs,
     )
+
+
+def in_steps(runs: pd.DataFrame, history: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Count a streaming trial's training in steps: it draws a fresh batch every step and never passes
+    over its fixed train split, so an epoch means nothing there. Each row gets `point_unit` ('step'
+    or 'epoch'); a streaming row's reported and final points (`selected_epoch`, `final_epoch`) and its
+    history's `epoch` are read in steps from here on, so tables, findings and figures count what the
+    run counted. Streaming: the row recorded `selected_step` (suite.train_run), or its dataset entry
+    is marked `streaming` in the study's meta; older rows counted steps / steps per epoch, and
+    `steps` × selected / final epoch gives back the same step."""
+    marked = {
+        (e["name"], json.dumps(e["params"], sort_keys=True))
+        for e in meta.get("dataset_entries") or []
+        if e.get("streaming")
+    }
+    entry = runs["config"].map(
+        lambda c: (
+            json.dumps(json.loads(c).get("dataset_params", {}), sort_keys=True) if isinstance(c, str) else ""
+        )
+    )
+    streaming = pd.Series(
+        [
+            (name, params) in marked
+            for name, params in zip(runs.get("dataset_name", runs["dataset"]), entry, strict=True)
+        ],
+        index=runs.index,
+    )
+    if "selected_step" in runs:
+        streaming |= runs["selected_step"].notna()
+    runs = runs.assign(point_unit=np.where(streaming, "step", "epoch"))
+    if not streaming.any() or "steps" not in runs:
+        return runs, history
+    s = runs.loc[streaming]
+    recorded = s["selected_step"] if "selected_step" in s else pd.Series(np.nan, index=s.index)
+    older = (s["selected_epoch"] * s["steps"] / s["final_epoch"]).round()
+    runs.loc[streaming, "selected_epoch"] = recorded.fillna(older).astype(float)
+    runs.loc[streaming, "final_epoch"] = s["steps"].astype(float)
+    if not history.empty and "step" in history:
+        counted = history["key"].isin(set(s["key"]))
+        history = history.assign(
+            epoch=history["epoch"].astype(float).where(~counted, history["step"].astype(float))
+        )
+    return runs, history
+
+
+def point_unit(runs: pd.DataFrame) -> str:
+    """What these rows' reported points count: 'step' where every one is streaming, else 'epoch'
+    (`in_steps`)."""
+    units = set(runs["point_unit"]) if "point_unit" in runs and len(runs) else {"epoch"}
+    return "step" if units == {"step"} else "epoch"
 
 
 def _predictions(store: Store) -> pd.DataFrame:

@@ -10,7 +10,14 @@ from tabulate import tabulate
 
 from suite import metrics
 from suite.report import resampling
-from suite.report.load import example_matrix, headline_stage, last_line, metric_name, quality_metrics
+from suite.report.load import (
+    example_matrix,
+    headline_stage,
+    last_line,
+    metric_name,
+    point_unit,
+    quality_metrics,
+)
 from suite.report.stats import (
     Summary,
     fmt,
@@ -131,7 +138,8 @@ def quality_table(
         row += [_summary_cell(eval_summary(g, m, predictions)) for m in quality_metrics(runs)]
         row += [_cell(g[c], c) for c in train]
         rows.append(row)
-    headers = ["variant", "seeds", "health"] + (["reported epoch (median)"] if stage == "selected" else [])
+    reported = f"reported {point_unit(runs)} (median)"  # steps where the data is drawn fresh each step
+    headers = ["variant", "seeds", "health"] + ([reported] if stage == "selected" else [])
     headers += [metric_name(m, eval_split) for m in quality_metrics(runs)] + [metric_name(c) for c in train]
     return markdown(rows, headers)
 

@@ -30,7 +30,7 @@ from suite.report.findings import (
     scaling_points,
     summary_findings,
 )
-from suite.report.load import Results, headline_accuracy, headline_stage, load, quality_metrics
+from suite.report.load import Results, headline_accuracy, headline_stage, load, point_unit, quality_metrics
 from suite.report.stats import MIN_SEEDS
 from suite.report.tables import (
     comparisons_table,
@@ -305,20 +305,24 @@ def _samples_section(ok: pd.DataFrame) -> list[str]:
 
 
 def _epoch_note(group: pd.DataFrame, split: str) -> str:
-    """Which epoch the headline numbers are at, and how it was chosen."""
+    """Which epoch (or step, for data drawn fresh each step) the headline numbers are at, and how it
+    was chosen."""
+    unit = point_unit(group)
     if headline_stage(group) == "final":
-        return f"Metrics on the `{split}` split at the final epoch"
+        return f"Metrics on the `{split}` split at the final {unit}"
     how = sorted(set(group["selection"].dropna())) if "selection" in group else []
-    if how and all(h.startswith("final epoch (training.select: final)") for h in how):
-        return f"Metrics on the `{split}` split at the final epoch (the study reports the last point: training.select: final)"
-    if how and all(h.startswith("final epoch") for h in how):
+    if unit == "step":  # the row's own words say epoch: the engine's name for its last history point
+        how = [h.replace("final epoch", "final step") for h in how]
+    if how and all(h.startswith(f"final {unit} (training.select: final)") for h in how):
+        return f"Metrics on the `{split}` split at the final {unit} (the study reports the last point: training.select: final)"
+    if how and all(h.startswith(f"final {unit}") for h in how):
         return (
-            f"Metrics on the `{split}` split at the final epoch ({'; '.join(how)}): this study has no "
-            "validation split to choose an epoch on"
+            f"Metrics on the `{split}` split at the final {unit} ({'; '.join(how)}): this study has no "
+            f"validation split to choose {'a step' if unit == 'step' else 'an epoch'} on"
         )
     return (
-        f"Metrics on the `{split}` split at the epoch chosen on the validation split "
-        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}` (the final epoch's in the appendix)"
+        f"Metrics on the `{split}` split at the {unit} chosen on the validation split "
+        f"({'; '.join(how) or 'best val accuracy'}), never on `{split}` (the final {unit}'s in the appendix)"
     )
 
 
@@ -343,19 +347,21 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
         lines.extend([f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""])
 
     summary = _summary_frame(ok, results.predictions)
+    unit = point_unit(ok)
     add(
         figures.point_plot(
             summary,
             directory / "final_metrics.png",
-            f"{results.name}: metrics per variant at the reported epoch",
+            f"{results.name}: metrics per variant at the reported {unit}",
         ),
-        "Metrics per variant at the reported epoch: mean and 95% Student-t interval (over seeds and test "
+        f"Metrics per variant at the reported {unit}: mean and 95% Student-t interval (over seeds and test "
         "examples where per-example predictions were recorded, else over seeds).",
     )
     history = results.history
     if not history.empty:
         h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
         eval_h = h[h["split"] == h["eval_split"]]
+        in_steps = set(ok.loc[ok["point_unit"] == "step", "dataset"]) if "point_unit" in ok else set()
         for metric in ("loss", "accuracy"):
             chance = chance_levels(ok, metric)
             path = figures.curves(
@@ -364,12 +370,17 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
                 directory / f"{metric}_curves.png",
                 f"{results.name}: {metric} on the eval split (95% CI over seeds)",
                 chance,
+                in_steps,
             )
             add(path, curves_caption(eval_h, metric, chance))
         several = h.groupby("dataset")["split"].transform("nunique") > 1
         if several.any():
             path = figures.split_curves(
-                h[several], "accuracy", directory / "train_vs_eval.png", f"{results.name}: accuracy per split"
+                h[several],
+                "accuracy",
+                directory / "train_vs_eval.png",
+                f"{results.name}: accuracy per split",
+                in_steps,
             )
             if path is not None:
                 add(

@@ -108,7 +108,7 @@ def _last_epoch_share(runs) -> tuple[int, int] | None:
         return None
     if "selection" in runs:
         how = runs["selection"].dropna().astype(str)
-        if len(how) and how.str.startswith("final epoch").all():
+        if len(how) and how.str.startswith(("final epoch", "final step")).all():  # a streaming run's: steps
             return None
     chosen = runs[["selected_epoch", "final_epoch"]].dropna()
     return int((chosen["selected_epoch"] >= chosen["final_epoch"]).sum()), len(chosen)

@@ -103,6 +103,18 @@ def _draw(dataset, seed: int, device: torch.device):
     return draw
 
 
+def _draws(datasets: list, seeds: list[int], device: torch.device):
+    """Each stacked member's `_draw` where the members' data streams (None where none does)."""
+    from suite.vectorized import CannotStack
+
+    streaming = {bool(d.streaming) for d in datasets}
+    if streaming == {False}:
+        return None
+    if len(streaming) > 1:
+        raise CannotStack("some members' datasets stream batches and some do not")
+    return [_draw(d, seed, device) for d, seed in zip(datasets, seeds, strict=True)]
+
+
 def _record_training(
     row: dict, trial: Trial, dataset, model, splits, trained, device: torch.device
 ) -> tuple[list[dict], list[dict], bytes | None]:
@@ -408,6 +420,7 @@ def _run_group(unit: list[Trial]) -> list[TrialResult]:
                 [unit[i].seed for i in group],
                 eval_batch=first.training["eval_batch_size"],
                 task=datasets[group[0]].task,  # one per group: the task is part of its data shape
+                draws=_draws([datasets[i] for i in group], [unit[i].seed for i in group], device),
             )
         except vectorized.CannotStack as err:
             vectorized.log_once(f"{first.variant}: seeds run one at a time: {err}")

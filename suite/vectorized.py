@@ -413,7 +413,12 @@ class Group(Members):
         seeds: list[int],
         eval_batch: int,
         task: str = "classify",
+        draws: list[Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]] | None = None,
     ):
+        """`draws`: a streaming dataset's `draw(step, batch_size)` per member, each at that member's
+        seed (as `suite.train.One` takes one), instead of shuffled passes over the training split."""
+        if draws is not None and len(draws) != len(members):
+            raise ValueError(f"{len(draws)} draws for {len(members)} members: one per member")
         self.size, self.task = len(members), task
         self.names = list(splits[0])
         if any(list(s) != self.names for s in splits):
@@ -426,7 +431,7 @@ class Group(Members):
             )
         schedules = [Schedule.from_spec(training, n) for n in train_data.sizes]
         self.schedule = schedule = schedules[0]
-        self.full_batch = all(s.batch_size >= s.n_train for s in schedules)
+        self.full_batch = draws is None and all(s.batch_size >= s.n_train for s in schedules)
         if not self.full_batch and len(set(train_data.sizes)) > 1:
             raise CannotStack("mini-batch training needs every member's training split to have one size")
         if any(
@@ -442,7 +447,10 @@ class Group(Members):
         self.params = list(self.model.parameters())
         self.flat = FlatParameters(self.params, training)
         self.optimizer = self.flat.optimizer
-        self._stream = _batches(train_data, schedule, seeds, self.full_batch)
+        if draws is None:
+            self._stream = _batches(train_data, schedule, seeds, self.full_batch)
+        else:
+            self._stream = _drawn(draws, training["batch_size"])
         self._checked = False
         _probe(self.stacked, members, train_data)
         self.best: list[torch.Tensor] = []  # each member's selected weights, (G, ...) per tensor
@@ -498,10 +506,12 @@ def train_group(
     seeds: list[int],
     eval_batch: int = EVAL_BATCH_SIZE,
     task: str = "classify",
+    draws: list[Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]] | None = None,
 ) -> list[TrainResult]:
     """Train G member models (same architecture) together (`fit` over a `Group`); one `TrainResult`
-    per member, as `suite.train.train` would give for each on its own (to ~1e-6)."""
-    group = Group(members, splits, training, device, seeds, eval_batch, task)
+    per member, as `suite.train.train` would give for each on its own (to ~1e-6). `draws`: a
+    streaming dataset's batches, one draw per member (`Group`)."""
+    group = Group(members, splits, training, device, seeds, eval_batch, task, draws)
     return fit(group, training, device, eval_batch)
 
 
@@ -525,6 +535,21 @@ def _batches(data: SplitStack, schedule: Schedule, seeds: list[int], full_batch:
             idx = order[:, start : start + bs]  # (G, b)
             x, y = data.x[rows, idx].reshape(-1, *data.x.shape[2:]), data.y[rows, idx]
             yield Batch(x, y, objective.scored(y), idx.shape[1])
+
+
+def _drawn(
+    draws: list[Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]], batch_size: int
+) -> Iterator[Batch]:
+    """Endless batches of a streaming dataset, tokens (G·B, ...) and targets (G, B, ...): batch
+    number `step` of member g is `draws[g](step, batch_size)`, the one it draws when it trains alone
+    (`suite.train.drawn`), so a stacked member sees its solo run's batches."""
+    step = 0
+    while True:
+        parts = [draw(step, batch_size) for draw in draws]
+        x = torch.cat([x for x, _ in parts])  # (G·B, ...): members' rows folded into the batch
+        y = torch.stack([y for _, y in parts])  # (G, B, ...)
+        yield Batch(x, y, objective.scored(y), len(parts[0][0]))
+        step += 1
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)
@@ -604,8 +629,6 @@ def why_alone(trial) -> str | None:
     a new condition goes here."""
     if any(knob(trial.training, name) != default for name, default in ONE_AT_A_TIME_KNOBS.items()):
         return f"it sets a training knob only suite.train implements ({', '.join(ONE_AT_A_TIME_KNOBS)})"
-    if _streaming(trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)):
-        return "its dataset draws a fresh batch each step, which the stacked step does not draw"
     try:
         vocab_size, seq_len, num_classes, pad_id, _, *task = _data_shape(
             trial.dataset, json.dumps(trial.dataset_params, sort_keys=True)
@@ -615,16 +638,6 @@ def why_alone(trial) -> str | None:
         )
     except Exception as err:  # an unloadable dataset or model is the one-at-a-time path's to report
         return f"its model or dataset could not be inspected ({type(err).__name__}: {err})"
-
-
-@lru_cache(maxsize=256)
-def _streaming(name: str, params_json: str) -> bool:
-    from suite import data
-
-    try:
-        return data.create(name, **json.loads(params_json)).streaming
-    except Exception:  # an unloadable dataset is the one-at-a-time path's to report
-        return False
 
 
 @lru_cache(maxsize=256)

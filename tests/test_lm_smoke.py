@@ -46,7 +46,7 @@ def test_a_decoder_study_learns_the_characters_through_the_engine(write_study, t
     vocab = tinyshakespeare(block_size=16, data_path=str(path)).vocab_size
     study = load_study(lm_study(write_study, path))
     units = plan(study.trials())
-    assert all(len(u) == 1 for u in units)  # streaming data and weight-decay groups: one at a time
+    assert all(len(u) == 1 for u in units)  # weight-decay groups and a tied head: one at a time
     results = [r for unit in units for r in run_unit(unit)]
     for result in results:
         row = result.row

@@ -420,3 +420,78 @@ def test_weight_decay_gets_its_own_memory_measurement(write_study):
     assert rows["mean"]["memory_group"] != rows["mean_wd"]["memory_group"]
     measured = {key for _, key in set(measure._PEAKS) - before if key[0] == "train"}
     assert measured == {("train", rows[v]["memory_group"]) for v in ("mean", "mean_wd")}  # each its own step
+
+
+# ── streaming data: each stacked member draws its solo run's batches ───────────────────────────
+
+SPEECH = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+
+
+def _tiny_decoder(seed: int, vocab: int):
+    from suite.models.decoder import DecoderLM
+
+    torch.manual_seed(seed)
+    return DecoderLM(vocab, 8, dim=16, depth=1, heads=2, tie_weights=False)
+
+
+def test_stacked_members_on_streaming_data_equal_their_solo_runs(tmp_path):
+    """Each member's batch at step s is `batch(s, B, its seed)`, as alone; losses and weights follow."""
+    from suite.data.tinyshakespeare import tinyshakespeare
+    from suite.train import One, fit
+
+    path = tmp_path / "input.txt"
+    path.write_text(SPEECH * 10)
+    dataset = tinyshakespeare(block_size=8, data_path=str(path))
+    splits = dataset.load()
+    training = training_dict(
+        optimizer="adamw", lr=3e-3, weight_decay=0.1, steps=6, batch_size=4, history_every=3,
+        grad_clip=1.0, select="final",
+    )  # fmt: skip
+    seeds, drawn = [0, 1, 2], []
+
+    def draw_at(seed):
+        def draw(step, batch_size):
+            drawn.append((seed, step))
+            return dataset.batch(step, batch_size, seed)
+
+        return draw
+
+    cpu = torch.device("cpu")
+    stacked = [_tiny_decoder(s, dataset.vocab_size) for s in seeds]
+    together = train_group(
+        stacked, [splits] * 3, training, cpu, seeds, 64, "lm", draws=[draw_at(s) for s in seeds]
+    )
+    assert drawn[:3] == [(0, 0), (1, 0), (2, 0)] and sorted(drawn) == [
+        (s, k) for s in seeds for k in range(6)
+    ]
+    for seed, member, result in zip(seeds, stacked, together, strict=True):
+        alone = _tiny_decoder(seed, dataset.vocab_size)
+        (solo,) = fit(One(alone, splits, training, seed, "lm", draw_at(seed)), training, cpu, 64)
+        assert _max_curve_gap(result.history, solo.history) <= 1e-5
+        for (name, a), b in zip(member.named_parameters(), alone.parameters(), strict=True):
+            assert torch.allclose(a, b, atol=1e-5), name
+        assert not torch.equal(member.head.weight, _tiny_decoder(seed, dataset.vocab_size).head.weight)
+
+
+def test_a_streaming_study_stacks_its_seeds_through_the_runner(write_study, tmp_path):
+    path = tmp_path / "input.txt"
+    path.write_text(SPEECH * 10)
+    study = load_study(
+        write_study(
+            variants=[{"name": "decoder_lm", "tie_embeddings": False}],
+            datasets=[{"name": "tinyshakespeare", "block_size": 8, "data_path": str(path)}],
+            seeds=2,
+            model={"dim": 16, "depth": 1, "heads": 2},
+            training={"optimizer": "adamw", "lr": 3e-3, "steps": 6, "batch_size": 4, "history_every": 3,
+                      "eval_rows": 20, "select": "final"},
+            measure={"throughput": False, "memory": False, "predictions": False},
+        )
+    )  # fmt: skip
+    assert why_alone(study.trials()[0]) is None
+    (unit,) = plan(study.trials())
+    assert len(unit) == 2
+    for trial, result in zip(unit, run_unit(unit), strict=True):
+        assert result.row["status"] == "ok" and result.row["train_group_size"] == 2, result.row["error"]
+        alone = run_trial(trial)
+        assert _max_curve_gap(result.history, alone.history) <= 1e-5
+        assert result.row["selected_val_loss"] == pytest.approx(alone.row["selected_val_loss"], abs=1e-5)

@@ -214,7 +214,16 @@ def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> 
     last = list(splits)[-1]
     full = {"train": (torch.cat([xt, xv]), torch.cat([yt, yv])), last: splits[last]}
     epochs = int(row["selected_epoch"])
-    training = {**trial.training, "epochs": epochs, "select": "final", "patience": None}
+    # One history point at the end (and the loop's first, at step 0): only the final test metrics
+    # are reported, and evaluating between epochs changes no weight (evaluation draws no numbers).
+    training = {
+        **trial.training,
+        "epochs": epochs,
+        "select": "final",
+        "patience": None,
+        "history_every": epochs,
+        "steps": None,
+    }
     model = seeded_model(trial, dataset, device, full["train"])
     again = train(model, full, training, device, trial.seed, trial.training["eval_batch_size"])
     if again.diverged:

@@ -72,3 +72,20 @@ def test_report_shows_anchors_from_the_study(write_study, tmp_path):
     report = (tmp_path / "results" / "tiny" / "report.md").read_text()
     assert "## Published anchors" in report and "A textbook (2021)" in report and "88.5%" in report
     assert "(mean, 2 seeds)" in report
+
+
+def test_an_anchor_finds_rows_whose_variant_set_its_own_dataset_parameters():
+    """A variant's own `vocab_size` labels its rows `imdb(vocab_size=10000)`; an anchor naming
+    `imdb` still reaches them (by the dataset's name), and no other dataset's."""
+    import pandas as pd
+
+    from suite.report.anchors import _on
+
+    runs = pd.DataFrame(
+        {
+            "dataset": ["imdb(vocab_size=10000)", "imdb(vocab_size=20000)", "mr"],
+            "dataset_name": ["imdb", "imdb", "mr"],
+        }
+    )
+    assert _on(runs, "imdb").tolist() == [True, True, False]
+    assert _on(runs.drop(columns="dataset_name"), "imdb").tolist() == [False, False, False]

@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from suite import models
@@ -66,3 +69,73 @@ def test_ngram_linear_is_a_registered_variant_with_a_key_stable_default():
     assert models.resolve("ngram_linear", ngram_buckets=64).to_dict()["ngram_buckets"] == 64
     model = models.create("ngram_linear", vocab_size=50, seq_len=6, num_classes=3, pad_id=0)
     assert model(torch.randint(0, 50, (4, 6))).shape == (4, 3)
+
+
+def _padded_reference(model, tokens: torch.Tensor) -> torch.Tensor:
+    """The model's output through the padded (B, 2T − 1) sort, as its forward computed it before
+    the real n-grams were gathered alone."""
+    ngrams = ngram_ids(tokens, model.vocab_size, model.buckets, model.pad_id, model.bigrams)
+    ids, weights = binary_weights(ngrams)
+    if model.ratio is not None:
+        weights = weights * model.ratio[ids]
+    bags = model.weights(ids, per_sample_weights=weights)
+    return ((bags if model.head is None else model.head(bags)) + model.bias).squeeze(-1)
+
+
+def test_the_real_ngrams_alone_give_the_padded_sums_exactly():
+    """Pre- and post-padded rows, a row of PAD alone, repeats, a PAD inside a row (its bigrams
+    drop), with and without bigrams, NB weights and the fastText embedding: the fast path's
+    logits equal the padded reference bit for bit; the gradients to rounding (the embedding's
+    backward adds the same terms in another order)."""
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(1, 30, (6, 9), generator=g)
+    tokens[0, :4] = 0  # pre-padded
+    tokens[1, 6:] = 0  # post-padded
+    tokens[2] = 0  # nothing but PAD
+    tokens[3, 4] = 0  # PAD inside: (x, PAD) and (PAD, y) are no bigrams
+    tokens[4] = torch.tensor([5, 5, 5, 7, 5, 5, 5, 7, 2])  # repeated unigrams and bigrams
+    labels = torch.tensor([0, 1, 0, 1, 1, 0])
+    for knobs in (
+        {},
+        {"bigrams": False},
+        {"nb_weight": True},
+        {"ngram_dim": 3},
+        {"ngram_dim": 3, "bigrams": False},
+    ):
+        model = models.create("ngram_linear", vocab_size=30, seq_len=9, pad_id=0, ngram_buckets=64, **knobs)
+        torch.nn.init.normal_(model.weights.weight, generator=g)
+        if model.head is not None:
+            torch.nn.init.normal_(model.head.weight, generator=g)
+        model.prepare(tokens, labels)
+        fast = model.eval()(tokens)
+        assert torch.equal(fast, _padded_reference(model, tokens)), knobs
+        fast.square().sum().backward()
+        grad = model.weights.weight.grad.clone()
+        model.zero_grad()
+        _padded_reference(model, tokens).square().sum().backward()
+        assert torch.allclose(grad, model.weights.weight.grad, rtol=1e-6, atol=1e-7), knobs
+    assert fast[2].item() == model.bias.item()  # a row of PAD holds no n-gram: the bias alone
+
+
+def test_nb_ratios_from_the_real_ngrams_count_each_distinct_ngram_once_per_row():
+    tokens = torch.tensor([[0, 0, 3, 3, 3], [0, 4, 3, 4, 3]])  # PAD = 0
+    model = models.create("ngram_linear", vocab_size=5, seq_len=5, pad_id=0, ngram_buckets=8, nb_weight=True)
+    model.prepare(tokens, torch.tensor([1, 0]))
+    # positive row: 3 and (3, 3); negative row: 3, 4, (4, 3) and (3, 4), the pairs in distinct
+    # buckets; α = 1 over 13 slots: ‖p‖₁ = 2 + 13, ‖q‖₁ = 4 + 13
+    assert model.ratio[3].item() == pytest.approx(
+        math.log((2 / 15) / (2 / 17))
+    )  # not 4/15: three 3s count once
+    assert model.ratio[4].item() == pytest.approx(math.log((1 / 15) / (2 / 17)))
+    assert model.ratio[5 + (3 * HASH_MULTIPLIER + 3) % 8].item() == pytest.approx(
+        math.log((2 / 15) / (1 / 17))
+    )
+
+
+def test_the_fasttext_knob_embeds_ngrams_and_is_keyed_only_when_set():
+    cfg = models.resolve("ngram_linear", ngram_dim=4, bigrams=False)
+    assert cfg.to_dict()["ngram_dim"] == 4 and cfg.to_dict()["bigrams"] is False
+    assert "ngram_dim" not in models.resolve("ngram_linear").to_dict()
+    model = models.create("ngram_linear", vocab_size=50, seq_len=6, pad_id=0, ngram_dim=4, bigrams=False)
+    assert model.weights.weight.shape == (50, 4)  # no bucket rows without bigrams
+    assert model(torch.randint(0, 50, (3, 6))).shape == (3,)

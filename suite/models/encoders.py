@@ -212,13 +212,18 @@ class ConvConfig(ModelConfig):
 
 @register_encoder("ngram", module="suite.models.ngram:NgramLinear", whole_model=True)
 class NgramConfig(ModelConfig):
-    """A linear model over unigrams and hashed bigrams: no token embedding, no positions."""
+    """A linear model over unigrams and hashed bigrams (or fastText's averaged n-gram embeddings,
+    `ngram_dim`): no positions."""
 
     encoder: Literal["ngram"] = "ngram"
     ngram_buckets: int = Field(2**18, ge=1, le=2**26)  # hash slots for the bigrams
     # Scale each n-gram by its naive Bayes log-count ratio on the training rows (Wang & Manning
     # 2012's NBSVM features), computed before training from the train split alone; two classes only
     nb_weight: bool = False
+    # fastText (Joulin et al. 2017): n-gram embeddings this wide, averaged over the row's distinct
+    # n-grams, then a linear layer to the logits; null: one weight per n-gram and class (linear)
+    ngram_dim: int | None = Field(None, ge=1, le=MAX_WIDTH)
+    bigrams: bool = True  # false: unigrams alone (no hashed pairs; ngram_buckets unused)
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
     tasks: ClassVar[tuple[str, ...]] = ("classify",)

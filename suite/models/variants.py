@@ -159,6 +159,12 @@ def ngram_linear(**overrides) -> ModelConfig:
     return parse({"encoder": "ngram"}, **overrides)
 
 
+@register_variant("fasttext_bigram")
+def fasttext_bigram(**overrides) -> ModelConfig:
+    """fastText with bigrams (Joulin et al. 2017): 10-wide embeddings of the unigrams and hashed bigrams, averaged over a review's distinct n-grams → linear."""
+    return parse({"encoder": "ngram", "ngram_dim": 10}, **overrides)
+
+
 @register_variant("lstm")
 def lstm(**overrides) -> ModelConfig:
     """LSTM encoder (layers = depth, optional bidirectional and proj_size), read out at the last token (the lecture's LSTM)."""

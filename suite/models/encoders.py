@@ -41,6 +41,8 @@ class BowConfig(ModelConfig):
         "embedding_dropout",
         "scale_embedding",
         "head_dropout",
+        "head_max_norm",
+        "embedding_uniform",
     )
     tasks: ClassVar[tuple[str, ...]] = ("classify",)  # one bag per sequence: no positions to predict at
 

@@ -221,6 +221,9 @@ class NgramConfig(ModelConfig):
     # Scale each n-gram by its naive Bayes log-count ratio on the training rows (Wang & Manning
     # 2012's NBSVM features), computed before training from the train split alone; two classes only
     nb_weight: bool = False
+    # Each row's n-gram weights averaged over its distinct n-grams (true), or 0/1 features summed
+    # (false: Wang & Manning's binarized f̂, whose logit scale does not shrink with a row's length)
+    ngram_average: bool = True
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
     tasks: ClassVar[tuple[str, ...]] = ("classify",)

@@ -2,8 +2,8 @@
 
 Each review becomes the set of its words and of its adjacent word pairs; a pair is hashed into
 `ngram_buckets` slots after the vocabulary (Weinberger et al. 2009; fastText's bigrams). The
-model is one weight per n-gram and class, averaged over the n-grams present (binary features,
-as NBSVM's), plus a bias: a logistic regression, trained with the study's optimizer.
+model is one weight per n-gram and class, averaged over the n-grams present (or summed: 0/1
+features, as NBSVM's, with `ngram_average: false`), plus a bias: a logistic regression, trained with the study's optimizer.
 """
 
 from __future__ import annotations
@@ -29,23 +29,26 @@ def ngram_ids(tokens: torch.Tensor, vocab_size: int, buckets: int, pad_id: int |
     return ids
 
 
-def binary_weights(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def binary_weights(ids: torch.Tensor, average: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted ids and a weight per position that averages each row over its *distinct* valid
-    n-grams: a repeated n-gram counts once (multi-hot), padding (−1) not at all."""
+    n-grams (`average`), else is 1 for each (Wang & Manning's binarized f̂): a repeated n-gram
+    counts once (multi-hot), padding (−1) not at all."""
     ids, _ = ids.sort(dim=1)  # (B, N)
     first = torch.ones_like(ids, dtype=torch.bool)
     first[:, 1:] = ids[:, 1:] != ids[:, :-1]
     keep = (first & (ids >= 0)).float()
-    weights = keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
+    weights = keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0) if average else keep
     return ids.clamp(min=0), weights
 
 
 class NgramLinear(nn.Module):
-    """Token ids (B, T) → logits (B,) or (B, C): mean of the weights of the row's distinct n-grams."""
+    """Token ids (B, T) → logits (B,) or (B, C): mean (or sum, ngram_average false) of the weights
+    of the row's distinct n-grams."""
 
     def __init__(self, cfg: NgramConfig, vocab_size: int, num_classes: int, pad_id):
         super().__init__()
         self.vocab_size, self.buckets, self.pad_id = vocab_size, cfg.ngram_buckets, pad_id
+        self.average = cfg.ngram_average
         self.out = objective.logits_for(num_classes)
         self.weights = nn.EmbeddingBag(vocab_size + cfg.ngram_buckets, self.out, mode="sum")
         nn.init.zeros_(self.weights.weight)  # a linear model needs no symmetry breaking
@@ -57,7 +60,9 @@ class NgramLinear(nn.Module):
         self.register_buffer("ratio", torch.ones(vocab_size + cfg.ngram_buckets) if cfg.nb_weight else None)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        ids, weights = binary_weights(ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id))
+        ids, weights = binary_weights(
+            ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id), self.average
+        )
         if self.ratio is not None:
             weights = weights * self.ratio[ids]
         logits = self.weights(ids, per_sample_weights=self.dropout(weights)) + self.bias  # (B, out)

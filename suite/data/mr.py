@@ -150,7 +150,8 @@ def mr(
     data_path: DataPath = None,
     cache_dir: CacheDir = None,
 ) -> Dataset:
-    """MR sentence polarity (Pang & Lee 2005), fold `fold` of a `folds`-fold cross-validation."""
+    """MR sentence polarity (Pang & Lee 2005), fold `fold` of a `folds`-fold cross-validation;
+    `clean_str`: split words by Kim's (2014) rules, as his CNN results were (suite.data.tokenize)."""
     return MR(
         fold=fold,
         folds=folds,

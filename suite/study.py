@@ -82,7 +82,7 @@ def check_select(value: str) -> str:
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adadelta"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.0, ge=0, lt=1)  # sgd and rmsprop
@@ -98,6 +98,7 @@ class TrainingSpec(BaseModel):
     min_lr: float = Field(LM_KNOBS["min_lr"], ge=0)  # where cosine or linear decay ends (below lr)
     beta1: float = Field(LM_KNOBS["beta1"], ge=0, lt=1)  # adam and adamw
     beta2: float = Field(LM_KNOBS["beta2"], ge=0, lt=1)  # adam and adamw (nanoGPT's small models: 0.99)
+    rho: float = Field(LM_KNOBS["rho"], ge=0, lt=1)  # adadelta's decay (Kim 2014: 0.95)
     # Which parameters weight_decay applies to: all, or matrices and embeddings only (dim ≥ 2; not
     # biases or LayerNorm gains), nanoGPT's `configure_optimizers` split.
     weight_decay_on: Literal["all", "matrices"] = ONE_AT_A_TIME_KNOBS["weight_decay_on"]

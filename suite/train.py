@@ -81,6 +81,8 @@ def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
         return _build(torch.optim.Adam, params, lr=lr, weight_decay=wd, betas=betas)
     if name == "adamw":
         return _build(torch.optim.AdamW, params, lr=lr, weight_decay=wd, betas=betas)
+    if name == "adadelta":  # Zeiler 2012, Kim 2014's optimizer (ρ 0.95, ε 1e-6, lr 1.0)
+        return _build(torch.optim.Adadelta, params, lr=lr, weight_decay=wd, rho=knob(training, "rho"))
     if name == "sgd":
         return _build(torch.optim.SGD, params, lr=lr, weight_decay=wd, momentum=training["momentum"])
     if name == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8), as the lecture's RMSprop()
@@ -415,6 +417,8 @@ class One(Members):
         self.full_batch = not self.streaming and self.schedule.batch_size >= self.schedule.n_train
         self.optimizer = make_optimizer(parameter_groups(model, training), training)
         self._step = stepper(self.optimizer)
+        # a model's constraint on its weights after each update (SequenceClassifier.constrain: max-norm)
+        self._constrain = getattr(model, "constrain", None) if getattr(model, "head_max_norm", None) else None
         if draw is None:
             self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed))
         else:
@@ -442,6 +446,8 @@ class One(Members):
 
     def step(self) -> None:
         self._step()
+        if self._constrain is not None:
+            self._constrain()
 
     def keep(self, improved: list[int]) -> None:
         self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

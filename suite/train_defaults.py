@@ -21,5 +21,6 @@ LM_KNOBS = {
     "beta1": 0.9,  # Adam/AdamW's β₁ (torch's default)
     "beta2": 0.999,  # Adam/AdamW's β₂ (torch's default; nanoGPT's small models use 0.99)
     "min_lr": 0.0,  # where a cosine or linear decay ends (nanoGPT: lr / 10)
+    "rho": 0.9,  # Adadelta's decay of its running averages (torch's default; Kim 2014: 0.95)
     "eval_rows": None,  # rows of each split evaluated at history points (evenly spaced, fixed); None: all
 }

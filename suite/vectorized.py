@@ -229,6 +229,8 @@ class StackedConv1d(Twin):
 
 def unstackable(model: nn.Module) -> str | None:
     """Why this architecture has no stacked form (None if it has one). Works on meta-device models."""
+    if getattr(model, "head_max_norm", None):
+        return "head_max_norm rescales the head after each step, which the flat optimizer does not"
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     if frozen:
         return f"{frozen[0]} is frozen, and the flat optimizer would update every stacked parameter"

@@ -75,7 +75,7 @@ def _padded_reference(model, tokens: torch.Tensor) -> torch.Tensor:
     """The model's output through the padded (B, 2T − 1) sort, as its forward computed it before
     the real n-grams were gathered alone."""
     ngrams = ngram_ids(tokens, model.vocab_size, model.buckets, model.pad_id, model.bigrams)
-    ids, weights = binary_weights(ngrams)
+    ids, weights = binary_weights(ngrams, model.average)
     if model.ratio is not None:
         weights = weights * model.ratio[ids]
     bags = model.weights(ids, per_sample_weights=weights)
@@ -99,6 +99,7 @@ def test_the_real_ngrams_alone_give_the_padded_sums_exactly():
         {},
         {"bigrams": False},
         {"nb_weight": True},
+        {"nb_weight": True, "ngram_average": False},
         {"ngram_dim": 3},
         {"ngram_dim": 3, "bigrams": False},
     ):
@@ -139,3 +140,26 @@ def test_the_fasttext_knob_embeds_ngrams_and_is_keyed_only_when_set():
     model = models.create("ngram_linear", vocab_size=50, seq_len=6, pad_id=0, ngram_dim=4, bigrams=False)
     assert model.weights.weight.shape == (50, 4)  # no bucket rows without bigrams
     assert model(torch.randint(0, 50, (3, 6))).shape == (3,)
+
+
+def test_binary_features_weigh_each_distinct_ngram_one_without_averaging():
+    ids, weights = binary_weights(torch.tensor([[4, 4, 4, -1, 9]]), average=False)
+    by_id = {}
+    for i, w in zip(ids[0].tolist(), weights[0].tolist(), strict=True):
+        by_id[i] = by_id.get(i, 0.0) + w
+    assert by_id[4] == 1.0 and by_id[9] == 1.0 and sum(weights[0].tolist()) == 2.0
+
+
+def test_ngram_average_false_sums_the_weights_and_is_keyed_only_when_set():
+    tokens = torch.tensor([[3, 4, 5, 0], [3, 0, 0, 0]])
+    summed = models.create(
+        "ngram_linear", vocab_size=8, seq_len=4, pad_id=0, ngram_buckets=16, ngram_average=False
+    )
+    mean = models.create("ngram_linear", vocab_size=8, seq_len=4, pad_id=0, ngram_buckets=16)
+    for m in (summed, mean):
+        torch.nn.init.ones_(m.weights.weight)
+        m.eval()
+    # row 0: unigrams 3 4 5 and bigrams (3,4) (4,5): 5 n-grams; row 1: one unigram
+    assert summed(tokens).tolist() == [5.0, 1.0] and mean(tokens).tolist() == [1.0, 1.0]
+    assert "ngram_average" not in models.resolve("ngram_linear").to_dict()
+    assert models.resolve("ngram_linear", ngram_average=False).to_dict()["ngram_average"] is False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suite.data import tokenize
 from suite.data.download import (
     DATA_ENV,
     CacheDir,
@@ -66,13 +67,17 @@ def fold_of(labels: list[int], folds: int, seed: int) -> np.ndarray:
 
 
 class MR(TextCorpus):
-    def __init__(self, *, fold: int, folds: int, data_path: str | None, download: bool, **kwargs):
+    def __init__(
+        self, *, fold: int, folds: int, clean_str: bool, data_path: str | None, download: bool, **kwargs
+    ):
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
             raise ValueError(f"folds must be an integer ≥ 2, got {folds!r}")
         if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
             raise ValueError(f"fold must be an integer in 0..{folds - 1} (folds={folds}), got {fold!r}")
         super().__init__("mr", num_classes=2, **kwargs)
-        self.fold, self.folds = fold, folds
+        if not isinstance(clean_str, bool):
+            raise ValueError(f"clean_str must be true or false, got {clean_str!r}")
+        self.fold, self.folds, self.clean_str = fold, folds, clean_str
         self.data_path = data_path
         self.download = download
 
@@ -108,8 +113,13 @@ class MR(TextCorpus):
             labels += [label] * len(lines)
         return {"all": (texts, labels)}
 
+    def words(self, text: str) -> list[str]:
+        """clean_str: Kim's (2014) rules (suite.data.tokenize.clean_str), else the suite's."""
+        return tokenize.clean_str(text) if self.clean_str else super().words(text)
+
     def split_settings(self) -> dict:
-        return {**super().split_settings(), "fold": self.fold, "folds": self.folds}
+        settings = {**super().split_settings(), "fold": self.fold, "folds": self.folds}
+        return settings | {"clean_str": True} if self.clean_str else settings  # today's caches stay valid
 
     def split(self, raw: dict[str, Texts]) -> dict[str, Texts]:
         """test = fold `fold`; val carved (seeded) from the other folds; the rest is train."""
@@ -135,14 +145,17 @@ def mr(
     start_token: bool = False,
     val_fraction: float = 0.1,
     split_seed: int = 0,
+    clean_str: bool = False,
     download: bool = True,
     data_path: DataPath = None,
     cache_dir: CacheDir = None,
 ) -> Dataset:
-    """MR sentence polarity (Pang & Lee 2005), fold `fold` of a `folds`-fold cross-validation."""
+    """MR sentence polarity (Pang & Lee 2005), fold `fold` of a `folds`-fold cross-validation;
+    `clean_str`: split words by Kim's (2014) rules, as his CNN results were (suite.data.tokenize)."""
     return MR(
         fold=fold,
         folds=folds,
+        clean_str=clean_str,
         tokenizer=TokenizerSpec(vocab_size, max_len, padding, truncating, start_token),
         val_fraction=val_fraction,
         split_seed=split_seed,

@@ -108,6 +108,10 @@ class TextCorpus(Dataset):
         """Split name → (texts, labels), in a fixed order: "train" and "test", or "all"."""
         raise NotImplementedError
 
+    def words(self, text: str) -> list[str]:
+        """One text's words (suite.data.tokenize.words; a corpus may split as its literature did)."""
+        return words(text)
+
     def split_settings(self) -> dict:
         """Settings beyond the tokenizer's that change which rows land in which split."""
         return {"val_fraction": self.val_fraction, "split_seed": self.split_seed}
@@ -166,7 +170,9 @@ class TextCorpus(Dataset):
             if bad:
                 raise DataError(f"{files[0]}: labels {bad[:5]} outside 0..{self.num_classes - 1}")
         tokens = {
-            split: [words(t) for t in tqdm(splits[split][0], f"{self.name} {split}: split words", **PROGRESS)]
+            split: [
+                self.words(t) for t in tqdm(splits[split][0], f"{self.name} {split}: split words", **PROGRESS)
+            ]
             for split in self.splits
         }
         vocabulary = build_vocabulary(tokens["train"], self.tokenizer)

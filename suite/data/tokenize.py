@@ -32,6 +32,23 @@ def words(text: str) -> list[str]:
     return _TOKEN.findall(_LINE_BREAK.sub(" ", text).lower())
 
 
+# Kim's (2014) clean_str, as CNN_sentence/process_data.py applies it to MR: anything but ASCII
+# letters, digits and ( ) , ! ? ' ` becomes a space (so . : - ; and accented letters go), clitics
+# 's 've n't 're 'd 'll split off, the kept punctuation spaced out, then lower-cased
+_KIM_DROP = re.compile(r"[^A-Za-z0-9(),!?'`]")
+_KIM_CLITIC = re.compile(r"('s|'ve|n't|'re|'d|'ll)")
+_KIM_PUNCT = re.compile(r"([,!()?])")
+
+
+def clean_str(text: str) -> list[str]:
+    """ "It isn't (quite) a film -- é." → ['it', 'is', "n't", '(', 'quite', ')', 'a', 'film']"""
+    text = _KIM_CLITIC.sub(r" \1", _KIM_DROP.sub(" ", text))
+    return _KIM_PUNCT.sub(r" \1 ", text).lower().split()
+
+
+TOKENIZERS = {"words": words, "clean_str": clean_str}
+
+
 @dataclass(frozen=True)
 class TokenizerSpec:
     vocab_size: int  # ids in all, the special tokens included

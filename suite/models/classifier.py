@@ -188,6 +188,11 @@ class SequenceClassifier(nn.Module):
         # unmasked models; with it, PAD's vector is zero and every layer ignores PAD positions.
         self.pad_id = pad_id if cfg.mask_padding else None
         self.embedding = nn.Embedding(vocab_size, cfg.dim, padding_idx=self.pad_id)
+        if cfg.embedding_uniform is not None:
+            with torch.no_grad():
+                self.embedding.weight.uniform_(-cfg.embedding_uniform, cfg.embedding_uniform)
+                if self.pad_id is not None:
+                    self.embedding.weight[self.pad_id].zero_()
         if cfg.freeze_embedding:
             self.embedding.weight.requires_grad_(False)
         if cfg.positional == "learned":
@@ -202,6 +207,7 @@ class SequenceClassifier(nn.Module):
         width = chosen.width(cfg) if chosen.width else cfg.dim
         self.head = nn.Linear(width, objective.logits_for(num_classes))
         self.head_dropout = nn.Dropout(cfg.head_dropout)
+        self.head_max_norm = cfg.head_max_norm  # applied by `constrain` after each optimizer step
         if cfg.tie_embeddings:
             if not self.per_position or (width, self.head.out_features) != (cfg.dim, vocab_size):
                 raise ConfigError(
@@ -212,6 +218,13 @@ class SequenceClassifier(nn.Module):
             self.head.weight = self.embedding.weight
         self.trims, self.draws = trims_padding(cfg, self.per_position)
         self.trims = self.trims and self.pad_id is not None
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """head_max_norm: each output unit's weight vector (a row of the head) rescaled to l2 norm ≤
+        the bound, as Kim's code does after every update (his columns: a Theano layer is x·W)."""
+        if self.head_max_norm is not None:
+            self.head.weight.renorm_(2, 0, self.head_max_norm)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cfg.input_len is not None:

@@ -106,6 +106,12 @@ class ModelConfig(BaseModel):
     # Dropout on the pooled vector, just before the head (Kim 2014's "dropout on the penultimate
     # layer"); `dropout` acts inside the encoder, where before max-over-time pooling it rarely bites
     head_dropout: Rate = 0.0
+    # Kim 2014's constraint: after each optimizer step, every output unit's weight vector in the head
+    # is rescaled to l2 norm ≤ head_max_norm (his s = 3); None: unconstrained
+    head_max_norm: float | None = Field(None, gt=0)
+    # Draw the token embedding from U[−a, a] (Kim 2014's random vectors: a = 0.25) instead of
+    # torch's N(0, 1); PAD's row stays zero where padding is masked
+    embedding_uniform: float | None = Field(None, gt=0)
 
     # Shared knobs this encoder's model never reads. A study refuses them on such a variant's own
     # entry (set there, they would silently mean nothing); from its `model:` section, which applies

@@ -41,6 +41,8 @@ class BowConfig(ModelConfig):
         "embedding_dropout",
         "scale_embedding",
         "head_dropout",
+        "head_max_norm",
+        "embedding_uniform",
     )
     tasks: ClassVar[tuple[str, ...]] = ("classify",)  # one bag per sequence: no positions to predict at
 
@@ -224,6 +226,9 @@ class NgramConfig(ModelConfig):
     # n-grams, then a linear layer to the logits; null: one weight per n-gram and class (linear)
     ngram_dim: int | None = Field(None, ge=1, le=MAX_WIDTH)
     bigrams: bool = True  # false: unigrams alone (no hashed pairs; ngram_buckets unused)
+    # Each row's n-gram weights averaged over its distinct n-grams (true), or 0/1 features summed
+    # (false: Wang & Manning's binarized f̂, whose logit scale does not shrink with a row's length)
+    ngram_average: bool = True
 
     ignores: ClassVar[tuple[str, ...]] = (*BowConfig.ignores, "dim", "depth")  # one linear layer, no width
     tasks: ClassVar[tuple[str, ...]] = ("classify",)

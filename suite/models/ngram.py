@@ -3,9 +3,10 @@
 Each review becomes the set of its words and of its adjacent word pairs; a pair is hashed into
 `ngram_buckets` slots after the vocabulary (Weinberger et al. 2009; fastText's bigrams). The
 model is one weight per n-gram and class, averaged over the n-grams present (binary features,
-as NBSVM's), plus a bias: a logistic regression, trained with the study's optimizer. With
-`ngram_dim`, each n-gram has an embedding of that width instead, averaged the same way and read
-by a linear layer: fastText (Joulin et al. 2017), a low-rank factorisation of the linear model.
+as NBSVM's; or summed: 0/1 features, as NBSVM's f̂, with `ngram_average: false`), plus a bias: a
+logistic regression, trained with the study's optimizer. With `ngram_dim`, each n-gram has an
+embedding of that width instead, averaged the same way and read by a linear layer: fastText
+(Joulin et al. 2017), a low-rank factorisation of the linear model.
 """
 
 from __future__ import annotations
@@ -38,11 +39,16 @@ def ngram_ids(
 
 
 def distinct(
-    tokens: torch.Tensor, vocab_size: int, buckets: int, pad_id: int | None, bigrams: bool = True
+    tokens: torch.Tensor,
+    vocab_size: int,
+    buckets: int,
+    pad_id: int | None,
+    bigrams: bool = True,
+    average: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, T) token ids → each row's distinct n-grams (`ngram_ids`' ids, none touching PAD), flat
     and sorted within a row, with the rows' offsets and the weight that averages a row over them:
-    `binary_weights` on the real tokens alone, without its padded (B, 2T − 1) sort (a whole IMDB
+    `binary_weights` (`average`: else 1 each) on the real tokens alone, without its padded (B, 2T − 1) sort (a whole IMDB
     review is 269 of 2,800 tokens on average), to the same sums."""
     b = tokens.shape[0]
     real = tokens != pad_id if pad_id is not None else torch.ones_like(tokens, dtype=torch.bool)
@@ -62,29 +68,30 @@ def distinct(
     row = keys // size
     counts = torch.bincount(row, minlength=b)
     offsets = counts.cumsum(0) - counts
-    weights = 1.0 / counts.clamp(min=1).float()
+    weights = 1.0 / counts.clamp(min=1).float() if average else torch.ones(b, device=tokens.device)
     return keys - row * size, offsets, weights[row]
 
 
-def binary_weights(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def binary_weights(ids: torch.Tensor, average: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted ids and a weight per position that averages each row over its *distinct* valid
-    n-grams: a repeated n-gram counts once (multi-hot), padding (−1) not at all."""
+    n-grams (`average`), else is 1 for each (Wang & Manning's binarized f̂): a repeated n-gram
+    counts once (multi-hot), padding (−1) not at all."""
     ids, _ = ids.sort(dim=1)  # (B, N)
     first = torch.ones_like(ids, dtype=torch.bool)
     first[:, 1:] = ids[:, 1:] != ids[:, :-1]
     keep = (first & (ids >= 0)).float()
-    weights = keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
+    weights = keep / keep.sum(dim=1, keepdim=True).clamp(min=1.0) if average else keep
     return ids.clamp(min=0), weights
 
 
 class NgramLinear(nn.Module):
-    """Token ids (B, T) → logits (B,) or (B, C): mean of the weights (or, with `ngram_dim`, of the
-    embeddings, then a linear layer) of the row's distinct n-grams."""
+    """Token ids (B, T) → logits (B,) or (B, C): mean (or sum, `ngram_average: false`) of the weights
+    (or, with `ngram_dim`, of the embeddings, then a linear layer) of the row's distinct n-grams."""
 
     def __init__(self, cfg: NgramConfig, vocab_size: int, num_classes: int, pad_id):
         super().__init__()
         self.vocab_size, self.buckets, self.pad_id = vocab_size, cfg.ngram_buckets, pad_id
-        self.bigrams = cfg.bigrams
+        self.bigrams, self.average = cfg.bigrams, cfg.ngram_average
         size = vocab_size + (cfg.ngram_buckets if cfg.bigrams else 0)
         self.out = objective.logits_for(num_classes)
         if cfg.ngram_dim is None:
@@ -107,10 +114,12 @@ class NgramLinear(nn.Module):
         if self.training and self.dropout.p > 0:
             # n-gram dropout draws its mask over the padded (B, N) layout, as it always has
             ngrams = ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id, self.bigrams)
-            ids, weights = binary_weights(ngrams)
+            ids, weights = binary_weights(ngrams, self.average)
             offsets = None
         else:  # the same sums over the real n-grams alone (padding added only zeros)
-            ids, offsets, weights = distinct(tokens, self.vocab_size, self.buckets, self.pad_id, self.bigrams)
+            ids, offsets, weights = distinct(
+                tokens, self.vocab_size, self.buckets, self.pad_id, self.bigrams, self.average
+            )
         if self.ratio is not None:
             weights = weights * self.ratio[ids]
         bags = self.weights(ids, offsets, per_sample_weights=self.dropout(weights))

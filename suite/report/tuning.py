@@ -115,6 +115,8 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
         deltas = {}
         for variant in dict.fromkeys(mine["variant"]):
             rows = mine[mine["variant"] == variant]
+            # a variant's own dataset parameters label its rows `imdb(vocab_size=10000)`: anchors name `imdb`
+            names = set(rows["dataset_name"].dropna()) if "dataset_name" in rows else set()
             s = accuracy_summary(rows, results.predictions)
             delta = "–"
             if base is not None and variant != baseline:
@@ -134,7 +136,7 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                     else ")"
                 )
                 for a in anchors
-                if a["dataset"] == dataset and a.get("variant") == variant
+                if a.get("variant") == variant and a["dataset"] in {dataset, *names}
             )
             params = (
                 int(rows["params"].median()) if "params" in rows and rows["params"].notna().any() else None

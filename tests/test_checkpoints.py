@@ -297,7 +297,8 @@ def test_an_lm_study_trained_by_the_engine_keeps_checkpoints_that_sample_reads(
     write_study, tmp_path, char_data, capsys
 ):
     """The whole path an LM variant of the registry will take: a study on a character corpus, its
-    seeds each in its own file (a streaming corpus trains them one at a time), sampled from the CLI."""
+    seeds (trained stacked: each member draws the streaming batch it would draw alone) each in its own
+    file, sampled from the CLI."""
     variant = {"name": "embedding_mean", "label": "decoder", "encoder": "test_char_decoder", "max_len": 16}
     path = write_study(
         "chars",
@@ -313,8 +314,9 @@ def test_an_lm_study_trained_by_the_engine_keeps_checkpoints_that_sample_reads(
     assert code == 0, err
     store = Store(results / "chars")
     runs = store.runs()
-    # a streaming corpus draws a fresh batch per step, which the stacked step does not: one at a time
-    assert list(runs["status"]) == ["ok", "ok"] and list(runs["train_group_size"]) == [1, 1]
+    # the two seeds train stacked (each member draws the streaming batch it would draw alone), and
+    # each member still keeps its own file
+    assert list(runs["status"]) == ["ok", "ok"] and list(runs["train_group_size"]) == [2, 2]
     files = [checkpoints.read(store.checkpoint_path(k)) for k in runs["key"]]
     assert [meta["seed"] for _, meta in files] == list(runs["seed"])
     assert not torch.equal(files[0][0]["head.weight"], files[1][0]["head.weight"])  # one file per seed

@@ -79,7 +79,7 @@ def test_an_anchor_finds_rows_whose_variant_set_its_own_dataset_parameters():
     `imdb` still reaches them (by the dataset's name), and no other dataset's."""
     import pandas as pd
 
-    from suite.report.anchors import _on
+    from suite.report.anchors import on_dataset
 
     runs = pd.DataFrame(
         {
@@ -87,5 +87,5 @@ def test_an_anchor_finds_rows_whose_variant_set_its_own_dataset_parameters():
             "dataset_name": ["imdb", "imdb", "mr"],
         }
     )
-    assert _on(runs, "imdb").tolist() == [True, True, False]
-    assert _on(runs.drop(columns="dataset_name"), "imdb").tolist() == [False, False, False]
+    assert on_dataset(runs, "imdb").tolist() == [True, True, False]
+    assert on_dataset(runs.drop(columns="dataset_name"), "imdb").tolist() == [False, False, False]

@@ -46,9 +46,6 @@ def clean_str(text: str) -> list[str]:
     return _KIM_PUNCT.sub(r" \1 ", text).lower().split()
 
 
-TOKENIZERS = {"words": words, "clean_str": clean_str}
-
-
 @dataclass(frozen=True)
 class TokenizerSpec:
     vocab_size: int  # ids in all, the special tokens included

@@ -83,7 +83,7 @@ def _ours(runs: pd.DataFrame, anchor: dict, predictions, meta: dict) -> list[str
     dataset, variant, value = anchor["dataset"], anchor.get("variant"), anchor["value"]
     if variant is None:
         return ["no counterpart in this study", "–"]
-    rows = runs[_on(runs, dataset) & (runs["variant"] == variant) & runs["status"].isin(FINISHED)]
+    rows = runs[on_dataset(runs, dataset) & (runs["variant"] == variant) & runs["status"].isin(FINISHED)]
     if rows.empty:
         return ["not run here", "–"]
     s = accuracy_summary(rows, predictions)
@@ -105,7 +105,7 @@ def _ours(runs: pd.DataFrame, anchor: dict, predictions, meta: dict) -> list[str
     return [ours, where]
 
 
-def _on(runs: pd.DataFrame, dataset: str) -> pd.Series:
+def on_dataset(runs: pd.DataFrame, dataset: str) -> pd.Series:
     """Rows on an anchor's dataset: by name too, where a variant's own dataset parameters (a
     `vocab_size` of its own) make the report label its rows `imdb(vocab_size=10000)`."""
     mask = runs["dataset"] == dataset
@@ -116,7 +116,7 @@ def _balance(predictions: pd.DataFrame | None, runs: pd.DataFrame, dataset: str)
     """Our eval split's class shares, from the recorded labels."""
     if predictions is None or predictions.empty:
         return None
-    keys = runs.loc[_on(runs, dataset) & runs["status"].isin(FINISHED), "key"]
+    keys = runs.loc[on_dataset(runs, dataset) & runs["status"].isin(FINISHED), "key"]
     if keys.empty:
         return None
     mine = predictions[predictions["key"] == keys.iloc[0]]
@@ -128,7 +128,7 @@ def _balance(predictions: pd.DataFrame | None, runs: pd.DataFrame, dataset: str)
 
 def _not_run_reason(runs: pd.DataFrame, dataset: str) -> str | None:
     """The reason a dataset has no finished trials (the first skip reason), or None if it has some."""
-    mine = runs[_on(runs, dataset)]
+    mine = runs[on_dataset(runs, dataset)]
     if mine.empty or mine["status"].isin(FINISHED).any():
         return None
     reasons = mine["error"].dropna()

@@ -14,7 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from suite import metrics
-from suite.report.anchors import accuracy_summary, comparable
+from suite.report.anchors import accuracy_summary, comparable, on_dataset
 from suite.report.findings import Comparison
 from suite.report.load import Results, headline_accuracy, last_line
 from suite.report.resampling import replicates
@@ -115,8 +115,6 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
         deltas = {}
         for variant in dict.fromkeys(mine["variant"]):
             rows = mine[mine["variant"] == variant]
-            # a variant's own dataset parameters label its rows `imdb(vocab_size=10000)`: anchors name `imdb`
-            names = set(rows["dataset_name"].dropna()) if "dataset_name" in rows else set()
             s = accuracy_summary(rows, results.predictions)
             delta = "–"
             if base is not None and variant != baseline:
@@ -136,7 +134,7 @@ def lead_section(results: Results, comparisons: list[Comparison]) -> list[str]:
                     else ")"
                 )
                 for a in anchors
-                if a.get("variant") == variant and a["dataset"] in {dataset, *names}
+                if a.get("variant") == variant and on_dataset(rows, a["dataset"]).any()
             )
             params = (
                 int(rows["params"].median()) if "params" in rows and rows["params"].notna().any() else None

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from suite import locate, paths
-from suite.arguments import positive_int
+from suite.arguments import nonnegative_float, positive_int
 
 INTERRUPTED = 130  # the shell's code for a Ctrl-C
 DISK_FULL = 4
@@ -271,7 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
     sample.add_argument("--tokens", type=positive_int, default=200, metavar="N", help="characters to draw")
     sample.add_argument(
-        "--temperature", type=float, default=1.0, metavar="T", help="softmax temperature (0: greedy)"
+        "--temperature",
+        type=nonnegative_float,
+        default=1.0,
+        metavar="T",
+        help="softmax temperature (0: greedy)",
     )
     sample.add_argument(
         "--top-k", type=positive_int, default=None, metavar="K", help="draw among the K likeliest"

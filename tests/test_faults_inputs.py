@@ -224,3 +224,11 @@ def test_a_ray_address_nobody_answers_is_one_line_at_once(write_study, tmp_path,
     )
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "no Ray cluster answers at 127.0.0.1:1" in err
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "warm"])
+def test_a_sampling_temperature_below_0_or_not_a_number_is_refused(value, capsys):
+    # argparse refuses it before any checkpoint is read: nothing is touched
+    with pytest.raises(SystemExit) as exit_:
+        main(["sample", "s", "v", "--prompt", "a", "--temperature", value])
+    assert exit_.value.code == 2 and "--temperature:" in capsys.readouterr().err

@@ -422,6 +422,7 @@ class Group(Members):
         if draws is not None and len(draws) != len(members):
             raise ValueError(f"{len(draws)} draws for {len(members)} members: one per member")
         self.size, self.task = len(members), task
+        self.streaming = draws is not None  # as train.One: history counts steps, rows record selected_step
         self.names = list(splits[0])
         if any(list(s) != self.names for s in splits):
             raise CannotStack("members have different split names")

@@ -495,3 +495,6 @@ def test_a_streaming_study_stacks_its_seeds_through_the_runner(write_study, tmp_
         alone = run_trial(trial)
         assert _max_curve_gap(result.history, alone.history) <= 1e-5
         assert result.row["selected_val_loss"] == pytest.approx(alone.row["selected_val_loss"], abs=1e-5)
+        # stacked, the run counts steps as a solo streaming run does: no epochs, the selected step
+        assert result.row["selected_step"] == alone.row["selected_step"] == 6
+        assert all(h["epoch"] is None for h in result.history)

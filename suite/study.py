@@ -1004,7 +1004,7 @@ def training_of(spec: StudySpec, entry: Entry, training_point: dict, path: Path)
 
 def check_on_datasets(one: Resolved, path: Path) -> None:
     """The model fits each dataset (vocabulary, length, task), a streaming dataset is trained by
-    steps, and early stopping has a val split."""
+    steps (eval_rows only there), and early stopping has a val split."""
     for ds in one.datasets:
         where = f"{path}: {one.entry.where} ({one.label}) on dataset {ds.name!r}"
         try:
@@ -1016,6 +1016,12 @@ def check_on_datasets(one: Resolved, path: Path) -> None:
             raise StudyError(
                 f"{where}: it draws a fresh training batch every step, so training.steps and "
                 "training.batch_size must be set (not epochs)"
+            )
+        if one.training.get("eval_rows") is not None and not ds.streaming:
+            raise StudyError(
+                f"{where}: training.eval_rows cuts every split to that many rows, the training split too; "
+                "it is for datasets drawn fresh each step (tinyshakespeare, mqar), where the fixed splits "
+                "are only evaluated: remove it here"
             )
         if one.training.get("retrain") and "val" not in ds.splits:
             raise StudyError(

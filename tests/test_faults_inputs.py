@@ -7,7 +7,7 @@ import importlib.util
 import os
 
 import pytest
-from conftest import ablate
+from conftest import ablate, one_line
 
 from suite.cli import main
 
@@ -232,3 +232,9 @@ def test_a_sampling_temperature_below_0_or_not_a_number_is_refused(value, capsys
     with pytest.raises(SystemExit) as exit_:
         main(["sample", "s", "v", "--prompt", "a", "--temperature", value])
     assert exit_.value.code == 2 and "--temperature:" in capsys.readouterr().err
+
+
+def test_eval_rows_on_a_dataset_trained_by_passes_is_refused(write_study, capsys):
+    # it would cut the training split too: a classifier would train on that many rows, silently
+    path = write_study(training={"eval_rows": 2})
+    one_line(capsys, ["check", str(path)], "training.eval_rows", "'reversal'")

@@ -117,8 +117,13 @@ def run(
     folder = paths.results_dir(Path(results) if results else None)
     spec = executor_for(study, executor, workers)
     design = getattr(getattr(study, "spec", None), "until_resolved", None)
-    if design is not None and not force:
+    if design is not None:
         from suite.report.resolve import decider
+        from suite.study import StudyError
+
+        why = "force=True reruns every trial; run into a fresh results folder instead" if force else None
+        if why := why or study.sequential_refusal(design.max_seeds):
+            raise StudyError(f"{study.name}: until_resolved: {why}")
         from suite.runner import run_until_resolved
 
         want = decider(study.seeds, design.batch, design.max_seeds)

@@ -460,12 +460,24 @@ def _sequential(study, args) -> tuple[int, int] | None:
     """(batch, max seeds) of a sequential run, or None: --until-resolved with --batch/--max-seeds,
     else the study's `until_resolved:` (the flags override its values), refused in one line where
     the study cannot run that way."""
+    from suite.study import UntilResolvedSpec
+
     spec = getattr(getattr(study, "spec", None), "until_resolved", None)
     if not (args.until_resolved or spec is not None):
+        if args.batch or args.max_seeds:
+            raise Stopped("--max-seeds and --batch shape a sequential run: add --until-resolved", 2)
         return None
-    batch = args.batch or (spec.batch if spec else 2)
-    most = args.max_seeds or (spec.max_seeds if spec else 20)
-    _sequential_refusal(study, args, most)
+    if study.kind != "train":
+        raise Stopped(
+            f"--until-resolved: {study.name} is a '{study.kind}' study; it needs a training study's contrasts",
+            2,
+        )
+    if getattr(args, "force", False):
+        raise Stopped("--until-resolved with --force: rerun into a fresh folder (--results DIR) instead", 2)
+    spec = spec or UntilResolvedSpec()  # its defaults are the flags' defaults
+    batch, most = args.batch or spec.batch, args.max_seeds or spec.max_seeds
+    if why := study.sequential_refusal(most, "--max-seeds" if args.max_seeds else "until_resolved.max_seeds"):
+        raise Stopped(f"--until-resolved: {why}", 2)
     if len(study.seeds) < 5:
         print(
             f"note: a first look at {len(study.seeds)} seeds: a seeds-only t with fewer than 4 degrees of freedom "
@@ -473,30 +485,6 @@ def _sequential(study, args) -> tuple[int, int] | None:
             "simulation); two-level contrasts call nothing before 6 seeds (docs/sequential.md)"
         )
     return batch, most
-
-
-def _sequential_refusal(study, args, most: int) -> None:
-    """--until-resolved needs a training study without tuning, its own seeds at least 3 and below
-    --max-seeds; anything else is one line."""
-    if study.kind != "train":
-        raise Stopped(
-            f"--until-resolved: {study.name} is a '{study.kind}' study; it needs a training study's contrasts",
-            2,
-        )
-    if getattr(study, "tuning", None) is not None:
-        raise Stopped(
-            f"--until-resolved: {study.name} has tune:, whose chosen trials depend on tuning; run it without",
-            2,
-        )
-    if getattr(args, "force", False):
-        raise Stopped("--until-resolved with --force: rerun into a fresh folder (--results DIR) instead", 2)
-    first = len(study.seeds)
-    if first < 3:
-        raise Stopped(
-            f"--until-resolved: the first look needs at least 3 seeds (the study has {first}; --seeds 3)", 2
-        )
-    if most < first:
-        raise Stopped(f"--max-seeds {most}: below the study's {first} seeds; give at least {first}", 2)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

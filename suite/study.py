@@ -340,6 +340,10 @@ class StudySpec(BaseModel):
 
     @model_validator(mode="after")
     def _seeds_below_the_cap(self):
+        if "until_resolved" in self.model_fields_set and self.until_resolved is None:
+            raise ValueError(
+                "until_resolved: give {max_seeds: N, batch: K} (or {} for 20 and 2), or remove it"
+            )
         first = seed_count(self.seeds)
         if self.until_resolved is not None and self.until_resolved.max_seeds < first:
             raise ValueError(
@@ -522,6 +526,18 @@ class Study:
     @property
     def description(self) -> str:
         return self.spec.description.strip()
+
+    def sequential_refusal(self, most: int, cap: str = "until_resolved.max_seeds") -> str | None:
+        """Why this study cannot run until resolved with at most `most` seeds (None: it can), the cap
+        named as the caller's `cap`; the CLI and `suite.api.run` both ask (docs/sequential.md)."""
+        if self.tuning is not None:
+            return f"{self.name} has tune:, whose chosen trials depend on tuning; run it without"
+        first = len(self.seeds)
+        if first < 3:
+            return f"the first look needs at least 3 seeds (the study has {first}; --seeds 3)"
+        if most < first:
+            return f"{cap} {most}: below the study's {first} seeds; give at least {first}"
+        return None
 
     def trials(self) -> list[Trial]:
         return self.tuning.trials() if self.tuning is not None else list(self.untuned)

@@ -172,6 +172,22 @@ def test_bad_sequential_options_are_one_line(serial, write_study, capsys):
                       "--max-seeds", "2"], "--max-seeds 2", "at least 3")  # fmt: skip
     one_line(capsys, ["run", "tiny", "--studies", path.parent, "--results", results, "--until-resolved",
                       "--force"], "--force")  # fmt: skip
+    # the flags shape a sequential run: without one they would silently mean nothing
+    one_line(capsys, ["run", "tiny", "--studies", path.parent, "--results", results, "--batch", "3"],
+             "--until-resolved")  # fmt: skip
+
+
+def test_the_api_refuses_what_the_cli_refuses(write_study, tmp_path, capsys):
+    from suite import api
+    from suite.study import StudyError
+
+    few = write_study(seeds=2, until_resolved={"max_seeds": 6, "batch": 2})
+    with pytest.raises(StudyError, match="at least 3 seeds"):
+        api.run(few, results=tmp_path / "r", progress=False)
+    with pytest.raises(StudyError, match="force"):
+        api.run(write_study(seeds=3, until_resolved={}), results=tmp_path / "r", force=True, progress=False)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("runs.parquet"))  # nothing ran
+    one_line(capsys, ["check", str(write_study(until_resolved=None))], "until_resolved")
 
 
 def test_the_study_key_runs_like_the_flags_and_the_flags_override_it(serial, tmp_path, capsys):

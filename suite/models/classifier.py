@@ -156,9 +156,10 @@ def trims_padding(cfg: ModelConfig, per_position: bool) -> tuple[bool, bool]:
 
 def trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """The batch without its leading and trailing columns that are padding in every row (pre- or
-    post-padded rows of a batch as long as its longest row); a batch of padding alone as it is."""
-    if torch._C._functorch.is_functorch_wrapped_tensor(tokens):  # under vmap: no data-dependent shapes
-        return tokens
+    post-padded rows of a batch as long as its longest row); a batch of padding alone as it is.
+    On the CPU only: reading the bounds waits for the device, which on a GPU stalls every step."""
+    if tokens.device.type != "cpu" or torch._C._functorch.is_functorch_wrapped_tensor(tokens):
+        return tokens  # (under vmap: no data-dependent shapes)
     used = (tokens != pad_id).any(dim=0)
     if used.all() or not used.any():
         return tokens

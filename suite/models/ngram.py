@@ -111,8 +111,9 @@ class NgramLinear(nn.Module):
         self.register_buffer("ratio", torch.ones(size) if cfg.nb_weight else None)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self.training and self.dropout.p > 0:
-            # n-gram dropout draws its mask over the padded (B, N) layout, as it always has
+        if (self.training and self.dropout.p > 0) or tokens.device.type != "cpu":
+            # n-gram dropout draws its mask over the padded (B, N) layout, as it always has; off the
+            # CPU the sort keeps the step on the device (`distinct` reads sizes back: a sync)
             ngrams = ngram_ids(tokens, self.vocab_size, self.buckets, self.pad_id, self.bigrams)
             ids, weights = binary_weights(ngrams, self.average)
             offsets = None

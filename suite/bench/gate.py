@@ -6,7 +6,8 @@ side, each imported from its own checkout (the reference is extracted with
 `git archive` into a temporary folder) in its own worker process
 (`gate_worker.py`), on one torch thread, in thread CPU time, round by round
 (every round visits every pair in a new order and alternates which side goes
-first). Nothing measured on another machine or in another run decides anything:
+first), both workers pinned to the same CPU where the system allows it, so a neighbour busy on
+one core slows both sides alike instead of one. Nothing measured on another machine or in another run decides anything:
 the verdict is the ratio current/reference of the median times of a case.
 A case is a REGRESSION only when (1) that ratio exceeds 1 + MARGIN, (2) a
 one-sided Mann–Whitney test of the two sides' samples agrees (p < ALPHA) and
@@ -245,6 +246,8 @@ class Worker:
             text=True,
             bufsize=1,
         )
+        if hasattr(os, "sched_setaffinity"):  # both sides on one CPU: a loaded core biases neither
+            os.sched_setaffinity(self.proc.pid, {min(os.sched_getaffinity(0))})
         self._answer()
 
     def ask(self, **request):

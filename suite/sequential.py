@@ -34,8 +34,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-ALPHA = 0.05
-MIN_SEEDS = 3  # the report gives no test below this
+from suite.significance import ALPHA, MIN_SEEDS, smallest_p
+
 FUTILITY_SD = 0.9  # stop for futility once an effect this many seed SDs of Δ is ruled out
 FUTILITY_LEVEL = 0.15  # … at this one-sided level
 TWO_LEVEL_FIRST = 6  # the two-level t calls no verdict at fewer seeds (Design.two_level)
@@ -321,11 +321,11 @@ def decide(st: Stats, k: int, design: Design, margin: float, dwarfs=False) -> De
     zero = st.const & (np.abs(mean) <= _tolerance(mean))
     with np.errstate(divide="ignore", invalid="ignore"):
         p_t = 2 * stats.t.sf(np.abs(mean) / st.se, st.df)
-        p = np.where(st.const, np.where(zero, 1.0, min(1.0, 2.0 / 2**n)), p_t)
+        p = np.where(st.const, np.where(zero, 1.0, smallest_p(n)), p_t)
         half = stats.t.isf(level / 2, st.df) * st.se if level > 0 else np.full(mean.shape, np.inf)
     p = np.where(np.isnan(p), 1.0, p)  # no spread to test on (a two-level variance of zero)
     lo, hi = mean - half, mean + half
-    identical = zero & (2.0 / 2**n < level)
+    identical = zero & (smallest_p(n) < level)
     rejected = ~zero & (p < level)
     equivalent = ~rejected & ~st.const & (lo > -margin) & (hi < margin) & ~np.asarray(dwarfs, bool)
     code = np.full(mean.shape, OPEN)

@@ -59,6 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "suite.locate",
             "suite.progress",
             "suite.registry",
+            "suite.significance",
         ),
     ),
 ]

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from suite.significance import ALPHA, smallest_p
+
 # Fields that say how a run is recorded or batched, not what is trained.
 BOOKKEEPING = frozenset({"training.history_every", "training.eval_batch_size", "training.vectorize"})
 
@@ -235,16 +237,6 @@ def from_runs(runs) -> dict[str, dict]:
         if str(label) not in out:
             out[str(label)] = knobs(config)
     return out
-
-
-ALPHA = 0.05
-
-
-def smallest_p(seeds: int) -> float:
-    """The smallest two-sided p an exact paired test over n seeds can give: every seed agreeing,
-    2 / 2^n (a t test goes lower only where the seeds' Δ differ; the same Δ in every seed, as a model
-    that always learns against one that never does gives, has only this test)."""
-    return min(1.0, 2.0 / 2**seeds)
 
 
 def seeds_to_resolve(tests: int, alpha: float = ALPHA) -> int:

@@ -28,7 +28,7 @@ holds the argument and the numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -375,7 +375,6 @@ class Look:
     word: str = "inconclusive"  # better, worse, negligible, equivalent, identical, inconclusive
     stop: str | None = None  # the word it was resolved with, "futility", "unreachable" or "cap"; None: open
     next: int | None = None  # seeds the next look needs while open
-    history: list = field(default_factory=list)  # (n, word) per look taken
 
     @property
     def sources(self) -> str:
@@ -400,12 +399,10 @@ def judge(d, design: Design, margin: float, higher_better: bool = True, values: 
         if len(d) < n:
             out.next = n
             return out
-        history = out.history
-        out = Look(n, k, level=design.levels[k], history=history)
+        out = Look(n, k, level=design.levels[k])
         if n < MIN_SEEDS:
             out.word = "too few seeds"
             out.stop = "cap" if k == len(design.looks) - 1 else None
-            out.history.append((n, out.word))
             continue
         st = matrix_stats(d[:n]) if two_level else seed_stats(d[None, :n])
         got = decide(st, k, design, margin, dwarfs)
@@ -434,7 +431,6 @@ def judge(d, design: Design, margin: float, higher_better: bool = True, values: 
             out.word = "identical"
         out.stop = {REJECTED: out.word, EQUIVALENT: out.word, IDENTICAL: "identical", FUTILE: "futility",
                     UNREACHABLE: "unreachable", CAP: "cap"}.get(code)  # fmt: skip
-        out.history.append((n, out.word))
         if out.stop:
             return out
     return out

@@ -33,8 +33,7 @@ class Cell:
     contrast: Contrast
     dataset: str
     metric: str  # the result column
-    look: sequential.Look | None  # None: not compared (`stopped`)
-    stopped: str | None = None  # health: a side diverged, both failed to learn
+    look: sequential.Look | None  # None until `analyse` judges it
     margin: float = math.nan
     mean_a: float = math.nan
     mean_b: float = math.nan
@@ -57,9 +56,9 @@ class Cell:
 
     @property
     def why(self) -> str:
-        """Why it stopped, in words: resolved (the verdict), futility, the cap, not compared, or open."""
+        """Why it stopped, in words: resolved (the verdict), futility, unreachable, the cap, or open."""
         if self.look is None:
-            return f"not compared ({self.stopped})"
+            return "not judged"
         stop = self.look.stop
         if stop is None:
             return f"open (the next look needs {self.look.next} seeds)"
@@ -145,7 +144,7 @@ def analyse(
             template = tuple(str(by_label[label]["key"].iloc[0]) for label in contrast.labels)
             matrix = _example_deltas(results, g, contrast, column, keys)
             cells.append(
-                Cell(contrast, dataset, column, None, None, threshold, mean_a, mean_b, template, d, matrix)
+                Cell(contrast, dataset, column, None, threshold, mean_a, mean_b, template, d, matrix)
             )
     design = replace(design, family=max(len(cells), 1))  # every test found: fixed before any Δ is seen
     for c in cells:

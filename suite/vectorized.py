@@ -48,6 +48,7 @@ from suite.train import (
     Members,
     Schedule,
     TrainResult,
+    drawn,
     dropout_of,
     fit,
     knob,
@@ -546,13 +547,10 @@ def _drawn(
     """Endless batches of a streaming dataset, tokens (G·B, ...) and targets (G, B, ...): batch
     number `step` of member g is `draws[g](step, batch_size)`, the one it draws when it trains alone
     (`suite.train.drawn`), so a stacked member sees its solo run's batches."""
-    step = 0
-    while True:
-        parts = [draw(step, batch_size) for draw in draws]
+    for parts in zip(*(drawn(draw, batch_size) for draw in draws), strict=True):  # all endless
         x = torch.cat([x for x, _ in parts])  # (G·B, ...): members' rows folded into the batch
         y = torch.stack([y for _, y in parts])  # (G, B, ...)
         yield Batch(x, y, objective.scored(y), len(parts[0][0]))
-        step += 1
 
 
 PROBED_MEMBERS = 4  # members whose own loss and gradients the probe computes (first and last among them)

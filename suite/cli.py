@@ -429,9 +429,9 @@ def _dispatch(args) -> int:
         from suite.console import check_report
         from suite.store import Store
 
+        sequential = _sequential(study, args)  # a refused design says so before any plan is printed
         waiting = kinds.pending(study, Store(results_dir / study.name))  # e.g. tuning's chosen trials
         print(check_report(study, path, results_dir) + waiting)
-        sequential = _sequential(study, args)
         if sequential:
             from suite.report.resolve import plan_lines
 

@@ -190,6 +190,15 @@ def test_the_api_refuses_what_the_cli_refuses(write_study, tmp_path, capsys):
     one_line(capsys, ["check", str(write_study(until_resolved=None))], "until_resolved")
 
 
+def test_a_refused_check_prints_no_plan(write_study, capsys):
+    """`ablate check --until-resolved` on a design it refuses: the one error line, and no plan above it
+    that reads as if the study were fine."""
+    few = write_study(seeds=2)
+    code, out, err = ablate(capsys, "check", str(few), "--until-resolved")
+    assert code == 2 and "at least 3 seeds" in err and len(err.strip().splitlines()) == 1, err
+    assert out.strip() == "", out
+
+
 def test_the_study_key_runs_like_the_flags_and_the_flags_override_it(serial, tmp_path, capsys):
     """`until_resolved: {max_seeds: 9, batch: 1}` in the YAML: `ablate run` with no flag runs the
     flags' design (every trial is the serial run's: a cache hit, the same stops); `ablate check` plans

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from suite.data.download import DataError, DataUnavailable, Remote, cache_dir, data_root, fetch
+from suite.data.download import DataError, Remote, cache_dir, data_root, fetch, why_unavailable
 from suite.lazy import lazy_import
 
 torch = lazy_import("torch")  # imported on first use: loading a study declares datasets, never loads them
@@ -53,11 +53,8 @@ def locate(name: str, *, cache: str | Path | None = None, download: bool = True)
 
 def unavailable(name: str, **kwargs) -> str | None:
     """Why the vectors cannot be had here (the file to place where), or None."""
-    try:
-        locate(name, **kwargs)
-    except (DataUnavailable, DataError) as err:
-        return f"GloVe vectors {name}: {err}"
-    return None
+    why = why_unavailable(lambda: locate(name, **kwargs))
+    return f"GloVe vectors {name}: {why}" if why else None
 
 
 def _lines(path: Path, name: str) -> Iterator[str]:

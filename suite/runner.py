@@ -110,11 +110,14 @@ def run_until_resolved(
             if status != "cached":
                 totals[status] += n
 
-    def run_pass() -> dict[str, int]:
+    def write_meta() -> None:
         meta = ext.meta()
         if getattr(study, "overrides", None):
             meta["overrides"] = study.overrides
         store.write_meta(meta)
+
+    def run_pass() -> dict[str, int]:
+        write_meta()
         return run_study(ext, store, progress=progress, executor=executor)
 
     with store.lock():
@@ -135,6 +138,6 @@ def run_until_resolved(
                 break
             ext.extra += new
             add(run_pass())
-        run_pass()  # the last decision into study.json; every trial is stored, so nothing runs
+        write_meta()  # the last decision into study.json (every trial is stored)
     totals["cached"] = len(ext.trials()) - sum(totals.values())
     return totals

@@ -131,6 +131,33 @@ def test_a_cross_validated_study_runs_and_reports_one_section(write_study, corpu
     assert (rows["eval_rows"] == 20).all() and (rows["train_rows"] + rows["eval_rows"] < 60).all()
 
 
+def test_nested_tuning_records_each_folds_choice_under_its_fold(write_study, corpus, tmp_path, capsys):
+    """With tune: each fold chooses on its own val split; the tuning record says which fold each row
+    is, or ten folds × three rates read as thirty unlabelled rows."""
+    from suite.cli import main
+
+    path = write_study(
+        variants=["ngram_linear"],
+        datasets=[{"name": "mr", "folds": 3, "data_path": corpus, "vocab_size": 80, "max_len": 12}],
+        seeds=1,
+        training=TINY,
+        tune={"grid": {"lr": [0.01, 0.05]}, "seeds": 1},
+    )
+    results = tmp_path / "results"
+    args = ["--studies", str(path.parent), "--results", str(results)]
+    assert main(["run", "tiny", *args, "--no-progress"]) == 0
+    assert main(["report", "tiny", *args]) == 0
+    capsys.readouterr()
+    text = (results / "tiny" / "report.md").read_text()
+    record = text[text.index("## Tuning record") :]
+    assert "per dataset and fold" in record
+    rows = [r for r in record.splitlines() if r.startswith("| mr ")]
+    folds = [r.split("|")[2].strip() for r in rows]
+    assert sorted(folds) == ["0", "0", "1", "1", "2", "2"], rows
+    chosen = {r.split("|")[2].strip() for r in rows if "✓" in r}
+    assert chosen == {"0", "1", "2"}  # one choice per fold
+
+
 def test_nb_weight_scales_each_ngram_by_its_log_count_ratio_from_the_training_rows():
     import torch
 

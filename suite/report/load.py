@@ -52,7 +52,7 @@ def load(results_dir: str | Path) -> Results:
     if runs.empty:
         raise FileNotFoundError(f"{store.runs_path} has no results yet: run the study first")
     tuning = (meta.get("tuning") or {}).get("keys") or []
-    tuning_runs = runs[runs["key"].isin(tuning)].set_index("key")
+    tuning_runs = with_labels(runs[runs["key"].isin(tuning)]).set_index("key")  # its fold, where folded
     if meta.get("keys"):
         runs = runs[runs["key"].isin(meta["keys"])]
     if tuning:  # tuning trials have their own table (suite.report.tuning), not the comparison's

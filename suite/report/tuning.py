@@ -191,10 +191,11 @@ def tuning_section(results: Results) -> list[str]:
     declared = metrics.column(f"selected_{metric}").metric  # its display format, from the registry
     groups = record["groups"]
     budgets = sorted({len(g["points"]) for g in groups})
+    folded = "fold" in latest and latest["fold"].notna().any()  # nested CV: each fold tunes on its own val
     lines = [
         "## Tuning record",
         "",
-        f"Every variant tried {' / '.join(map(str, budgets))} configuration(s) per dataset, each at tuning "
+        f"Every variant tried {' / '.join(map(str, budgets))} configuration(s) per dataset{' and fold (each fold chose on its own val split, nested cross-validation)' if folded else ''}, each at tuning "
         f"seed(s) {', '.join(map(str, record['seeds']))} (never the study's seeds), scored by {metric} at the "
         "val-chosen epoch (mean over the tuning seeds); the best (✓) then ran at the study's seeds. The "
         "test split was never read to choose.",
@@ -217,7 +218,18 @@ def tuning_section(results: Results) -> list[str]:
             if score is None:
                 score = "not scored yet (" + (", ".join(sorted(set(rows["status"]))) or "not run") + ")"
             chosen = "✓" if g.get("chosen") == i else ""
-            table.append([g["dataset"], g["variant"], _knobs(point["knobs"]), score, epoch or "–", chosen])
-    headers = ["dataset", "variant", "configuration", metric, "val-chosen epoch", "chosen"]
+            fold = [", ".join(sorted({f"{f}" for f in rows["fold"].dropna()})) or "–"] if folded else []
+            table.append(
+                [g["dataset"], *fold, g["variant"], _knobs(point["knobs"]), score, epoch or "–", chosen]
+            )
+    headers = [
+        "dataset",
+        *(["fold"] if folded else []),
+        "variant",
+        "configuration",
+        metric,
+        "val-chosen epoch",
+        "chosen",
+    ]
     lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines

@@ -79,6 +79,9 @@ def check_select(value: str) -> str:
     return value
 
 
+RHO_OPTIMIZERS = ("rmsprop", "adadelta")  # the optimizers whose decay `rho` sets
+
+
 class TrainingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -98,7 +101,11 @@ class TrainingSpec(BaseModel):
     min_lr: float = Field(LM_KNOBS["min_lr"], ge=0)  # where cosine or linear decay ends (below lr)
     beta1: float = Field(LM_KNOBS["beta1"], ge=0, lt=1)  # adam and adamw
     beta2: float = Field(LM_KNOBS["beta2"], ge=0, lt=1)  # adam and adamw (nanoGPT's small models: 0.99)
-    rho: float = Field(LM_KNOBS["rho"], ge=0, lt=1)  # adadelta's decay (Kim 2014: 0.95)
+    # The decay of the running average of squared gradients (Keras' name): Adadelta's rho,
+    # RMSprop's alpha (Kim 2014: Adadelta 0.95; Keras' RMSprop 0.9); null: torch's default.
+    rho: float | None = Field(LM_KNOBS["rho"], ge=0, lt=1)
+    # Added to the update's denominator (adam, adamw, rmsprop, adadelta; Keras 2: 1e-7); null: torch's.
+    eps: float | None = Field(LM_KNOBS["eps"], gt=0, lt=1)
     # Which parameters weight_decay applies to: all, or matrices and embeddings only (dim ≥ 2; not
     # biases or LayerNorm gains), nanoGPT's `configure_optimizers` split.
     weight_decay_on: Literal["all", "matrices"] = ONE_AT_A_TIME_KNOBS["weight_decay_on"]
@@ -132,6 +139,19 @@ class TrainingSpec(BaseModel):
         if self.min_lr and self.lr_schedule == "constant":
             raise ValueError(
                 "min_lr is where a decay ends; lr_schedule: constant has none (use cosine or linear)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _knobs_the_optimizer_has(self):
+        if self.rho is not None and self.optimizer not in RHO_OPTIMIZERS:
+            raise ValueError(
+                f"rho is the squared-gradient average's decay of {' and '.join(RHO_OPTIMIZERS)}; "
+                f"optimizer {self.optimizer} has none (leave rho unset)"
+            )
+        if self.eps is not None and self.optimizer == "sgd":
+            raise ValueError(
+                "eps is added to an adaptive optimizer's denominator; sgd has none (leave eps unset)"
             )
         return self
 

@@ -77,16 +77,22 @@ def parameter_groups(model: nn.Module, training: dict) -> list:
 def make_optimizer(params, training: dict) -> torch.optim.Optimizer:
     name, lr, wd = training["optimizer"], training["lr"], training["weight_decay"]
     betas = (knob(training, "beta1"), knob(training, "beta2"))
+    # rho and eps only where set: unset, each optimizer keeps torch's own default
+    extra = {k: v for k in ("rho", "eps") if (v := knob(training, k)) is not None}
     if name == "adam":
-        return _build(torch.optim.Adam, params, lr=lr, weight_decay=wd, betas=betas)
+        return _build(torch.optim.Adam, params, lr=lr, weight_decay=wd, betas=betas, **extra)
     if name == "adamw":
-        return _build(torch.optim.AdamW, params, lr=lr, weight_decay=wd, betas=betas)
+        return _build(torch.optim.AdamW, params, lr=lr, weight_decay=wd, betas=betas, **extra)
     if name == "adadelta":  # Zeiler 2012, Kim 2014's optimizer (ρ 0.95, ε 1e-6, lr 1.0)
-        return _build(torch.optim.Adadelta, params, lr=lr, weight_decay=wd, rho=knob(training, "rho"))
+        return _build(torch.optim.Adadelta, params, lr=lr, weight_decay=wd, **extra)
     if name == "sgd":
         return _build(torch.optim.SGD, params, lr=lr, weight_decay=wd, momentum=training["momentum"])
-    if name == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8), as the lecture's RMSprop()
-        return _build(torch.optim.RMSprop, params, lr=lr, weight_decay=wd, momentum=training["momentum"])
+    if name == "rmsprop":  # torch's defaults (alpha 0.99, eps 1e-8) unless rho/eps say (Keras: 0.9, 1e-7)
+        if "rho" in extra:
+            extra["alpha"] = extra.pop("rho")  # torch's name for the same decay
+        return _build(
+            torch.optim.RMSprop, params, lr=lr, weight_decay=wd, momentum=training["momentum"], **extra
+        )
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -21,6 +21,12 @@ LM_KNOBS = {
     "beta1": 0.9,  # Adam/AdamW's β₁ (torch's default)
     "beta2": 0.999,  # Adam/AdamW's β₂ (torch's default; nanoGPT's small models use 0.99)
     "min_lr": 0.0,  # where a cosine or linear decay ends (nanoGPT: lr / 10)
-    "rho": 0.9,  # Adadelta's decay of its running averages (torch's default; Kim 2014: 0.95)
+    # The decay of the running average of squared gradients, Keras' `rho` for both optimizers that
+    # keep one: Adadelta's rho, RMSprop's alpha; None: torch's own (Adadelta 0.9, RMSprop 0.99).
+    # Kim 2014: Adadelta 0.95; Keras' RMSprop (Chollet's IMDB MLP): 0.9.
+    "rho": None,
+    # The term added to the update's denominator (Adam, AdamW, RMSprop, Adadelta); None: torch's
+    # own (1e-8; Adadelta 1e-6). Keras 2's RMSprop and Adam: 1e-7 (K.epsilon()).
+    "eps": None,
     "eval_rows": None,  # rows of each split evaluated at history points (evenly spaced, fixed); None: all
 }

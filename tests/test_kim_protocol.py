@@ -55,7 +55,9 @@ def test_adadelta_is_torchs_with_rho():
 def test_rho_and_the_new_model_knobs_stay_out_of_keys_at_their_defaults():
     keyed = identity.section(training_dict(), _defaults(TrainingSpec), TRAINING_BASELINE)
     assert "rho" not in keyed
-    assert "rho" in identity.section(training_dict(rho=0.95), _defaults(TrainingSpec), TRAINING_BASELINE)
+    assert "rho" in identity.section(
+        training_dict(optimizer="adadelta", rho=0.95), _defaults(TrainingSpec), TRAINING_BASELINE
+    )
 
     def model_keyed(cfg):
         as_dict = models.config.parse(cfg).as_dict()

@@ -3,6 +3,7 @@ hand-written PyTorch loop on the same model and batches, and against the variant
 this machine's measured GEMM rate.
 
     python -m suite.bench.realdata [--steps 2] [--repeats 3] [--length 200] [--variants ...] [--compile]
+                                   [--profile N]
     make bench-realdata ARGS="..."
 
 Data: synthetic tokens of IMDB's shape as text_encoders reads it, not IMDB itself, so that it runs
@@ -33,7 +34,9 @@ clock would be on an idle machine. suite and plain take turns, `repeats` times, 
 printed. With `--compile`, the transformer and the Conv1d are also trained compiled (`torch.compile`,
 inductor on CPU: needs a C++ compiler) in the plain loop: the first step (compilation, wall clock:
 inductor compiles in worker processes, whose CPU time this process does not see) apart from the
-steady-state CPU ms per step.
+steady-state CPU ms per step. With `--profile N`, each variant's row is followed by where one plain
+step goes: the N operators with the most self CPU time (torch.profiler over two steps after a warm-up
+step), each as a share of the step's operator time, so a speed-up can be aimed at what costs.
 """
 
 from __future__ import annotations
@@ -164,6 +167,28 @@ def plain_cpu(model, x, y, steps: int) -> tuple[float, float]:
     return first, time.process_time() - cpu
 
 
+def profile_step(model, x, y, top: int) -> list[tuple[str, float]]:
+    """The `top` operators of a plain training step by self CPU time, each with its share of the step's
+    operator time (two steps profiled after one unprofiled warm-up step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = copy.deepcopy(model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_of(model(x[:BATCH]), y[:BATCH]).backward()
+        optimizer.step()
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            step()
+    ops = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    total = sum(t for _, t in ops) or 1.0
+    return [(name, t / total) for name, t in sorted(ops, key=lambda op: -op[1])[:top]]
+
+
 def per_step_ms(run, base, x, y, steps: int) -> float:
     """CPU ms of one step: (cost of 2·steps − cost of steps) / steps, on fresh copies."""
     return (run(copy.deepcopy(base), x, y, 2 * steps) - run(copy.deepcopy(base), x, y, steps)) / steps * 1e3
@@ -189,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         "--compile", action="store_true", help="also time torch.compile (transformer, conv1d)"
     )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--profile",
+        type=positive_int,
+        metavar="N",
+        help="also print the N operators with the most CPU time in a plain step, as shares of the step",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rate = gemm_gflops()
@@ -222,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             + [f"{s / floor:.1f}" if flops else "– (no products)", ""]
         )
         print(tabulate([rows[-1]], tablefmt="plain"), flush=True)
+        if args.profile:
+            shares = profile_step(base, x, y, args.profile)
+            print(f"  {variant}: " + ", ".join(f"{name} {share:.0%}" for name, share in shares), flush=True)
         if args.compile and variant in ("transformer", "conv1d"):
             compiled = torch.compile(copy.deepcopy(base))
             first, _ = plain_cpu(compiled, x, y, 1)  # compiles

@@ -38,3 +38,11 @@ def test_realdata_bench_profile_names_where_a_step_goes(capsys):
     assert len(shares) == 4 and all(0 < share <= 1 for _, share in shares)
     assert [s for _, s in shares] == sorted((s for _, s in shares), reverse=True)
     assert any("attention" in name for name, _ in profile_step(build("transformer", 16), x, y, top=50))
+
+
+@pytest.mark.slow
+def test_realdata_bench_times_an_epoch_bucketed_by_length(capsys):
+    argv = ["--steps", "1", "--repeats", "1", "--variants", "transformer", "--length", "8"]
+    assert main([*argv, "--bucket-pool", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "bucketed (pool 5) s/epoch" in out and "speed-up" in out and "equal in distribution" in out

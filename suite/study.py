@@ -131,6 +131,12 @@ class TrainingSpec(BaseModel):
     # on train + val for that many epochs and report its eval-split metrics: what published results
     # that train on every training row did. The row records it (`retrained_epochs`, `train_rows`).
     retrain: bool = ONE_AT_A_TIME_KNOBS["retrain"]
+    # Length bucketing (suite.train.bucketed): each epoch's seeded shuffle is cut into pools of this
+    # many batches, each pool sorted by row length before it is cut into batches, and the epoch's
+    # batches shuffled; a batch then trains without the columns that are padding in all its rows.
+    # Faster where lengths vary, but it changes which rows train together (and where dropout draws
+    # land): results are equal in distribution only, not to the bit. null: off.
+    bucket_pool: int | None = Field(ONE_AT_A_TIME_KNOBS["bucket_pool"], ge=2, le=1_000_000)
 
     @model_validator(mode="after")
     def _min_lr_below_lr(self):
@@ -1058,6 +1064,20 @@ def check_on_datasets(one: Resolved, path: Path) -> None:
                 f"{where}: training.eval_rows cuts every split to that many rows, the training split too; "
                 "it is for datasets drawn fresh each step (tinyshakespeare, mqar), where the fixed splits "
                 "are only evaluated: remove it here"
+            )
+        if one.training.get("bucket_pool") is not None and (
+            ds.streaming or ds.pad_id is None or not one.cfg.mask_padding
+        ):
+            raise StudyError(
+                f"{where}: training.bucket_pool sorts rows by their length without padding, and "
+                + (
+                    "this dataset draws fresh batches each step (no epoch to sort)"
+                    if ds.streaming
+                    else "this dataset has no padding"
+                    if ds.pad_id is None
+                    else "this model reads padding as a token (mask_padding: false)"
+                )
+                + ": remove training.bucket_pool here"
             )
         if one.training.get("retrain") and "val" not in ds.splits:
             raise StudyError(

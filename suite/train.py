@@ -290,18 +290,39 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def batches(x, y, schedule: Schedule, generator: torch.Generator):
+def batches(
+    x, y, schedule: Schedule, generator: torch.Generator, lengths: torch.Tensor | None = None, pool=None
+):
     """Endless (x, y) batches: the whole set each step when it fits in one batch
-    (the course's full-batch loop), else a fresh seeded shuffle every epoch."""
+    (the course's full-batch loop), else a fresh seeded shuffle every epoch; with `pool`
+    (training.bucket_pool) and the rows' `lengths`, that shuffle bucketed by length (`bucketed`)."""
     n, bs = schedule.n_train, schedule.batch_size
     while True:
         if bs >= n:
             yield x, y
             continue
         order = torch.randperm(n, generator=generator).to(x.device)
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            yield x[idx], y[idx]
+        if pool is None:
+            for start in range(0, n, bs):
+                idx = order[start : start + bs]
+                yield x[idx], y[idx]
+            continue
+        chunks = bucketed(order, lengths, bs, pool)
+        for i in torch.randperm(len(chunks), generator=generator).tolist():
+            yield x[chunks[i]], y[chunks[i]]
+
+
+def bucketed(order: torch.Tensor, lengths: torch.Tensor, batch_size: int, pool: int) -> list[torch.Tensor]:
+    """An epoch's shuffled `order` in batches of rows of similar length: cut into pools of `pool`
+    batches, each pool sorted by length (stable: equal lengths keep the shuffle's order), then cut into
+    batches, so a batch's rows come from one pool, and the epoch has as many batches as unbucketed.
+    Shorter batches then carry less padding to trim; which rows train together still varies by seed."""
+    out: list[torch.Tensor] = []
+    for start in range(0, len(order), batch_size * pool):
+        part = order[start : start + batch_size * pool]
+        part = part[torch.argsort(lengths[part], stable=True)]
+        out.extend(part.split(batch_size))
+    return out
 
 
 def drawn(draw: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], batch_size: int):
@@ -425,7 +446,17 @@ class One(Members):
         self._step = stepper(self.optimizer)
         # a model's constraint on its weights after each update (SequenceClassifier.constrain: max-norm)
         self._constrain = getattr(model, "constrain", None) if getattr(model, "head_max_norm", None) else None
-        if draw is None:
+        pool = knob(training, "bucket_pool")
+        if draw is None and pool is not None:
+            pad = getattr(model, "pad_id", None)
+            if pad is None:
+                raise ValueError(
+                    "training.bucket_pool needs a model that masks padding (it sorts rows by length)"
+                )
+            model.trim_in_training = True  # bucketed batches pay only where their padding is cut
+            lengths = (x != pad).sum(dim=1)
+            self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed), lengths, pool)
+        elif draw is None:
             self._stream = batches(x, y, self.schedule, torch.Generator().manual_seed(seed))
         else:
             self._stream = drawn(draw, training["batch_size"])

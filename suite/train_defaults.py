@@ -14,6 +14,7 @@ ONE_AT_A_TIME_KNOBS = {
     "label_smoothing": 0.0,
     "weight_decay_on": "all",
     "retrain": False,
+    "bucket_pool": None,  # length bucketing (suite.train.bucketed): batches per length-sorted pool
 }
 # Knobs added for language models (nanoGPT's configuration), each at torch's or the suite's earlier
 # behaviour by default, so trials that do not set them train, and are keyed, as before.

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from suite.bench.realdata import BATCH as BATCH_ROWS
 from suite.bench.realdata import build, imdb_shaped, main, recurrent_flops, steps_per_epoch
 
 
@@ -27,3 +28,21 @@ def test_realdata_bench_prints_seconds_per_epoch_against_plain_and_the_floor(cap
     out = capsys.readouterr().out
     assert "plain s/epoch" in out and "suite / plain" in out and "floor s/epoch" in out
     assert "| bow_mlp" in out and "79 steps an epoch" in out and "GFLOP/s" in out
+
+
+def test_realdata_bench_profile_names_where_a_step_goes(capsys):
+    from suite.bench.realdata import profile_step
+
+    x, y = imdb_shaped(BATCH_ROWS, length=16)
+    shares = profile_step(build("transformer", 16), x, y, top=4)
+    assert len(shares) == 4 and all(0 < share <= 1 for _, share in shares)
+    assert [s for _, s in shares] == sorted((s for _, s in shares), reverse=True)
+    assert any("attention" in name for name, _ in profile_step(build("transformer", 16), x, y, top=50))
+
+
+@pytest.mark.slow
+def test_realdata_bench_times_an_epoch_bucketed_by_length(capsys):
+    argv = ["--steps", "1", "--repeats", "1", "--variants", "transformer", "--length", "8"]
+    assert main([*argv, "--bucket-pool", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "bucketed (pool 5) s/epoch" in out and "speed-up" in out and "equal in distribution" in out

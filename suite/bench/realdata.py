@@ -3,6 +3,7 @@ hand-written PyTorch loop on the same model and batches, and against the variant
 this machine's measured GEMM rate.
 
     python -m suite.bench.realdata [--steps 2] [--repeats 3] [--length 200] [--variants ...] [--compile]
+                                   [--profile N] [--bucket-pool N]
     make bench-realdata ARGS="..."
 
 Data: synthetic tokens of IMDB's shape as text_encoders reads it, not IMDB itself, so that it runs
@@ -33,7 +34,14 @@ clock would be on an idle machine. suite and plain take turns, `repeats` times, 
 printed. With `--compile`, the transformer and the Conv1d are also trained compiled (`torch.compile`,
 inductor on CPU: needs a C++ compiler) in the plain loop: the first step (compilation, wall clock:
 inductor compiles in worker processes, whose CPU time this process does not see) apart from the
-steady-state CPU ms per step.
+steady-state CPU ms per step. With `--profile N`, each variant's row is followed by where one plain
+step goes: the N operators with the most self CPU time (torch.profiler over two steps after a warm-up
+step), each as a share of the step's operator time, so a speed-up can be aimed at what costs.
+With `--bucket-pool N`, a second table times one whole epoch of 20,000 IMDB-shaped rows (CPU s, the
+plain loop over `suite.train.batches`) unbucketed and bucketed as `training.bucket_pool: N`
+trains (pools of N batches sorted by length, the model cutting its batches' padding in training):
+not the same computation (other rows train together), so its ratio is a speed-up at results equal
+in distribution only.
 """
 
 from __future__ import annotations
@@ -164,6 +172,49 @@ def plain_cpu(model, x, y, steps: int) -> tuple[float, float]:
     return first, time.process_time() - cpu
 
 
+def profile_step(model, x, y, top: int) -> list[tuple[str, float]]:
+    """The `top` operators of a plain training step by self CPU time, each with its share of the step's
+    operator time (two steps profiled after one unprofiled warm-up step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model = copy.deepcopy(model).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_of(model(x[:BATCH]), y[:BATCH]).backward()
+        optimizer.step()
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            step()
+    ops = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    total = sum(t for _, t in ops) or 1.0
+    return [(name, t / total) for name, t in sorted(ops, key=lambda op: -op[1])[:top]]
+
+
+def epoch_cpu(model, x, y, pool: int | None) -> float:
+    """CPU seconds of one epoch of the plain loop over `suite.train.batches` of all of (x, y), bucketed
+    by length within pools of `pool` batches or not, the model cutting padding as under
+    training.bucket_pool (`suite.train.One`)."""
+    from suite.train import Schedule, batches
+
+    model = copy.deepcopy(model).train()
+    model.trim_in_training = pool is not None
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    schedule = Schedule(len(x), BATCH, math.ceil(len(x) / BATCH), 0, 1)
+    lengths = (x != 0).sum(dim=1) if pool else None
+    stream = batches(x, y, schedule, torch.Generator().manual_seed(0), lengths, pool)
+    started = time.process_time()
+    for _ in range(schedule.steps_per_epoch):
+        xb, yb = next(stream)
+        optimizer.zero_grad(set_to_none=True)
+        loss_of(model(xb), yb).backward()
+        optimizer.step()
+    return time.process_time() - started
+
+
 def per_step_ms(run, base, x, y, steps: int) -> float:
     """CPU ms of one step: (cost of 2·steps − cost of steps) / steps, on fresh copies."""
     return (run(copy.deepcopy(base), x, y, 2 * steps) - run(copy.deepcopy(base), x, y, steps)) / steps * 1e3
@@ -189,6 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         "--compile", action="store_true", help="also time torch.compile (transformer, conv1d)"
     )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--profile",
+        type=positive_int,
+        metavar="N",
+        help="also print the N operators with the most CPU time in a plain step, as shares of the step",
+    )
+    parser.add_argument(
+        "--bucket-pool",
+        type=positive_int,
+        metavar="N",
+        help="also time one epoch unbucketed and bucketed by length in pools of N batches",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rate = gemm_gflops()
@@ -222,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             + [f"{s / floor:.1f}" if flops else "– (no products)", ""]
         )
         print(tabulate([rows[-1]], tablefmt="plain"), flush=True)
+        if args.profile:
+            shares = profile_step(base, x, y, args.profile)
+            print(f"  {variant}: " + ", ".join(f"{name} {share:.0%}" for name, share in shares), flush=True)
         if args.compile and variant in ("transformer", "conv1d"):
             compiled = torch.compile(copy.deepcopy(base))
             first, _ = plain_cpu(compiled, x, y, 1)  # compiles
@@ -242,7 +308,36 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
+    if args.bucket_pool:
+        bucketing(args)
     return 0
+
+
+def bucketing(args) -> None:
+    """One epoch of each variant unbucketed and bucketed (turns, `repeats` times, medians)."""
+    x, y = imdb_shaped(TRAIN_ROWS, args.length, seed=1)
+    rows = []
+    for variant in args.variants:
+        base = build(variant, args.length)
+        plain, bucketed = [], []
+        for _ in range(args.repeats):
+            plain.append(epoch_cpu(base, x, y, None))
+            bucketed.append(epoch_cpu(base, x, y, args.bucket_pool))
+        p, b = statistics.median(plain), statistics.median(bucketed)
+        rows.append([variant, f"{p:.2f}", f"{b:.2f}", f"{p / b:.2f}×"])
+        print(tabulate([rows[-1]], tablefmt="plain"), flush=True)
+    print()
+    print(
+        tabulate(
+            rows,
+            headers=["variant", "s/epoch", f"bucketed (pool {args.bucket_pool}) s/epoch", "speed-up"],
+            tablefmt="github",
+        )
+    )
+    print(
+        f"one epoch of {TRAIN_ROWS:,} IMDB-shaped rows of {args.length} tokens, plain loop over suite.train."
+        f"batches; CPU time, median of {args.repeats}; bucketed: results equal in distribution, not to the bit"
+    )
 
 
 if __name__ == "__main__":

@@ -154,18 +154,42 @@ def trims_padding(cfg: ModelConfig, per_position: bool) -> tuple[bool, bool]:
     return trims, draws
 
 
+# Encoders that read no padded position once padding is masked, wherever each token stands: the
+# positions are added before the cut (`kept_columns`), so a learned or sinusoidal table does not shift.
+# Cut in training only under training.bucket_pool (`trim_in_training`): the cut moves dropout's draws.
+CUTS_AFTER_POSITIONS = {"attention", "transformer"}
+
+
+def cuts_after_positions(cfg: ModelConfig, per_position: bool) -> bool:
+    """Whether a training batch may lose its all-padding columns after its positions are added:
+    padding masked, one output pooled per sequence, an attention encoder, positions none or added
+    (rope's angles start at the cut)."""
+    return (
+        cfg.mask_padding
+        and not per_position
+        and cfg.encoder in CUTS_AFTER_POSITIONS
+        and cfg.positional in ("none", "learned", "sinusoidal")
+    )
+
+
+def kept_columns(keep: torch.Tensor) -> slice | None:
+    """The columns from the first to the last that some row keeps (`keep`: (B, T), True at a token),
+    or None where that is every column or none. On the CPU only: reading the bounds waits for the
+    device, which on a GPU stalls every step; under vmap there are no data-dependent shapes."""
+    if keep.device.type != "cpu" or torch._C._functorch.is_functorch_wrapped_tensor(keep):
+        return None
+    used = keep.any(dim=0)
+    if used.all() or not used.any():
+        return None
+    first = int(used.int().argmax())
+    return slice(first, len(used) - int(used.flip(0).int().argmax()))
+
+
 def trim_padding(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """The batch without its leading and trailing columns that are padding in every row (pre- or
-    post-padded rows of a batch as long as its longest row); a batch of padding alone as it is.
-    On the CPU only: reading the bounds waits for the device, which on a GPU stalls every step."""
-    if tokens.device.type != "cpu" or torch._C._functorch.is_functorch_wrapped_tensor(tokens):
-        return tokens  # (under vmap: no data-dependent shapes)
-    used = (tokens != pad_id).any(dim=0)
-    if used.all() or not used.any():
-        return tokens
-    first = int(used.int().argmax())
-    last = len(used) - int(used.flip(0).int().argmax())
-    return tokens[:, first:last]
+    post-padded rows of a batch as long as its longest row); a batch of padding alone as it is."""
+    cut = kept_columns(tokens != pad_id)
+    return tokens if cut is None else tokens[:, cut]
 
 
 class SequenceClassifier(nn.Module):
@@ -219,6 +243,8 @@ class SequenceClassifier(nn.Module):
             self.head.weight = self.embedding.weight
         self.trims, self.draws = trims_padding(cfg, self.per_position)
         self.trims = self.trims and self.pad_id is not None
+        self.cuts_after_positions = cuts_after_positions(cfg, self.per_position) and self.pad_id is not None
+        self.trim_in_training = False  # set under training.bucket_pool: cuts may move dropout's draws
 
     @torch.no_grad()
     def constrain(self) -> None:
@@ -230,13 +256,18 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         if self.cfg.input_len is not None:
             tokens = tokens[:, -self.cfg.input_len :]  # the last input_len tokens (Keras' maxlen)
-        if self.trims and not (self.training and self.draws):
+        if self.trims and not (self.training and self.draws and not self.trim_in_training):
             tokens = trim_padding(tokens, self.pad_id)
         keep = None if self.pad_id is None else tokens != self.pad_id  # (B, T)
         x = embed(self.embedding, tokens)  # (B, T, D)
         if self.cfg.scale_embedding:
             x = x * math.sqrt(self.cfg.dim)  # as the Neuromatch Transformer (and Vaswani et al.)
-        x = self.dropout(self.positional(x))
+        x = self.positional(x)
+        if self.cuts_after_positions and self.trim_in_training and self.training:
+            cut = kept_columns(keep)
+            if cut is not None:
+                x, keep = x[:, cut], keep[:, cut]
+        x = self.dropout(x)
         if self.cfg.pooling == "max" and not self.per_position and hasattr(self.encoder, "max_over_time"):
             # an encoder that max-pools itself (Conv1d: before its ReLU, with its own backward), equal
             # to masked_max of its output

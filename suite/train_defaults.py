@@ -24,3 +24,7 @@ LM_KNOBS = {
     "rho": 0.9,  # Adadelta's decay of its running averages (torch's default; Kim 2014: 0.95)
     "eval_rows": None,  # rows of each split evaluated at history points (evenly spaced, fixed); None: all
 }
+# What a history point evaluates: every split by default, as always; `eval_train: false` leaves the
+# training split out (val and the eval split only), for studies that read neither its metrics nor
+# its curve and whose training split is large (real corpora: a pass over it costs most of an epoch).
+EVAL_KNOBS = {"eval_train": True}

@@ -122,7 +122,8 @@ def _record_training(
     inference throughput and peak memory of the trained model; return its recorded artifacts,
     its per-example predictions on the eval split and, where the study keeps them, its weights
     (suite.checkpoints), all at the reported (selected) epoch."""
-    row.update(_summarise(trained.history, list(splits), trained.selected_step))
+    evaluated = {h["split"] for h in trained.history}  # all of them unless training.eval_train is off
+    row.update(_summarise(trained.history, [s for s in splits if s in evaluated], trained.selected_step))
     row["selection"] = trained.selection
     row["stopped_early"] = trained.stopped_early
     row.update(_chance(splits))

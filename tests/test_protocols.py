@@ -127,3 +127,22 @@ def test_retrain_needs_a_val_split_and_epochs_and_is_left_out_of_tuning(write_st
     tuning = [t for g in study.tuning.groups for ts in g.tuning for t in ts]
     assert tuning and not any(t.training.get("retrain") for t in tuning)
     assert all(t.training["retrain"] for g in study.tuning.groups for t in g.finals)
+
+
+def test_retrain_without_the_training_split_in_history(write_study, tmp_path, capsys):
+    """`training.eval_train: false`: the row has val and test columns only, and the retrained model's
+    test metrics are still the reported ones."""
+    from suite.cli import main
+
+    path = retrain_study(write_study, tmp_path, eval_train=False)
+    results = tmp_path / "results"
+    assert (
+        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
+    )
+    capsys.readouterr()
+    row = pd.read_parquet(results / "tiny" / "runs.parquet").iloc[0]
+    assert row["status"] == "ok" and row["retrained_epochs"] == row["selected_epoch"]
+    assert row["selected_accuracy"] == row["selected_test_accuracy"] and "selected_val_accuracy" in row
+    assert not any(c.startswith(("selected_train_", "final_train_", "best_train_")) for c in row.index)
+    history = pd.read_parquet(results / "tiny" / "history.parquet")
+    assert set(history["split"]) == {"val", "test"}

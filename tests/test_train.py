@@ -435,3 +435,48 @@ def test_selector_selects_on_any_registered_metric_in_its_direction():
     for step, p in enumerate([9.0, 3.0, 4.0, 2.5]):
         perplexity.offer(step, {"loss": math.log(p), "perplexity": p})
     assert perplexity.best_step == 3
+
+
+def test_eval_train_off_leaves_the_training_split_out_and_trains_the_same():
+    """`eval_train: false` drops the training split from every history point, and nothing else: the
+    weights, the val and test values and the selected point are those of a run that evaluates it."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(48, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    splits = {"train": (x[:32], y[:32]), "val": (x[32:40], y[32:40]), "test": (x[40:], y[40:])}
+    training = training_dict(epochs=4, batch_size=8, patience=2)
+    runs = {}
+    for flag in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 1), nn.Flatten(0))
+        runs[flag] = (
+            model,
+            train(model, splits, {**training, "eval_train": flag}, torch.device("cpu"), seed=3),
+        )
+    (with_model, with_train), (without_model, without) = runs[True], runs[False]
+    assert {h["split"] for h in with_train.history} == {"train", "val", "test"}
+    assert {h["split"] for h in without.history} == {"val", "test"}
+    assert [h for h in with_train.history if h["split"] != "train"] == without.history
+    assert without.selected_step == with_train.selected_step and without.steps == with_train.steps
+    assert all(
+        torch.equal(a, b) for a, b in zip(with_model.parameters(), without_model.parameters(), strict=True)
+    )
+
+
+def test_eval_train_off_still_stops_a_diverged_run_from_the_val_loss():
+    splits = {"train": _splits()["train"], "val": _splits()["val"]}
+    model = nn.Sequential(nn.Linear(5, 1), nn.Flatten(0))
+    with torch.no_grad():
+        model[0].weight.fill_(float("nan"))
+    result = train(
+        model, splits, training_dict(epochs=3, batch_size=8, eval_train=False), torch.device("cpu"), seed=0
+    )
+    assert result.diverged and {h["split"] for h in result.history} == {"val"}
+
+
+def test_eval_train_is_keyed_only_when_off():
+    def keyed(training):
+        return identity.section(training, _defaults(TrainingSpec), TRAINING_BASELINE)
+
+    assert "eval_train" not in keyed({**BASE, "eval_train": True})
+    assert keyed({**BASE, "eval_train": False})["eval_train"] is False

@@ -31,6 +31,13 @@ def knob(training: dict, name: str):
     return training.get(name, {**ONE_AT_A_TIME_KNOBS, **LM_KNOBS, **EVAL_KNOBS}[name])
 
 
+def history_splits(names: list[str], which: str) -> list[str]:
+    """The splits a history point evaluates (training.history_splits): all of them; all but the
+    training split ("held_out"); or val alone ("val"); every split where that would leave none."""
+    keep = {"all": names, "held_out": names[1:], "val": [n for n in names if n == "val"]}[which]
+    return keep or names
+
+
 def lr_factor(step: int, total: int, schedule: str, warmup: float, floor: float = 0.0) -> float:
     """The learning rate's multiplier for optimizer step `step` (0-based) of `total`: a linear
     warm-up over the first ⌈warmup · total⌉ steps, then constant, cosine or linear decay to
@@ -523,7 +530,7 @@ def fit(
 ) -> list[TrainResult]:
     """The training loop, for one model or many side by side: train on the first split; evaluate
     every split at each history point (the training split in full batch: from the next step's
-    forward; not at all with `eval_train: false`); stop a member that diverges or runs out of patience; leave each member with the
+    forward; only those `history_splits` names); stop a member that diverges or runs out of patience; leave each member with the
     weights of the point its validation split selects (`Selector`). One `TrainResult` per member.
 
     Time: a segment's seconds are shared equally by the members that trained in it; each member's
@@ -550,9 +557,7 @@ def fit(
         counted = objective.counted(batch.targets, batch.mask)
         return means(batch_values(members.view(out, batch), batch, members.task), counted)
 
-    # The splits each history point evaluates (training.eval_train: false leaves the training split out
-    # where another split is there to watch for divergence).
-    evaluated = [n for n in names if n != names[0] or knob(training, "eval_train") or len(names) == 1]
+    evaluated = history_splits(names, knob(training, "history_splits"))
     ahead = ForwardAhead(  # full batch, one evaluation pass, evaluation's loss, no dropout or buffers
         names[0] in evaluated
         and members.full_batch

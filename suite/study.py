@@ -42,7 +42,14 @@ from suite.spec import (
     format_validation,
     max_trials,
 )
-from suite.train_defaults import EVAL_BATCH_SIZE, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import (
+    EVAL_BATCH_SIZE,
+    EVAL_KNOBS,
+    HISTORY_SPLITS,
+    LM_KNOBS,
+    ONE_AT_A_TIME_KNOBS,
+    SELECT_DEFAULT,
+)
 
 SEED_LIMIT = 2**32  # numpy's seeds are 0 ≤ s < 2³²
 SERIAL_THREADS = 1  # torch threads of a serial run that sets none (suite.execution says why)
@@ -112,6 +119,11 @@ class TrainingSpec(BaseModel):
     # Rows of each split evaluated at every history point: evenly spaced, the same ones each time
     # (the row's metrics are on them too); null: every row. A long corpus is estimated, not read whole.
     eval_rows: int | None = Field(LM_KNOBS["eval_rows"], ge=1)
+    # The splits each history point evaluates: "all"; "held_out" (not the training split: the row has
+    # no *_train_* columns, divergence is read from the first split evaluated); "val" (val alone; the
+    # eval split is evaluated once, at the selected point: its row has selected_* but no final_/best_
+    # columns). The weights, the selection and early stopping are the same (suite.train.history_splits).
+    history_splits: Literal[HISTORY_SPLITS] = EVAL_KNOBS["history_splits"]
     label_smoothing: float = Field(
         ONE_AT_A_TIME_KNOBS["label_smoothing"], ge=0, lt=1
     )  # on the training loss only

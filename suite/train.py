@@ -22,12 +22,20 @@ from torch import nn
 
 from suite import metrics, objective
 from suite.measure import Stopwatch
-from suite.train_defaults import EVAL_BATCH_SIZE, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
+from suite.train_defaults import EVAL_BATCH_SIZE, EVAL_KNOBS, LM_KNOBS, ONE_AT_A_TIME_KNOBS, SELECT_DEFAULT
 
 
 def knob(training: dict, name: str):
-    """A knob of ONE_AT_A_TIME_KNOBS or LM_KNOBS, at its default where a caller's training dict omits it."""
-    return training.get(name, {**ONE_AT_A_TIME_KNOBS, **LM_KNOBS}[name])
+    """A knob of ONE_AT_A_TIME_KNOBS, LM_KNOBS or EVAL_KNOBS, at its default where a caller's training
+    dict omits it."""
+    return training.get(name, {**ONE_AT_A_TIME_KNOBS, **LM_KNOBS, **EVAL_KNOBS}[name])
+
+
+def history_splits(names: list[str], which: str) -> list[str]:
+    """The splits a history point evaluates (training.history_splits): all of them; all but the
+    training split ("held_out"); or val alone ("val"); every split where that would leave none."""
+    keep = {"all": names, "held_out": names[1:], "val": [n for n in names if n == "val"]}[which]
+    return keep or names
 
 
 def lr_factor(step: int, total: int, schedule: str, warmup: float, floor: float = 0.0) -> float:
@@ -559,7 +567,7 @@ def fit(
 ) -> list[TrainResult]:
     """The training loop, for one model or many side by side: train on the first split; evaluate
     every split at each history point (the training split in full batch: from the next step's
-    forward); stop a member that diverges or runs out of patience; leave each member with the
+    forward; only those `history_splits` names); stop a member that diverges or runs out of patience; leave each member with the
     weights of the point its validation split selects (`Selector`). One `TrainResult` per member.
 
     Time: a segment's seconds are shared equally by the members that trained in it; each member's
@@ -586,8 +594,10 @@ def fit(
         counted = objective.counted(batch.targets, batch.mask)
         return means(batch_values(members.view(out, batch), batch, members.task), counted)
 
+    evaluated = history_splits(names, knob(training, "history_splits"))
     ahead = ForwardAhead(  # full batch, one evaluation pass, evaluation's loss, no dropout or buffers
-        members.full_batch
+        names[0] in evaluated
+        and members.full_batch
         and members.train_rows <= eval_batch
         and not smoothing
         and members.same_in_train_mode,
@@ -599,11 +609,13 @@ def fit(
     )
 
     def record(step: int) -> list[bool]:
-        """Evaluate every split, offer val to the selectors; whether each member's loss is finite."""
-        values = {name: evaluate(members, name, eval_batch) for name in names[1:]}
-        values[names[0]] = ahead.values(step)  # last: see ForwardAhead
-        recorded.extend((step, name, values[name]) for name in names)
-        finite = torch.isfinite(values[names[0]]["loss"])
+        """Evaluate the splits, offer val to the selectors; whether each member's loss (on the training
+        split, else the first split evaluated) is finite."""
+        values = {name: evaluate(members, name, eval_batch) for name in evaluated if name != names[0]}
+        if names[0] in evaluated:
+            values[names[0]] = ahead.values(step)  # last: see ForwardAhead
+        recorded.extend((step, name, values[name]) for name in evaluated)
+        finite = torch.isfinite(values[evaluated[0]]["loss"])
         if not selectors[0].active:
             for g in range(size):
                 if alive[g]:

@@ -31,3 +31,10 @@ LM_KNOBS = {
     "eps": None,
     "eval_rows": None,  # rows of each split evaluated at history points (evenly spaced, fixed); None: all
 }
+# What a history point evaluates (training.history_splits): "all" splits by default, as always;
+# "held_out" leaves the training split out (val and the eval split); "val" evaluates val alone and
+# the eval split once, at the selected weights (suite.train_run), for studies that read neither the
+# training split's curve nor the eval split's, and whose splits are large (real corpora, where a
+# pass over the splits costs as much as the epoch's training).
+EVAL_KNOBS = {"history_splits": "all"}
+HISTORY_SPLITS = ("all", "held_out", "val")

@@ -24,7 +24,7 @@ from suite.kinds import TrialResult
 from suite.measure import device_available, median, peak_memory, provenance, time_fn
 from suite.models.config import parse
 from suite.study import Trial
-from suite.train import One, evaluated_rows, knob, train, update
+from suite.train import One, evaluate, evaluated_rows, knob, train, update
 
 
 def seed_everything(seed: int) -> None:
@@ -122,7 +122,15 @@ def _record_training(
     inference throughput and peak memory of the trained model; return its recorded artifacts,
     its per-example predictions on the eval split and, where the study keeps them, its weights
     (suite.checkpoints), all at the reported (selected) epoch."""
-    row.update(_summarise(trained.history, list(splits), trained.selected_step))
+    evaluated = {h["split"] for h in trained.history}  # all of them unless training.history_splits says less
+    last = list(splits)[-1]
+    row.update(
+        _summarise(trained.history, [s for s in splits if s in evaluated], trained.selected_step, last)
+    )
+    if last not in evaluated:  # history_splits: val; once, at the selected point
+        row["eval_split"] = last
+        if not trained.diverged:
+            row.update(_selected_only(model, splits, last, trial.training["eval_batch_size"], dataset.task))
     row["selection"] = trained.selection
     row["stopped_early"] = trained.stopped_early
     row.update(_chance(splits))
@@ -223,6 +231,8 @@ def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> 
         "patience": None,
         "history_every": epochs,
         "steps": None,
+        # its history is not reported: test alone where the first run's history left the train split out
+        "history_splits": "all" if knob(trial.training, "history_splits") == "all" else "held_out",
     }
     model = seeded_model(trial, dataset, device, full["train"])
     again = train(model, full, training, device, trial.seed, trial.training["eval_batch_size"])
@@ -241,7 +251,9 @@ def _retrain(row: dict, trial: Trial, dataset, splits, device: torch.device) -> 
     return [{"key": trial.key, **p} for p in record_predictions(model, eval_x, eval_y, batch)], model
 
 
-def _summarise(history: list[dict], splits: list[str], selected_step: int | None = None) -> dict:
+def _summarise(
+    history: list[dict], splits: list[str], selected_step: int | None = None, eval_split: str | None = None
+) -> dict:
     """Every computed metric (suite.metrics) per split at the final point, the best over points (in
     the metric's direction) and the selected point (chosen on val, see suite.train.Selector; the
     final one when not given); the unprefixed ones are on the last split (test where there is one;
@@ -266,10 +278,23 @@ def _summarise(history: list[dict], splits: list[str], selected_step: int | None
         if chosen["epoch"] is None:  # a streaming run counts steps, not epochs (suite.train.fit)
             out["selected_step"] = chosen["step"]
     last = splits[-1]
+    if eval_split is not None and last != eval_split:  # history_splits: val; `_selected_only` adds them
+        return out
     out["eval_split"] = last
     for kind in ("final", "best", "selected"):
         for m in names:
             out[f"{kind}_{m.name}"] = out[f"{kind}_{last}_{m.name}"]
+    return out
+
+
+def _selected_only(model, splits, split: str, batch: int, task: str) -> dict:
+    """The eval split's metrics at the selected weights, for a run whose history points did not
+    evaluate it: the row's `selected_*` columns and its eval_split, as `_summarise` names them."""
+    values = evaluate(One(model, splits, task=task), split, batch)
+    out = {"eval_split": split}
+    for m in metrics.computed():
+        if m.name in values:
+            out[f"selected_{split}_{m.name}"] = out[f"selected_{m.name}"] = float(values[m.name][0])
     return out
 
 

@@ -127,3 +127,31 @@ def test_retrain_needs_a_val_split_and_epochs_and_is_left_out_of_tuning(write_st
     tuning = [t for g in study.tuning.groups for ts in g.tuning for t in ts]
     assert tuning and not any(t.training.get("retrain") for t in tuning)
     assert all(t.training["retrain"] for g in study.tuning.groups for t in g.finals)
+
+
+@pytest.mark.parametrize("which, kept", [("held_out", {"val", "test"}), ("val", {"val"})])
+def test_retrain_with_fewer_splits_in_history(write_study, tmp_path, capsys, which, kept):
+    """`training.history_splits`: the row has no training-split columns (and with "val", the test
+    split only at the selected point), and the retrained model's test metrics are the reported ones."""
+    from suite.cli import main
+
+    path = retrain_study(write_study, tmp_path, history_splits=which)
+    results = tmp_path / "results"
+    assert (
+        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
+    )
+    capsys.readouterr()
+    row = pd.read_parquet(results / "tiny" / "runs.parquet").iloc[0]
+    assert row["status"] == "ok" and row["retrained_epochs"] == row["selected_epoch"]
+    assert row["eval_split"] == "test" and row["selected_accuracy"] == row["selected_test_accuracy"]
+    assert not any("_train_" in c for c in row.index if c.startswith(("selected_", "final_", "best_")))
+    assert ("final_test_accuracy" in row) == ("final_accuracy" in row) == (which == "held_out")
+    history = pd.read_parquet(results / "tiny" / "history.parquet")
+    assert set(history["split"]) == kept
+    assert main(["report", str(results / "tiny")]) == 0
+    report = (results / "tiny" / "report.md").read_text()
+    drawn = "the val split" if which == "val" else "the eval split"  # the curves of what was evaluated
+    assert (
+        f"Accuracy on {drawn} over training" in report
+        and (results / "tiny/figures/accuracy_curves.png").exists()
+    )

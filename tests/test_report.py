@@ -381,3 +381,24 @@ def test_positional_figure_draws_nothing_a_study_does_not_use(tmp_path):
     assert not (tmp_path / "p.png").exists()
     table = {"learned, reversal, seed 0": np.arange(32, dtype=float).reshape(8, 4)}
     assert figures.positional_heatmaps(8, 4, table, tmp_path / "p.png", "t").stat().st_size > 5_000
+
+
+def test_the_appendix_shows_final_epoch_columns_only_where_the_rows_hold_them():
+    """Rows whose history points left the eval split out (`training.history_splits: val`) have no
+    final_* eval columns: the appendix lists val alone instead of failing on the missing ones."""
+    from suite.report.tables import splits_table
+
+    runs = pd.DataFrame(
+        {
+            "variant": ["a", "a"],
+            "eval_split": ["test", "test"],
+            "selected_epoch": [2.0, 3.0],
+            "final_epoch": [4.0, 5.0],
+            "selected_accuracy": [0.8, 0.82],
+            "selected_val_accuracy": [0.79, 0.81],
+        }
+    )
+    table = splits_table(runs)
+    assert "accuracy on val" in table and "final" not in table
+    with_final = splits_table(runs.assign(final_accuracy=[0.78, 0.8]))
+    assert "final" in with_final

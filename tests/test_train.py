@@ -435,3 +435,51 @@ def test_selector_selects_on_any_registered_metric_in_its_direction():
     for step, p in enumerate([9.0, 3.0, 4.0, 2.5]):
         perplexity.offer(step, {"loss": math.log(p), "perplexity": p})
     assert perplexity.best_step == 3
+
+
+def _three_splits():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(48, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    return {"train": (x[:32], y[:32]), "val": (x[32:40], y[32:40]), "test": (x[40:], y[40:])}
+
+
+@pytest.mark.parametrize("which, kept", [("held_out", {"val", "test"}), ("val", {"val"})])
+def test_history_splits_leave_splits_out_and_train_the_same(which, kept):
+    """`history_splits` drops splits from every history point, and nothing else: the weights, the
+    kept splits' values and the selected point are those of a run that evaluates every split."""
+    splits = _three_splits()
+    training = training_dict(epochs=4, batch_size=8, patience=2)
+    runs = {}
+    for flag in ("all", which):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 1), nn.Flatten(0))
+        runs[flag] = (
+            model,
+            train(model, splits, {**training, "history_splits": flag}, torch.device("cpu"), seed=3),
+        )
+    (every_model, every), (fewer_model, fewer) = runs["all"], runs[which]
+    assert {h["split"] for h in every.history} == {"train", "val", "test"}
+    assert {h["split"] for h in fewer.history} == kept
+    assert [h for h in every.history if h["split"] in kept] == fewer.history
+    assert fewer.selected_step == every.selected_step and fewer.steps == every.steps
+    assert all(
+        torch.equal(a, b) for a, b in zip(every_model.parameters(), fewer_model.parameters(), strict=True)
+    )
+
+
+def test_history_splits_val_still_stops_a_diverged_run_from_the_val_loss():
+    model = nn.Sequential(nn.Linear(5, 1), nn.Flatten(0))
+    with torch.no_grad():
+        model[0].weight.fill_(float("nan"))
+    training = training_dict(epochs=3, batch_size=8, history_splits="val")
+    result = train(model, _three_splits(), training, torch.device("cpu"), seed=0)
+    assert result.diverged and {h["split"] for h in result.history} == {"val"}
+
+
+def test_history_splits_are_keyed_only_away_from_all():
+    def keyed(training):
+        return identity.section(training, _defaults(TrainingSpec), TRAINING_BASELINE)
+
+    assert "history_splits" not in keyed({**BASE, "history_splits": "all"})
+    assert keyed({**BASE, "history_splits": "val"})["history_splits"] == "val"

@@ -353,7 +353,16 @@ def test_study_threads_apply_while_a_unit_runs_and_stay_out_of_keys(write_study)
     assert torch.get_num_threads() == 2
 
 
-@pytest.mark.parametrize("training", [{}, {"patience": 1}, {"select": "val_loss", "patience": 2}])
+@pytest.mark.parametrize(
+    "training",
+    [
+        {},
+        {"patience": 1},
+        {"select": "val_loss", "patience": 2},
+        {"patience": 1, "history_splits": "val"},  # test evaluated once, at each member's selected weights
+        {"history_splits": "held_out"},
+    ],
+)
 def test_val_selection_and_early_stopping_match_one_at_a_time(write_study, training):
     """Stacked seeds pick the same val-chosen epoch, stop at the same point and keep the same
     weights (so the same predictions) as each seed trained alone."""

@@ -110,10 +110,12 @@ def _side_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def _final_columns(runs: pd.DataFrame) -> list[str]:
-    """The final epoch's eval metrics, where some trial reported another epoch."""
+    """The final epoch's eval metrics, where some trial reported another epoch (and the rows hold
+    them: history points that left the eval split out, `training.history_splits: val`, give none)."""
     moved = "selected_epoch" in runs and (runs["selected_epoch"] != runs["final_epoch"]).any()
     every_split = [m.name for m in metrics.every("quality", splits="all")]
-    return [f"final_{m}" for m in every_split] if headline_stage(runs) != "final" and moved else []
+    held = [f"final_{m}" for m in every_split if f"final_{m}" in runs and runs[f"final_{m}"].notna().any()]
+    return held if headline_stage(runs) != "final" and moved else []
 
 
 def _reported_epoch(g: pd.DataFrame) -> str:

@@ -360,19 +360,21 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
     history = results.history
     if not history.empty:
         h = history.merge(ok[["key", "variant", "dataset", "seed", "eval_split"]], on="key")
-        eval_h = h[h["split"] == h["eval_split"]]
+        eval_h, where = h[h["split"] == h["eval_split"]], "the eval split"
+        if eval_h.empty:  # training.history_splits: val (the eval split was evaluated once, at the end)
+            eval_h, where = h[h["split"] == "val"], "the val split"
         in_steps = set(ok.loc[ok["point_unit"] == "step", "dataset"]) if "point_unit" in ok else set()
-        for metric in ("loss", "accuracy"):
+        for metric in ("loss", "accuracy") if not eval_h.empty else ():
             chance = chance_levels(ok, metric)
             path = figures.curves(
                 eval_h,
                 metric,
                 directory / f"{metric}_curves.png",
-                f"{results.name}: {metric} on the eval split (95% CI over seeds)",
+                f"{results.name}: {metric} on {where.removeprefix('the ')} (95% CI over seeds)",
                 chance,
                 in_steps,
             )
-            add(path, curves_caption(eval_h, metric, chance))
+            add(path, curves_caption(eval_h, metric, chance, where))
         several = h.groupby("dataset")["split"].transform("nunique") > 1
         if several.any():
             path = figures.split_curves(
@@ -416,9 +418,9 @@ def chance_levels(ok: pd.DataFrame, metric: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in levels.items()}
 
 
-def curves_caption(history: pd.DataFrame, metric: str, chance: dict) -> str:
-    """The curves' caption: what is drawn, and where a band is drawn other than as computed."""
-    caption = f"{metric.capitalize()} on the eval split over training, mean and 95% CI band over seeds"
+def curves_caption(history: pd.DataFrame, metric: str, chance: dict, where: str = "the eval split") -> str:
+    """The curves' caption: what is drawn (on `where`), and where a band is drawn other than as computed."""
+    caption = f"{metric.capitalize()} on {where} over training, mean and 95% CI band over seeds"
     if chance:
         what = (
             "the majority class's accuracy" if metric == "accuracy" else "the best constant predictor's loss"

@@ -370,7 +370,7 @@ def _figure_section(results: Results, ok: pd.DataFrame, scaling, exponents, dire
                 eval_h,
                 metric,
                 directory / f"{metric}_curves.png",
-                f"{results.name}: {metric} on {where.removeprefix('the ')} (95% CI over seeds)",
+                f"{results.name}: {metric} on {where} (95% CI over seeds)",
                 chance,
                 in_steps,
             )
@@ -425,7 +425,12 @@ def curves_caption(history: pd.DataFrame, metric: str, chance: dict, where: str 
         what = (
             "the majority class's accuracy" if metric == "accuracy" else "the best constant predictor's loss"
         )
-        caption += f"; the dashed line is chance ({what} on the eval split)"
+        beside = (
+            ""
+            if where == "the eval split"
+            else f", drawn beside {where}'s curves: val's own chance is not stored"
+        )
+        caption += f"; the dashed line is chance ({what} on the eval split{beside})"
     bands = figures.curve_bands(history, metric)
     if figures.log_floor(bands) is None:
         return caption + "."

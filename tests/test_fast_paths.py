@@ -192,6 +192,42 @@ def test_trimming_a_batchs_padding_columns_keeps_outputs_and_gradients(name, kno
         model.trims = True
 
 
+def _no_padding_readers() -> list[str]:
+    from suite.models.config import encoder, encoder_names, parse
+
+    out = []
+    for name in encoder_names():
+        entry = encoder(name)
+        if entry.whole_model or entry.per_position:
+            continue  # a classifier of its own, or a next-token model: no classifier cut
+        if not parse(encoder=name, dim=8).reads_padding():
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", _no_padding_readers())
+def test_every_encoder_that_says_it_reads_no_padding_is_trimmed_to_equal_outputs(name):
+    """Every registered encoder whose config's `reads_padding()` is False, a plugin's included, is
+    trimmed, and the trimmed batch gives the wide batch's outputs and gradients."""
+    from suite.models.config import parse
+
+    torch.manual_seed(0)
+    cfg = parse(encoder=name, dim=8, positional="none", pooling="mean")
+    model = models.build(cfg, vocab_size=30, seq_len=40, num_classes=3, pad_id=0)
+    assert model.trims
+    wide = torch.zeros(6, 40, dtype=torch.long)
+    wide[:, 40 - 24 :] = tokens_with_ties(rows=6, length=24, vocab=30)
+    wide[1, -1] = 4
+    model.eval()
+    trimmed = run(model, model, wide)
+    model.trims = False
+    assert_same(trimmed, run(model, model, wide))
+
+
+def test_the_no_padding_readers_are_the_ones_we_know():
+    assert set(_no_padding_readers()) >= {"mlp", "identity", "conv1d"}
+
+
 @pytest.mark.parametrize(
     "name,knobs",
     [

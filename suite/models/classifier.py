@@ -129,11 +129,9 @@ class PlainAttentionEncoder(nn.Module):
         return x, keep
 
 
-# Encoders whose output at a kept position, and so the pooled output, reads no padded position when
-# padding is masked; conv1d only in one layer of "same" convolutions (a "valid" window or a pooling
-# window between layers would straddle the cut). Attention would qualify too, but its recorded
-# attention maps (suite.artifacts) are as wide as the batch it saw: left as they are.
-READS_NO_PADDING = {"identity", "mlp"}
+# Which encoders read no padded position is each config's `reads_padding()`. Attention with masked
+# padding reads none either, yet keeps True there: its recorded attention maps (suite.artifacts) are as
+# wide as the batch it saw, so it is cut only under training.bucket_pool (`cuts_after_positions`).
 
 
 def trims_padding(cfg: ModelConfig, per_position: bool) -> tuple[bool, bool]:
@@ -143,13 +141,7 @@ def trims_padding(cfg: ModelConfig, per_position: bool) -> tuple[bool, bool]:
     It does when padding is masked, nothing tells the model where a token stands (positional
     "none": learned or sinusoidal positions would shift), the encoder reads no padded position and
     one output is pooled per sequence."""
-    conv = cfg.encoder == "conv1d" and cfg.depth == 1 and cfg.conv_padding == "same"
-    trims = (
-        cfg.mask_padding
-        and cfg.positional == "none"
-        and not per_position
-        and (cfg.encoder in READS_NO_PADDING or conv)
-    )
+    trims = cfg.mask_padding and cfg.positional == "none" and not per_position and not cfg.reads_padding()
     draws = bool(cfg.input_dropout or cfg.dropout or getattr(cfg, "attn_dropout", 0))
     return trims, draws
 

@@ -184,6 +184,12 @@ class ModelConfig(BaseModel):
         """Why this model's output at position t reads positions after t (None: it does not)."""
         return None
 
+    def reads_padding(self) -> bool:
+        """Whether this encoder's output at a kept position can read a padded one when padding is
+        masked (the classifier cuts a batch's all-padding columns only where it cannot: True, the
+        safe answer, unless an encoder says otherwise)."""
+        return True
+
     def length(self, seq_len: int) -> int:
         """How many tokens of a dataset row the encoder reads."""
         return min(seq_len, self.input_len or seq_len)

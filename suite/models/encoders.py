@@ -69,6 +69,9 @@ class MlpConfig(ModelConfig):
         mlp = self.residual if self.mlp_residual is None else self.mlp_residual
         return self.residual, mlp
 
+    def reads_padding(self) -> bool:
+        return False  # each position on its own
+
 
 def _check_kernel(name: str, attn_dropout: float = 0.0) -> None:
     from suite import kernels
@@ -95,6 +98,11 @@ class AttentionConfig(MlpConfig):
     causal: bool = False  # each position attends only to itself and earlier positions
 
     rope: ClassVar[bool] = True
+
+    def reads_padding(self) -> bool:
+        # masked keys are never read, but the recorded attention maps are as wide as the batch seen:
+        # cut only under training.bucket_pool (suite.models.classifier.cuts_after_positions)
+        return True
 
     def reads_ahead(self) -> str | None:
         return (
@@ -141,6 +149,9 @@ class IdentityConfig(ModelConfig):
 
     ignores: ClassVar[tuple[str, ...]] = ("depth",)  # no layers
 
+    def reads_padding(self) -> bool:
+        return False
+
 
 @register_encoder("plain_attention", module="suite.models.classifier:PlainAttentionEncoder")
 class PlainAttentionConfig(ModelConfig):
@@ -183,6 +194,11 @@ class ConvConfig(ModelConfig):
     @property
     def width(self) -> int:
         return (self.channels if self.channels is not None else self.dim) * len(self.widths)
+
+    def reads_padding(self) -> bool:
+        # one layer of "same" convolutions: a window reads a padded position only at an output the
+        # masked pooling drops; a "valid" window or a pooling window between layers straddles the cut
+        return not (self.depth == 1 and self.conv_padding == "same")
 
     def validate_knobs(self) -> None:
         super().validate_knobs()

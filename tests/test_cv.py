@@ -37,6 +37,18 @@ def cv_study(write_study, corpus, **dataset):
     )
 
 
+def run_and_report(path, tmp_path, capsys):
+    """`ablate run` then `ablate report` on the study at `path`: its results folder and report text."""
+    from suite.cli import main
+
+    results = tmp_path / "results"
+    args = ["--studies", str(path.parent), "--results", str(results)]
+    assert main(["run", "tiny", *args, "--no-progress"]) == 0
+    assert main(["report", "tiny", *args]) == 0
+    capsys.readouterr()
+    return results, (results / "tiny" / "report.md").read_text()
+
+
 def test_a_cross_validated_dataset_runs_every_fold_each_with_its_own_key(write_study, corpus):
     study = load_study(cv_study(write_study, corpus))
     trials = study.trials()
@@ -115,15 +127,8 @@ def test_a_variant_interval_over_folds_is_corrected_too():
 
 
 def test_a_cross_validated_study_runs_and_reports_one_section(write_study, corpus, tmp_path, capsys):
-    from suite.cli import main
-
     path = cv_study(write_study, corpus)
-    results = tmp_path / "results"
-    args = ["--studies", str(path.parent), "--results", str(results)]
-    assert main(["run", "tiny", *args, "--no-progress"]) == 0
-    assert main(["report", "tiny", *args]) == 0
-    capsys.readouterr()
-    text = (results / "tiny" / "report.md").read_text()
+    results, text = run_and_report(path, tmp_path, capsys)
     assert "mr(fold=" not in text and "### mr" in text
     assert "paired by seed and fold, with the corrected resampled t" in text
     assert "mr: identical in every fold" in text  # both learn the toy corpus in every fold
@@ -134,8 +139,6 @@ def test_a_cross_validated_study_runs_and_reports_one_section(write_study, corpu
 def test_nested_tuning_records_each_folds_choice_under_its_fold(write_study, corpus, tmp_path, capsys):
     """With tune: each fold chooses on its own val split; the tuning record says which fold each row
     is, or ten folds × three rates read as thirty unlabelled rows."""
-    from suite.cli import main
-
     path = write_study(
         variants=["ngram_linear"],
         datasets=[{"name": "mr", "folds": 3, "data_path": corpus, "vocab_size": 80, "max_len": 12}],
@@ -143,12 +146,7 @@ def test_nested_tuning_records_each_folds_choice_under_its_fold(write_study, cor
         training=TINY,
         tune={"grid": {"lr": [0.01, 0.05]}, "seeds": 1},
     )
-    results = tmp_path / "results"
-    args = ["--studies", str(path.parent), "--results", str(results)]
-    assert main(["run", "tiny", *args, "--no-progress"]) == 0
-    assert main(["report", "tiny", *args]) == 0
-    capsys.readouterr()
-    text = (results / "tiny" / "report.md").read_text()
+    _, text = run_and_report(path, tmp_path, capsys)
     record = text[text.index("## Tuning record") :]
     assert "per dataset and fold" in record
     rows = [r for r in record.splitlines() if r.startswith("| mr ")]

@@ -97,16 +97,21 @@ def retrain_study(write_study, tmp_path, **training):
     )
 
 
-def test_retrain_trains_again_on_train_and_val_at_the_chosen_epoch(write_study, tmp_path, capsys):
+def run_retrain(write_study, tmp_path, capsys, **training):
+    """`ablate run` on `retrain_study`: its results folder and its one row."""
     from suite.cli import main
 
-    path = retrain_study(write_study, tmp_path)
+    path = retrain_study(write_study, tmp_path, **training)
     results = tmp_path / "results"
     assert (
         main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
     )
     capsys.readouterr()
-    row = pd.read_parquet(results / "tiny" / "runs.parquet").iloc[0]
+    return results, pd.read_parquet(results / "tiny" / "runs.parquet").iloc[0]
+
+
+def test_retrain_trains_again_on_train_and_val_at_the_chosen_epoch(write_study, tmp_path, capsys):
+    results, row = run_retrain(write_study, tmp_path, capsys)
     assert row["status"] == "ok" and row["retrained_epochs"] == row["selected_epoch"]
     assert row["train_rows"] == 40 and row["eval_rows"] == 20  # the 40 rows of folds 1 and 2, val included
     assert row["selected_accuracy"] == row["selected_test_accuracy"]
@@ -135,13 +140,7 @@ def test_retrain_with_fewer_splits_in_history(write_study, tmp_path, capsys, whi
     split only at the selected point), and the retrained model's test metrics are the reported ones."""
     from suite.cli import main
 
-    path = retrain_study(write_study, tmp_path, history_splits=which)
-    results = tmp_path / "results"
-    assert (
-        main(["run", "tiny", "--studies", str(path.parent), "--results", str(results), "--no-progress"]) == 0
-    )
-    capsys.readouterr()
-    row = pd.read_parquet(results / "tiny" / "runs.parquet").iloc[0]
+    results, row = run_retrain(write_study, tmp_path, capsys, history_splits=which)
     assert row["status"] == "ok" and row["retrained_epochs"] == row["selected_epoch"]
     assert row["eval_split"] == "test" and row["selected_accuracy"] == row["selected_test_accuracy"]
     assert not any("_train_" in c for c in row.index if c.startswith(("selected_", "final_", "best_")))

@@ -289,9 +289,9 @@ def _summarise(
 
 def _selected_only(model, splits, split: str, batch: int, task: str) -> dict:
     """The eval split's metrics at the selected weights, for a run whose history points did not
-    evaluate it: the row's `selected_*` columns and its eval_split, as `_summarise` names them."""
+    evaluate it: the row's `selected_*` columns, as `_summarise` names them."""
     values = evaluate(One(model, splits, task=task), split, batch)
-    out = {"eval_split": split}
+    out = {}
     for m in metrics.computed():
         if m.name in values:
             out[f"selected_{split}_{m.name}"] = out[f"selected_{m.name}"] = float(values[m.name][0])

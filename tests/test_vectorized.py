@@ -389,6 +389,32 @@ def test_val_selection_and_early_stopping_match_one_at_a_time(write_study, train
     assert len({r.row["timing_group"] for r in results}) == 1
 
 
+def test_history_on_val_alone_reports_the_selected_test_metrics_of_a_full_history(write_study):
+    """`history_splits: val` evaluates the test split once, at the selected weights: the row's
+    selected test metrics, epoch and predictions are those a run evaluating every split reports."""
+
+    def rows(history_splits):
+        study = load_study(
+            write_study(
+                variants=["attention"],
+                datasets=[{"name": "order", "V": 4, "T": 6, "n": 60}],
+                seeds=1,
+                training={"optimizer": "adam", "lr": 0.05, "epochs": 12, "history_every": 1, "patience": 2,
+                          "history_splits": history_splits},
+                measure={"throughput": False, "memory": False},
+            )
+        )  # fmt: skip
+        return run_trial(study.trials()[0])
+
+    every, val = rows("all"), rows("val")
+    assert val.row["eval_split"] == every.row["eval_split"] == "test"
+    assert val.row["selected_epoch"] == every.row["selected_epoch"]
+    for col in ("selected_test_accuracy", "selected_test_loss", "selected_accuracy", "selected_loss"):
+        assert val.row[col] == pytest.approx(every.row[col], abs=1e-6), col
+    assert [p["pred"] for p in val.predictions] == [p["pred"] for p in every.predictions]
+    assert "final_test_accuracy" not in val.row and {h["split"] for h in val.history} == {"val"}
+
+
 def test_group_members_share_one_memory_measurement_counted_once(write_study):
     """Peak memory is measured once per shape (suite.measure.peak_memory's key); the report
     treats the rows that share it as one measurement, not as independent samples."""

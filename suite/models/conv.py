@@ -169,9 +169,15 @@ class ConvEncoder(nn.Module):
             h = apply_time_major(conv, h)
             if i < last or last_relu:
                 h = self.relu_dropout(h)
-            if self.valid and keep is not None:  # (B, T - k + 1): a window is kept if any of it was
-                keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0
+            keep = self.windows_kept(keep)
         return h, keep
+
+    def windows_kept(self, keep):
+        """The keep mask of a layer's output: as its input's under "same" padding; under "valid",
+        (B, T - k + 1), a window kept if any of it was."""
+        if not self.valid or keep is None:
+            return keep
+        return F.max_pool1d(keep.unsqueeze(1).float(), self.kernel_size, stride=1).squeeze(1) > 0
 
     def relu_dropout(self, h):
         if not (self.training and self.dropout.p > 0):
@@ -195,8 +201,7 @@ class ConvEncoder(nn.Module):
         on = x.device.type in self.function_on and not torch._C._functorch.is_functorch_wrapped_tensor(x)
         if fused and on and all(type(conv) is nn.Conv1d for conv in convs):
             h, keep = self.layers(x, keep, last_conv=False)  # the last layer's input
-            if self.valid and keep is not None:
-                keep = F.max_pool1d(keep.unsqueeze(1).to(h.dtype), self.kernel_size, stride=1).squeeze(1) > 0
+            keep = self.windows_kept(keep)
             drop = None if keep is None else ~keep
             top = torch.cat(
                 [_ConvMaxOverTime.apply(h, c.weight, c.bias, drop, *padding_of(c)) for c in convs], dim=-1

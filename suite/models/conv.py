@@ -16,15 +16,20 @@ from suite.models.encoders import ConvConfig
 
 
 def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """`conv` over time of x (B, T, D) → (B, T', C), equal to conv(x.transpose(1, 2)).transpose(1, 2):
-    a (1, k) conv2d on the channels-last view (B, D, 1, T) of x, whose output is (B, T', C) as laid out."""
+    """`conv` over time of x (B, T, D) → (B, T', C), equal to conv(x.transpose(1, 2)).transpose(1, 2)
+    (`_over_time`; torch's uneven "same" padding made explicit first)."""
     left, right = padding_of(conv)
     if left != right:
         x = F.pad(x, (0, 0, left, right))
         left = right = 0
-    view = x.contiguous().transpose(1, 2).unsqueeze(2)  # (B, D, 1, T), channels last
-    out = F.conv2d(view, conv.weight.unsqueeze(2), conv.bias, padding=(0, left))
-    return out.squeeze(2).transpose(1, 2)  # (B, T', C)
+    return _over_time(x.contiguous(), conv.weight, conv.bias, left)
+
+
+def _over_time(x: torch.Tensor, weight: torch.Tensor, bias, left: int = 0) -> torch.Tensor:
+    """A Conv1d's `weight` over time of a contiguous x (B, T, D) → (B, T', C), `left` zeros each side:
+    a (1, k) conv2d on the channels-last view (B, D, 1, T), whose output is (B, T', C) as laid out."""
+    view = x.transpose(1, 2).unsqueeze(2)  # (B, D, 1, T), channels last
+    return F.conv2d(view, weight.unsqueeze(2), bias, padding=(0, left)).squeeze(2).transpose(1, 2)
 
 
 class Widths(nn.Module):
@@ -63,7 +68,7 @@ class _ConvMaxOverTime(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, drop, left: int, right: int):
         xp = F.pad(x, (0, 0, left, right)) if left or right else x.contiguous()
-        h = F.conv2d(xp.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2).transpose(1, 2)
+        h = _over_time(xp, weight, bias)
         if drop is not None:
             h.masked_fill_(drop.unsqueeze(-1), float("-inf"))
         top, picked = h.max(dim=1)  # (B, C): the value and the output position of each max

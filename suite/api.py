@@ -121,8 +121,7 @@ def run(
         from suite.report.resolve import decider
         from suite.study import StudyError
 
-        why = "force=True reruns every trial; run into a fresh results folder instead" if force else None
-        if why := why or study.sequential_refusal(design.max_seeds):
+        if why := study.sequential_refusal(design.max_seeds, force="force=True" if force else None):
             raise StudyError(f"{study.name}: until_resolved: {why}")
         from suite.runner import run_until_resolved
 

@@ -472,11 +472,11 @@ def _sequential(study, args) -> tuple[int, int] | None:
             f"--until-resolved: {study.name} is a '{study.kind}' study; it needs a training study's contrasts",
             2,
         )
-    if getattr(args, "force", False):
-        raise Stopped("--until-resolved with --force: rerun into a fresh folder (--results DIR) instead", 2)
     spec = spec or UntilResolvedSpec()  # its defaults are the flags' defaults
     batch, most = args.batch or spec.batch, args.max_seeds or spec.max_seeds
-    if why := study.sequential_refusal(most, "--max-seeds" if args.max_seeds else "until_resolved.max_seeds"):
+    cap = "--max-seeds" if args.max_seeds else "until_resolved.max_seeds"
+    force = "--force" if getattr(args, "force", False) else None
+    if why := study.sequential_refusal(most, cap, force):
         raise Stopped(f"--until-resolved: {why}", 2)
     if len(study.seeds) < 5:
         print(

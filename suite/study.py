@@ -565,9 +565,14 @@ class Study:
     def description(self) -> str:
         return self.spec.description.strip()
 
-    def sequential_refusal(self, most: int, cap: str = "until_resolved.max_seeds") -> str | None:
+    def sequential_refusal(
+        self, most: int, cap: str = "until_resolved.max_seeds", force: str | None = None
+    ) -> str | None:
         """Why this study cannot run until resolved with at most `most` seeds (None: it can), the cap
-        named as the caller's `cap`; the CLI and `suite.api.run` both ask (docs/sequential.md)."""
+        named as the caller's `cap`, and `force` the caller's word for rerunning every trial where it
+        asked to; the CLI and `suite.api.run` both ask (docs/sequential.md)."""
+        if force:
+            return f"{force} reruns every trial; run into a fresh results folder instead"
         if self.tuning is not None:
             return f"{self.name} has tune:, whose chosen trials depend on tuning; run it without"
         first = len(self.seeds)
